@@ -1,0 +1,687 @@
+//! The identity engine (SPEC §3.3).
+//!
+//! A pure state machine: [`Engine::process`] takes one event, whose timestamp is
+//! the only notion of time the engine has, and reports what changed as
+//! [`Effect`]s, which the pipeline turns into landed rows. Processing the same
+//! events in the same order always gives the same profiles, ids and effects.
+//!
+//! ## Data layout
+//! Profiles are numbered by creation (`ProfileIdx`), so "the oldest profile" is
+//! the smallest number. Identifiers live in one arena (`IdentIdx`) with a hash
+//! index over `(type, value)`; each identifier remembers the profile it was
+//! first attached to, and each profile holds a one-hop pointer to its canonical
+//! profile that merges keep current for every member, so resolving an
+//! identifier is two array reads. A live profile keeps its members sorted, so
+//! the order of recursive `id_graph_updates` rows does not depend on history
+//! (a restored engine emits exactly what an uninterrupted one would).
+
+use crate::extract::{extract, Candidate};
+use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
+use hashbrown::{DefaultHashBuilder, HashTable};
+use ps_spec::{Event, EventType};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use sha1::{Digest, Sha1};
+use std::hash::BuildHasher;
+
+/// A profile, numbered in creation order.
+pub type ProfileIdx = u32;
+/// An identifier in the engine's arena.
+pub type IdentIdx = u32;
+
+/// The rule a demoted identifier broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    Limit(TypeId),
+    MergeCap,
+    IdentifierCap,
+}
+
+/// One demotion: an identifier dropped from an event because keeping it would
+/// have broken `rule`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub ident_type: TypeId,
+    pub value: String,
+    pub rule: Rule,
+    /// The canonical profiles the event touched when the rule was hit.
+    pub profiles: Vec<ProfileIdx>,
+}
+
+/// What one event changed, in the order the rows are to be landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A profile was created: an `id_graph_updates` row `(p, p)`.
+    Created { profile: ProfileIdx },
+    /// `segment` now resolves to `canonical` (one row per member on a merge).
+    Repointed {
+        segment: ProfileIdx,
+        canonical: ProfileIdx,
+    },
+    /// An identifier was attached to a profile for the first time.
+    Attached {
+        profile: ProfileIdx,
+        ident: IdentIdx,
+    },
+    /// The profile's traits changed or it survived a merge: a full snapshot row.
+    Traits { profile: ProfileIdx },
+    /// An identifier was demoted.
+    Conflict(Conflict),
+}
+
+/// How one event resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The event's `segment_id` (SPEC §3.3); `None` when no identifier survived.
+    pub segment: Option<ProfileIdx>,
+    /// The profile the event's identifiers now belong to.
+    pub canonical: Option<ProfileIdx>,
+    /// Profiles merged away by this event.
+    pub merges: u32,
+    /// Identifier types first seen in this event's `context.externalIds`.
+    pub new_types: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct IdentRec {
+    ty: TypeId,
+    value: Box<str>,
+    owner: ProfileIdx,
+    last_seen: i64,
+}
+
+#[derive(Debug, Clone)]
+struct TraitRec {
+    name: Box<str>,
+    /// `Json::Null` marks a trait removed by an explicit null; it is kept so a
+    /// merge still knows when it was removed.
+    value: Json,
+    order: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Profile {
+    canonical: ProfileIdx,
+    merges: u32,
+    members: Vec<ProfileIdx>,
+    idents: Vec<IdentIdx>,
+    traits: Vec<TraitRec>,
+    dirty: bool,
+}
+
+/// A profile's persistent state, as stored by the warehouse and read back by
+/// [`Engine::restore`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileRecord {
+    pub segment_id: String,
+    pub ord: u32,
+    pub canonical: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub merges: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idents: Vec<(String, String, i64)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traits: Vec<(String, Json, u64)>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Engine-wide counters that are not per profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineMeta {
+    pub order: u64,
+    pub added_types: Vec<String>,
+}
+
+/// An inconsistency found while restoring state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("corrupt identity state: {0}")]
+pub struct RestoreError(pub String);
+
+/// The identity engine.
+#[derive(Debug)]
+pub struct Engine {
+    settings: Settings,
+    scheme: IdScheme,
+    space: String,
+    profiles: Vec<Profile>,
+    segment_ids: Vec<Box<str>>,
+    idents: Vec<IdentRec>,
+    index: HashTable<IdentIdx>,
+    hasher: DefaultHashBuilder,
+    order: u64,
+    dirty: Vec<ProfileIdx>,
+    scratch_ids: Vec<Candidate>,
+}
+
+impl Engine {
+    pub fn new(settings: Settings, scheme: IdScheme, space: &str) -> Engine {
+        Engine {
+            settings,
+            scheme,
+            space: space.to_owned(),
+            profiles: Vec::new(),
+            segment_ids: Vec::new(),
+            idents: Vec::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            order: 0,
+            dirty: Vec::new(),
+            scratch_ids: Vec::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn profile_count(&self) -> usize {
+        self.profiles.len()
+    }
+
+    pub fn identifier_count(&self) -> usize {
+        self.idents.len()
+    }
+
+    pub fn segment_id(&self, p: ProfileIdx) -> &str {
+        &self.segment_ids[p as usize]
+    }
+
+    pub fn canonical(&self, p: ProfileIdx) -> ProfileIdx {
+        self.profiles[p as usize].canonical
+    }
+
+    /// `(type name, value)` of an identifier.
+    pub fn identifier(&self, i: IdentIdx) -> (&str, &str) {
+        let r = &self.idents[i as usize];
+        (self.settings.name(r.ty), &r.value)
+    }
+
+    /// The profile's current traits in first-set order (removed ones left out).
+    pub fn traits(&self, p: ProfileIdx) -> impl Iterator<Item = (&str, &Json)> {
+        self.profiles[p as usize]
+            .traits
+            .iter()
+            .filter(|t| !t.value.is_null())
+            .map(|t| (&*t.name, &t.value))
+    }
+
+    /// Resolves an identifier to its canonical profile.
+    pub fn lookup(&self, type_name: &str, value: &str) -> Option<ProfileIdx> {
+        let t = self.settings.type_id(type_name)?;
+        self.find(t, value)
+            .map(|i| self.profiles[self.idents[i as usize].owner as usize].canonical)
+    }
+
+    /// Processes one event, appending its effects to `fx`.
+    pub fn process(&mut self, ev: &Event, fx: &mut Vec<Effect>) -> Outcome {
+        self.order += 1;
+        let mut ids = std::mem::take(&mut self.scratch_ids);
+        ids.clear();
+        let new_types = extract(&mut self.settings, ev, &mut ids);
+        let mut out = Outcome {
+            new_types,
+            ..Outcome::default()
+        };
+        if ids.is_empty() {
+            self.scratch_ids = ids;
+            return out;
+        }
+        let ts = ev.timestamp;
+        let mut found: Vec<Option<IdentIdx>> = Vec::with_capacity(ids.len());
+        let mut p: Vec<ProfileIdx> = Vec::with_capacity(2);
+        loop {
+            found.clear();
+            p.clear();
+            for (t, v) in &ids {
+                let f = self.find(*t, v);
+                if let Some(i) = f {
+                    let c = self.profiles[self.idents[i as usize].owner as usize].canonical;
+                    if !p.contains(&c) {
+                        p.push(c);
+                    }
+                }
+                found.push(f);
+            }
+            if p.is_empty() {
+                let np = self.create(fx);
+                for (t, v) in ids.drain(..) {
+                    self.attach(np, t, v, ts, fx);
+                }
+                out.segment = Some(np);
+                out.canonical = Some(np);
+                break;
+            }
+            p.sort_unstable();
+            // Alias calls never merge profiles (SPEC §3.1): an alias touching
+            // several profiles is refused like a broken rule and goes through the
+            // same demotion, so it resolves through its most trusted identifiers.
+            // It breaks none of §4.4's rules, so no conflict is recorded.
+            let refused = if ev.kind == EventType::Alias && p.len() > 1 {
+                Some(None)
+            } else {
+                self.check(&p, &ids, &found, ts).map(Some)
+            };
+            match refused {
+                None => {
+                    let target = p[0];
+                    for &other in &p[1..] {
+                        self.merge(other, target, fx);
+                    }
+                    out.merges = p.len() as u32 - 1;
+                    for ((t, v), f) in ids.drain(..).zip(found.iter()) {
+                        match f {
+                            Some(i) => {
+                                let r = &mut self.idents[*i as usize];
+                                r.last_seen = r.last_seen.max(ts);
+                            }
+                            None => self.attach(target, t, v, ts, fx),
+                        }
+                    }
+                    self.mark(target);
+                    out.segment = Some(*p.last().expect("p is not empty"));
+                    out.canonical = Some(target);
+                    break;
+                }
+                Some(rule) => {
+                    // Drop the least trusted identifier; among equals, the later one.
+                    // Past the identifier cap the event must still resolve to the
+                    // profile (SPEC §3.2): drop new identifiers before known ones, or
+                    // a new user id next to a known anonymous id would start a profile.
+                    let new_first = rule == Some(Rule::IdentifierCap) && found.contains(&None);
+                    let mut worst: Option<usize> = None;
+                    for (k, (t, _)) in ids.iter().enumerate() {
+                        if new_first && found[k].is_some() {
+                            continue;
+                        }
+                        let priority = self.settings.get(*t).priority;
+                        if worst.is_none_or(|w| priority >= self.settings.get(ids[w].0).priority) {
+                            worst = Some(k);
+                        }
+                    }
+                    let worst = worst.expect("ids is not empty");
+                    let (t, v) = ids.remove(worst);
+                    if let Some(rule) = rule {
+                        fx.push(Effect::Conflict(Conflict {
+                            ident_type: t,
+                            value: v,
+                            rule,
+                            profiles: p.clone(),
+                        }));
+                    }
+                }
+            }
+        }
+        if ev.kind == EventType::Identify || out.merges > 0 {
+            let target = out.canonical.expect("resolved");
+            let changed = ev.kind == EventType::Identify && self.apply_traits(target, ev);
+            if changed || out.merges > 0 {
+                fx.push(Effect::Traits { profile: target });
+            }
+        }
+        self.scratch_ids = ids;
+        out
+    }
+
+    /// Whether merging `p` and attaching `ids` would break a rule, and which.
+    fn check(
+        &self,
+        p: &[ProfileIdx],
+        ids: &[Candidate],
+        found: &[Option<IdentIdx>],
+        ts: i64,
+    ) -> Option<Rule> {
+        let merging = p.len() > 1;
+        let new_count = found.iter().filter(|f| f.is_none()).count();
+        if !merging && new_count == 0 {
+            return None;
+        }
+        let prof = |i: ProfileIdx| &self.profiles[i as usize];
+        if merging {
+            let total: u32 =
+                prof(p[0]).merges + p[1..].iter().map(|&o| 1 + prof(o).merges).sum::<u32>();
+            if total > MERGE_CAP {
+                return Some(Rule::MergeCap);
+            }
+        }
+        let sizes = p.iter().map(|&i| prof(i).idents.len());
+        let total_ids = sizes.clone().sum::<usize>() + new_count;
+        if total_ids > IDENTIFIER_CAP && total_ids > sizes.max().unwrap_or(0) {
+            return Some(Rule::IdentifierCap);
+        }
+        // Types whose count can grow: those of new identifiers, and on a merge
+        // every type the profiles hold.
+        let mut types: Vec<TypeId> = ids
+            .iter()
+            .zip(found)
+            .filter(|(_, f)| f.is_none())
+            .map(|((t, _), _)| *t)
+            .collect();
+        if merging {
+            for &pi in p {
+                types.extend(prof(pi).idents.iter().map(|&i| self.idents[i as usize].ty));
+            }
+        }
+        types.sort_unstable_by_key(|t| self.settings.get(*t).priority);
+        types.dedup();
+        for t in types {
+            let s = self.settings.get(t);
+            let since = s.window.micros().map_or(i64::MIN, |w| ts.saturating_sub(w));
+            let counts = |pi: ProfileIdx| {
+                prof(pi)
+                    .idents
+                    .iter()
+                    .filter(|&&i| {
+                        let r = &self.idents[i as usize];
+                        r.ty == t && (r.last_seen >= since || found.contains(&Some(i)))
+                    })
+                    .count()
+            };
+            let fresh = ids
+                .iter()
+                .zip(found)
+                .filter(|((it, _), f)| *it == t && f.is_none())
+                .count();
+            let mut before = 0;
+            let mut after = fresh;
+            for &pi in p {
+                let c = counts(pi);
+                before = before.max(c);
+                after += c;
+            }
+            if after > s.limit as usize && after > before {
+                return Some(Rule::Limit(t));
+            }
+        }
+        None
+    }
+
+    fn create(&mut self, fx: &mut Vec<Effect>) -> ProfileIdx {
+        let idx = self.profiles.len() as ProfileIdx;
+        self.profiles.push(Profile {
+            canonical: idx,
+            ..Profile::default()
+        });
+        self.segment_ids
+            .push(make_id(self.scheme, &self.space, idx as u64 + 1).into_boxed_str());
+        self.mark(idx);
+        fx.push(Effect::Created { profile: idx });
+        idx
+    }
+
+    fn attach(&mut self, p: ProfileIdx, t: TypeId, v: String, ts: i64, fx: &mut Vec<Effect>) {
+        let i = self.idents.len() as IdentIdx;
+        let h = self.hasher.hash_one((t, v.as_str()));
+        self.idents.push(IdentRec {
+            ty: t,
+            value: v.into_boxed_str(),
+            owner: p,
+            last_seen: ts,
+        });
+        let (idents, hasher) = (&self.idents, &self.hasher);
+        self.index.insert_unique(h, i, |&j| {
+            let r = &idents[j as usize];
+            hasher.hash_one((r.ty, &*r.value))
+        });
+        self.profiles[p as usize].idents.push(i);
+        fx.push(Effect::Attached {
+            profile: p,
+            ident: i,
+        });
+    }
+
+    fn find(&self, t: TypeId, v: &str) -> Option<IdentIdx> {
+        let h = self.hasher.hash_one((t, v));
+        self.index
+            .find(h, |&j| {
+                let r = &self.idents[j as usize];
+                r.ty == t && &*r.value == v
+            })
+            .copied()
+    }
+
+    /// Merges `from` (a live profile) into `into`.
+    fn merge(&mut self, from: ProfileIdx, into: ProfileIdx, fx: &mut Vec<Effect>) {
+        let mut moved = std::mem::take(&mut self.profiles[from as usize].members);
+        moved.push(from);
+        moved.sort_unstable();
+        for &s in &moved {
+            self.profiles[s as usize].canonical = into;
+            self.mark(s);
+            fx.push(Effect::Repointed {
+                segment: s,
+                canonical: into,
+            });
+        }
+        let f = std::mem::take(&mut self.profiles[from as usize]);
+        let f_merges = f.merges;
+        self.profiles[from as usize] = Profile {
+            canonical: into,
+            dirty: true,
+            ..Profile::default()
+        };
+        let t = &mut self.profiles[into as usize];
+        t.members.extend(moved);
+        t.members.sort_unstable();
+        t.idents.extend(f.idents);
+        t.merges += 1 + f_merges;
+        for tr in f.traits {
+            match t.traits.iter_mut().find(|x| x.name == tr.name) {
+                Some(x) if x.order >= tr.order => {}
+                Some(x) => *x = tr,
+                None => t.traits.push(tr),
+            }
+        }
+        self.mark(into);
+    }
+
+    /// Applies an identify call's traits; returns whether any value changed.
+    fn apply_traits(&mut self, p: ProfileIdx, ev: &Event) -> bool {
+        let Some(body) = ev.body() else { return false };
+        let order = self.order;
+        let traits = &mut self.profiles[p as usize].traits;
+        let mut changed = false;
+        ps_spec::flatten::for_each_leaf(body, "", |name, leaf| {
+            if name.is_empty() {
+                return;
+            }
+            match traits.iter_mut().find(|x| &*x.name == name) {
+                Some(x) => {
+                    if x.value != *leaf {
+                        changed = true;
+                        x.value = leaf.clone();
+                    }
+                    x.order = order;
+                }
+                // An explicit null for a trait the profile lacks changes nothing
+                // now, but is kept (as a removal) so a later merge does not bring
+                // back an older value from the other profile.
+                None if leaf.is_null() => traits.push(TraitRec {
+                    name: name.into(),
+                    value: Json::Null,
+                    order,
+                }),
+                None => {
+                    changed = true;
+                    traits.push(TraitRec {
+                        name: name.into(),
+                        value: leaf.clone(),
+                        order,
+                    });
+                }
+            }
+        });
+        self.mark(p);
+        changed
+    }
+
+    fn mark(&mut self, p: ProfileIdx) {
+        let prof = &mut self.profiles[p as usize];
+        if !prof.dirty {
+            prof.dirty = true;
+            self.dirty.push(p);
+        }
+    }
+
+    /// Profiles whose [`ProfileRecord`] changed since the last call, in
+    /// ascending order; clears the list.
+    pub fn take_dirty(&mut self) -> Vec<ProfileIdx> {
+        let mut d = std::mem::take(&mut self.dirty);
+        for &p in &d {
+            self.profiles[p as usize].dirty = false;
+        }
+        d.sort_unstable();
+        d
+    }
+
+    /// The persistent state of one profile.
+    pub fn record(&self, p: ProfileIdx) -> ProfileRecord {
+        let prof = &self.profiles[p as usize];
+        ProfileRecord {
+            segment_id: self.segment_ids[p as usize].to_string(),
+            ord: p,
+            canonical: self.segment_ids[prof.canonical as usize].to_string(),
+            merges: prof.merges,
+            idents: prof
+                .idents
+                .iter()
+                .map(|&i| {
+                    let r = &self.idents[i as usize];
+                    (
+                        self.settings.name(r.ty).to_owned(),
+                        r.value.to_string(),
+                        r.last_seen,
+                    )
+                })
+                .collect(),
+            traits: prof
+                .traits
+                .iter()
+                .map(|t| (t.name.to_string(), t.value.clone(), t.order))
+                .collect(),
+        }
+    }
+
+    pub fn meta(&self) -> EngineMeta {
+        EngineMeta {
+            order: self.order,
+            added_types: self.settings.added_types().to_vec(),
+        }
+    }
+
+    /// Rebuilds an engine from stored records (any order) and meta.
+    pub fn restore(
+        settings: Settings,
+        scheme: IdScheme,
+        space: &str,
+        meta: &EngineMeta,
+        records: Vec<ProfileRecord>,
+    ) -> Result<Engine, RestoreError> {
+        let mut e = Engine::new(settings, scheme, space);
+        for t in &meta.added_types {
+            e.settings.type_id_or_add(t);
+        }
+        e.order = meta.order;
+        let mut records = records;
+        records.sort_unstable_by_key(|r| r.ord);
+        let mut by_id = std::collections::HashMap::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            if r.ord as usize != i {
+                return Err(RestoreError(format!(
+                    "profile {} has ordinal {} but {} was expected",
+                    r.segment_id, r.ord, i
+                )));
+            }
+            by_id.insert(r.segment_id.as_str(), i as ProfileIdx);
+        }
+        e.profiles = vec![Profile::default(); records.len()];
+        e.segment_ids = records
+            .iter()
+            .map(|r| r.segment_id.clone().into_boxed_str())
+            .collect();
+        for (i, r) in records.iter().enumerate() {
+            let c = *by_id.get(r.canonical.as_str()).ok_or_else(|| {
+                RestoreError(format!(
+                    "profile {} points to unknown {}",
+                    r.segment_id, r.canonical
+                ))
+            })?;
+            let prof = &mut e.profiles[i];
+            prof.canonical = c;
+            prof.merges = r.merges;
+            prof.traits = r
+                .traits
+                .iter()
+                .map(|(n, v, o)| TraitRec {
+                    name: n.as_str().into(),
+                    value: v.clone(),
+                    order: *o,
+                })
+                .collect();
+        }
+        for i in 0..records.len() {
+            let c = e.profiles[i].canonical;
+            if c as usize != i {
+                // One hop: a merged-away profile must point at a live one.
+                if e.profiles[c as usize].canonical != c {
+                    return Err(RestoreError(format!(
+                        "profile {} points to {}, which is itself merged away",
+                        records[i].segment_id, records[c as usize].segment_id
+                    )));
+                }
+                e.profiles[c as usize].members.push(i as ProfileIdx);
+            }
+        }
+        let mut sink = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            for (ty, v, seen) in &r.idents {
+                let (t, _) = e.settings.type_id_or_add(ty);
+                if e.find(t, v).is_some() {
+                    return Err(RestoreError(format!(
+                        "identifier {ty}:{v} is held by two profiles"
+                    )));
+                }
+                e.attach(i as ProfileIdx, t, v.clone(), *seen, &mut sink);
+            }
+        }
+        for p in &mut e.profiles {
+            p.dirty = false;
+        }
+        Ok(e)
+    }
+}
+
+/// Profile ids. The `use` scheme hashes the space and the profile's number so
+/// ids are stable across replays yet do not reveal how many profiles exist.
+pub fn make_id(scheme: IdScheme, space: &str, n: u64) -> String {
+    match scheme {
+        IdScheme::Sequential => format!("profile_{n}"),
+        IdScheme::Use => {
+            const ALPHABET: &[u8; 62] =
+                b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+            let mut h = Sha1::new();
+            h.update(space.as_bytes());
+            h.update([0]);
+            h.update(n.to_be_bytes());
+            let digest = h.finalize();
+            // 27 base-62 digits of the 160-bit digest, most significant first.
+            let mut num: Vec<u32> = digest
+                .chunks(4)
+                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let mut digits = [0u8; 27];
+            for d in digits.iter_mut().rev() {
+                let mut rem: u64 = 0;
+                for limb in num.iter_mut() {
+                    let cur = (rem << 32) | *limb as u64;
+                    *limb = (cur / 62) as u32;
+                    rem = cur % 62;
+                }
+                *d = ALPHABET[rem as usize];
+            }
+            format!("use_{}", std::str::from_utf8(&digits).expect("ascii"))
+        }
+    }
+}

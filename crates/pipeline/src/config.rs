@@ -1,0 +1,35 @@
+//! What the pipeline needs to know about a space: its name, its sources and its
+//! identity settings. The binary reads these from TOML; tests build them
+//! directly.
+
+use ps_identity::IdentityConfig;
+use serde::{Deserialize, Serialize};
+
+/// A source of events: Segment's unit of "where events come from", found by
+/// its write key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub write_key: String,
+}
+
+/// A space: one warehouse schema, its sources and identity rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceConfig {
+    pub space: String,
+    pub sources: Vec<Source>,
+    pub identity: IdentityConfig,
+}
+
+impl SpaceConfig {
+    pub fn source_by_key(&self, key: &str) -> Option<usize> {
+        self.sources.iter().position(|s| s.write_key == key)
+    }
+
+    pub fn source_by_id(&self, id: &str) -> Option<usize> {
+        self.sources.iter().position(|s| s.id == id)
+    }
+}

@@ -1,0 +1,191 @@
+//! Reading event files.
+//!
+//! A file holds JSON lines (each line an event or a Segment batch body), a JSON
+//! array of events, or one batch body (`{"batch": [...], "writeKey": ...,
+//! "sentAt": ...}`), optionally gzip-compressed (detected by its magic bytes,
+//! not its name). `-` is standard input. Each event comes out with the line it
+//! started on, so a refusal can say where to look.
+
+use flate2::read::MultiGzDecoder;
+use serde_json::Value as Json;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+/// One event as read, before validation.
+#[derive(Debug)]
+pub struct RawEvent {
+    pub line: u64,
+    pub payload: Result<Json, String>,
+    /// `writeKey` of the enclosing batch body.
+    pub batch_write_key: Option<String>,
+    /// `sentAt` of the enclosing batch body.
+    pub batch_sent_at: Option<String>,
+}
+
+/// Opens `path` (or stdin for `-`), undoing gzip when present.
+pub fn open(path: &str) -> io::Result<Box<dyn BufRead + Send>> {
+    let inner: Box<dyn Read + Send> = if path == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(Path::new(path))?)
+    };
+    let mut buf = BufReader::with_capacity(1 << 20, inner);
+    let head = buf.fill_buf()?;
+    if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+        Ok(Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(buf))))
+    } else {
+        Ok(Box::new(buf))
+    }
+}
+
+/// Calls `f` for every line of `path` (decompressed), without parsing: the
+/// read stage of the benchmark.
+pub fn read_lines(path: &str, mut f: impl FnMut(&str)) -> io::Result<()> {
+    let mut r = open(path)?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        f(line.trim_end());
+    }
+}
+
+/// Streams the events of one input, calling `f` for each in file order.
+/// `bytes` is told how many input bytes were consumed so far (for progress).
+pub fn read_events(
+    mut reader: Box<dyn BufRead + Send>,
+    mut f: impl FnMut(RawEvent),
+    mut bytes: impl FnMut(u64),
+) -> io::Result<()> {
+    // Peek at the first non-blank byte: `[` means one JSON array.
+    let first = loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => {
+                let b = buf[i];
+                reader.consume(i);
+                break b;
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    };
+    if first == b'[' {
+        let mut text = String::new();
+        reader.read_to_string(&mut text)?;
+        bytes(text.len() as u64);
+        document(&text, 1, &mut f);
+        return Ok(());
+    }
+    let mut line_no = 0u64;
+    let mut line = String::new();
+    let mut pending: Option<(u64, String)> = None;
+    // Only a document that starts pretty-printed may span lines; in JSON lines a
+    // broken line must not swallow the valid lines after it.
+    let mut first_content = true;
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        bytes(n as u64);
+        if let Some((start, acc)) = pending.as_mut() {
+            // Inside a pretty-printed document: gather lines until it parses.
+            acc.push_str(&line);
+            if let Ok(v) = serde_json::from_str::<Json>(acc) {
+                let start = *start;
+                pending = None;
+                emit(v, start, &mut f);
+            }
+            continue;
+        }
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let may_span = std::mem::take(&mut first_content);
+        match serde_json::from_str::<Json>(text) {
+            Ok(v) => emit(v, line_no, &mut f),
+            Err(e) if may_span && e.is_eof() && text.starts_with('{') => {
+                pending = Some((line_no, line.clone()));
+            }
+            Err(e) => f(RawEvent { line: line_no, payload: Err(e.to_string()), batch_write_key: None, batch_sent_at: None }),
+        }
+    }
+    if let Some((start, acc)) = pending {
+        let err = serde_json::from_str::<Json>(&acc).err().map_or_else(|| "incomplete JSON".to_owned(), |e| e.to_string());
+        f(RawEvent { line: start, payload: Err(err), batch_write_key: None, batch_sent_at: None });
+    }
+    Ok(())
+}
+
+fn document(text: &str, line: u64, f: &mut impl FnMut(RawEvent)) {
+    match serde_json::from_str::<Json>(text) {
+        Ok(v) => emit(v, line, f),
+        Err(e) => f(RawEvent { line, payload: Err(e.to_string()), batch_write_key: None, batch_sent_at: None }),
+    }
+}
+
+/// One parsed JSON value: an event, an array of events, or a batch body.
+fn emit(v: Json, line: u64, f: &mut impl FnMut(RawEvent)) {
+    match v {
+        Json::Array(items) => {
+            for item in items {
+                f(RawEvent { line, payload: Ok(item), batch_write_key: None, batch_sent_at: None });
+            }
+        }
+        Json::Object(mut o) if o.get("batch").is_some_and(Json::is_array) => {
+            let key = o.get("writeKey").and_then(Json::as_str).map(str::to_owned);
+            let sent = o.get("sentAt").and_then(Json::as_str).map(str::to_owned);
+            if let Some(Json::Array(items)) = o.remove("batch") {
+                for item in items {
+                    f(RawEvent { line, payload: Ok(item), batch_write_key: key.clone(), batch_sent_at: sent.clone() });
+                }
+            }
+        }
+        other => f(RawEvent { line, payload: Ok(other), batch_write_key: None, batch_sent_at: None }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(text: &str) -> Vec<(u64, Result<Json, String>, Option<String>)> {
+        let mut out = Vec::new();
+        let reader: Box<dyn BufRead + Send> = Box::new(io::Cursor::new(text.as_bytes().to_vec()));
+        read_events(reader, |e| out.push((e.line, e.payload, e.batch_write_key)), |_| {}).unwrap();
+        out
+    }
+
+    #[test]
+    fn formats() {
+        let lines = collect("{\"a\":1}\n\n{bad\n{\"b\":2}\n");
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].0, 1);
+        assert!(lines[1].1.is_err());
+        assert_eq!(lines[2].0, 4);
+        let arr = collect(" [ {\"a\":1}, {\"a\":2} ]");
+        assert_eq!(arr.len(), 2);
+        let batch = collect("{\"writeKey\":\"k\",\"batch\":[{\"a\":1},{\"a\":2}]}");
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[1].2.as_deref(), Some("k"));
+        let pretty = collect("{\n  \"batch\": [\n {\"a\": 1}\n ]\n}\n{\"c\":3}\n");
+        assert_eq!(pretty.len(), 2);
+        assert_eq!(pretty[1].0, 5);
+        // A truncated line in the middle costs only itself.
+        let broken = collect("{\"a\":1}\n{\"b\":\n{\"c\":3}\n");
+        assert_eq!(broken.len(), 3);
+        assert!(broken[1].1.is_err() && broken[2].1.is_ok());
+    }
+}

@@ -1,0 +1,25 @@
+//! # ps-pipeline: from events to landed tables
+//!
+//! The middle of the flow:
+//!
+//! ```text
+//! input (files) ─▶ ps_spec (validate, normalize) ─▶ ps_identity (resolve)
+//!     ─▶ Space::add (rows for event and profile tables) ─▶ Space::commit
+//!     ─▶ ps_warehouse (one transaction: DDL, rows, engine state, ps_materialize)
+//! ```
+//!
+//! [`Space`] owns a space's live state; [`sync_files`] drives it over files.
+//! The HTTP server drives the same `Space` from its inbox.
+
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod space;
+pub mod stats;
+pub mod sync;
+
+pub use config::{Source, SpaceConfig};
+pub use error::{Error, Result};
+pub use space::{Batch, Origin, Space};
+pub use stats::SyncStats;
+pub use sync::{sync_files, Progress, SyncOptions};

@@ -1,0 +1,673 @@
+//! A space's live state and the batch that turns events into rows.
+//!
+//! [`Space::open`] brings back everything a sync needs from the warehouse —
+//! the catalog of tables and columns, the identity engine's state, the
+//! sequence counter and the set of message ids already landed — so a sync that
+//! follows another continues it exactly. [`Space::add`] runs one event through
+//! validation, deduplication and the identity engine and appends its rows to a
+//! [`Batch`]; [`Space::commit`] lands the batch in one warehouse transaction
+//! together with the engine state and the materialized tables.
+//!
+//! If a commit fails the in-memory state is ahead of the warehouse, so the
+//! `Space` must be dropped and opened again; [`Space::commit`] consumes the
+//! batch and callers treat any error as fatal for this `Space`.
+
+use crate::config::{Source, SpaceConfig};
+use crate::error::{Error, Result};
+use crate::stats::SyncStats;
+use ps_identity::{Effect, Engine, EngineMeta, IdScheme, ProfileIdx, ProfileRecord, Rule, Settings};
+use ps_spec::flatten::for_each_leaf;
+use ps_spec::naming::snake_case;
+use ps_spec::{parse_event_or_return, Arrival, ColumnType, Event, EventType, Refusal, Value};
+use ps_warehouse::contract::{self as c, Catalog, Ddl};
+use ps_warehouse::Warehouse;
+use serde_json::Value as Json;
+use sha1::{Digest, Sha1};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+/// Version of the internal state layout, stored in `_ps_meta`.
+const STATE_VERSION: &str = "1";
+
+/// Where a sync's time went, for `profiles-sync bench`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    pub parse: std::time::Duration,
+    pub identity: std::time::Duration,
+    pub rows: std::time::Duration,
+    pub load: std::time::Duration,
+    pub materialize: std::time::Duration,
+}
+
+impl Timings {
+    pub fn add(&mut self, o: &Timings) {
+        self.parse += o.parse;
+        self.identity += o.identity;
+        self.rows += o.rows;
+        self.load += o.load;
+        self.materialize += o.materialize;
+    }
+}
+
+/// Rows waiting to be committed, with the changes they need.
+#[derive(Debug, Default)]
+pub struct Batch {
+    load_time: i64,
+    ddl: Vec<Ddl>,
+    rows: BTreeMap<String, Vec<Vec<Value>>>,
+    touched: Vec<ProfileIdx>,
+    pub stats: SyncStats,
+    events: usize,
+}
+
+impl Batch {
+    /// Events accepted into this batch so far.
+    pub fn len(&self) -> usize {
+        self.events
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events == 0 && self.rows.is_empty()
+    }
+
+    pub fn load_time(&self) -> i64 {
+        self.load_time
+    }
+
+    fn push(&mut self, table: &str, row: Vec<Value>) {
+        match self.rows.get_mut(table) {
+            Some(v) => v.push(row),
+            None => {
+                self.rows.insert(table.to_owned(), vec![row]);
+            }
+        }
+    }
+}
+
+/// Where an event came from, for refusal reports and `rejected_events`.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// `file.jsonl:12`, `http`, …
+    pub place: &'a str,
+    /// Source for events without a write key (`--source`).
+    pub default_source: Option<usize>,
+    /// Write key of the enclosing batch body or HTTP request.
+    pub batch_write_key: Option<&'a str>,
+}
+
+/// The live state of one space.
+#[derive(Debug)]
+pub struct Space {
+    cfg: SpaceConfig,
+    engine: Engine,
+    catalog: Catalog,
+    seen: hashbrown::HashSet<u128>,
+    next_seq: i64,
+    last_load: i64,
+    reserved_event: HashSet<&'static str>,
+    reserved_traits: HashSet<&'static str>,
+    /// Accumulated since open.
+    pub timings: Timings,
+}
+
+fn state_err(space: &str, message: impl Into<String>) -> Error {
+    Error::State { space: space.to_owned(), message: message.into() }
+}
+
+fn message_key(id: &str) -> u128 {
+    let d = Sha1::digest(id.as_bytes());
+    u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
+}
+
+impl Space {
+    /// Opens (creating if needed) the space's schema and restores its state.
+    pub fn open(wh: &mut dyn Warehouse, cfg: SpaceConfig) -> Result<Space> {
+        validate_space_name(&cfg.space)?;
+        let settings = Settings::new(&cfg.identity)?;
+        let schema = cfg.space.clone();
+        let mut tables = wh.describe(&schema)?;
+        if tables.is_empty() {
+            wh.begin()?;
+            let create = (|| -> Result<()> {
+                wh.execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", wh.dialect().schema(&schema)))?;
+                for t in c::fixed_tables() {
+                    let sql = wh.dialect().create_table(&schema, &t);
+                    wh.execute(&sql)?;
+                }
+                Ok(())
+            })();
+            match create {
+                Ok(()) => wh.commit()?,
+                Err(e) => {
+                    let _ = wh.rollback();
+                    return Err(e);
+                }
+            }
+            tables = wh.describe(&schema)?;
+        }
+        let catalog = Catalog::from_tables(tables);
+        for t in c::fixed_tables() {
+            let have = catalog
+                .get(&t.name)
+                .ok_or_else(|| state_err(&schema, format!("table {} is missing", t.name)))?;
+            if have.columns.len() < t.columns.len() || have.columns[..t.columns.len()] != t.columns[..] {
+                return Err(state_err(&schema, format!("table {} does not have the expected columns", t.name)));
+            }
+        }
+        let d = wh.dialect().clone();
+        let mut meta: BTreeMap<String, String> = BTreeMap::new();
+        for r in wh.query(&format!("SELECT key, value FROM {}", d.table(&schema, c::STATE_META)))? {
+            if let (Some(Value::Str(k)), Some(Value::Str(v))) = (r.first(), r.get(1)) {
+                meta.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(v) = meta.get("version") {
+            if v != STATE_VERSION {
+                return Err(state_err(&schema, format!("state version {v} is not supported (expected {STATE_VERSION})")));
+            }
+        }
+        if let Some(s) = meta.get("id_scheme") {
+            let want = format!("{:?}", cfg.identity.id_scheme).to_lowercase();
+            if *s != want {
+                return Err(Error::Config {
+                    setting: "identity.id_scheme".into(),
+                    message: format!("space {schema:?} was created with id_scheme {s:?}; it cannot change to {want:?}"),
+                });
+            }
+        }
+        let engine_meta: EngineMeta = match meta.get("engine") {
+            Some(j) => serde_json::from_str(j).map_err(|e| state_err(&schema, format!("engine meta: {e}")))?,
+            None => EngineMeta::default(),
+        };
+        let mut records = Vec::new();
+        for r in wh.query(&format!("SELECT state FROM {}", d.table(&schema, c::STATE_PROFILES)))? {
+            let Some(Value::Str(s)) = r.first() else {
+                return Err(state_err(&schema, "profile state row without state"));
+            };
+            let rec: ProfileRecord = serde_json::from_str(s).map_err(|e| state_err(&schema, format!("profile state: {e}")))?;
+            records.push(rec);
+        }
+        let engine = Engine::restore(settings, cfg.identity.id_scheme, &schema, &engine_meta, records)
+            .map_err(|e| state_err(&schema, e.to_string()))?;
+        let mut seen = hashbrown::HashSet::new();
+        for t in c::CALL_TABLES {
+            if catalog.get(t).is_some() {
+                for r in wh.query(&format!("SELECT id FROM {}", d.table(&schema, t)))? {
+                    if let Some(Value::Str(id)) = r.first() {
+                        seen.insert(message_key(id));
+                    }
+                }
+            }
+        }
+        let next_seq = meta.get("seq").and_then(|s| s.parse().ok()).unwrap_or(1);
+        let last_load = meta.get("last_load").and_then(|s| s.parse().ok()).unwrap_or(i64::MIN);
+        Ok(Space {
+            cfg,
+            engine,
+            catalog,
+            seen,
+            next_seq,
+            last_load,
+            reserved_event: c::reserved_event_columns().iter().copied().collect(),
+            reserved_traits: c::reserved_trait_names().into_iter().collect(),
+            timings: Timings::default(),
+        })
+    }
+
+    pub fn config(&self) -> &SpaceConfig {
+        &self.cfg
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Starts a batch whose rows carry `load_time` as `uuid_ts`, kept
+    /// non-decreasing across batches even if the clock steps back.
+    pub fn begin_batch(&mut self, load_time: i64) -> Batch {
+        let load_time = load_time.max(self.last_load);
+        Batch { load_time, ..Batch::default() }
+    }
+
+    /// Validates, deduplicates and resolves one payload, adding its rows to
+    /// `batch`. A refusal is counted in the batch, and also returned.
+    pub fn add(
+        &mut self,
+        batch: &mut Batch,
+        payload: std::result::Result<Json, String>,
+        raw: Option<&[u8]>,
+        origin: Origin<'_>,
+        arrival: Arrival,
+    ) -> std::result::Result<(), Refusal> {
+        batch.stats.read += 1;
+        let t0 = Instant::now();
+        let arrival = Arrival { load_time: batch.load_time, ..arrival };
+        let parsed = match payload {
+            Err(e) => Err((Refusal::MalformedJson(e), None)),
+            Ok(json) => parse_event_or_return(json, &arrival, raw).map_err(|(r, j)| (r, Some(j))),
+        };
+        let resolved = parsed.and_then(|ev| {
+            let source = match ev.write_key.as_deref().or(origin.batch_write_key) {
+                Some(k) => self.cfg.source_by_key(k).ok_or_else(|| Refusal::UnknownWriteKey(k.to_owned())),
+                None => origin.default_source.ok_or(Refusal::NoSource),
+            };
+            match source {
+                Ok(s) => Ok((ev, s)),
+                Err(r) => Err((r, Some(Json::Object(ev.payload)))),
+            }
+        });
+        self.timings.parse += t0.elapsed();
+        let (ev, source) = match resolved {
+            Ok(x) => x,
+            Err((refusal, json)) => {
+                batch.stats.refuse(refusal.code(), origin.place.to_owned(), refusal.to_string());
+                let src = origin
+                    .batch_write_key
+                    .and_then(|k| self.cfg.source_by_key(k))
+                    .or(origin.default_source)
+                    .map(|i| self.cfg.sources[i].id.clone());
+                let text = match (raw, json) {
+                    (Some(r), _) => Some(String::from_utf8_lossy(r).into_owned()),
+                    (None, Some(j)) => Some(j.to_string()),
+                    (None, None) => None,
+                };
+                self.reject(batch, src, origin.place, &refusal, text);
+                return Err(refusal);
+            }
+        };
+        let key = message_key(&ev.message_id);
+        if !self.seen.insert(key) {
+            batch.stats.duplicates += 1;
+            return Ok(());
+        }
+        self.land(batch, &ev, source);
+        Ok(())
+    }
+
+    /// Records a refused event in `rejected_events`.
+    pub fn reject(&mut self, batch: &mut Batch, source: Option<String>, place: &str, r: &Refusal, payload: Option<String>) {
+        let row = vec![
+            Value::Ts(batch.load_time),
+            Value::Ts(batch.load_time),
+            source.map_or(Value::Null, Value::Str),
+            Value::Str(place.to_owned()),
+            Value::Str(r.code().to_owned()),
+            Value::Str(r.to_string()),
+            payload.map_or(Value::Null, Value::Str),
+        ];
+        batch.push(c::REJECTED_EVENTS, row);
+        *batch.stats.rows.entry(c::REJECTED_EVENTS.to_owned()).or_default() += 1;
+    }
+
+    fn land(&mut self, batch: &mut Batch, ev: &Event, source: usize) {
+        let mut fx = Vec::new();
+        let t0 = Instant::now();
+        let outcome = self.engine.process(ev, &mut fx);
+        let t1 = Instant::now();
+        self.timings.identity += t1 - t0;
+        batch.events += 1;
+        batch.stats.landed += 1;
+        batch.stats.merges += u64::from(outcome.merges);
+        batch.stats.new_identifier_types.extend(outcome.new_types);
+        let src = self.cfg.sources[source].clone();
+        for e in &fx {
+            self.effect_row(batch, ev, &src, e);
+        }
+        let seg = outcome.segment.map(|p| self.engine.segment_id(p).to_owned());
+        self.event_rows(batch, ev, seg.as_deref(), &src);
+        self.timings.rows += t1.elapsed();
+    }
+
+    fn common(&mut self, batch: &Batch, ev: &Event, src: &Source) -> (i64, Vec<Value>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let opt = |s: Option<&str>| s.map_or(Value::Null, |s| Value::Str(s.to_owned()));
+        (
+            seq,
+            vec![
+                Value::Int(seq),
+                Value::Ts(batch.load_time),
+                Value::Ts(ev.timestamp),
+                Value::Ts(ev.received_at),
+                Value::Str(ev.message_id.clone()),
+                Value::Str(ev.kind.as_str().to_owned()),
+                opt(ev.display_name()),
+                Value::Str(src.id.clone()),
+                Value::Str(src.name.clone()),
+                Value::Str(src.slug.clone()),
+            ],
+        )
+    }
+
+    fn effect_row(&mut self, batch: &mut Batch, ev: &Event, src: &Source, e: &Effect) {
+        let sid = |s: &Self, p: ProfileIdx| Value::Str(s.engine.segment_id(p).to_owned());
+        match e {
+            Effect::Created { profile } | Effect::Repointed { segment: profile, .. } => {
+                let canonical = match e {
+                    Effect::Repointed { canonical, .. } => *canonical,
+                    _ => *profile,
+                };
+                if matches!(e, Effect::Created { .. }) {
+                    batch.stats.profiles_created += 1;
+                }
+                let (seq, common) = self.common(batch, ev, src);
+                let mut row = vec![Value::Str(seq.to_string()), sid(self, *profile), sid(self, canonical)];
+                row.extend(common);
+                batch.push(c::ID_GRAPH_UPDATES, row);
+                batch.touched.push(*profile);
+                *batch.stats.rows.entry(c::ID_GRAPH_UPDATES.to_owned()).or_default() += 1;
+            }
+            Effect::Attached { profile, ident } => {
+                let (ty, value) = self.engine.identifier(*ident);
+                let mut h = Sha1::new();
+                h.update(ty.as_bytes());
+                h.update(value.as_bytes());
+                let head = [
+                    sid(self, *profile),
+                    Value::Str(ty.to_owned()),
+                    Value::Str(value.to_owned()),
+                    Value::Str(hex::encode(h.finalize())),
+                ];
+                let (seq, common) = self.common(batch, ev, src);
+                let mut row = vec![Value::Str(seq.to_string())];
+                row.extend(head);
+                row.extend(common);
+                batch.push(c::EXTERNAL_ID_MAPPING_UPDATES, row);
+                batch.touched.push(*profile);
+                *batch.stats.rows.entry(c::EXTERNAL_ID_MAPPING_UPDATES.to_owned()).or_default() += 1;
+            }
+            Effect::Traits { profile } => {
+                let (seq, common) = self.common(batch, ev, src);
+                let mut row = vec![Value::Str(seq.to_string()), sid(self, *profile)];
+                row.extend(common);
+                let traits: Vec<(String, Value)> =
+                    self.engine.traits(*profile).map(|(n, v)| (n.to_owned(), Value::from_json(v))).collect();
+                for (name, value) in traits {
+                    if self.reserved_traits.contains(name.as_str()) {
+                        *batch.stats.dropped.entry("reserved_trait_name".into()).or_default() += 1;
+                        continue;
+                    }
+                    let Some(ty) = value.column_type() else { continue };
+                    let (pos, have) = self.catalog.ensure_column(c::PROFILE_TRAITS_UPDATES, &name, ty, &mut batch.ddl);
+                    self.catalog.ensure_column(c::PROFILE_TRAITS, &name, have, &mut batch.ddl);
+                    put(&mut row, pos, value, have, c::PROFILE_TRAITS_UPDATES, &name, &mut batch.stats);
+                }
+                batch.push(c::PROFILE_TRAITS_UPDATES, row);
+                batch.touched.push(*profile);
+                *batch.stats.rows.entry(c::PROFILE_TRAITS_UPDATES.to_owned()).or_default() += 1;
+            }
+            Effect::Conflict(conflict) => {
+                let rule = match conflict.rule {
+                    Rule::Limit(t) => format!("limit:{}", self.engine.settings().name(t)),
+                    Rule::MergeCap => "merge_cap".to_owned(),
+                    Rule::IdentifierCap => "identifier_cap".to_owned(),
+                };
+                *batch.stats.conflicts.entry(rule.clone()).or_default() += 1;
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let ids: Vec<&str> = conflict.profiles.iter().map(|p| self.engine.segment_id(*p)).collect();
+                let row = vec![
+                    Value::Str(seq.to_string()),
+                    Value::Int(seq),
+                    Value::Ts(batch.load_time),
+                    Value::Ts(ev.timestamp),
+                    Value::Str(ev.message_id.clone()),
+                    Value::Str(ev.kind.as_str().to_owned()),
+                    Value::Str(src.id.clone()),
+                    Value::Str(self.engine.settings().name(conflict.ident_type).to_owned()),
+                    Value::Str(conflict.value.clone()),
+                    Value::Str(rule),
+                    Value::Str(ids.join(",")),
+                ];
+                batch.push(c::IDENTITY_CONFLICTS, row);
+                *batch.stats.rows.entry(c::IDENTITY_CONFLICTS.to_owned()).or_default() += 1;
+            }
+        }
+    }
+
+    fn event_rows(&mut self, batch: &mut Batch, ev: &Event, seg: Option<&str>, src: &Source) {
+        let table = ev.kind.table();
+        self.event_row(batch, table, ev, seg, src, ev.kind != EventType::Track);
+        if ev.kind == EventType::Track {
+            let name = snake_case(ev.event.as_deref().unwrap_or_default());
+            if c::is_free_event_table_name(&name) {
+                self.event_row(batch, &name, ev, seg, src, true);
+            } else {
+                *batch.stats.dropped.entry("event_table_name_refused".into()).or_default() += 1;
+            }
+        }
+    }
+
+    fn event_row(&mut self, batch: &mut Batch, table: &str, ev: &Event, seg: Option<&str>, src: &Source, body: bool) {
+        let std = c::event_standard_columns(table);
+        let width = self.catalog.ensure_table(table, &std, &mut batch.ddl).columns.len();
+        let s = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Str(v.to_owned()));
+        let ts = |v: Option<i64>| v.map_or(Value::Null, Value::Ts);
+        let mut row = Vec::with_capacity(width);
+        row.extend([
+            Value::Str(ev.message_id.clone()),
+            s(seg),
+            Value::Str(src.id.clone()),
+            s(ev.anonymous_id.as_deref()),
+            s(ev.user_id.as_deref()),
+            Value::Ts(ev.received_at),
+            ts(ev.sent_at),
+            Value::Ts(ev.timestamp),
+            ts(ev.original_timestamp),
+            Value::Ts(batch.load_time),
+        ]);
+        match table {
+            "pages" | "screens" => row.extend([s(ev.name.as_deref()), s(ev.category.as_deref())]),
+            "groups" => row.push(s(ev.group_id.as_deref())),
+            "aliases" => row.push(s(ev.previous_id.as_deref())),
+            "identifies" => {}
+            _ => {
+                let name = ev.event.as_deref().unwrap_or_default();
+                row.extend([Value::Str(snake_case(name)), Value::Str(name.to_owned())]);
+            }
+        }
+        debug_assert_eq!(row.len(), std.len());
+        row.resize(width, Value::Null);
+        if let Some(ctx) = ev.context() {
+            for_each_leaf(ctx, "context", |name, leaf| {
+                self.put_json(&mut row, table, name, leaf, &mut batch.ddl, &mut batch.stats);
+            });
+        }
+        if body {
+            if let Some(b) = ev.body() {
+                let mut names: Vec<String> = Vec::new();
+                for_each_leaf(b, "", |name, leaf| {
+                    if name.is_empty() {
+                        *batch.stats.dropped.entry("empty_name".into()).or_default() += 1;
+                    } else if self.reserved_event.contains(name) {
+                        *batch.stats.dropped.entry("reserved_column_name".into()).or_default() += 1;
+                    } else {
+                        if names.iter().any(|n| n == name) {
+                            *batch.stats.dropped.entry("name_collision".into()).or_default() += 1;
+                        } else {
+                            names.push(name.to_owned());
+                        }
+                        self.put_json(&mut row, table, name, leaf, &mut batch.ddl, &mut batch.stats);
+                    }
+                });
+            }
+        }
+        batch.push(table, row);
+        *batch.stats.rows.entry(table.to_owned()).or_default() += 1;
+    }
+
+    fn put_json(&mut self, row: &mut Vec<Value>, table: &str, name: &str, leaf: &Json, ddl: &mut Vec<Ddl>, stats: &mut SyncStats) {
+        let value = Value::from_json(leaf);
+        let Some(ty) = value.column_type() else {
+            // A null only matters for a column that already exists, where the
+            // cell is NULL anyway — unless an earlier key of this payload filled it.
+            if let Some(pos) = self.catalog.get(table).and_then(|t| t.position(name)) {
+                if pos < row.len() {
+                    row[pos] = Value::Null;
+                }
+            }
+            return;
+        };
+        let (pos, have) = self.catalog.ensure_column(table, name, ty, ddl);
+        put(row, pos, value, have, table, name, stats);
+    }
+
+    /// Lands the batch: DDL, rows, engine state, sequence and materialization,
+    /// all in one transaction.
+    pub fn commit(&mut self, wh: &mut dyn Warehouse, mut batch: Batch) -> Result<SyncStats> {
+        let schema = self.cfg.space.clone();
+        let d = wh.dialect().clone();
+        let dirty = self.engine.take_dirty();
+        batch.touched.sort_unstable();
+        batch.touched.dedup();
+        batch.stats.batches = 1;
+        let traits: Vec<String> = self
+            .catalog
+            .get(c::PROFILE_TRAITS_UPDATES)
+            .map(|t| t.columns.iter().skip(c::fixed_tables()[2].columns.len()).map(|c| c.name.clone()).collect())
+            .unwrap_or_default();
+        let keys_table = self.catalog.get(c::STATE_KEYS).expect("fixed table").clone();
+        let clear_keys = format!("DELETE FROM {}", d.table(&schema, c::STATE_KEYS));
+        let engine = &self.engine;
+        let catalog = &self.catalog;
+        let meta = [
+            ("version", STATE_VERSION.to_owned()),
+            ("seq", self.next_seq.to_string()),
+            ("last_load", batch.load_time.to_string()),
+            ("id_scheme", format!("{:?}", self.cfg.identity.id_scheme).to_lowercase()),
+            ("engine", serde_json::to_string(&engine.meta()).expect("meta serializes")),
+        ];
+        let t0 = Instant::now();
+        let mut t_mat = std::time::Duration::ZERO;
+        wh.begin()?;
+        let work = (|| -> Result<()> {
+            for ddl in &batch.ddl {
+                wh.execute(&d.ddl(&schema, ddl))?;
+            }
+            for (table, rows) in &batch.rows {
+                let t = catalog.get(table).expect("catalog knows every table it made");
+                wh.append(&schema, t, rows)?;
+            }
+            if !dirty.is_empty() {
+                wh.execute(&clear_keys)?;
+                let keys: Vec<Vec<Value>> =
+                    dirty.iter().map(|p| vec![Value::Str(engine.segment_id(*p).to_owned())]).collect();
+                wh.append(&schema, &keys_table, &keys)?;
+                wh.execute(&format!(
+                    "DELETE FROM {} WHERE segment_id IN (SELECT k FROM {})",
+                    d.table(&schema, c::STATE_PROFILES),
+                    d.table(&schema, c::STATE_KEYS)
+                ))?;
+                let records: Vec<Vec<Value>> = dirty
+                    .iter()
+                    .map(|p| {
+                        let r = engine.record(*p);
+                        vec![
+                            Value::Str(r.segment_id.clone()),
+                            Value::Int(i64::from(r.ord)),
+                            Value::Str(r.canonical.clone()),
+                            Value::Str(serde_json::to_string(&r).expect("record serializes")),
+                        ]
+                    })
+                    .collect();
+                wh.append(&schema, catalog.get(c::STATE_PROFILES).expect("fixed table"), &records)?;
+            }
+            wh.execute(&format!("DELETE FROM {}", d.table(&schema, c::STATE_META)))?;
+            let meta_rows: Vec<Vec<Value>> =
+                meta.iter().map(|(k, v)| vec![Value::Str((*k).to_owned()), Value::Str(v.clone())]).collect();
+            wh.append(&schema, catalog.get(c::STATE_META).expect("fixed table"), &meta_rows)?;
+            if !batch.touched.is_empty() {
+                let tm = Instant::now();
+                wh.execute(&clear_keys)?;
+                let keys: Vec<Vec<Value>> =
+                    batch.touched.iter().map(|p| vec![Value::Str(engine.segment_id(*p).to_owned())]).collect();
+                wh.append(&schema, &keys_table, &keys)?;
+                for sql in ps_materialize::statements(&d, &schema, &traits, ps_materialize::Scope::Touched) {
+                    wh.execute(&sql)?;
+                }
+                wh.execute(&clear_keys)?;
+                t_mat = tm.elapsed();
+            }
+            Ok(())
+        })();
+        match work {
+            Ok(()) => wh.commit()?,
+            Err(e) => {
+                let _ = wh.rollback();
+                return Err(e);
+            }
+        }
+        self.timings.materialize += t_mat;
+        self.timings.load += t0.elapsed() - t_mat;
+        self.last_load = batch.load_time;
+        Ok(batch.stats)
+    }
+
+    /// Rebuilds the materialized tables from the landed tables alone.
+    pub fn materialize_full(&self, wh: &mut dyn Warehouse) -> Result<()> {
+        let schema = &self.cfg.space;
+        let d = wh.dialect().clone();
+        let traits: Vec<String> = self
+            .catalog
+            .get(c::PROFILE_TRAITS_UPDATES)
+            .map(|t| t.columns.iter().skip(c::fixed_tables()[2].columns.len()).map(|c| c.name.clone()).collect())
+            .unwrap_or_default();
+        wh.begin()?;
+        let work = (|| -> Result<()> {
+            for sql in ps_materialize::statements(&d, schema, &traits, ps_materialize::Scope::Full) {
+                wh.execute(&sql)?;
+            }
+            Ok(())
+        })();
+        match work {
+            Ok(()) => Ok(wh.commit()?),
+            Err(e) => {
+                let _ = wh.rollback();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Puts a value into its column, casting to the column's type; a value that
+/// does not fit is stored as NULL and counted.
+fn put(row: &mut Vec<Value>, pos: usize, value: Value, have: ColumnType, table: &str, name: &str, stats: &mut SyncStats) {
+    if row.len() <= pos {
+        row.resize(pos + 1, Value::Null);
+    }
+    row[pos] = match value.cast(have) {
+        Some(v) => v,
+        None => {
+            *stats.type_conflicts.entry(format!("{table}.{name}")).or_default() += 1;
+            Value::Null
+        }
+    };
+}
+
+/// A space name becomes a schema name: keep it to what every warehouse
+/// accepts unquoted, so users can type it in SQL.
+fn validate_space_name(s: &str) -> Result<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit();
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config {
+            setting: "space".into(),
+            message: format!("{s:?} must be 1-63 characters of a-z, 0-9 and _, not starting with a digit"),
+        })
+    }
+}
+
+impl Space {
+    /// The scheme profile ids are made with.
+    pub fn id_scheme(&self) -> IdScheme {
+        self.cfg.identity.id_scheme
+    }
+}

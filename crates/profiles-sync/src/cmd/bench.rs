@@ -1,0 +1,171 @@
+//! `profiles-sync bench`: stage-by-stage throughput against the machine's floor.
+//!
+//! Passes over the same gzip file, in one process:
+//! 1. **floor**: read + decompress + `serde_json` parse of every line, nothing
+//!    else — the least any pipeline must do;
+//! 2. **read**: read + decompress only;
+//! 3. **pipeline**: the real `sync` into a fresh warehouse, with the time of
+//!    each stage (parse+validate, identity, row building, landing,
+//!    materialization) measured inside the pipeline.
+//!
+//! Peak RSS is read from `/proc/self/status` (VmHWM), reset between passes
+//! through `/proc/self/clear_refs`, so each pass reports its own peak.
+
+use anyhow::{Context, Result};
+use ps_pipeline::{input, sync_files, Space, SyncOptions};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Serialize)]
+struct Stage {
+    stage: &'static str,
+    seconds: f64,
+    events_per_sec: f64,
+    peak_rss_mb: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    events: u64,
+    input_bytes: u64,
+    warehouse: String,
+    stages: Vec<Stage>,
+    end_to_end_events_per_sec: f64,
+    floor_events_per_sec: f64,
+    ratio_to_floor: f64,
+    rows: std::collections::BTreeMap<String, u64>,
+    profiles: u64,
+}
+
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn stage(name: &'static str, d: Duration, events: u64, peak: f64) -> Stage {
+    let s = d.as_secs_f64();
+    Stage { stage: name, seconds: s, events_per_sec: events as f64 / s.max(1e-9), peak_rss_mb: peak }
+}
+
+pub struct Args {
+    pub events: u64,
+    pub seed: u64,
+    pub warehouse: Option<String>,
+    pub input: Option<PathBuf>,
+    pub json: bool,
+    pub keep: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let dir = tempfile_dir()?;
+    let input = match &args.input {
+        Some(p) => p.clone(),
+        None => {
+            let p = dir.join("events.jsonl.gz");
+            eprintln!("generating {} events (seed {})…", args.events, args.seed);
+            super::gen::run(args.events, args.seed, 3, p.to_str().context("utf-8 path")?, None)?;
+            p
+        }
+    };
+    let input_s = input.to_str().context("utf-8 path")?.to_owned();
+    let input_bytes = std::fs::metadata(&input)?.len();
+
+    // Pass 1: read only.
+    reset_peak();
+    let t = Instant::now();
+    let mut n = 0u64;
+    input::read_lines(&input_s, |_| n += 1)?;
+    let read = stage("read+decompress", t.elapsed(), n, peak_rss_mb());
+
+    // Pass 2: the floor.
+    reset_peak();
+    let t = Instant::now();
+    let mut parsed = 0u64;
+    input::read_lines(&input_s, |line| {
+        if serde_json::from_str::<serde_json::Value>(line).is_ok() {
+            parsed += 1;
+        }
+    })?;
+    let floor = stage("floor: read+parse JSON", t.elapsed(), n, peak_rss_mb());
+
+    // Pass 3: the pipeline.
+    let url = args.warehouse.clone().unwrap_or_else(|| format!("duckdb://{}", dir.join("bench.duckdb").display()));
+    let space_cfg = ps_pipeline::SpaceConfig {
+        space: "bench".into(),
+        sources: ps_gen::sources(3)
+            .into_iter()
+            .map(|(id, name, slug, write_key)| ps_pipeline::Source { id, name, slug, write_key })
+            .collect(),
+        identity: ps_identity::IdentityConfig::default(),
+    };
+    reset_peak();
+    let t = Instant::now();
+    let mut wh = ps_warehouse::open(&url)?;
+    let mut space = Space::open(wh.as_mut(), space_cfg)?;
+    let stats = sync_files(wh.as_mut(), &mut space, &[input_s], &SyncOptions::default(), &mut |_| {})?;
+    let total = t.elapsed();
+    let peak = peak_rss_mb();
+    let tm = space.timings;
+    let accounted = tm.parse + tm.identity + tm.rows + tm.load + tm.materialize;
+    let e2e = n as f64 / total.as_secs_f64();
+    let mut stages = vec![
+        read,
+        floor,
+        stage("parse+validate", tm.parse, n, peak),
+        stage("identity", tm.identity, n, peak),
+        stage("rows (flatten, name, type)", tm.rows, n, peak),
+        stage("landing (warehouse load)", tm.load, n, peak),
+        stage("materialization", tm.materialize, n, peak),
+        stage("read+other", total.saturating_sub(accounted), n, peak),
+    ];
+    stages.push(stage("end to end", total, n, peak));
+    let floor_eps = stages[1].events_per_sec;
+    let report = Report {
+        events: n,
+        input_bytes,
+        warehouse: wh.kind().to_owned(),
+        end_to_end_events_per_sec: e2e,
+        floor_events_per_sec: floor_eps,
+        ratio_to_floor: e2e / floor_eps,
+        rows: stats.rows.clone(),
+        profiles: space.engine().profile_count() as u64,
+        stages,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{} events, {:.1} MB input, warehouse {}", report.events, input_bytes as f64 / 1e6, report.warehouse);
+        println!("{:<30} {:>9} {:>14} {:>10}", "stage", "seconds", "events/s", "peak MB");
+        for s in &report.stages {
+            println!("{:<30} {:>9.3} {:>14.0} {:>10.0}", s.stage, s.seconds, s.events_per_sec, s.peak_rss_mb);
+        }
+        println!("end to end = {:.0}% of the parse-only floor", report.ratio_to_floor * 100.0);
+        println!("profiles: {}", report.profiles);
+        for (t, r) in &report.rows {
+            println!("  {t}: {r}");
+        }
+    }
+    if !args.keep && args.input.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("kept {}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let base = std::env::temp_dir().join(format!("profiles-sync-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&base)?;
+    Ok(Path::new(&base).to_path_buf())
+}

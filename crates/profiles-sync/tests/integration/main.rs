@@ -1,0 +1,6 @@
+//! The integration-test binary: real files, real DuckDB files, the real
+//! `profiles-sync` executable.
+
+mod golden;
+mod sync;
+mod util;

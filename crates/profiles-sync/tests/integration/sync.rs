@@ -1,0 +1,136 @@
+//! `sync` behaviour: continuation across runs, determinism, dedupe, refusals.
+
+use crate::util::{golden_dir, Env};
+
+fn golden_lines() -> Vec<String> {
+    std::fs::read_to_string(golden_dir().join("case-study.jsonl")).unwrap().lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn split_runs_equal_one_run() {
+    let lines = golden_lines();
+    let one = Env::golden();
+    let all = one.write("all.jsonl", &lines.join("\n"));
+    one.ok(&["sync", all.to_str().unwrap()]);
+
+    let two = Env::golden();
+    let a = two.write("a.jsonl", &lines[..2].join("\n"));
+    let b = two.write("b.jsonl", &lines[2..].join("\n"));
+    two.ok(&["sync", a.to_str().unwrap()]);
+    two.ok(&["sync", b.to_str().unwrap()]);
+    assert_eq!(one.dump("case_study"), two.dump("case_study"));
+}
+
+#[test]
+fn deterministic_with_both_schemes() {
+    for scheme in ["sequential", "use"] {
+        let dumps: Vec<_> = (0..2)
+            .map(|_| {
+                let base = std::fs::read_to_string(golden_dir().join("profiles-sync.toml"))
+                    .unwrap()
+                    .replace("id_scheme = \"sequential\"", &format!("id_scheme = \"{scheme}\""));
+                let env = Env::new(&base);
+                env.ok(&["sync", golden_dir().join("case-study.jsonl").to_str().unwrap()]);
+                env.dump("case_study")
+            })
+            .collect();
+        assert_eq!(dumps[0], dumps[1], "scheme {scheme}");
+        if scheme == "use" {
+            let ids = dumps[0].iter().find(|(k, _)| k.starts_with("id_graph(")).unwrap().1;
+            assert!(ids.iter().all(|r| r.starts_with("use_") && r.split('|').next().unwrap().len() == 31), "{ids:?}");
+        }
+    }
+}
+
+#[test]
+fn duplicates_are_skipped_across_runs() {
+    let env = Env::golden();
+    let input = golden_dir().join("case-study.jsonl");
+    env.ok(&["sync", input.to_str().unwrap()]);
+    let before = env.dump("case_study");
+    let out = env.ok(&["sync", input.to_str().unwrap()]);
+    assert!(out.contains("4 duplicates skipped"), "{out}");
+    assert_eq!(env.dump("case_study"), before);
+}
+
+#[test]
+fn bad_events_are_refused_and_neighbours_land() {
+    let env = Env::golden();
+    let lines = golden_lines();
+    let text = [
+        lines[0].as_str(),
+        "{not json",
+        r#"{"type":"track","anonymousId":"a1","writeKey":"wk_source_1"}"#,
+        r#"{"type":"page","messageId":"x1","writeKey":"wk_source_1"}"#,
+        r#"{"type":"page","messageId":"x2","anonymousId":"a2","writeKey":"nope"}"#,
+        r#"{"type":"page","messageId":"x3","anonymousId":"a3"}"#,
+        lines[1].as_str(),
+    ]
+    .join("\n");
+    let f = env.write("mixed.jsonl", &text);
+    let out = env.ok(&["sync", f.to_str().unwrap()]);
+    for want in [
+        "2 landed",
+        "5 refused",
+        "refused malformed_json: 1",
+        "mixed.jsonl:2",
+        "refused missing_event: 1",
+        "mixed.jsonl:3",
+        "refused missing_identity: 1",
+        "refused unknown_write_key: 1",
+        "refused no_source: 1",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let ids = env.query("SELECT id FROM wh.case_study.pages UNION ALL SELECT id FROM wh.case_study.identifies ORDER BY 1");
+    assert_eq!(ids, vec![vec!["event_1".to_owned()], vec!["event_2".to_owned()]]);
+    let rejected = env.query("SELECT origin, reason_code FROM wh.case_study.rejected_events ORDER BY origin");
+    assert_eq!(rejected.len(), 5);
+    assert!(rejected[0][0].ends_with("mixed.jsonl:2"));
+    // --source gives events without a write key a source.
+    let f2 = env.write("nokey.jsonl", r#"{"type":"page","messageId":"x4","anonymousId":"a4"}"#);
+    env.ok(&["sync", "--source", "source_2", f2.to_str().unwrap()]);
+    let src = env.query("SELECT event_source_id FROM wh.case_study.pages WHERE id = 'x4'");
+    assert_eq!(src, vec![vec!["source_2".to_owned()]]);
+}
+
+#[test]
+fn bad_config_names_the_setting() {
+    let env = Env::new("space = \"s\"\n[identity]\nid_scheme = \"weird\"\n[[sources]]\nid='a'\nname='A'\nslug='a'\nwrite_key='k'\n");
+    let out = env.run(&["sync", golden_dir().join("case-study.jsonl").to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("id_scheme"), "{err}");
+}
+
+#[test]
+fn input_formats_and_gzip() {
+    use std::io::Write;
+    let lines = golden_lines();
+    let env = Env::golden();
+    let array = format!("[{}]", lines[..2].join(","));
+    let a = env.write("a.json", &array);
+    let batch = format!("{{\"batch\": [{}], \"writeKey\": \"wk_source_1\"}}", lines[2]);
+    let b = env.write("b.json", &batch);
+    let gz_path = env.dir.path().join("c.jsonl.gz");
+    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&gz_path).unwrap(), flate2::Compression::fast());
+    gz.write_all(lines[3].as_bytes()).unwrap();
+    gz.finish().unwrap();
+    env.ok(&["sync", a.to_str().unwrap(), b.to_str().unwrap(), gz_path.to_str().unwrap()]);
+    let reference = Env::golden();
+    reference.ok(&["sync", golden_dir().join("case-study.jsonl").to_str().unwrap()]);
+    assert_eq!(env.dump("case_study"), reference.dump("case_study"));
+}
+
+#[test]
+fn full_rebuild_equals_incremental() {
+    let env = Env::golden();
+    let lines = golden_lines();
+    for (i, l) in lines.iter().enumerate() {
+        let f = env.write(&format!("{i}.jsonl"), l);
+        env.ok(&["sync", f.to_str().unwrap()]);
+    }
+    let incremental = env.dump("case_study");
+    env.ok(&["materialize", "--full"]);
+    assert_eq!(env.dump("case_study"), incremental);
+}

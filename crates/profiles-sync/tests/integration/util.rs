@@ -1,0 +1,142 @@
+//! Shared helpers: run the binary, read tables back as text.
+
+use ps_spec::time::format_sql;
+use ps_spec::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+pub fn golden_dir() -> PathBuf {
+    repo_root().join("testdata/golden")
+}
+
+/// A temp dir with a config whose warehouse is a DuckDB file inside it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub db: PathBuf,
+}
+
+impl Env {
+    /// Uses `base` (a config text) with its warehouse url replaced.
+    pub fn new(base: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("wh.duckdb");
+        let text = replace_url(base, &format!("duckdb://{}", db.display()));
+        let config = dir.path().join("profiles-sync.toml");
+        std::fs::write(&config, text).unwrap();
+        Env { dir, config, db }
+    }
+
+    pub fn golden() -> Env {
+        Env::new(&std::fs::read_to_string(golden_dir().join("profiles-sync.toml")).unwrap())
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap();
+        out
+    }
+
+    /// Runs and asserts success, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "profiles-sync {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn url(&self) -> String {
+        format!("duckdb://{}", self.db.display())
+    }
+
+    /// Rows of a query, each cell as golden-CSV text (NULL is empty).
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        let mut wh = ps_warehouse::open(&self.url()).unwrap();
+        wh.query(sql).unwrap().into_iter().map(|r| r.iter().map(cell).collect()).collect()
+    }
+
+    /// Every table of a schema (except internal ones), each as sorted rows of
+    /// all columns but `uuid_ts` and `received_at` (load times).
+    pub fn dump(&self, schema: &str) -> BTreeMap<String, Vec<String>> {
+        let mut wh = ps_warehouse::open(&self.url()).unwrap();
+        let tables = wh.describe(schema).unwrap();
+        let d = wh.dialect().clone();
+        let mut out = BTreeMap::new();
+        for t in tables {
+            // Scratch keys and sync metadata (which records the load time) are not
+            // part of what a replay must reproduce.
+            if t.name == "_ps_keys" || t.name == "_ps_meta" {
+                continue;
+            }
+            let cols: Vec<String> = t
+                .columns
+                .iter()
+                .filter(|c| c.name != "uuid_ts" && c.name != "received_at")
+                .map(|c| ps_warehouse::quote(&c.name))
+                .collect();
+            let rows = wh.query(&format!("SELECT {} FROM {}", cols.join(", "), d.table(schema, &t.name))).unwrap();
+            let mut lines: Vec<String> =
+                rows.into_iter().map(|r| r.iter().map(cell).collect::<Vec<_>>().join("|")).collect();
+            lines.sort();
+            out.insert(format!("{}({})", t.name, cols.join(",")), lines);
+        }
+        out
+    }
+}
+
+fn replace_url(text: &str, url: &str) -> String {
+    let mut out = String::new();
+    let mut replaced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("url") && !replaced {
+            out.push_str(&format!("url = {url:?}\n"));
+            replaced = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !replaced {
+        out.push_str(&format!("\n[warehouse]\nurl = {url:?}\n"));
+    }
+    out
+}
+
+pub fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Str(s) => s.clone(),
+        Value::Ts(t) => format_sql(*t),
+    }
+}
+
+/// Parses a simple CSV (no quoted commas in the golden files).
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines().filter(|l| !l.is_empty());
+    let header = lines.next().unwrap().split(',').map(str::to_owned).collect();
+    let rows = lines.map(|l| l.split(',').map(str::to_owned).collect()).collect();
+    (header, rows)
+}

@@ -1,0 +1,386 @@
+//! The Segment event model: validation and normalization of one payload.
+//!
+//! A payload is checked against the Segment spec (SPEC §2) and turned into an
+//! [`Event`] whose timestamps are corrected for client clock skew. Anything that
+//! fails is a [`Refusal`] with a stable machine code and a human message; the
+//! caller reports it with its file and line (or in the HTTP response) and goes on
+//! with the next event, so one bad payload never costs its neighbours.
+
+use crate::time::{parse_timestamp, Micros};
+use serde_json::{Map, Value as Json};
+use sha1::{Digest, Sha1};
+use std::fmt;
+
+/// Longest `messageId` accepted, as Segment's API enforces.
+pub const MAX_MESSAGE_ID_LEN: usize = 100;
+
+/// The six Segment calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    Identify,
+    Track,
+    Page,
+    Screen,
+    Group,
+    Alias,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        EventType::Identify,
+        EventType::Track,
+        EventType::Page,
+        EventType::Screen,
+        EventType::Group,
+        EventType::Alias,
+    ];
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        Some(match s {
+            "identify" => EventType::Identify,
+            "track" => EventType::Track,
+            "page" => EventType::Page,
+            "screen" => EventType::Screen,
+            "group" => EventType::Group,
+            "alias" => EventType::Alias,
+            _ => return None,
+        })
+    }
+
+    /// The name used in `triggering_event_type` and the `type` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Identify => "identify",
+            EventType::Track => "track",
+            EventType::Page => "page",
+            EventType::Screen => "screen",
+            EventType::Group => "group",
+            EventType::Alias => "alias",
+        }
+    }
+
+    /// The event table this call lands in.
+    pub fn table(self) -> &'static str {
+        match self {
+            EventType::Identify => "identifies",
+            EventType::Track => "tracks",
+            EventType::Page => "pages",
+            EventType::Screen => "screens",
+            EventType::Group => "groups",
+            EventType::Alias => "aliases",
+        }
+    }
+
+    /// Whether the call's payload object is `traits` (identify, group) rather
+    /// than `properties`.
+    pub fn payload_key(self) -> Option<&'static str> {
+        match self {
+            EventType::Identify | EventType::Group => Some("traits"),
+            EventType::Track | EventType::Page | EventType::Screen => Some("properties"),
+            EventType::Alias => None,
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an event was refused. [`Refusal::code`] is stable and is what summaries
+/// group by; [`Display`](fmt::Display) is the message for a person.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("an event must be a JSON object")]
+    NotAnObject,
+    #[error("missing `type`")]
+    MissingType,
+    #[error("unknown event type {0:?} (expected identify, track, page, screen, group or alias)")]
+    UnknownType(String),
+    #[error("neither `userId` nor `anonymousId` is present and non-empty")]
+    MissingIdentity,
+    #[error("track call without a non-empty `event`")]
+    MissingEvent,
+    #[error("group call without a non-empty `groupId`")]
+    MissingGroupId,
+    #[error("`messageId` is {0} characters long; at most 100 are allowed")]
+    MessageIdTooLong(usize),
+    #[error("field `{field}` must be {expected}")]
+    BadField { field: &'static str, expected: &'static str },
+    #[error("`{field}` is not an ISO-8601 timestamp: {value:?}")]
+    BadTimestamp { field: &'static str, value: String },
+    #[error("no source has write key {0:?}")]
+    UnknownWriteKey(String),
+    #[error("no write key on the event and no --source given")]
+    NoSource,
+    #[error("the event is {0} bytes; at most 32768 are allowed")]
+    TooLarge(usize),
+    #[error("an identifier of the event is suppressed ({0})")]
+    Suppressed(String),
+}
+
+impl Refusal {
+    /// A stable code for grouping and for HTTP error bodies.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::MalformedJson(_) => "malformed_json",
+            Refusal::NotAnObject => "not_an_object",
+            Refusal::MissingType => "missing_type",
+            Refusal::UnknownType(_) => "unknown_type",
+            Refusal::MissingIdentity => "missing_identity",
+            Refusal::MissingEvent => "missing_event",
+            Refusal::MissingGroupId => "missing_group_id",
+            Refusal::MessageIdTooLong(_) => "message_id_too_long",
+            Refusal::BadField { .. } => "bad_field",
+            Refusal::BadTimestamp { .. } => "bad_timestamp",
+            Refusal::UnknownWriteKey(_) => "unknown_write_key",
+            Refusal::NoSource => "no_source",
+            Refusal::TooLarge(_) => "event_too_large",
+            Refusal::Suppressed(_) => "suppressed",
+        }
+    }
+}
+
+/// What the caller knows about an event beyond its payload.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Arrival {
+    /// When the server received it; `None` for file events, which then use the
+    /// payload's own `receivedAt` if it has one.
+    pub received_at: Option<Micros>,
+    /// The `sentAt` of the enclosing batch, which applies to every event in it.
+    pub batch_sent_at: Option<Micros>,
+    /// When this load started: `received_at` of file events without one.
+    pub load_time: Micros,
+}
+
+/// A valid, normalized event. The payload object is kept so later stages can
+/// read `context`, `traits` and `properties` without copying them.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: EventType,
+    pub message_id: String,
+    pub anonymous_id: Option<String>,
+    pub user_id: Option<String>,
+    /// Corrected timestamp (SPEC §2); never missing.
+    pub timestamp: Micros,
+    /// The device's own clock reading (`originalTimestamp`, or the caller's
+    /// `timestamp`).
+    pub original_timestamp: Option<Micros>,
+    pub sent_at: Option<Micros>,
+    pub received_at: Micros,
+    /// Track event name.
+    pub event: Option<String>,
+    /// Page or screen name and category.
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub group_id: Option<String>,
+    pub previous_id: Option<String>,
+    /// `writeKey` carried by the payload, if any.
+    pub write_key: Option<String>,
+    pub payload: Map<String, Json>,
+}
+
+impl Event {
+    /// `context`, or an empty object.
+    pub fn context(&self) -> Option<&Map<String, Json>> {
+        self.payload.get("context").and_then(Json::as_object)
+    }
+
+    /// `traits` for identify/group, `properties` for track/page/screen.
+    pub fn body(&self) -> Option<&Map<String, Json>> {
+        self.kind
+            .payload_key()
+            .and_then(|k| self.payload.get(k))
+            .and_then(Json::as_object)
+    }
+
+    /// The name that goes into `triggering_event_name`.
+    pub fn display_name(&self) -> Option<&str> {
+        match self.kind {
+            EventType::Track => self.event.as_deref(),
+            EventType::Page | EventType::Screen => self.name.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Parses one JSON text into an event.
+pub fn parse_event_str(text: &str, arrival: &Arrival) -> Result<Event, Refusal> {
+    let json: Json = serde_json::from_str(text).map_err(|e| Refusal::MalformedJson(e.to_string()))?;
+    parse_event(json, arrival, Some(text.as_bytes()))
+}
+
+/// Validates and normalizes one payload. `raw` is the payload's original bytes,
+/// used to derive a stable `messageId` when it has none, so that replaying the
+/// same file twice still deduplicates.
+pub fn parse_event(json: Json, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, Refusal> {
+    parse_event_or_return(json, arrival, raw).map_err(|(r, _)| r)
+}
+
+/// [`parse_event`] that hands the payload back with the refusal, so the
+/// caller can keep the refused payload (`rejected_events`) without copying
+/// every accepted one.
+pub fn parse_event_or_return(json: Json, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, (Refusal, Json)> {
+    let Json::Object(payload) = json else {
+        return Err((Refusal::NotAnObject, json));
+    };
+    match validate(&payload, arrival, raw) {
+        Ok(v) => Ok(Event { payload, ..v }),
+        Err(r) => Err((r, Json::Object(payload))),
+    }
+}
+
+fn validate(payload: &Map<String, Json>, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, Refusal> {
+    let kind = match payload.get("type") {
+        None | Some(Json::Null) => return Err(Refusal::MissingType),
+        Some(Json::String(s)) => EventType::parse(s).ok_or_else(|| Refusal::UnknownType(s.clone()))?,
+        Some(_) => return Err(Refusal::BadField { field: "type", expected: "a string" }),
+    };
+    let user_id = id_field(payload, "userId")?;
+    let anonymous_id = id_field(payload, "anonymousId")?;
+    if user_id.is_none() && anonymous_id.is_none() {
+        return Err(Refusal::MissingIdentity);
+    }
+    let event = string_field(payload, "event")?;
+    if kind == EventType::Track && event.as_deref().is_none_or(str::is_empty) {
+        return Err(Refusal::MissingEvent);
+    }
+    let group_id = id_field(payload, "groupId")?;
+    if kind == EventType::Group && group_id.is_none() {
+        return Err(Refusal::MissingGroupId);
+    }
+    let message_id = match id_field(payload, "messageId")? {
+        Some(m) if m.chars().count() > MAX_MESSAGE_ID_LEN => {
+            return Err(Refusal::MessageIdTooLong(m.chars().count()))
+        }
+        Some(m) => m,
+        None => derived_message_id(payload, raw),
+    };
+    let timestamp = ts_field(payload, "timestamp")?;
+    let original = ts_field(payload, "originalTimestamp")?;
+    let sent_at = ts_field(payload, "sentAt")?.or(arrival.batch_sent_at);
+    let received_at = arrival.received_at.or(ts_field(payload, "receivedAt")?);
+    let device_time = original.or(timestamp);
+    let corrected = match (received_at, sent_at, device_time) {
+        (Some(recv), Some(sent), Some(dev)) => recv - (sent - dev),
+        _ => timestamp.or(original).or(received_at).unwrap_or(arrival.load_time),
+    };
+    Ok(Event {
+        kind,
+        message_id,
+        anonymous_id,
+        user_id,
+        timestamp: corrected,
+        original_timestamp: device_time,
+        sent_at,
+        received_at: received_at.unwrap_or(arrival.load_time),
+        event,
+        name: string_field(payload, "name")?,
+        category: string_field(payload, "category")?,
+        group_id,
+        previous_id: id_field(payload, "previousId")?,
+        write_key: string_field(payload, "writeKey")?,
+        payload: Map::new(),
+    })
+}
+
+/// An id-like field: strings are taken as they are, numbers as their decimal
+/// text (SDKs do send numeric user ids); empty means absent.
+fn id_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<String>, Refusal> {
+    match p.get(field) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) if s.is_empty() => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.clone())),
+        Some(Json::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(Refusal::BadField { field, expected: "a string" }),
+    }
+}
+
+fn string_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<String>, Refusal> {
+    match p.get(field) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.clone())),
+        Some(Json::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(Refusal::BadField { field, expected: "a string" }),
+    }
+}
+
+fn ts_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<Micros>, Refusal> {
+    match p.get(field) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) if s.is_empty() => Ok(None),
+        Some(Json::String(s)) => parse_timestamp(s)
+            .map(Some)
+            .ok_or_else(|| Refusal::BadTimestamp { field, value: s.clone() }),
+        Some(_) => Err(Refusal::BadField { field, expected: "an ISO-8601 string" }),
+    }
+}
+
+/// `messageId` for events that came without one: a hash of the payload, so the
+/// same line replayed gives the same id and is deduplicated.
+fn derived_message_id(p: &Map<String, Json>, raw: Option<&[u8]>) -> String {
+    let mut h = Sha1::new();
+    match raw {
+        Some(bytes) => h.update(bytes),
+        None => h.update(Json::Object(p.clone()).to_string().as_bytes()),
+    }
+    format!("ps-{}", hex::encode(&h.finalize()[..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::format_sql;
+
+    fn parse(s: &str) -> Result<Event, Refusal> {
+        parse_event_str(s, &Arrival { load_time: 0, ..Arrival::default() })
+    }
+
+    #[test]
+    fn validation_reasons() {
+        assert_eq!(parse("{").unwrap_err().code(), "malformed_json");
+        assert_eq!(parse("[]").unwrap_err(), Refusal::NotAnObject);
+        assert_eq!(parse(r#"{"type":"x","userId":"u"}"#).unwrap_err().code(), "unknown_type");
+        assert_eq!(parse(r#"{"type":"page","userId":""}"#).unwrap_err(), Refusal::MissingIdentity);
+        assert_eq!(parse(r#"{"type":"track","userId":"u"}"#).unwrap_err(), Refusal::MissingEvent);
+        assert_eq!(parse(r#"{"type":"group","userId":"u"}"#).unwrap_err(), Refusal::MissingGroupId);
+        let long = "m".repeat(101);
+        let e = parse(&format!(r#"{{"type":"page","userId":"u","messageId":"{long}"}}"#)).unwrap_err();
+        assert_eq!(e.code(), "message_id_too_long");
+        assert_eq!(
+            parse(r#"{"type":"page","userId":"u","timestamp":"yesterday"}"#).unwrap_err().code(),
+            "bad_timestamp"
+        );
+    }
+
+    #[test]
+    fn missing_message_id_is_stable() {
+        let a = parse(r#"{"type":"page","userId":"u"}"#).unwrap();
+        let b = parse(r#"{"type":"page","userId":"u"}"#).unwrap();
+        assert_eq!(a.message_id, b.message_id);
+        assert!(a.message_id.starts_with("ps-"));
+    }
+
+    #[test]
+    fn clock_skew_correction() {
+        let arrival = Arrival {
+            received_at: parse_timestamp("2024-01-01T12:00:10Z"),
+            batch_sent_at: parse_timestamp("2024-01-01T12:05:00Z"),
+            load_time: 0,
+        };
+        // The device clock is 5 minutes fast: sent at 12:05:00 by its clock, received at 12:00:10.
+        let e = parse_event_str(
+            r#"{"type":"page","userId":"u","timestamp":"2024-01-01T12:04:00Z"}"#,
+            &arrival,
+        )
+        .unwrap();
+        assert_eq!(format_sql(e.timestamp), "2024-01-01 11:59:10");
+        assert_eq!(format_sql(e.original_timestamp.unwrap()), "2024-01-01 12:04:00");
+        // Without receivedAt the event keeps its own timestamp.
+        let e = parse(r#"{"type":"page","userId":"u","sentAt":"2024-01-01T12:05:00Z","timestamp":"2024-01-01T12:04:00Z"}"#).unwrap();
+        assert_eq!(format_sql(e.timestamp), "2024-01-01 12:04:00");
+    }
+}

@@ -1,0 +1,135 @@
+//! Flattening nested payloads into columns.
+//!
+//! Segment's warehouses store `context.page.url` as `context_page_url` and
+//! `traits.address.city` as `address_city`: nested objects join their path with
+//! `_`, each key going through [`snake_case`](crate::naming::snake_case); arrays
+//! are kept whole as JSON text. Two keys that name the same column in one payload
+//! (`userId` and `user_id`) keep the last value, and the collision is counted.
+
+use crate::naming::{is_snake_case, snake_case};
+use crate::value::Value;
+use serde_json::Map;
+
+/// What flattening had to drop or overwrite, for the sync summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlattenStats {
+    /// Keys whose name snake-cases to nothing (`"$$"`, `"Ü"`).
+    pub empty_names: u64,
+    /// Keys that landed on a column an earlier key of the same payload had filled.
+    pub collisions: u64,
+}
+
+/// An ordered list of columns; the order is first appearance, which becomes the
+/// order columns are added to a table.
+pub type Columns = Vec<(String, Value)>;
+
+/// Flattens `obj` into `out`, with every column name starting with `prefix`
+/// (`"context"` gives `context_…`; an empty prefix gives bare names).
+/// JSON nulls are kept as [`Value::Null`]: for traits an explicit null means
+/// "remove", and for event columns it is simply a NULL cell.
+pub fn flatten_object(
+    obj: &Map<String, serde_json::Value>,
+    prefix: &str,
+    out: &mut Columns,
+    stats: &mut FlattenStats,
+) {
+    for_each_leaf(obj, prefix, |path, leaf| {
+        if path.is_empty() {
+            stats.empty_names += 1;
+        } else {
+            insert(out, path, Value::from_json(leaf), stats);
+        }
+    });
+}
+
+/// Calls `f(column_name, leaf)` for every leaf of `obj` in document order. The
+/// name is empty when the whole path snake-cases to nothing.
+pub fn for_each_leaf<'a>(
+    obj: &'a Map<String, serde_json::Value>,
+    prefix: &str,
+    mut f: impl FnMut(&str, &'a serde_json::Value),
+) {
+    let mut path = String::with_capacity(64);
+    path.push_str(prefix);
+    walk(obj, &mut path, &mut f);
+}
+
+fn walk<'a>(
+    obj: &'a Map<String, serde_json::Value>,
+    path: &mut String,
+    f: &mut impl FnMut(&str, &'a serde_json::Value),
+) {
+    for (key, value) in obj {
+        let len = path.len();
+        if is_snake_case(key) {
+            push_segment(path, key);
+        } else {
+            let seg = snake_case(key);
+            push_segment(path, &seg);
+        }
+        match value {
+            serde_json::Value::Object(child) => walk(child, path, f),
+            leaf => f(path, leaf),
+        }
+        path.truncate(len);
+    }
+}
+
+fn push_segment(path: &mut String, seg: &str) {
+    if seg.is_empty() {
+        return;
+    }
+    if !path.is_empty() {
+        path.push('_');
+    }
+    path.push_str(seg);
+}
+
+/// Inserts or overwrites a column, keeping first-appearance order.
+pub fn insert(out: &mut Columns, name: &str, value: Value, stats: &mut FlattenStats) {
+    if let Some(slot) = out.iter_mut().find(|(n, _)| n == name) {
+        stats.collisions += 1;
+        slot.1 = value;
+    } else {
+        out.push((name.to_owned(), value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn flat(v: serde_json::Value, prefix: &str) -> (Columns, FlattenStats) {
+        let mut out = Vec::new();
+        let mut stats = FlattenStats::default();
+        flatten_object(v.as_object().unwrap(), prefix, &mut out, &mut stats);
+        (out, stats)
+    }
+
+    #[test]
+    fn nested_paths_and_arrays() {
+        let (cols, stats) = flat(
+            json!({"page": {"url": "u", "Referrer URL": "r"}, "userAgent": "ua", "tags": [1, 2], "empty": {}}),
+            "context",
+        );
+        assert_eq!(
+            cols,
+            vec![
+                ("context_page_url".into(), Value::Str("u".into())),
+                ("context_page_referrer_url".into(), Value::Str("r".into())),
+                ("context_user_agent".into(), Value::Str("ua".into())),
+                ("context_tags".into(), Value::Str("[1,2]".into())),
+            ]
+        );
+        assert_eq!(stats, FlattenStats::default());
+    }
+
+    #[test]
+    fn collisions_keep_last_and_empty_names_drop() {
+        let (cols, stats) = flat(json!({"userId": 1, "user_id": 2, "$$": 3, "a": {"Ü": 4}}), "");
+        assert_eq!(cols, vec![("user_id".into(), Value::Int(2)), ("a".into(), Value::Int(4))]);
+        assert_eq!(stats.collisions, 1);
+        assert_eq!(stats.empty_names, 1);
+    }
+}

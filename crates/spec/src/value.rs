@@ -1,0 +1,141 @@
+//! Column values and the typing rule of Segment's warehouse schema.
+//!
+//! A column's type is fixed by the first non-null value that arrives for it, and
+//! is never changed afterwards: later values are cast when the cast loses nothing
+//! (an integer into a `double` column, anything into a `varchar` column as its
+//! JSON text) and are otherwise stored as NULL and counted, so that one bad
+//! payload can never break a table that dashboards depend on.
+
+use crate::time::{format_iso, parse_timestamp, Micros};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The five warehouse column types the product creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    Timestamp,
+    Bigint,
+    Double,
+    Boolean,
+    Varchar,
+}
+
+impl ColumnType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::Bigint => "bigint",
+            ColumnType::Double => "double",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Varchar => "varchar",
+        }
+    }
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One cell of a row on its way to a warehouse.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Ts(Micros),
+}
+
+impl Value {
+    /// The type a column would get if this value were its first.
+    pub fn column_type(&self) -> Option<ColumnType> {
+        Some(match self {
+            Value::Null => return None,
+            Value::Bool(_) => ColumnType::Boolean,
+            Value::Int(_) => ColumnType::Bigint,
+            Value::Float(_) => ColumnType::Double,
+            Value::Str(_) => ColumnType::Varchar,
+            Value::Ts(_) => ColumnType::Timestamp,
+        })
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Types a JSON leaf. Strings that parse as ISO-8601 date-times become
+    /// timestamps; arrays and objects become their JSON text.
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => n.as_f64().map(Value::Float).unwrap_or(Value::Null),
+            },
+            serde_json::Value::String(s) => match parse_timestamp(s) {
+                Some(t) => Value::Ts(t),
+                None => Value::Str(s.clone()),
+            },
+            other => Value::Str(other.to_string()),
+        }
+    }
+
+    /// Casts into a column of type `to`. `None` means the cast would lose
+    /// information: the caller stores NULL and counts it.
+    pub fn cast(self, to: ColumnType) -> Option<Value> {
+        use ColumnType as T;
+        match (self, to) {
+            (Value::Null, _) => Some(Value::Null),
+            (v @ Value::Bool(_), T::Boolean)
+            | (v @ Value::Int(_), T::Bigint)
+            | (v @ Value::Float(_), T::Double)
+            | (v @ Value::Str(_), T::Varchar)
+            | (v @ Value::Ts(_), T::Timestamp) => Some(v),
+            (Value::Int(i), T::Double) => {
+                let f = i as f64;
+                (f as i64 == i).then_some(Value::Float(f))
+            }
+            (Value::Float(f), T::Bigint) => {
+                (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(Value::Int(f as i64))
+            }
+            (Value::Bool(b), T::Varchar) => Some(Value::Str(b.to_string())),
+            (Value::Int(i), T::Varchar) => Some(Value::Str(i.to_string())),
+            (Value::Float(f), T::Varchar) => Some(Value::Str(serde_json::Number::from_f64(f).map_or_else(|| f.to_string(), |n| n.to_string()))),
+            (Value::Ts(t), T::Varchar) => Some(Value::Str(format_iso(t))),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn typing() {
+        assert_eq!(Value::from_json(&json!(3)), Value::Int(3));
+        assert_eq!(Value::from_json(&json!(3.5)), Value::Float(3.5));
+        assert_eq!(Value::from_json(&json!(true)), Value::Bool(true));
+        assert_eq!(Value::from_json(&json!([1, "a"])), Value::Str("[1,\"a\"]".into()));
+        assert!(matches!(Value::from_json(&json!("2024-01-01T00:00:00Z")), Value::Ts(_)));
+        assert_eq!(Value::from_json(&json!("x")), Value::Str("x".into()));
+    }
+
+    #[test]
+    fn lossless_casts_only() {
+        assert_eq!(Value::Int(2).cast(ColumnType::Double), Some(Value::Float(2.0)));
+        assert_eq!(Value::Float(2.0).cast(ColumnType::Bigint), Some(Value::Int(2)));
+        assert_eq!(Value::Float(2.5).cast(ColumnType::Bigint), None);
+        assert_eq!(Value::Str("x".into()).cast(ColumnType::Bigint), None);
+        assert_eq!(Value::Bool(true).cast(ColumnType::Varchar), Some(Value::Str("true".into())));
+        assert_eq!(Value::Int(7).cast(ColumnType::Varchar), Some(Value::Str("7".into())));
+        assert_eq!(Value::Int(7).cast(ColumnType::Timestamp), None);
+        assert_eq!(Value::Null.cast(ColumnType::Boolean), Some(Value::Null));
+    }
+}

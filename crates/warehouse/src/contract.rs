@@ -1,0 +1,256 @@
+//! The table contract: every table the product lands, its columns and types.
+//!
+//! This is the one place that knows table and column names. Warehouses map it
+//! to their dialect ([`crate::Dialect`]); the pipeline fills rows in the
+//! column order given here; materialization reads it to write its SQL. Event
+//! tables and `profile_traits*` also grow columns at run time; [`Catalog`]
+//! tracks what each table holds now, and the rule that columns are only ever
+//! added, never dropped or retyped.
+
+use ps_spec::ColumnType;
+use std::collections::BTreeMap;
+
+use ColumnType::{Bigint as B, Timestamp as T, Varchar as V};
+
+/// A column of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub ty: ColumnType,
+}
+
+/// A table's name and columns, in table order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSchema {
+    pub name: String,
+    pub columns: Vec<Column>,
+}
+
+impl TableSchema {
+    pub fn new(name: &str, cols: &[(&str, ColumnType)]) -> TableSchema {
+        TableSchema {
+            name: name.to_owned(),
+            columns: cols.iter().map(|(n, t)| Column { name: (*n).to_owned(), ty: *t }).collect(),
+        }
+    }
+
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// Landed profile tables.
+pub const ID_GRAPH_UPDATES: &str = "id_graph_updates";
+pub const EXTERNAL_ID_MAPPING_UPDATES: &str = "external_id_mapping_updates";
+pub const PROFILE_TRAITS_UPDATES: &str = "profile_traits_updates";
+pub const IDENTITY_CONFLICTS: &str = "identity_conflicts";
+pub const REJECTED_EVENTS: &str = "rejected_events";
+/// Materialized tables.
+pub const ID_GRAPH: &str = "id_graph";
+pub const EXTERNAL_ID_MAPPING: &str = "external_id_mapping";
+pub const PROFILE_TRAITS: &str = "profile_traits";
+/// Internal tables: the identity engine's state, sync metadata, and a scratch
+/// list of keys used inside one load transaction.
+pub const STATE_PROFILES: &str = "_ps_profiles";
+pub const STATE_META: &str = "_ps_meta";
+pub const STATE_KEYS: &str = "_ps_keys";
+
+/// The provenance columns every landed profile table carries (SPEC §4).
+pub const COMMON: [(&str, ColumnType); 10] = [
+    ("seq", B),
+    ("uuid_ts", T),
+    ("timestamp", T),
+    ("received_at", T),
+    ("triggering_event_id", V),
+    ("triggering_event_type", V),
+    ("triggering_event_name", V),
+    ("triggering_event_source_id", V),
+    ("triggering_event_source_name", V),
+    ("triggering_event_source_slug", V),
+];
+
+fn with_common(name: &str, head: &[(&str, ColumnType)]) -> TableSchema {
+    let cols: Vec<(&str, ColumnType)> = head.iter().copied().chain(COMMON).collect();
+    TableSchema::new(name, &cols)
+}
+
+/// The fixed part of every table the product creates, in creation order.
+/// `profile_traits_updates` and `profile_traits` get trait columns appended.
+pub fn fixed_tables() -> Vec<TableSchema> {
+    vec![
+        with_common(ID_GRAPH_UPDATES, &[("id", V), ("segment_id", V), ("canonical_segment_id", V)]),
+        with_common(
+            EXTERNAL_ID_MAPPING_UPDATES,
+            &[
+                ("id", V),
+                ("segment_id", V),
+                ("external_id_type", V),
+                ("external_id_value", V),
+                ("external_id_hash", V),
+            ],
+        ),
+        with_common(PROFILE_TRAITS_UPDATES, &[("id", V), ("segment_id", V)]),
+        TableSchema::new(
+            IDENTITY_CONFLICTS,
+            &[
+                ("id", V),
+                ("seq", B),
+                ("uuid_ts", T),
+                ("timestamp", T),
+                ("event_id", V),
+                ("event_type", V),
+                ("event_source_id", V),
+                ("external_id_type", V),
+                ("external_id_value", V),
+                ("rule", V),
+                ("segment_ids", V),
+            ],
+        ),
+        TableSchema::new(
+            REJECTED_EVENTS,
+            &[
+                ("received_at", T),
+                ("uuid_ts", T),
+                ("source_id", V),
+                ("origin", V),
+                ("reason_code", V),
+                ("reason", V),
+                ("payload", V),
+            ],
+        ),
+        TableSchema::new(ID_GRAPH, &[("segment_id", V), ("canonical_segment_id", V), ("timestamp", T), ("seq", B), ("uuid_ts", T)]),
+        TableSchema::new(
+            EXTERNAL_ID_MAPPING,
+            &[
+                ("canonical_segment_id", V),
+                ("external_id_type", V),
+                ("external_id_value", V),
+                ("external_id_hash", V),
+                ("timestamp", T),
+                ("uuid_ts", T),
+            ],
+        ),
+        TableSchema::new(PROFILE_TRAITS, &[("canonical_segment_id", V), ("merged_to", V)]),
+        TableSchema::new(STATE_PROFILES, &[("segment_id", V), ("ord", B), ("canonical", V), ("state", V)]),
+        TableSchema::new(STATE_META, &[("key", V), ("value", V)]),
+        TableSchema::new(STATE_KEYS, &[("k", V)]),
+    ]
+}
+
+/// Names a trait may not take in the profile tables because a fixed column
+/// already has it; such traits are dropped and counted.
+pub fn reserved_trait_names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = COMMON.iter().map(|(n, _)| *n).collect();
+    v.extend(["id", "segment_id", "canonical_segment_id", "merged_to"]);
+    v
+}
+
+/// Standard columns of the event tables (SPEC §5), per table.
+pub fn event_standard_columns(table: &str) -> Vec<(&'static str, ColumnType)> {
+    let mut cols = vec![
+        ("id", V),
+        ("segment_id", V),
+        ("event_source_id", V),
+        ("anonymous_id", V),
+        ("user_id", V),
+        ("received_at", T),
+        ("sent_at", T),
+        ("timestamp", T),
+        ("original_timestamp", T),
+        ("uuid_ts", T),
+    ];
+    match table {
+        "pages" | "screens" => cols.extend([("name", V), ("category", V)]),
+        "groups" => cols.push(("group_id", V)),
+        "aliases" => cols.push(("previous_id", V)),
+        "identifies" => {}
+        // tracks and every per-event table
+        _ => cols.extend([("event", V), ("event_text", V)]),
+    }
+    cols
+}
+
+/// Names an event-table property or trait may not take: every standard column
+/// of any event table. Such keys are dropped and counted.
+pub fn reserved_event_columns() -> &'static [&'static str] {
+    &[
+        "id",
+        "segment_id",
+        "event_source_id",
+        "anonymous_id",
+        "user_id",
+        "received_at",
+        "sent_at",
+        "timestamp",
+        "original_timestamp",
+        "uuid_ts",
+        "event",
+        "event_text",
+        "name",
+        "category",
+        "group_id",
+        "previous_id",
+    ]
+}
+
+/// Event tables of the six calls.
+pub const CALL_TABLES: [&str; 6] = ["identifies", "tracks", "pages", "screens", "groups", "aliases"];
+
+/// Whether a per-event track table may take this (snake-cased) name: not
+/// empty, and not one of the product's own tables.
+pub fn is_free_event_table_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('_')
+        && !CALL_TABLES.contains(&name)
+        && !fixed_tables().iter().any(|t| t.name == name)
+        && !["users", "accounts", "regulations"].contains(&name)
+}
+
+/// What each table of a schema holds now. Columns are only ever added.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    tables: BTreeMap<String, TableSchema>,
+}
+
+/// A change [`Catalog`] made that the warehouse must apply before loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ddl {
+    CreateTable(TableSchema),
+    AddColumn { table: String, column: Column },
+}
+
+impl Catalog {
+    pub fn from_tables(tables: Vec<TableSchema>) -> Catalog {
+        Catalog { tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect() }
+    }
+
+    pub fn get(&self, table: &str) -> Option<&TableSchema> {
+        self.tables.get(table)
+    }
+
+    pub fn tables(&self) -> impl Iterator<Item = &TableSchema> {
+        self.tables.values()
+    }
+
+    /// Makes sure `table` exists with at least `cols`, recording the DDL.
+    pub fn ensure_table(&mut self, table: &str, cols: &[(&str, ColumnType)], ddl: &mut Vec<Ddl>) -> &TableSchema {
+        if !self.tables.contains_key(table) {
+            let t = TableSchema::new(table, cols);
+            ddl.push(Ddl::CreateTable(t.clone()));
+            self.tables.insert(table.to_owned(), t);
+        }
+        &self.tables[table]
+    }
+
+    /// The column's position and type, adding it with type `ty` if missing.
+    pub fn ensure_column(&mut self, table: &str, name: &str, ty: ColumnType, ddl: &mut Vec<Ddl>) -> (usize, ColumnType) {
+        let t = self.tables.get_mut(table).expect("table ensured before its columns");
+        if let Some(i) = t.position(name) {
+            return (i, t.columns[i].ty);
+        }
+        let column = Column { name: name.to_owned(), ty };
+        t.columns.push(column.clone());
+        ddl.push(Ddl::AddColumn { table: table.to_owned(), column });
+        (t.columns.len() - 1, ty)
+    }
+}

@@ -1,0 +1,90 @@
+//! # ps-warehouse: where the tables live
+//!
+//! The [`contract`] module defines every table the product lands; the
+//! [`Warehouse`] trait is the one seam between the pipeline and a database, and
+//! each warehouse is a module behind it ([`duckdb`] now, PostgreSQL next). The
+//! pipeline never knows which one it talks to: it asks the catalog for columns,
+//! hands over rows in contract order, and runs the SQL that
+//! `ps-materialize` writes through [`Warehouse::execute`].
+//!
+//! A warehouse offers transactions, and the pipeline puts everything a batch
+//! changes — rows, new columns, engine state, checkpoint, materialization — in
+//! one of them.
+
+pub mod contract;
+pub mod dialect;
+pub mod duckdb;
+mod error;
+
+pub use contract::{Catalog, Column, Ddl, TableSchema};
+pub use dialect::{literal, quote, Dialect};
+pub use error::{Error, ErrorKind, Result};
+
+use ps_spec::{ColumnType, Value};
+
+/// A database that holds a space's tables.
+pub trait Warehouse: Send {
+    /// `"duckdb"` or `"postgres"`, for logs and summaries.
+    fn kind(&self) -> &'static str;
+    fn dialect(&self) -> &Dialect;
+    /// The tables of `schema` with their columns in table order.
+    fn describe(&mut self, schema: &str) -> Result<Vec<TableSchema>>;
+    fn begin(&mut self) -> Result<()>;
+    fn commit(&mut self) -> Result<()>;
+    fn rollback(&mut self) -> Result<()>;
+    /// Runs one or more statements that return nothing.
+    fn execute(&mut self, sql: &str) -> Result<()>;
+    /// Runs a query and returns all its rows (for small results and state).
+    fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>>;
+    /// Bulk-loads rows into a table; a row shorter than the table is padded
+    /// with NULLs (columns added later in the same batch).
+    fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()>;
+}
+
+/// Opens a warehouse from its URL: `duckdb://PATH` (or `duckdb://:memory:`).
+pub fn open(url: &str) -> Result<Box<dyn Warehouse>> {
+    if let Some(path) = url.strip_prefix("duckdb://") {
+        if path.is_empty() {
+            return Err(Error::new(ErrorKind::Config, "warehouse.url `duckdb://` needs a file path, e.g. duckdb://profiles.duckdb"));
+        }
+        return Ok(Box::new(duckdb::DuckDb::open(path)?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(Error::new(ErrorKind::Config, "warehouse.url: PostgreSQL support is not built yet"));
+    }
+    Err(Error::new(
+        ErrorKind::Config,
+        format!("warehouse.url {url:?} is not supported (expected duckdb://PATH or postgres://USER:PASS@HOST:PORT/DB)"),
+    ))
+}
+
+/// Maps an `information_schema` type name to a column type.
+pub fn parse_type(s: &str) -> Option<ColumnType> {
+    let s = s.to_ascii_lowercase();
+    Some(match s.as_str() {
+        "timestamp" | "timestamp without time zone" => ColumnType::Timestamp,
+        "bigint" | "int8" | "integer" | "int4" => ColumnType::Bigint,
+        "double" | "double precision" | "float8" => ColumnType::Double,
+        "boolean" | "bool" => ColumnType::Boolean,
+        "varchar" | "text" | "character varying" => ColumnType::Varchar,
+        _ => return None,
+    })
+}
+
+/// Groups `(table, column, type)` rows into table schemas.
+fn group_columns(rows: Vec<Vec<Value>>) -> Result<Vec<TableSchema>> {
+    let mut out: Vec<TableSchema> = Vec::new();
+    for r in rows {
+        let (Some(Value::Str(t)), Some(Value::Str(c)), Some(Value::Str(ty))) = (r.first(), r.get(1), r.get(2)) else {
+            return Err(Error::new(ErrorKind::Corrupt, "unexpected information_schema row"));
+        };
+        let ty = parse_type(ty).ok_or_else(|| {
+            Error::new(ErrorKind::Corrupt, format!("column {t}.{c} has type {ty}, which this version does not create"))
+        })?;
+        match out.last_mut() {
+            Some(last) if &last.name == t => last.columns.push(Column { name: c.clone(), ty }),
+            _ => out.push(TableSchema { name: t.clone(), columns: vec![Column { name: c.clone(), ty }] }),
+        }
+    }
+    Ok(out)
+}
