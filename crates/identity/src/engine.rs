@@ -153,7 +153,6 @@ pub struct Engine {
     hasher: DefaultHashBuilder,
     order: u64,
     dirty: Vec<ProfileIdx>,
-    scratch_ids: Vec<Candidate>,
 }
 
 impl Engine {
@@ -169,7 +168,6 @@ impl Engine {
             hasher: DefaultHashBuilder::default(),
             order: 0,
             dirty: Vec::new(),
-            scratch_ids: Vec::new(),
         }
     }
 
@@ -218,15 +216,13 @@ impl Engine {
     /// Processes one event, appending its effects to `fx`.
     pub fn process(&mut self, ev: &Event, fx: &mut Vec<Effect>) -> Outcome {
         self.order += 1;
-        let mut ids = std::mem::take(&mut self.scratch_ids);
-        ids.clear();
+        let mut ids: Vec<Candidate<'_>> = Vec::with_capacity(4);
         let new_types = extract(&mut self.settings, ev, &mut ids);
         let mut out = Outcome {
             new_types,
             ..Outcome::default()
         };
         if ids.is_empty() {
-            self.scratch_ids = ids;
             return out;
         }
         let ts = ev.timestamp;
@@ -248,7 +244,7 @@ impl Engine {
             if p.is_empty() {
                 let np = self.create(fx);
                 for (t, v) in ids.drain(..) {
-                    self.attach(np, t, v, ts, fx);
+                    self.attach(np, t, v.into_owned(), ts, fx);
                 }
                 out.segment = Some(np);
                 out.canonical = Some(np);
@@ -277,7 +273,7 @@ impl Engine {
                                 let r = &mut self.idents[*i as usize];
                                 r.last_seen = r.last_seen.max(ts);
                             }
-                            None => self.attach(target, t, v, ts, fx),
+                            None => self.attach(target, t, v.into_owned(), ts, fx),
                         }
                     }
                     self.mark(target);
@@ -306,7 +302,7 @@ impl Engine {
                     if let Some(rule) = rule {
                         fx.push(Effect::Conflict(Conflict {
                             ident_type: t,
-                            value: v,
+                            value: v.into_owned(),
                             rule,
                             profiles: p.clone(),
                         }));
@@ -321,7 +317,6 @@ impl Engine {
                 fx.push(Effect::Traits { profile: target });
             }
         }
-        self.scratch_ids = ids;
         out
     }
 

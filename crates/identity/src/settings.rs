@@ -158,12 +158,31 @@ pub struct TypeSettings {
     pub blocked: Vec<Blocked>,
 }
 
+/// Type ids of the default identifier types.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Builtin {
+    pub user_id: TypeId,
+    pub anonymous_id: TypeId,
+    pub email: TypeId,
+    pub ga_client_id: TypeId,
+    /// `[id, idfa, push_token]` for android and ios.
+    pub android: [TypeId; 3],
+    pub ios: [TypeId; 3],
+}
+
 /// Compiled identity settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub(crate) types: Vec<TypeSettings>,
     by_name: HashMap<String, TypeId>,
     recommended: Vec<Blocked>,
+    /// Ids of the default types, looked up once: extraction runs per event.
+    pub(crate) builtin: Builtin,
+    /// Whether any type has blocked values (most configurations have none, and
+    /// then the per-identifier check is skipped).
+    any_blocked: bool,
+    /// Types read from custom keys, with their spellings.
+    pub(crate) custom: Vec<(TypeId, Vec<String>)>,
     /// Types added at run time from `context.externalIds`, in order of first sight.
     pub(crate) added: Vec<String>,
 }
@@ -285,7 +304,33 @@ impl Settings {
             by_name,
             recommended,
             added: Vec::new(),
-        })
+            builtin: Builtin { user_id: 0, anonymous_id: 0, email: 0, ga_client_id: 0, android: [0; 3], ios: [0; 3] },
+            any_blocked: false,
+            custom: Vec::new(),
+        }
+        .compiled())
+    }
+
+    /// Fills the derived lookup fields.
+    fn compiled(mut self) -> Settings {
+        let id = |s: &Settings, n: &str| s.type_id(n).expect("default types are always present");
+        self.builtin = Builtin {
+            user_id: id(&self, "user_id"),
+            anonymous_id: id(&self, "anonymous_id"),
+            email: id(&self, "email"),
+            ga_client_id: id(&self, "ga_client_id"),
+            android: [id(&self, "android.id"), id(&self, "android.idfa"), id(&self, "android.push_token")],
+            ios: [id(&self, "ios.id"), id(&self, "ios.idfa"), id(&self, "ios.push_token")],
+        };
+        self.any_blocked = !self.recommended.is_empty() || self.types.iter().any(|t| !t.blocked.is_empty());
+        self.custom = self
+            .types
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.keys.is_empty())
+            .map(|(i, t)| (i as TypeId, t.keys.clone()))
+            .collect();
+        self
     }
 
     pub fn type_id(&self, name: &str) -> Option<TypeId> {
@@ -327,7 +372,8 @@ impl Settings {
 
     /// Whether `value` may not be promoted to an identifier of type `t`.
     pub fn is_blocked(&self, t: TypeId, value: &str) -> bool {
-        self.types[t as usize]
+        self.any_blocked
+            && self.types[t as usize]
             .blocked
             .iter()
             .any(|b| b.matches(value))

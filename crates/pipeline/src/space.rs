@@ -58,6 +58,7 @@ pub struct Batch {
     touched: Vec<ProfileIdx>,
     pub stats: SyncStats,
     events: usize,
+    checkpoints: Vec<(String, String)>,
 }
 
 impl Batch {
@@ -72,6 +73,17 @@ impl Batch {
 
     pub fn load_time(&self) -> i64 {
         self.load_time
+    }
+
+    /// Records an input position (an inbox offset, say) that commits in the
+    /// same transaction as the batch's rows: after a crash, the stored
+    /// checkpoint and the landed rows always agree. Read back with
+    /// [`Space::checkpoint`]. Keys must not start with `_`.
+    pub fn set_checkpoint(&mut self, key: &str, value: String) {
+        assert!(!key.starts_with('_'), "checkpoint keys starting with _ are reserved");
+        let key = format!("cp:{key}");
+        self.checkpoints.retain(|(k, _)| *k != key);
+        self.checkpoints.push((key, value));
     }
 
     fn push(&mut self, table: &str, row: Vec<Value>) {
@@ -108,6 +120,8 @@ pub struct Space {
     reserved_traits: HashSet<&'static str>,
     /// Accumulated since open.
     pub timings: Timings,
+    /// `_ps_meta` as of the last commit (checkpoints included).
+    meta: BTreeMap<String, String>,
 }
 
 fn state_err(space: &str, message: impl Into<String>) -> Error {
@@ -211,7 +225,13 @@ impl Space {
             reserved_event: c::reserved_event_columns().iter().copied().collect(),
             reserved_traits: c::reserved_trait_names().into_iter().collect(),
             timings: Timings::default(),
+            meta,
         })
+    }
+
+    /// A checkpoint committed with an earlier batch ([`Batch::set_checkpoint`]).
+    pub fn checkpoint(&self, key: &str) -> Option<&str> {
+        self.meta.get(&format!("cp:{key}")).map(String::as_str)
     }
 
     pub fn config(&self) -> &SpaceConfig {
@@ -534,13 +554,19 @@ impl Space {
         let clear_keys = format!("DELETE FROM {}", d.table(&schema, c::STATE_KEYS));
         let engine = &self.engine;
         let catalog = &self.catalog;
-        let meta = [
+        let mut meta = self.meta.clone();
+        for (k, v) in [
             ("version", STATE_VERSION.to_owned()),
             ("seq", self.next_seq.to_string()),
             ("last_load", batch.load_time.to_string()),
             ("id_scheme", format!("{:?}", self.cfg.identity.id_scheme).to_lowercase()),
             ("engine", serde_json::to_string(&engine.meta()).expect("meta serializes")),
-        ];
+        ] {
+            meta.insert(k.to_owned(), v);
+        }
+        for (k, v) in &batch.checkpoints {
+            meta.insert(k.clone(), v.clone());
+        }
         let t0 = Instant::now();
         let mut t_mat = std::time::Duration::ZERO;
         wh.begin()?;
@@ -578,7 +604,7 @@ impl Space {
             }
             wh.execute(&format!("DELETE FROM {}", d.table(&schema, c::STATE_META)))?;
             let meta_rows: Vec<Vec<Value>> =
-                meta.iter().map(|(k, v)| vec![Value::Str((*k).to_owned()), Value::Str(v.clone())]).collect();
+                meta.iter().map(|(k, v)| vec![Value::Str(k.clone()), Value::Str(v.clone())]).collect();
             wh.append(&schema, catalog.get(c::STATE_META).expect("fixed table"), &meta_rows)?;
             if !batch.touched.is_empty() {
                 let tm = Instant::now();
@@ -601,6 +627,7 @@ impl Space {
                 return Err(e);
             }
         }
+        self.meta = meta;
         self.timings.materialize += t_mat;
         self.timings.load += t0.elapsed() - t_mat;
         self.last_load = batch.load_time;

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::input::{open, read_events};
-use crate::space::{Batch, Origin, Space};
+use crate::space::{Origin, Space};
 use crate::stats::SyncStats;
 use ps_spec::time::{now_micros, parse_timestamp};
 use ps_spec::Arrival;
@@ -58,7 +58,7 @@ pub fn sync_files(
         let reader = open(path).map_err(|e| Error::Input { path: PathBuf::from(path), source: e })?;
         let mut place = String::new();
         let name = if path == "-" { "stdin" } else { path.as_str() };
-        let mut bytes_read = 0u64;
+        let bytes_read = std::cell::Cell::new(0u64);
         let read = read_events(
             reader,
             |raw| {
@@ -83,25 +83,21 @@ pub fn sync_files(
                         Ok(s) => total.merge(&s),
                         Err(e) => failure = Some(e),
                     }
-                    prog.bytes = bytes_read;
+                    prog.bytes = bytes_read.get();
                     progress(prog);
                 }
             },
-            |n| bytes_read += n,
+            |n| bytes_read.set(bytes_read.get() + n),
         );
         if let Some(e) = failure.take() {
             return Err(e);
         }
         read.map_err(|e| Error::Input { path: PathBuf::from(path), source: e })?;
-        prog.bytes = bytes_read;
+        prog.bytes = bytes_read.get();
         progress(prog);
     }
     if !batch.is_empty() || total.batches == 0 {
-        total.merge(&commit_last(wh, space, batch)?);
+        total.merge(&space.commit(wh, batch)?);
     }
     Ok(total)
-}
-
-fn commit_last(wh: &mut dyn Warehouse, space: &mut Space, batch: Batch) -> Result<SyncStats> {
-    space.commit(wh, batch)
 }

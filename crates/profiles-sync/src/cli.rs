@@ -79,6 +79,42 @@ pub enum Command {
         #[arg(long)]
         config_out: Option<PathBuf>,
     },
+    /// Run the Segment-compatible HTTP Tracking API and keep the space in
+    /// sync continuously.
+    ///
+    /// Accepts `POST /v1/identify`, `/v1/track`, `/v1/page`, `/v1/screen`,
+    /// `/v1/group`, `/v1/alias`, `/v1/batch` (and analytics.js' `/v1/i`,
+    /// `/v1/t`, …), authenticated by a source's write key (Basic auth user
+    /// name, or `writeKey` in the body). A 200 means the events are on disk in
+    /// the inbox (`[server] data_dir`); the sync loop lands them every
+    /// `sync_interval`. Also serves `GET /health`, `GET /metrics` and, with
+    /// `[server] admin_token`, `POST /admin/query`. SIGTERM or Ctrl-C lands
+    /// what is in the inbox and exits.
+    Serve {
+        /// Listen address (overrides `server.listen`), e.g. 127.0.0.1:8088;
+        /// port 0 picks a free port.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Inbox directory (overrides `server.data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run SQL against the space's warehouse and print the rows.
+    ///
+    /// While `serve` runs it holds the DuckDB file, so the query goes through
+    /// the running server's admin endpoint (needs `[server] admin_token`);
+    /// when no server answers, the warehouse is opened directly.
+    Query {
+        /// The SQL statement, e.g. "SELECT * FROM case_study.id_graph".
+        sql: String,
+        /// Print JSON ({"columns": [...], "rows": [[...]]}) instead of
+        /// tab-separated text.
+        #[arg(long)]
+        json: bool,
+        /// Open the warehouse directly, never through a server.
+        #[arg(long)]
+        direct: bool,
+    },
     /// Measure every stage (read, parse, identity, rows, landing,
     /// materialization) on a generated or given stream, against a parse-only
     /// floor; print events/s and peak memory per stage.
@@ -117,6 +153,8 @@ pub fn run() -> ExitCode {
         Command::Gen { events, seed, sources, out, config_out } => {
             cmd::gen::run(events, seed, sources, &out, config_out.as_deref())
         }
+        Command::Serve { listen, data_dir } => cmd::serve::run(&cli.config, listen, data_dir),
+        Command::Query { sql, json, direct } => cmd::query::run(&cli.config, &sql, json, direct),
         Command::Bench { events, seed, warehouse, input, json, keep } => {
             cmd::bench::run(cmd::bench::Args { events, seed, warehouse, input, json, keep })
         }

@@ -11,6 +11,10 @@
 //! name = "Website"
 //! slug = "website"
 //! write_key = "wk_source_1"
+//! [server]                             # `serve` only; every key has a default
+//! listen = "127.0.0.1:8088"
+//! sync_interval = "1s"
+//! data_dir = "profiles-sync-data"
 //! ```
 //!
 //! Unknown keys are errors (a misspelt setting must not be silently ignored),
@@ -33,6 +37,108 @@ pub struct Config {
     pub sources: Vec<Source>,
     #[serde(default)]
     pub sync: SyncConfig,
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// `[server]`: the HTTP Tracking API and its continuous sync (`serve`).
+/// Durations and sizes are kept as raw TOML values and checked in
+/// [`ServerSection::to_config`], so a bad value is reported as
+/// "invalid setting `server.x`" rather than as a serde type error.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// `host:port`, default `127.0.0.1:8088`.
+    pub listen: Option<String>,
+    /// `"1s"`, `"500ms"`, or a number of seconds; default 1 s.
+    pub sync_interval: Option<toml::Value>,
+    /// Directory of the durable inbox; default `profiles-sync-data`.
+    pub data_dir: Option<String>,
+    /// Un-landed inbox bytes past which requests get 429; a number or
+    /// `"512MB"`, `"1GiB"`; default 1 GiB.
+    pub max_inbox_bytes: Option<toml::Value>,
+    /// Bearer token for `/admin/query` (and `profiles-sync query` through a
+    /// running server); the admin API is off without one.
+    pub admin_token: Option<String>,
+    /// Largest event, default 32 KB.
+    pub max_event_bytes: Option<toml::Value>,
+    /// Largest request body (after gzip), default 500 KB.
+    pub max_batch_bytes: Option<toml::Value>,
+    /// Most events per `/v1/batch`, default 2500.
+    pub max_batch_events: Option<i64>,
+    /// Un-landed bytes that start a sync before the interval; default 16 MiB.
+    pub sync_trigger_bytes: Option<toml::Value>,
+    /// Most events per warehouse transaction; default 100000.
+    pub sync_max_events: Option<i64>,
+}
+
+impl ServerSection {
+    /// The validated server settings.
+    pub fn to_config(&self) -> Result<ps_ingest::ServerConfig> {
+        let mut c = ps_ingest::ServerConfig::default();
+        if let Some(l) = &self.listen {
+            c.listen = resolve_listen(l).map_err(|m| anyhow::anyhow!("invalid setting `server.listen`: {m}"))?;
+        }
+        if let Some(v) = &self.sync_interval {
+            c.sync_interval = match v {
+                toml::Value::Integer(n) if *n > 0 => std::time::Duration::from_secs(*n as u64),
+                toml::Value::Float(f) if *f > 0.0 && f.is_finite() => std::time::Duration::from_secs_f64(*f),
+                toml::Value::String(s) => ps_ingest::config::parse_duration(s)
+                    .map_err(|m| anyhow::anyhow!("invalid setting `server.sync_interval`: {m}"))?,
+                other => bail!("invalid setting `server.sync_interval`: {other} is not a duration (e.g. \"1s\", \"500ms\", 2)"),
+            };
+        }
+        if let Some(d) = &self.data_dir {
+            c.data_dir = d.into();
+        }
+        c.max_inbox_bytes = bytes_setting("server.max_inbox_bytes", &self.max_inbox_bytes, c.max_inbox_bytes)?;
+        c.admin_token = self.admin_token.clone();
+        c.limits.max_event_bytes =
+            bytes_setting("server.max_event_bytes", &self.max_event_bytes, c.limits.max_event_bytes as u64)? as usize;
+        c.limits.max_batch_bytes =
+            bytes_setting("server.max_batch_bytes", &self.max_batch_bytes, c.limits.max_batch_bytes as u64)? as usize;
+        if let Some(n) = self.max_batch_events {
+            if n < 1 {
+                bail!("invalid setting `server.max_batch_events`: must be at least 1");
+            }
+            c.limits.max_batch_events = n as usize;
+        }
+        c.sync_trigger_bytes = bytes_setting("server.sync_trigger_bytes", &self.sync_trigger_bytes, c.sync_trigger_bytes)?;
+        if let Some(n) = self.sync_max_events {
+            if n < 1 {
+                bail!("invalid setting `server.sync_max_events`: must be at least 1");
+            }
+            c.sync_max_events = n as u64;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// `host:port` to a socket address; `localhost` is allowed.
+pub fn resolve_listen(s: &str) -> std::result::Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    if !s.contains(':') {
+        return Err(format!("{s:?} needs a port, e.g. \"127.0.0.1:8088\""));
+    }
+    s.to_socket_addrs()
+        .map_err(|e| format!("{s:?} is not an address (host:port): {e}"))?
+        .next()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
+fn bytes_setting(name: &str, v: &Option<toml::Value>, default: u64) -> Result<u64> {
+    match v {
+        None => Ok(default),
+        Some(toml::Value::Integer(n)) if *n >= 0 => Ok(*n as u64),
+        Some(toml::Value::String(s)) => {
+            ps_ingest::config::parse_bytes(s).map_err(|m| anyhow::anyhow!("invalid setting `{name}`: {m}"))
+        }
+        Some(other) => bail!("invalid setting `{name}`: {other} is not a size (e.g. 1048576 or \"512MB\")"),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +213,7 @@ impl Config {
             bail!("invalid setting `sync.batch_events`: must be at least 1");
         }
         ps_identity::Settings::new(&self.identity)?;
+        self.server.to_config()?;
         Ok(())
     }
 
@@ -140,5 +247,36 @@ write_key = "k"
         assert!(format!("{e:#}").contains("identity.identifiers[0].window"), "{e:#}");
         let e = Config::parse(&format!("{OK}\n[[sources]]\nid='a'\nname='B'\nslug='b'\nwrite_key='k2'\n")).unwrap_err();
         assert!(format!("{e:#}").contains("sources[1].id"), "{e:#}");
+    }
+
+    #[test]
+    fn server_settings() {
+        let c = Config::parse(&format!(
+            "{OK}\n[server]\nlisten = '127.0.0.1:9000'\nsync_interval = '250ms'\nmax_inbox_bytes = '64MB'\nadmin_token = 'secret-token'\n"
+        ))
+        .unwrap();
+        let s = c.server.to_config().unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.sync_interval, std::time::Duration::from_millis(250));
+        assert_eq!(s.max_inbox_bytes, 64_000_000);
+        let d = Config::parse(OK).unwrap().server.to_config().unwrap();
+        assert_eq!(d, ps_ingest::ServerConfig::default());
+        for (bad, setting) in [
+            ("listen = 'nowhere'", "server.listen"),
+            ("listen = '127.0.0.1:99999'", "server.listen"),
+            ("sync_interval = 'often'", "server.sync_interval"),
+            ("sync_interval = 0", "server.sync_interval"),
+            ("sync_interval = true", "server.sync_interval"),
+            ("max_inbox_bytes = 'lots'", "server.max_inbox_bytes"),
+            ("max_inbox_bytes = 10", "server.max_inbox_bytes"),
+            ("admin_token = ''", "server.admin_token"),
+            ("max_batch_events = 0", "server.max_batch_events"),
+            ("max_event_bytes = 10", "server.max_event_bytes"),
+            ("data_dir = ''", "server.data_dir"),
+            ("lissen = 'x'", "lissen"),
+        ] {
+            let e = Config::parse(&format!("{OK}\n[server]\n{bad}\n")).unwrap_err();
+            assert!(format!("{e:#}").contains(setting), "{bad}: {e:#}");
+        }
     }
 }

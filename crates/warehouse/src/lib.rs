@@ -2,7 +2,7 @@
 //!
 //! The [`contract`] module defines every table the product lands; the
 //! [`Warehouse`] trait is the one seam between the pipeline and a database, and
-//! each warehouse is a module behind it ([`duckdb`] now, PostgreSQL next). The
+//! each warehouse is a module behind it ([`duckdb`], [`postgres`]). The
 //! pipeline never knows which one it talks to: it asks the catalog for columns,
 //! hands over rows in contract order, and runs the SQL that
 //! `ps-materialize` writes through [`Warehouse::execute`].
@@ -15,6 +15,7 @@ pub mod contract;
 pub mod dialect;
 pub mod duckdb;
 mod error;
+pub mod postgres;
 
 pub use contract::{Catalog, Column, Ddl, TableSchema};
 pub use dialect::{literal, quote, Dialect};
@@ -41,7 +42,8 @@ pub trait Warehouse: Send {
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()>;
 }
 
-/// Opens a warehouse from its URL: `duckdb://PATH` (or `duckdb://:memory:`).
+/// Opens a warehouse from its URL: `duckdb://PATH` (or `duckdb://:memory:`),
+/// or `postgres://USER:PASS@HOST:PORT/DB`.
 pub fn open(url: &str) -> Result<Box<dyn Warehouse>> {
     if let Some(path) = url.strip_prefix("duckdb://") {
         if path.is_empty() {
@@ -50,7 +52,7 @@ pub fn open(url: &str) -> Result<Box<dyn Warehouse>> {
         return Ok(Box::new(duckdb::DuckDb::open(path)?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(Error::new(ErrorKind::Config, "warehouse.url: PostgreSQL support is not built yet"));
+        return Ok(Box::new(crate::postgres::Postgres::connect(url)?));
     }
     Err(Error::new(
         ErrorKind::Config,

@@ -3,6 +3,8 @@
 pub mod bench;
 pub mod gen;
 pub mod materialize;
+pub mod query;
+pub mod serve;
 pub mod sync;
 
 use crate::config::Config;

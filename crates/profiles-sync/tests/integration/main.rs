@@ -2,5 +2,7 @@
 //! `profiles-sync` executable.
 
 mod golden;
+mod schema;
+mod serve;
 mod sync;
 mod util;

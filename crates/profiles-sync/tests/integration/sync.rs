@@ -1,6 +1,6 @@
 //! `sync` behaviour: continuation across runs, determinism, dedupe, refusals.
 
-use crate::util::{golden_dir, Env};
+use crate::util::{golden_dir, Backend, Env, BACKENDS};
 
 fn golden_lines() -> Vec<String> {
     std::fs::read_to_string(golden_dir().join("case-study.jsonl")).unwrap().lines().map(str::to_owned).collect()
@@ -8,12 +8,18 @@ fn golden_lines() -> Vec<String> {
 
 #[test]
 fn split_runs_equal_one_run() {
+    for backend in BACKENDS {
+        split_runs(backend);
+    }
+}
+
+fn split_runs(backend: Backend) {
     let lines = golden_lines();
-    let one = Env::golden();
+    let one = Env::golden_on(backend);
     let all = one.write("all.jsonl", &lines.join("\n"));
     one.ok(&["sync", all.to_str().unwrap()]);
 
-    let two = Env::golden();
+    let two = Env::golden_on(backend);
     let a = two.write("a.jsonl", &lines[..2].join("\n"));
     let b = two.write("b.jsonl", &lines[2..].join("\n"));
     two.ok(&["sync", a.to_str().unwrap()]);
@@ -44,7 +50,13 @@ fn deterministic_with_both_schemes() {
 
 #[test]
 fn duplicates_are_skipped_across_runs() {
-    let env = Env::golden();
+    for backend in BACKENDS {
+        duplicates_skipped(backend);
+    }
+}
+
+fn duplicates_skipped(backend: Backend) {
+    let env = Env::golden_on(backend);
     let input = golden_dir().join("case-study.jsonl");
     env.ok(&["sync", input.to_str().unwrap()]);
     let before = env.dump("case_study");
@@ -82,15 +94,20 @@ fn bad_events_are_refused_and_neighbours_land() {
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
-    let ids = env.query("SELECT id FROM wh.case_study.pages UNION ALL SELECT id FROM wh.case_study.identifies ORDER BY 1");
+    let ids = env.query(&format!(
+        "SELECT id FROM {} UNION ALL SELECT id FROM {} ORDER BY 1",
+        env.table("case_study", "pages"),
+        env.table("case_study", "identifies")
+    ));
     assert_eq!(ids, vec![vec!["event_1".to_owned()], vec!["event_2".to_owned()]]);
-    let rejected = env.query("SELECT origin, reason_code FROM wh.case_study.rejected_events ORDER BY origin");
+    let rejected =
+        env.query(&format!("SELECT origin, reason_code FROM {} ORDER BY origin", env.table("case_study", "rejected_events")));
     assert_eq!(rejected.len(), 5);
     assert!(rejected[0][0].ends_with("mixed.jsonl:2"));
     // --source gives events without a write key a source.
     let f2 = env.write("nokey.jsonl", r#"{"type":"page","messageId":"x4","anonymousId":"a4"}"#);
     env.ok(&["sync", "--source", "source_2", f2.to_str().unwrap()]);
-    let src = env.query("SELECT event_source_id FROM wh.case_study.pages WHERE id = 'x4'");
+    let src = env.query(&format!("SELECT event_source_id FROM {} WHERE id = 'x4'", env.table("case_study", "pages")));
     assert_eq!(src, vec![vec!["source_2".to_owned()]]);
 }
 
@@ -124,7 +141,13 @@ fn input_formats_and_gzip() {
 
 #[test]
 fn full_rebuild_equals_incremental() {
-    let env = Env::golden();
+    for backend in BACKENDS {
+        full_rebuild(backend);
+    }
+}
+
+fn full_rebuild(backend: Backend) {
+    let env = Env::golden_on(backend);
     let lines = golden_lines();
     for (i, l) in lines.iter().enumerate() {
         let f = env.write(&format!("{i}.jsonl"), l);

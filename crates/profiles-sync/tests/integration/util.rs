@@ -14,26 +14,74 @@ pub fn golden_dir() -> PathBuf {
     repo_root().join("testdata/golden")
 }
 
-/// A temp dir with a config whose warehouse is a DuckDB file inside it.
+/// Which warehouse a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    DuckDb,
+    Postgres,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::DuckDb, Backend::Postgres];
+
+/// The test PostgreSQL server, started by `scripts/test`. Missing is a
+/// failure, never a skip: CI must not pass without testing PostgreSQL.
+pub fn pg_admin_url() -> String {
+    std::env::var("PROFILES_SYNC_TEST_PG_URL").expect(
+        "PROFILES_SYNC_TEST_PG_URL is not set: run the tests with scripts/test, which starts a throwaway \
+         PostgreSQL server (or export the URL of one)",
+    )
+}
+
+/// A fresh database on the test server, returning its URL.
+pub fn pg_fresh_database() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let admin = pg_admin_url();
+    let name = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let mut wh = ps_warehouse::open(&admin).unwrap();
+    wh.execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let base = admin.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
+}
+
+/// A temp dir with a config whose warehouse is a fresh DuckDB file inside it
+/// or a fresh PostgreSQL database.
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
-    pub db: PathBuf,
+    url: String,
 }
 
 impl Env {
-    /// Uses `base` (a config text) with its warehouse url replaced.
+    /// Uses `base` (a config text) with its warehouse url replaced by a DuckDB file.
     pub fn new(base: &str) -> Env {
+        Env::with_backend(base, Backend::DuckDb)
+    }
+
+    pub fn with_backend(base: &str, backend: Backend) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("wh.duckdb");
-        let text = replace_url(base, &format!("duckdb://{}", db.display()));
+        let url = match backend {
+            Backend::DuckDb => format!("duckdb://{}", dir.path().join("wh.duckdb").display()),
+            Backend::Postgres => pg_fresh_database(),
+        };
+        let text = replace_url(base, &url);
         let config = dir.path().join("profiles-sync.toml");
         std::fs::write(&config, text).unwrap();
-        Env { dir, config, db }
+        Env { dir, config, url }
     }
 
     pub fn golden() -> Env {
-        Env::new(&std::fs::read_to_string(golden_dir().join("profiles-sync.toml")).unwrap())
+        Env::golden_on(Backend::DuckDb)
+    }
+
+    pub fn golden_on(backend: Backend) -> Env {
+        Env::with_backend(&std::fs::read_to_string(golden_dir().join("profiles-sync.toml")).unwrap(), backend)
+    }
+
+    /// A fully qualified table name in this warehouse's dialect.
+    pub fn table(&self, schema: &str, table: &str) -> String {
+        let wh = ps_warehouse::open(&self.url).unwrap();
+        wh.dialect().table(schema, table)
     }
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
@@ -43,13 +91,12 @@ impl Env {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
+        Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
             .arg("--config")
             .arg(&self.config)
             .args(args)
             .output()
-            .unwrap();
-        out
+            .unwrap()
     }
 
     /// Runs and asserts success, returning stdout.
@@ -65,7 +112,7 @@ impl Env {
     }
 
     pub fn url(&self) -> String {
-        format!("duckdb://{}", self.db.display())
+        self.url.clone()
     }
 
     /// Rows of a query, each cell as golden-CSV text (NULL is empty).
@@ -126,7 +173,7 @@ pub fn cell(v: &Value) -> String {
         Value::Null => String::new(),
         Value::Bool(b) => b.to_string(),
         Value::Int(i) => i.to_string(),
-        Value::Float(f) => f.to_string(),
+        Value::Float(f) => format!("{f:?}"),
         Value::Str(s) => s.clone(),
         Value::Ts(t) => format_sql(*t),
     }

@@ -1,0 +1,227 @@
+//! Benchmark of `serve`: accepted events/s through `/v1/batch` with
+//! durability on, and the event→queryable delay at a steady rate.
+//!
+//! ```sh
+//! cargo run --release -p ps-ingest --example bench_serve -- [--events 300000] [--clients 4] \
+//!     [--batch 100] [--rate 1000] [--seconds 20] [--dir DIR]
+//! ```
+//!
+//! Phase 1 (throughput): `--clients` threads send the generated stream
+//! (`ps-gen`, ~1 KB events, three sources) as `/v1/batch` bodies of
+//! `--batch` events over kept-alive connections, as fast as the server
+//! answers. Every 200 means the events were fsynced (group commit). Reports
+//! accepted events/s, and how long the sync loop then took to land it all.
+//!
+//! Phase 2 (delay): a fresh server on the same warehouse; one client sends
+//! `--rate` events/s (batches of 10 every 10 ms) for `--seconds`. The server
+//! measures each event's delay from receipt to committed (queryable) in 10 ms
+//! buckets; a probe also times, once a second, one event from send until
+//! `/admin/query` sees it — what a user polling the table observes.
+//!
+//! The server runs in this process (same code as `profiles-sync serve`); the
+//! client threads share the machine's cores with it, so the figures are a
+//! floor for a server with the machine to itself.
+
+use ps_ingest::client::Client;
+use ps_ingest::http::base64_encode;
+use ps_ingest::{Options, Server, ServerConfig};
+use ps_pipeline::{Source, SpaceConfig};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "bench-admin-token";
+
+struct Args {
+    events: u64,
+    clients: usize,
+    batch: usize,
+    rate: u64,
+    seconds: u64,
+    dir: Option<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args { events: 300_000, clients: 4, batch: 100, rate: 1000, seconds: 20, dir: None };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let v = argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--events" => a.events = v.parse().expect("--events N"),
+            "--clients" => a.clients = v.parse().expect("--clients N"),
+            "--batch" => a.batch = v.parse().expect("--batch N"),
+            "--rate" => a.rate = v.parse().expect("--rate N"),
+            "--seconds" => a.seconds = v.parse().expect("--seconds N"),
+            "--dir" => a.dir = Some(v),
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    a
+}
+
+fn options(dir: &std::path::Path) -> Options {
+    let server = ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.join("data"),
+        max_inbox_bytes: 16 << 30,
+        admin_token: Some(TOKEN.into()),
+        ..ServerConfig::default()
+    };
+    let space = SpaceConfig {
+        space: "bench".into(),
+        sources: ps_gen::sources(3)
+            .into_iter()
+            .map(|(id, name, slug, write_key)| Source { id, name, slug, write_key })
+            .collect(),
+        identity: ps_identity::IdentityConfig::default(),
+    };
+    Options { server, space, warehouse_url: format!("duckdb://{}", dir.join("bench.duckdb").display()) }
+}
+
+fn count_tracks(c: &mut Client, id: &str) -> u64 {
+    let auth = format!("Bearer {TOKEN}");
+    let sql = format!("SELECT count(*) FROM bench.tracks WHERE id = '{id}'");
+    let r = c.request("POST", "/admin/query", &[("Authorization", &auth)], sql.as_bytes()).expect("admin query");
+    r.json()["rows"][0][0].as_u64().unwrap_or(0)
+}
+
+fn pct(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[(((sorted.len() as f64) * q).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn main() {
+    let a = args();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = a.dir.as_ref().map_or_else(|| tmp.path().to_owned(), std::path::PathBuf::from);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let auth = format!("Basic {}", base64_encode(b"wk_source_1:"));
+
+    // Pre-build the request bodies, so the clients only send.
+    eprintln!("generating {} events…", a.events);
+    let mut g = ps_gen::Generator::new(&ps_gen::GenConfig { events: a.events, seed: 42, sources: 3 });
+    let mut bodies: Vec<String> = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(line) = g.next_line() {
+        bytes += line.len();
+        cur.push(line.to_owned());
+        if cur.len() == a.batch {
+            bodies.push(format!("{{\"batch\":[{}]}}", cur.join(",")));
+            cur.clear();
+        }
+    }
+    if !cur.is_empty() {
+        bodies.push(format!("{{\"batch\":[{}]}}", cur.join(",")));
+    }
+    let bodies = Arc::new(bodies);
+
+    // Phase 1: throughput.
+    let server = Server::start(options(&dir)).expect("server starts");
+    let addr = server.local_addr();
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let threads: Vec<_> = (0..a.clients)
+        .map(|_| {
+            let (bodies, next, auth) = (bodies.clone(), next.clone(), auth.clone());
+            std::thread::spawn(move || {
+                let mut c = Client::new(addr);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    let r = c.request("POST", "/v1/batch", &[("Authorization", &auth)], body.as_bytes()).expect("request");
+                    assert_eq!(r.status, 200, "{}", r.text());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client");
+    }
+    let accept = t0.elapsed();
+    let shared = server.shared().clone();
+    while shared.inbox_events.load(Ordering::SeqCst) > 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let landed = t0.elapsed();
+    let m = shared.metrics.render(0, 0);
+    let metric = |name: &str| -> f64 {
+        m.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    };
+    let commits = metric("profiles_sync_inbox_group_commits_total ");
+    let requests = metric("profiles_sync_inbox_group_requests_total ");
+    server.shutdown();
+    println!("== phase 1: throughput ({} events, {:.0} MB of JSON, {} clients, batches of {})", a.events, bytes as f64 / 1e6, a.clients, a.batch);
+    println!("accepted (200 = fsynced):  {:>9.0} events/s  ({:.2} s)", a.events as f64 / accept.as_secs_f64(), accept.as_secs_f64());
+    println!("landed in the warehouse:   {:>9.0} events/s  ({:.2} s from the first request)", a.events as f64 / landed.as_secs_f64(), landed.as_secs_f64());
+    println!("group commit:              {requests:.0} requests in {commits:.0} fsyncs ({:.1} per fsync)", requests / commits.max(1.0));
+
+    // Phase 2: delay at a steady rate, on the warehouse phase 1 filled.
+    let server = Server::start(options(&dir)).expect("server restarts");
+    let addr = server.local_addr();
+    let per_tick = 10usize;
+    let tick = Duration::from_nanos(1_000_000_000 * per_tick as u64 / a.rate.max(1));
+    let ticks = a.seconds * a.rate / per_tick as u64;
+    let sender = {
+        let auth = auth.clone();
+        std::thread::spawn(move || {
+            let mut c = Client::new(addr);
+            let start = Instant::now();
+            for k in 0..ticks {
+                let due = start + tick * k as u32;
+                if let Some(w) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(w);
+                }
+                let events: Vec<String> = (0..per_tick)
+                    .map(|j| format!(r#"{{"type":"track","userId":"steady-{}","event":"Steady","messageId":"steady-{k}-{j}","properties":{{"k":{k}}}}}"#, j % 50))
+                    .collect();
+                let body = format!("{{\"batch\":[{}]}}", events.join(","));
+                let r = c.request("POST", "/v1/batch", &[("Authorization", &auth)], body.as_bytes()).expect("request");
+                assert_eq!(r.status, 200);
+            }
+        })
+    };
+    let mut probes = Vec::new();
+    let mut c = Client::new(addr);
+    let mut q = Client::new(addr);
+    let t_end = Instant::now() + Duration::from_secs(a.seconds);
+    let mut k = 0;
+    while Instant::now() + Duration::from_secs(1) < t_end {
+        let id = format!("probe-{k}");
+        let body = format!(r#"{{"batch":[{{"type":"track","userId":"probe","event":"Probe","messageId":"{id}"}}]}}"#);
+        let sent = Instant::now();
+        let r = c.request("POST", "/v1/batch", &[("Authorization", &auth)], body.as_bytes()).expect("probe");
+        assert_eq!(r.status, 200);
+        while count_tracks(&mut q, &id) == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        probes.push(sent.elapsed());
+        k += 1;
+        if let Some(w) = (sent + Duration::from_secs(1)).checked_duration_since(Instant::now()) {
+            std::thread::sleep(w);
+        }
+    }
+    sender.join().expect("sender");
+    while server.shared().inbox_events.load(Ordering::SeqCst) > 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let d = server.shared().metrics.delay_summary();
+    server.shutdown();
+    probes.sort();
+    println!("== phase 2: delay at {} events/s for {} s (sync_interval 1 s)", a.rate, a.seconds);
+    println!(
+        "receipt → committed (server, every event, 10 ms buckets): p50 {:?}  p99 {:?}  max {:?}  mean {:?}  ({} events)",
+        d.p50, d.p99, d.max, d.mean, d.count
+    );
+    println!(
+        "send → visible to /admin/query (client probe, 1/s):       p50 {:?}  p99 {:?}  max {:?}  ({} probes)",
+        pct(&probes, 0.5),
+        pct(&probes, 0.99),
+        probes.last().copied().unwrap_or_default(),
+        probes.len()
+    );
+}

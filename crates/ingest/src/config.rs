@@ -1,0 +1,176 @@
+//! Server settings (`[server]` in the config file) and the parsers for their
+//! human-friendly forms (`"1s"`, `"512MB"`), so the binary and tests share one
+//! definition of what is valid.
+
+use crate::error::{IngestError, Result};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Request limits, Segment's by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest single event (serialized JSON), 32 KB.
+    pub max_event_bytes: usize,
+    /// Largest request body after gzip decoding, 500 KB.
+    pub max_batch_bytes: usize,
+    /// Most events in one `/v1/batch` body, 2,500.
+    pub max_batch_events: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_event_bytes: 32 * 1024, max_batch_bytes: 500 * 1024, max_batch_events: 2500 }
+    }
+}
+
+/// Everything `serve` needs besides the space and the warehouse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// How often the sync loop lands the inbox.
+    pub sync_interval: Duration,
+    /// Holds `inbox/` (segment files).
+    pub data_dir: PathBuf,
+    /// Past this many un-landed inbox bytes, requests get 429.
+    pub max_inbox_bytes: u64,
+    /// Bearer token for `/admin/*`; without one the admin endpoints are off.
+    pub admin_token: Option<String>,
+    pub limits: Limits,
+    /// Un-landed bytes that start a sync before the interval is up.
+    pub sync_trigger_bytes: u64,
+    /// Most events landed in one warehouse transaction.
+    pub sync_max_events: u64,
+    /// Size at which the writer starts a new segment file.
+    pub segment_bytes: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8088)),
+            sync_interval: Duration::from_secs(1),
+            data_dir: PathBuf::from("profiles-sync-data"),
+            max_inbox_bytes: 1 << 30,
+            admin_token: None,
+            limits: Limits::default(),
+            sync_trigger_bytes: 16 << 20,
+            sync_max_events: 100_000,
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks relations between settings; each error names the setting.
+    pub fn validate(&self) -> Result<()> {
+        if self.sync_interval.is_zero() || self.sync_interval > Duration::from_secs(3600) {
+            return Err(IngestError::config("server.sync_interval", "must be more than 0 and at most 1 hour"));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(IngestError::config("server.data_dir", "must not be empty"));
+        }
+        if self.max_inbox_bytes < 1 << 20 {
+            return Err(IngestError::config("server.max_inbox_bytes", "must be at least 1MB"));
+        }
+        if let Some(t) = &self.admin_token {
+            if t.trim().len() < 8 {
+                return Err(IngestError::config("server.admin_token", "must be at least 8 characters"));
+            }
+        }
+        let l = &self.limits;
+        if l.max_event_bytes < 256 {
+            return Err(IngestError::config("server.max_event_bytes", "must be at least 256"));
+        }
+        if l.max_batch_bytes < l.max_event_bytes {
+            return Err(IngestError::config("server.max_batch_bytes", "must be at least server.max_event_bytes"));
+        }
+        if l.max_batch_bytes > 32 << 20 {
+            return Err(IngestError::config("server.max_batch_bytes", "must be at most 32MB"));
+        }
+        if l.max_batch_events == 0 {
+            return Err(IngestError::config("server.max_batch_events", "must be at least 1"));
+        }
+        if self.sync_max_events == 0 {
+            return Err(IngestError::config("server.sync_max_events", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a duration: a number of seconds (`1`, `0.5`) or a number with a
+/// unit (`500ms`, `1s`, `2m`, `1h`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. \"1s\", \"500ms\", 2)"))?;
+    let scale = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 1e-3,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        u => return Err(format!("unknown unit {u:?} in {s:?} (use ms, s, m or h)")),
+    };
+    let secs = n * scale;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses a size: a number of bytes or a number with a unit (`KB`, `MB`,
+/// `GB` are powers of 1000; `KiB`, `MiB`, `GiB` powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a size (e.g. 1073741824, \"512MB\", \"1GiB\")"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        u => return Err(format!("unknown unit {u:?} in {s:?} (use B, KB, MB, GB, KiB, MiB or GiB)")),
+    };
+    let v = n * scale;
+    if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
+        return Err(format!("{s:?} is not a size"));
+    }
+    Ok(v as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3 fortnights").is_err());
+        assert_eq!(parse_bytes("512MB"), Ok(512_000_000));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        assert!(ServerConfig::default().validate().is_ok());
+        let c = ServerConfig { sync_interval: Duration::ZERO, ..ServerConfig::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("server.sync_interval"));
+        let c = ServerConfig { admin_token: Some("short".into()), ..ServerConfig::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("server.admin_token"));
+        let mut c = ServerConfig::default();
+        c.limits.max_batch_bytes = 100;
+        assert!(c.validate().unwrap_err().to_string().contains("server.max_batch_bytes"));
+    }
+}

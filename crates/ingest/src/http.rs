@@ -1,0 +1,694 @@
+//! The HTTP edge: Segment's Tracking API, health, metrics and admin queries.
+//!
+//! A tracking request is handled in this order, cheapest refusal first:
+//! back-pressure (429) → write key from `Authorization: Basic` (401) → body
+//! size and gzip (400) → JSON (400) → write key from the body (401) → batch
+//! size (400) → per event: `type` from the path, `messageId` and
+//! `context.ip` filled in, [`ps_spec::parse_event`] validation → one inbox
+//! record → wait for the group commit → answer. The answer is sent only after
+//! the record is synced to disk: a 200 is a promise that the events land.
+//!
+//! Invalid events in a batch do not fail the batch: the valid ones are
+//! stored and the answer (200) lists the refusals, so SDKs do not retry or
+//! drop good events. The invalid ones go into the inbox too, so the sync
+//! loop stores them in `rejected_events` (running them through `Space::add`,
+//! which refuses them again for the same reason).
+
+use crate::config::{Limits, ServerConfig};
+use crate::inbox::{Entry, EntryKind, Record};
+use crate::state::Shared;
+use crate::sync::Control;
+use crate::writer::Append;
+use axum::body::{to_bytes, Body};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use ps_spec::time::{now_micros, parse_timestamp};
+use ps_spec::{parse_event_or_return, Arrival, EventType, Refusal};
+use serde_json::{json, Map, Value as Json};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, OnceLock};
+
+/// `context.library.name` values of Segment's client-side libraries: events
+/// from these get `context.ip` from the connection, as Segment does (a
+/// server-side library's connection is the customer's server, not the user).
+const CLIENT_LIBRARIES: &[&str] = &[
+    "analytics.js",
+    "analytics-next",
+    "@segment/analytics-next",
+    "analytics-ios",
+    "analytics-android",
+    "analytics-swift",
+    "analytics-kotlin",
+    "analytics-kotlin-android",
+    "analytics-react-native",
+    "@segment/analytics-react-native",
+    "analytics-flutter",
+    "analytics-xamarin",
+];
+
+/// What every handler needs.
+pub struct AppState {
+    pub cfg: ServerConfig,
+    /// Write key → source id.
+    pub sources: HashMap<String, String>,
+    pub shared: Arc<Shared>,
+    /// To the inbox writer (group commit) and to the sync thread (queries).
+    pub writer: Sender<Append>,
+    pub control: Sender<Control>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("listen", &self.cfg.listen).finish()
+    }
+}
+
+/// Which tracking endpoint a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Single(EventType),
+    Batch,
+}
+
+fn endpoint(path: &str) -> Option<Endpoint> {
+    let name = path.strip_prefix("/v1/")?.trim_end_matches('/');
+    Some(match name {
+        "identify" | "i" => Endpoint::Single(EventType::Identify),
+        "track" | "t" => Endpoint::Single(EventType::Track),
+        "page" | "p" => Endpoint::Single(EventType::Page),
+        "screen" | "s" => Endpoint::Single(EventType::Screen),
+        "group" | "g" => Endpoint::Single(EventType::Group),
+        "alias" | "a" => Endpoint::Single(EventType::Alias),
+        "batch" | "b" | "import" => Endpoint::Batch,
+        _ => return None,
+    })
+}
+
+/// The one handler: routes by method and path itself, so CORS headers and
+/// JSON error bodies are applied the same way to every answer.
+pub async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let method = req.method().clone();
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let known = endpoint(&path).is_some() || matches!(path.as_str(), "/health" | "/metrics" | "/admin/query");
+    let mut resp = if method == Method::OPTIONS {
+        preflight(req.headers())
+    } else if method == Method::POST && endpoint(&path).is_some() {
+        let ep = endpoint(&path).expect("checked");
+        track(&st, ep, &path, peer, req).await
+    } else if (method == Method::GET || method == Method::HEAD) && path == "/health" {
+        health(&st)
+    } else if method == Method::GET && path == "/metrics" {
+        metrics(&st)
+    } else if method == Method::POST && path == "/admin/query" {
+        admin_query(&st, req).await
+    } else if known {
+        error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed on {path}"))
+    } else {
+        error(StatusCode::NOT_FOUND, "not_found", format!("no endpoint {path}"))
+    };
+    cors(resp.headers_mut(), origin);
+    // Unknown paths share one label, so scanners cannot grow the series set.
+    let label = if known { path.as_str() } else { "other" };
+    st.shared.metrics.request(label, resp.status().as_u16());
+    resp
+}
+
+/// Browsers send analytics.js calls cross-origin: allow any origin (the write
+/// key, not the origin, is the credential), echoing it so credentialed
+/// requests work too.
+fn cors(h: &mut HeaderMap, origin: Option<HeaderValue>) {
+    match origin {
+        Some(o) => {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+            h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            h.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        None => {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        }
+    }
+}
+
+fn preflight(req: &HeaderMap) -> Response {
+    let allow_headers = req
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("Content-Type, Authorization, Content-Encoding"));
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    r
+}
+
+fn json_response(status: StatusCode, body: &Json) -> Response {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// The error body of every refusal: `{"code": ..., "message": ...}`.
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    json_response(status, &json!({ "code": code, "message": message.into() }))
+}
+
+fn health(st: &AppState) -> Response {
+    let writer = st.shared.writer_failed();
+    let sync = st.shared.sync_failed();
+    let ok = writer.is_none();
+    let body = json!({
+        "status": if ok && sync.is_none() { "ok" } else { "degraded" },
+        "inbox_events": st.shared.inbox_events.load(Ordering::Relaxed),
+        "inbox_bytes": st.shared.inbox_bytes.load(Ordering::Relaxed),
+        "inbox_error": writer,
+        "sync_error": sync,
+    });
+    // A failing warehouse is "degraded" but still accepting (the inbox holds
+    // the events); an inbox that cannot write is not healthy.
+    json_response(if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+}
+
+fn metrics(st: &AppState) -> Response {
+    let text = st.shared.metrics.render(
+        st.shared.inbox_events.load(Ordering::Relaxed),
+        st.shared.inbox_bytes.load(Ordering::Relaxed),
+    );
+    let mut r = Response::new(Body::from(text));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r
+}
+
+async fn admin_query(st: &AppState, req: Request) -> Response {
+    let Some(token) = &st.cfg.admin_token else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "admin_disabled",
+            "the admin API is off; set [server] admin_token to enable it",
+        );
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        return error(StatusCode::UNAUTHORIZED, "bad_admin_token", "Authorization: Bearer <admin_token> is required");
+    }
+    let body = match to_bytes(req.into_body(), 1 << 20).await {
+        Ok(b) => b,
+        Err(_) => return error(StatusCode::BAD_REQUEST, "query_too_large", "the query is over 1 MB"),
+    };
+    let text = String::from_utf8_lossy(&body).into_owned();
+    // Plain SQL, or {"sql": "..."}.
+    let sql = match serde_json::from_str::<Json>(&text) {
+        Ok(Json::Object(o)) => match o.get("sql").and_then(Json::as_str) {
+            Some(s) => s.to_owned(),
+            None => return error(StatusCode::BAD_REQUEST, "missing_sql", "a JSON body needs a `sql` string"),
+        },
+        _ => text,
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let sent = st.control.send(Control::Query { sql, reply: tx });
+    if sent.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is stopping");
+    }
+    match rx.await {
+        Ok(Ok(result)) => json_response(StatusCode::OK, &result.to_json()),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, "query_failed", e),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is stopping"),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The write key of `Authorization: Basic base64(writeKey:)`. `Err` for a
+/// header that is present but not Basic credentials.
+fn basic_write_key(h: &HeaderMap) -> Result<Option<String>, ()> {
+    let Some(v) = h.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let v = v.to_str().map_err(|_| ())?;
+    let (scheme, cred) = v.trim().split_once(' ').ok_or(())?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(());
+    }
+    let raw = base64_decode(cred.trim()).ok_or(())?;
+    let text = String::from_utf8(raw).map_err(|_| ())?;
+    let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
+    Ok(Some(user.to_owned()).filter(|u| !u.is_empty()))
+}
+
+/// Standard base64 (padding optional).
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// Standard base64 with padding, for clients.
+pub fn base64_encode(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for chunk in b.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A unique id for events that came without a `messageId` (and for inbox
+/// ids): UUID-v4 shaped, from a per-process random seed and a counter pushed
+/// through a bijective mixer, so ids never repeat within a process and
+/// collide across processes only by 2^-64 chance. HTTP events have no stable
+/// bytes to hash (a retried request is a new request), unlike file lines.
+pub fn unique_id() -> String {
+    static SEED: OnceLock<(u64, u64)> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let (a, b) = *SEED.get_or_init(|| {
+        let s = std::collections::hash_map::RandomState::new();
+        let mut h1 = s.build_hasher();
+        h1.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        h1.write_u32(std::process::id());
+        let mut h2 = s.build_hasher();
+        h2.write_u64(h1.finish());
+        (h1.finish(), h2.finish())
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let hi = mix(a ^ n);
+    let lo = mix(b.wrapping_add(n));
+    let hi = (hi & !0xf000) | 0x4000;
+    let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}
+
+/// SplitMix64's finalizer: a bijection on u64.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Reads the body: refuses it when over `limit` (after gzip decoding too).
+async fn read_body(req: Request, limit: usize, what: &str) -> Result<Vec<u8>, Response> {
+    let too_large = |code: &str| {
+        error(StatusCode::BAD_REQUEST, code, format!("the {what} is over the limit of {limit} bytes"))
+    };
+    let code = if what == "event" { "event_too_large" } else { "batch_too_large" };
+    if let Some(n) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
+        if n > limit {
+            return Err(too_large(code));
+        }
+    }
+    let gzip = match req.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase()) {
+        None => false,
+        Some(e) if e == "gzip" || e == "x-gzip" => true,
+        Some(e) if e == "identity" || e.is_empty() => false,
+        Some(e) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_encoding",
+                format!("Content-Encoding {e:?} is not supported (use gzip or none)"),
+            ))
+        }
+    };
+    let body = to_bytes(req.into_body(), limit).await.map_err(|_| too_large(code))?;
+    if !gzip {
+        return Ok(body.to_vec());
+    }
+    let mut out = Vec::with_capacity(body.len() * 4);
+    let mut dec = flate2::read::MultiGzDecoder::new(&body[..]).take(limit as u64 + 1);
+    dec.read_to_end(&mut out)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_gzip", format!("the gzip body cannot be decoded: {e}")))?;
+    if out.len() > limit {
+        return Err(too_large(code));
+    }
+    Ok(out)
+}
+
+/// One event after edge validation.
+struct Checked {
+    entry: Entry,
+    /// Source id it is counted under.
+    source: String,
+    refusal: Option<Refusal>,
+}
+
+/// Fills what the server owes an event, validates it, and encodes it for
+/// the inbox. Our additions are taken back out of a refused payload, so
+/// `rejected_events` shows what the client sent.
+#[allow(clippy::too_many_arguments)]
+fn check_event(
+    st: &AppState,
+    item: Json,
+    kind: Option<EventType>,
+    request_key: &str,
+    batch_context: Option<&Map<String, Json>>,
+    batch_integrations: Option<&Map<String, Json>>,
+    peer: Option<SocketAddr>,
+    arrival: &Arrival,
+    limits: &Limits,
+) -> Checked {
+    let request_source = st.sources.get(request_key).cloned().unwrap_or_default();
+    let mut item = item;
+    let mut added_id = false;
+    let mut added_ip = false;
+    if let Json::Object(o) = &mut item {
+        if let Some(k) = kind {
+            if matches!(o.get("type"), None | Some(Json::Null)) {
+                o.insert("type".into(), Json::String(k.as_str().into()));
+            }
+        }
+        if matches!(o.get("messageId"), None | Some(Json::Null)) || o.get("messageId").and_then(Json::as_str) == Some("") {
+            o.insert("messageId".into(), Json::String(unique_id()));
+            added_id = true;
+        }
+        // Segment merges a batch's top-level context and integrations into
+        // each of its events (the event's own keys win).
+        for (key, shared) in [("context", batch_context), ("integrations", batch_integrations)] {
+            if let Some(shared) = shared {
+                match o.get_mut(key) {
+                    Some(Json::Object(own)) => {
+                        for (k, v) in shared {
+                            if !own.contains_key(k) {
+                                own.insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                    None | Some(Json::Null) => {
+                        o.insert(key.into(), Json::Object(shared.clone()));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if let (Some(peer), Some(Json::Object(ctx))) = (peer, o.get_mut("context")) {
+            let client = ctx
+                .get("library")
+                .and_then(|l| l.get("name"))
+                .and_then(Json::as_str)
+                .is_some_and(|n| CLIENT_LIBRARIES.contains(&n));
+            if client && matches!(ctx.get("ip"), None | Some(Json::Null)) {
+                ctx.insert("ip".into(), Json::String(peer.ip().to_string()));
+                added_ip = true;
+            }
+        }
+    }
+    let undo = |mut j: Json| {
+        if let Json::Object(o) = &mut j {
+            if added_id {
+                o.remove("messageId");
+            }
+            if added_ip {
+                if let Some(Json::Object(ctx)) = o.get_mut("context") {
+                    ctx.remove("ip");
+                }
+            }
+        }
+        j
+    };
+    match parse_event_or_return(item, arrival, None) {
+        Ok(ev) => {
+            // The same source rule as `Space::add`: the event's own write key
+            // wins over the request's.
+            let source = match ev.write_key.as_deref() {
+                Some(k) => match st.sources.get(k) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let bytes = undo(Json::Object(ev.payload)).to_string().into_bytes();
+                        return Checked {
+                            entry: Entry { kind: EntryKind::Payload, bytes },
+                            source: request_source,
+                            refusal: Some(Refusal::UnknownWriteKey(k.to_owned())),
+                        };
+                    }
+                },
+                None => request_source,
+            };
+            let bytes = Json::Object(ev.payload).to_string().into_bytes();
+            if bytes.len() > limits.max_event_bytes {
+                let n = bytes.len();
+                return Checked { entry: Entry { kind: EntryKind::TooLarge, bytes }, source, refusal: Some(Refusal::TooLarge(n)) };
+            }
+            Checked { entry: Entry { kind: EntryKind::Payload, bytes }, source, refusal: None }
+        }
+        Err((refusal, json)) => {
+            let bytes = undo(json).to_string().into_bytes();
+            let kind = if bytes.len() > limits.max_event_bytes { EntryKind::TooLarge } else { EntryKind::Payload };
+            Checked { entry: Entry { kind, bytes }, source: request_source, refusal: Some(refusal) }
+        }
+    }
+}
+
+async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>, req: Request) -> Response {
+    let received_at = now_micros();
+    let limits = st.cfg.limits;
+    let refuse = |code: &str, status: StatusCode, msg: String| {
+        st.shared.metrics.request_refused(code);
+        error(status, code, msg)
+    };
+    // Back-pressure first: it costs nothing and protects everything after.
+    if let Some(why) = st.shared.writer_failed() {
+        return refuse("inbox_unavailable", StatusCode::SERVICE_UNAVAILABLE, format!("the inbox cannot store events: {why}"));
+    }
+    let depth = st.shared.inbox_bytes.load(Ordering::Relaxed);
+    if depth >= st.cfg.max_inbox_bytes {
+        let mut r = refuse(
+            "inbox_full",
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "the inbox holds {depth} bytes not yet landed (server.max_inbox_bytes = {}); retry later",
+                st.cfg.max_inbox_bytes
+            ),
+        );
+        let secs = st.cfg.sync_interval.as_secs_f64().ceil().max(1.0) as u64;
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return r;
+    }
+    let header_key = match basic_write_key(req.headers()) {
+        Ok(k) => k,
+        Err(()) => {
+            return refuse(
+                "bad_authorization",
+                StatusCode::UNAUTHORIZED,
+                "Authorization must be Basic credentials with the write key as user name".into(),
+            )
+        }
+    };
+    if let Some(k) = &header_key {
+        if !st.sources.contains_key(k) {
+            return refuse("unknown_write_key", StatusCode::UNAUTHORIZED, format!("no source has write key {k:?}"));
+        }
+    }
+    let (limit, what) = match ep {
+        Endpoint::Single(_) => (limits.max_event_bytes, "event"),
+        Endpoint::Batch => (limits.max_batch_bytes, "batch"),
+    };
+    let body = match read_body(req, limit, what).await {
+        Ok(b) => b,
+        Err(r) => {
+            let code = if what == "event" { "event_too_large" } else { "batch_too_large" };
+            st.shared.metrics.request_refused(code);
+            return r;
+        }
+    };
+    let mut doc: Json = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return refuse("malformed_json", StatusCode::BAD_REQUEST, format!("the body is not valid JSON: {e}")),
+    };
+    let body_key = doc.get("writeKey").and_then(Json::as_str).map(str::to_owned);
+    let key = match (header_key, body_key) {
+        (Some(k), _) => k,
+        (None, Some(k)) if st.sources.contains_key(&k) => k,
+        (None, Some(k)) => {
+            return refuse("unknown_write_key", StatusCode::UNAUTHORIZED, format!("no source has write key {k:?}"))
+        }
+        (None, None) => {
+            return refuse(
+                "missing_write_key",
+                StatusCode::UNAUTHORIZED,
+                "no write key: send it as the Basic auth user name (`writeKey:`) or as `writeKey` in the body".into(),
+            )
+        }
+    };
+    let mut sent_at = None;
+    let (items, kind, batch_context, batch_integrations) = match ep {
+        Endpoint::Single(k) => (vec![doc], Some(k), None, None),
+        Endpoint::Batch => {
+            let Some(obj) = doc.as_object_mut() else {
+                return refuse("invalid_batch", StatusCode::BAD_REQUEST, "the body must be an object with a `batch` array".into());
+            };
+            let Some(Json::Array(items)) = obj.remove("batch") else {
+                return refuse("invalid_batch", StatusCode::BAD_REQUEST, "the body must be an object with a `batch` array".into());
+            };
+            if items.len() > limits.max_batch_events {
+                return refuse(
+                    "batch_too_many_events",
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "the batch has {} events; at most {} are allowed (server.max_batch_events)",
+                        items.len(),
+                        limits.max_batch_events
+                    ),
+                );
+            }
+            sent_at = obj.get("sentAt").and_then(Json::as_str).and_then(parse_timestamp);
+            let ctx = match obj.remove("context") {
+                Some(Json::Object(m)) => Some(m),
+                _ => None,
+            };
+            let integ = match obj.remove("integrations") {
+                Some(Json::Object(m)) => Some(m),
+                _ => None,
+            };
+            (items, None, ctx, integ)
+        }
+    };
+    let arrival = Arrival { received_at: Some(received_at), batch_sent_at: sent_at, load_time: received_at };
+    let mut entries = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    let mut accepted: HashMap<String, u64> = HashMap::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let c = check_event(
+            st,
+            item,
+            kind,
+            &key,
+            batch_context.as_ref(),
+            batch_integrations.as_ref(),
+            peer,
+            &arrival,
+            &limits,
+        );
+        match &c.refusal {
+            None => *accepted.entry(c.source.clone()).or_default() += 1,
+            Some(r) => {
+                st.shared.metrics.rejected(&c.source, r.code());
+                errors.push(json!({ "index": i, "code": r.code(), "message": r.to_string() }));
+            }
+        }
+        entries.push(c.entry);
+    }
+    let n_events = entries.len() as u64;
+    let record = Record {
+        received_at,
+        sent_at,
+        write_key: Some(key),
+        place: format!("http {} {path}", peer.map_or_else(|| "?".to_owned(), |p| p.ip().to_string())),
+        entries,
+    };
+    if n_events > 0 {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let bytes = record.encode();
+        let sent = st.writer.send(Append::Record { bytes, events: n_events, done: tx });
+        let stored = match sent {
+            Ok(()) => rx.await.unwrap_or_else(|_| Err("the inbox writer stopped".into())),
+            Err(_) => Err("the server is shutting down".into()),
+        };
+        if let Err(why) = stored {
+            return refuse("inbox_unavailable", StatusCode::SERVICE_UNAVAILABLE, format!("the events were not stored: {why}"));
+        }
+    }
+    for (source, n) in &accepted {
+        st.shared.metrics.accepted(source, *n);
+    }
+    match ep {
+        Endpoint::Single(_) => match errors.pop() {
+            None => json_response(StatusCode::OK, &json!({ "success": true })),
+            Some(e) => json_response(StatusCode::BAD_REQUEST, &json!({ "code": e["code"], "message": e["message"] })),
+        },
+        Endpoint::Batch => {
+            let n_rejected = errors.len() as u64;
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "success": true,
+                    "accepted": n_events - n_rejected,
+                    "rejected": n_rejected,
+                    "errors": errors,
+                }),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trip_and_basic_auth() {
+        for s in ["", "a", "ab", "abc", "wk_source_1:", "write key: with colon"] {
+            assert_eq!(base64_decode(&base64_encode(s.as_bytes())).unwrap(), s.as_bytes());
+        }
+        assert_eq!(base64_encode(b"wk_source_1:"), "d2tfc291cmNlXzE6");
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic d2tfc291cmNlXzE6"));
+        assert_eq!(basic_write_key(&h), Ok(Some("wk_source_1".into())));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        assert_eq!(basic_write_key(&h), Err(()));
+    }
+
+    #[test]
+    fn ids_are_unique_and_uuid_shaped() {
+        let ids: std::collections::HashSet<String> = (0..10_000).map(|_| unique_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        let id = ids.iter().next().unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(endpoint("/v1/t"), Some(Endpoint::Single(EventType::Track)));
+        assert_eq!(endpoint("/v1/batch"), Some(Endpoint::Batch));
+        assert_eq!(endpoint("/v1/b"), Some(Endpoint::Batch));
+        assert_eq!(endpoint("/v1/nope"), None);
+        assert_eq!(endpoint("/v2/track"), None);
+    }
+}

@@ -1,0 +1,268 @@
+//! # ps-ingest: the HTTP Tracking API and continuous sync (`profiles-sync serve`)
+//!
+//! ```text
+//! HTTP (tokio/axum) ─▶ validate at the edge (ps_spec::parse_event)
+//!     ─▶ inbox record ─▶ writer thread: append + one fsync per group ─▶ 200
+//!     ─▶ sync thread, every sync_interval: read records ─▶ Space::add
+//!        ─▶ Batch::set_checkpoint("inbox", position) ─▶ Space::commit
+//!        (rows, engine state, materialization, inbox position: one transaction)
+//!     ─▶ delete landed segments
+//! ```
+//!
+//! Invariants:
+//! - **200 means durable**: a request is answered only after its record is
+//!   synced to disk ([`writer`]), so `kill -9` at any moment loses no
+//!   acknowledged event.
+//! - **The inbox position commits with the rows** ([`sync`]): after a crash
+//!   the warehouse's checkpoint names exactly the records it holds, so no
+//!   record lands twice or is skipped; message-id dedupe guards client
+//!   retries on top of that.
+//! - **The warehouse is only touched from the sync thread**: DuckDB is
+//!   synchronous and single-writer; the async side never blocks on it.
+//!
+//! [`Server::start`] wires it all up; [`client`] is a minimal HTTP/1.1 client
+//! used by `profiles-sync query`, the benchmark and the tests.
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod inbox;
+pub mod metrics;
+pub mod query;
+pub mod state;
+pub mod sync;
+pub mod writer;
+
+pub use config::{Limits, ServerConfig};
+pub use error::{IngestError, Result};
+pub use query::QueryResult;
+pub use sync::SyncSummary;
+
+use crate::inbox::{Position, Reader, Segment};
+use crate::state::Shared;
+use crate::sync::{Control, SyncLoop, CHECKPOINT_KEY};
+use crate::writer::Append;
+use axum::serve::ListenerExt;
+use ps_pipeline::{Space, SpaceConfig};
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What `serve` needs: server settings, the space, and the warehouse URL.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub server: ServerConfig,
+    pub space: SpaceConfig,
+    pub warehouse_url: String,
+}
+
+/// How long a stop waits for in-flight requests before closing anyway.
+const HTTP_DRAIN: Duration = Duration::from_secs(10);
+
+/// A running server: HTTP listener, inbox writer thread and sync thread.
+/// Stop it with [`Server::shutdown`] (dropping it stops it too).
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+    http: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    stop_http: Option<tokio::sync::oneshot::Sender<()>>,
+    writer_tx: mpsc::Sender<Append>,
+    control: mpsc::Sender<Control>,
+    writer: Option<JoinHandle<()>>,
+    sync: Option<JoinHandle<SyncSummary>>,
+    /// SIGTERM and SIGINT, registered at start so a signal that arrives
+    /// before [`Server::wait_for_signal`] is not lost (or fatal).
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish()
+    }
+}
+
+impl Server {
+    /// Opens the warehouse and the space, recovers the inbox (truncating a
+    /// torn tail, skipping what the warehouse already landed), starts the
+    /// writer and sync threads, and listens. Returns once requests can be
+    /// served; events recovered from the inbox land in the first sync.
+    pub fn start(opts: Options) -> Result<Server> {
+        opts.server.validate()?;
+        let cfg = opts.server.clone();
+        // The warehouse first: its checkpoint decides where the inbox resumes
+        // and which segment ids are taken, and a warehouse in use by another
+        // process (DuckDB's file lock) stops us before we touch the inbox.
+        let mut wh = ps_warehouse::open(&opts.warehouse_url)?;
+        let space = Space::open(wh.as_mut(), opts.space.clone())?;
+        let inbox_dir = cfg.data_dir.join("inbox");
+        let rec = inbox::recover(&inbox_dir, space.checkpoint(CHECKPOINT_KEY))?;
+        if rec.pending_events > 0 || rec.truncated_bytes > 0 {
+            tracing::info!(
+                events = rec.pending_events, records = rec.pending_records, truncated_bytes = rec.truncated_bytes,
+                "recovered the inbox; un-landed events land in the first sync"
+            );
+        }
+        let segment = Segment::create(&inbox_dir, rec.next_segment)?;
+        let shared = Arc::new(Shared::new(
+            Position { segment: segment.id, offset: 0 },
+            rec.pending_events,
+            rec.pending_bytes,
+            cfg.sync_trigger_bytes,
+        ));
+        let (writer_tx, writer_rx) = mpsc::channel::<Append>();
+        let (control, control_rx) = mpsc::channel::<Control>();
+        let writer = {
+            let (dir, shared, control) = (inbox_dir.clone(), shared.clone(), control.clone());
+            let seg_bytes = cfg.segment_bytes;
+            std::thread::Builder::new()
+                .name("ps-inbox-writer".into())
+                .spawn(move || writer::run(dir, segment, seg_bytes, writer_rx, shared, control))
+                .map_err(|e| IngestError::Runtime(format!("cannot start the inbox writer: {e}")))?
+        };
+        let sync_loop = SyncLoop {
+            url: opts.warehouse_url.clone(),
+            space_cfg: opts.space.clone(),
+            open: Some((wh, space)),
+            reader: Reader::new(&inbox_dir, rec.start),
+            inbox_id: rec.inbox_id.clone(),
+            first_kept: rec.start.segment,
+            shared: shared.clone(),
+            interval: cfg.sync_interval,
+            max_events: cfg.sync_max_events,
+            summary: SyncSummary::default(),
+        };
+        let sync = std::thread::Builder::new()
+            .name("ps-sync".into())
+            .spawn(move || sync_loop.run(control_rx))
+            .map_err(|e| IngestError::Runtime(format!("cannot start the sync thread: {e}")))?;
+        let mut server = Server {
+            addr: cfg.listen,
+            shared: shared.clone(),
+            runtime: None,
+            http: None,
+            stop_http: None,
+            writer_tx: writer_tx.clone(),
+            control: control.clone(),
+            writer: Some(writer),
+            sync: Some(sync),
+            signals: None,
+        };
+        // From here on a failure must still stop the threads: `server` does
+        // that when dropped.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ps-http")
+            .enable_all()
+            .build()
+            .map_err(|e| IngestError::Runtime(format!("cannot start the async runtime: {e}")))?;
+        let std_listener =
+            std::net::TcpListener::bind(cfg.listen).map_err(|e| IngestError::Bind { addr: cfg.listen, source: e })?;
+        server.addr = std_listener.local_addr().map_err(|e| IngestError::Bind { addr: cfg.listen, source: e })?;
+        std_listener.set_nonblocking(true).map_err(|e| IngestError::Bind { addr: cfg.listen, source: e })?;
+        let sources = opts.space.sources.iter().map(|s| (s.write_key.clone(), s.id.clone())).collect();
+        let state = Arc::new(http::AppState {
+            cfg: cfg.clone(),
+            sources,
+            shared,
+            writer: writer_tx,
+            control,
+        });
+        let app = axum::Router::new().fallback(http::handle).with_state(state);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (listener, signals) = {
+            use tokio::signal::unix::{signal, SignalKind};
+            let _guard = runtime.enter();
+            let listener = tokio::net::TcpListener::from_std(std_listener)
+                .map_err(|e| IngestError::Bind { addr: cfg.listen, source: e })?;
+            let sig = |k| signal(k).map_err(|e| IngestError::Runtime(format!("cannot watch signals: {e}")));
+            (listener, (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?))
+        };
+        // Small requests and answers: Nagle's algorithm would only add delay.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let http = runtime.spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async {
+                    let _ = stop_rx.await;
+                })
+                .await
+        });
+        server.runtime = Some(runtime);
+        server.http = Some(http);
+        server.stop_http = Some(stop_tx);
+        server.signals = Some(signals);
+        tracing::info!(addr = %server.addr, "listening");
+        Ok(server)
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Live counters (inbox depth, metrics).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Blocks until SIGTERM or Ctrl-C (SIGINT).
+    pub fn wait_for_signal(&mut self) {
+        let (Some(rt), Some((term, int))) = (self.runtime.as_ref(), self.signals.as_mut()) else {
+            return;
+        };
+        rt.block_on(async {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM"),
+                _ = int.recv() => tracing::info!("SIGINT"),
+            }
+        });
+    }
+
+    /// Stops cleanly: stops accepting, lets in-flight requests finish, makes
+    /// the inbox durable, lands everything in it, and joins the threads.
+    pub fn shutdown(mut self) -> SyncSummary {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> SyncSummary {
+        if let (Some(rt), Some(stop)) = (self.runtime.as_ref(), self.stop_http.take()) {
+            let _ = stop.send(());
+            if let Some(h) = self.http.take() {
+                let done = rt.block_on(async { tokio::time::timeout(HTTP_DRAIN, h).await });
+                if done.is_err() {
+                    tracing::warn!("in-flight requests did not finish in time; closing them");
+                }
+            }
+        }
+        self.signals = None;
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+        // Every request that got a 200 is already synced; the writer finishes
+        // what is queued (answering nobody, as the connections are closed).
+        let _ = self.writer_tx.send(Append::Close);
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        let _ = self.control.send(Control::Shutdown);
+        let summary = self.sync.take().and_then(|s| s.join().ok()).unwrap_or_default();
+        tracing::info!(
+            syncs = summary.syncs, landed = summary.events_landed, left = summary.events_left,
+            "stopped"
+        );
+        summary
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.sync.is_some() {
+            self.stop();
+        }
+    }
+}

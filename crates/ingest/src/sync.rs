@@ -1,0 +1,287 @@
+//! The sync loop: drains the inbox into the warehouse.
+//!
+//! Runs on its own std thread because the warehouse and the `Space` are
+//! synchronous (DuckDB) and a commit can take a second: on a tokio worker it
+//! would stall every connection that worker serves.
+//!
+//! Every `sync_interval`, or sooner when the inbox passes its size trigger,
+//! it reads the records after its position, runs each event through
+//! `Space::add` (validation, dedupe, identity, rows), records the position
+//! after them with `Batch::set_checkpoint("inbox", …)` and commits: rows,
+//! engine state, materialization and inbox position land in one warehouse
+//! transaction, so after any crash the warehouse's checkpoint says exactly
+//! which records are in it — none is landed twice or skipped. Only after the
+//! commit does the position move and landed segments get deleted.
+//!
+//! A failed commit leaves the `Space` ahead of the warehouse (its engine and
+//! dedupe set saw the batch), so the loop drops it, reopens warehouse and
+//! space from scratch with backoff, and resumes from the warehouse's
+//! checkpoint.
+
+use crate::inbox::{Checkpoint, EntryKind, ReadBatch, Reader};
+use crate::query::{run_query, QueryResult};
+use crate::state::Shared;
+use ps_pipeline::{Origin, Space, SpaceConfig};
+use ps_spec::time::now_micros;
+use ps_spec::{Arrival, Refusal};
+use ps_warehouse::Warehouse;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The checkpoint key the inbox position is stored under.
+pub const CHECKPOINT_KEY: &str = "inbox";
+
+/// Messages to the sync thread.
+#[derive(Debug)]
+pub enum Control {
+    /// The inbox passed its size trigger: sync now.
+    Wake,
+    /// Run a statement on the warehouse connection (`/admin/query`).
+    Query { sql: String, reply: tokio::sync::oneshot::Sender<Result<QueryResult, String>> },
+    /// Land everything in the inbox, then stop.
+    Shutdown,
+}
+
+/// What the loop did over its life, reported at shutdown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncSummary {
+    pub syncs: u64,
+    pub events_landed: u64,
+    pub events_read: u64,
+    /// Events still in the inbox at exit (they land at the next start).
+    pub events_left: u64,
+}
+
+/// Longest wait between two attempts to reopen a failed warehouse.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Most inbox bytes read into one batch (memory bound besides the events cap).
+const MAX_BATCH_BYTES: u64 = 256 << 20;
+
+/// The loop's state; see the module docs.
+pub struct SyncLoop {
+    pub url: String,
+    pub space_cfg: SpaceConfig,
+    pub open: Option<(Box<dyn Warehouse>, Space)>,
+    pub reader: Reader,
+    pub inbox_id: String,
+    /// Lowest segment id that may still exist (everything below is deleted).
+    pub first_kept: u64,
+    pub shared: Arc<Shared>,
+    pub interval: Duration,
+    pub max_events: u64,
+    pub summary: SyncSummary,
+}
+
+impl std::fmt::Debug for SyncLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncLoop").field("url", &self.url).field("reader", &self.reader).finish()
+    }
+}
+
+impl SyncLoop {
+    /// Runs until [`Control::Shutdown`] (or every sender is gone).
+    pub fn run(mut self, rx: Receiver<Control>) -> SyncSummary {
+        let mut next = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            let deadline = retry_at.unwrap_or(next);
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let msg = rx.recv_timeout(wait);
+            match msg {
+                Ok(Control::Query { sql, reply }) => {
+                    let _ = reply.send(self.query(&sql));
+                    continue;
+                }
+                Ok(Control::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(Control::Wake) => {
+                    self.shared.wake_sent.store(false, Ordering::SeqCst);
+                    if retry_at.is_some() {
+                        continue;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if Instant::now() >= next {
+                next = Instant::now() + self.interval;
+            }
+            // Land everything durable so far, batch after batch; a query or
+            // a shutdown waits at most one batch.
+            loop {
+                match self.sync_once() {
+                    Ok(true) => {
+                        backoff = Duration::from_millis(100);
+                        retry_at = None;
+                        if self.reader.position() >= self.shared.durable() {
+                            break;
+                        }
+                        match rx.try_recv() {
+                            Ok(Control::Query { sql, reply }) => {
+                                let _ = reply.send(self.query(&sql));
+                            }
+                            Ok(Control::Shutdown) => return self.drain(),
+                            Ok(Control::Wake) => self.shared.wake_sent.store(false, Ordering::SeqCst),
+                            Err(_) => {}
+                        }
+                    }
+                    Ok(false) => {
+                        retry_at = None;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, retry_in = ?backoff, "sync failed; the events stay in the inbox");
+                        self.shared.metrics.sync_failed();
+                        self.shared.set_sync_error(Some(e));
+                        retry_at = Some(Instant::now() + backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        break;
+                    }
+                }
+            }
+        }
+        self.drain()
+    }
+
+    /// Lands whatever is left, for a clean stop. A warehouse that keeps
+    /// failing does not hold the stop up for long: the inbox keeps the
+    /// events, and they land at the next start.
+    fn drain(mut self) -> SyncSummary {
+        let mut failures = 0;
+        while self.reader.position() < self.shared.durable() {
+            match self.sync_once() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(error = %e, "sync failed while stopping");
+                    if failures >= 3 {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200 * failures));
+                }
+            }
+        }
+        self.summary.events_left = self.shared.inbox_events.load(Ordering::SeqCst);
+        if self.summary.events_left > 0 {
+            tracing::warn!(events = self.summary.events_left, "stopping with events in the inbox; they land at the next start");
+        }
+        self.summary
+    }
+
+    fn query(&mut self, sql: &str) -> Result<QueryResult, String> {
+        if self.open.is_none() {
+            self.reopen()?;
+        }
+        let (wh, _) = self.open.as_mut().expect("opened above");
+        run_query(wh.as_mut(), sql)
+    }
+
+    /// Opens warehouse and space again and trusts the warehouse's checkpoint
+    /// for where to read: if a commit that reported failure did land, its
+    /// records are not landed twice.
+    fn reopen(&mut self) -> Result<(), String> {
+        let mut wh = ps_warehouse::open(&self.url).map_err(|e| e.to_string())?;
+        let space = Space::open(wh.as_mut(), self.space_cfg.clone()).map_err(|e| e.to_string())?;
+        let cp = space.checkpoint(CHECKPOINT_KEY).and_then(Checkpoint::parse);
+        if let Some(cp) = cp.filter(|c| c.inbox_id == self.inbox_id) {
+            let at = self.reader.position();
+            if cp.position > at {
+                // Count what that commit took, to keep the depth gauges true.
+                let skipped = self.reader.read(cp.position, u64::MAX, u64::MAX).map_err(|e| e.to_string())?;
+                self.shared.inbox_events.fetch_sub(skipped.events, Ordering::SeqCst);
+                self.shared.inbox_bytes.fetch_sub(skipped.bytes, Ordering::SeqCst);
+                tracing::warn!(from = %at, to = %cp.position, "a commit reported as failed had landed; moving on");
+            }
+            self.reader.seek(cp.position);
+        }
+        tracing::info!("warehouse reopened");
+        self.open = Some((wh, space));
+        Ok(())
+    }
+
+    /// Lands one batch of records. `Ok(false)` when there was nothing to do.
+    fn sync_once(&mut self) -> Result<bool, String> {
+        if self.open.is_none() {
+            self.reopen()?;
+        }
+        let durable = self.shared.durable();
+        if self.reader.position() >= durable {
+            return Ok(false);
+        }
+        let rb = self.reader.read(durable, self.max_events, MAX_BATCH_BYTES).map_err(|e| e.to_string())?;
+        if rb.end == self.reader.position() {
+            return Ok(false);
+        }
+        let t0 = Instant::now();
+        let (wh, space) = self.open.as_mut().expect("opened above");
+        let mut batch = space.begin_batch(now_micros());
+        add_records(space, &mut batch, &rb);
+        let cp = Checkpoint { inbox_id: self.inbox_id.clone(), position: rb.end };
+        batch.set_checkpoint(CHECKPOINT_KEY, cp.to_string());
+        let stats = match space.commit(wh.as_mut(), batch) {
+            Ok(s) => s,
+            Err(e) => {
+                // The space's memory is ahead of the warehouse now.
+                self.open = None;
+                return Err(e.to_string());
+            }
+        };
+        let done = now_micros();
+        let delays: Vec<(u64, u64)> = rb
+            .records
+            .iter()
+            .map(|r| ((done - r.received_at).max(0) as u64, r.entries.len() as u64))
+            .collect();
+        let took = t0.elapsed();
+        self.shared.metrics.sync_done(took, &stats, &delays);
+        self.shared.inbox_events.fetch_sub(rb.events, Ordering::SeqCst);
+        self.shared.inbox_bytes.fetch_sub(rb.bytes, Ordering::SeqCst);
+        self.shared.set_sync_error(None);
+        self.reader.seek(rb.end);
+        if let Err(e) = self.reader.delete_landed(rb.end, &mut self.first_kept) {
+            tracing::warn!(error = %e, "could not delete a landed inbox segment");
+        }
+        self.summary.syncs += 1;
+        self.summary.events_read += stats.read;
+        self.summary.events_landed += stats.landed;
+        tracing::info!(
+            events = stats.read, landed = stats.landed, duplicates = stats.duplicates,
+            refused = stats.refused_total(), ms = took.as_millis() as u64, position = %rb.end,
+            "synced"
+        );
+        Ok(true)
+    }
+}
+
+/// Runs every entry of the records through the space.
+fn add_records(space: &mut Space, batch: &mut ps_pipeline::Batch, rb: &ReadBatch) {
+    let mut place = String::new();
+    for rec in &rb.records {
+        let arrival = Arrival { received_at: Some(rec.received_at), batch_sent_at: rec.sent_at, load_time: 0 };
+        for (i, e) in rec.entries.iter().enumerate() {
+            place.clear();
+            place.push_str(&rec.place);
+            if rec.entries.len() > 1 {
+                place.push_str(&format!(" #{i}"));
+            }
+            match e.kind {
+                EntryKind::Payload => {
+                    let payload = serde_json::from_slice(&e.bytes).map_err(|e| e.to_string());
+                    let origin = Origin { place: &place, default_source: None, batch_write_key: rec.write_key.as_deref() };
+                    let _ = space.add(batch, payload, Some(&e.bytes), origin, arrival);
+                }
+                EntryKind::TooLarge => {
+                    let refusal = Refusal::TooLarge(e.bytes.len());
+                    batch.stats.read += 1;
+                    batch.stats.refuse(refusal.code(), place.clone(), refusal.to_string());
+                    let cfg = space.config();
+                    let source = rec.write_key.as_deref().and_then(|k| cfg.source_by_key(k)).map(|i| cfg.sources[i].id.clone());
+                    let text = String::from_utf8_lossy(&e.bytes).into_owned();
+                    space.reject(batch, source, &place, &refusal, Some(text));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! PostgreSQL: the first server warehouse.
+//!
+//! Rows are loaded with binary `COPY … FROM STDIN (FORMAT binary)` — the
+//! fastest path PostgreSQL offers, 1.6–2.6M rows/s on these machines — inside
+//! the same transaction as the DDL, the engine state and the materialization.
+//! Values are encoded by hand (`Cell`), so no per-row conversion into
+//! driver types is needed.
+
+use crate::contract::TableSchema;
+use crate::dialect::{literal, quote, Dialect};
+use crate::error::{Error, ErrorKind, Result};
+use crate::Warehouse;
+use bytes::{BufMut, BytesMut};
+use ::postgres::binary_copy::BinaryCopyInWriter;
+use ::postgres::types::{FromSql, IsNull, ToSql, Type};
+use ::postgres::{Client, NoTls};
+use ps_spec::{ColumnType, Value};
+
+/// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const PG_EPOCH_OFFSET: i64 = 946_684_800_000_000;
+
+/// A PostgreSQL database reached over the network.
+pub struct Postgres {
+    client: Client,
+    dialect: Dialect,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres").finish_non_exhaustive()
+    }
+}
+
+fn classify(e: ::postgres::Error, sql: &str) -> Error {
+    let kind = if e.is_closed() || e.as_db_error().is_none() && e.code().is_none() && is_io(&e) {
+        ErrorKind::ConnectionLost
+    } else {
+        ErrorKind::Query
+    };
+    Error::new(kind, e).with_statement(sql)
+}
+
+fn is_io(e: &::postgres::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
+impl Postgres {
+    /// Connects to `postgres://user:pass@host:port/db`. Wrong credentials or
+    /// an unreachable host fail here, with the server's message.
+    pub fn connect(url: &str) -> Result<Postgres> {
+        if url.contains("sslmode=require") || url.contains("sslmode=verify") {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "warehouse.url: sslmode=require is not supported by this build yet; use a TLS-terminating proxy or sslmode=disable",
+            ));
+        }
+        let client = Client::connect(url, NoTls).map_err(|e| Error::new(ErrorKind::Connect, redact(url, e)))?;
+        Ok(Postgres { client, dialect: Dialect::postgres() })
+    }
+}
+
+/// The connection error with the password kept out of it.
+fn redact(url: &str, e: ::postgres::Error) -> String {
+    let shown = match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    };
+    format!("{shown}: {e}")
+}
+
+/// One cell in PostgreSQL's binary COPY encoding.
+#[derive(Debug)]
+struct Cell<'a>(&'a Value);
+
+impl ToSql for Cell<'_> {
+    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Value::Null => return Ok(IsNull::Yes),
+            Value::Bool(b) => out.put_u8(u8::from(*b)),
+            Value::Int(i) => out.put_i64(*i),
+            Value::Float(f) => out.put_f64(*f),
+            Value::Str(s) => out.put_slice(s.as_bytes()),
+            Value::Ts(t) => out.put_i64(t - PG_EPOCH_OFFSET),
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    ::postgres::types::to_sql_checked!();
+}
+
+/// Any result cell, decoded by its column type.
+struct Any(Value);
+
+impl<'a> FromSql<'a> for Any {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Any, Box<dyn std::error::Error + Sync + Send>> {
+        let be8 = |raw: &[u8]| -> Result<[u8; 8], Box<dyn std::error::Error + Sync + Send>> {
+            Ok(raw.try_into().map_err(|_| "bad 8-byte value")?)
+        };
+        Ok(Any(match *ty {
+            Type::BOOL => Value::Bool(raw.first().copied().unwrap_or(0) != 0),
+            Type::INT8 => Value::Int(i64::from_be_bytes(be8(raw)?)),
+            Type::INT4 => Value::Int(i64::from(i32::from_be_bytes(raw.try_into().map_err(|_| "bad int4")?))),
+            Type::INT2 => Value::Int(i64::from(i16::from_be_bytes(raw.try_into().map_err(|_| "bad int2")?))),
+            Type::FLOAT8 => Value::Float(f64::from_be_bytes(be8(raw)?)),
+            Type::FLOAT4 => Value::Float(f64::from(f32::from_be_bytes(raw.try_into().map_err(|_| "bad float4")?))),
+            Type::TIMESTAMP | Type::TIMESTAMPTZ => Value::Ts(i64::from_be_bytes(be8(raw)?) + PG_EPOCH_OFFSET),
+            _ => Value::Str(String::from_utf8_lossy(raw).into_owned()),
+        }))
+    }
+
+    fn from_sql_null(_ty: &Type) -> Result<Any, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Any(Value::Null))
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+}
+
+fn pg_type(t: ColumnType) -> Type {
+    match t {
+        ColumnType::Timestamp => Type::TIMESTAMP,
+        ColumnType::Bigint => Type::INT8,
+        ColumnType::Double => Type::FLOAT8,
+        ColumnType::Boolean => Type::BOOL,
+        ColumnType::Varchar => Type::TEXT,
+    }
+}
+
+impl Warehouse for Postgres {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn dialect(&self) -> &Dialect {
+        &self.dialect
+    }
+
+    fn describe(&mut self, schema: &str) -> Result<Vec<TableSchema>> {
+        let sql = format!(
+            "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = {} ORDER BY table_name, ordinal_position",
+            literal(schema)
+        );
+        let rows = self.query(&sql)?;
+        crate::group_columns(rows)
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        self.execute("BEGIN")
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.execute("COMMIT")
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        self.execute("ROLLBACK")
+    }
+
+    fn execute(&mut self, sql: &str) -> Result<()> {
+        self.client.batch_execute(sql).map_err(|e| classify(e, sql))
+    }
+
+    fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>> {
+        let rows = self.client.query(sql, &[]).map_err(|e| classify(e, sql))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut r = Vec::with_capacity(row.len());
+            for i in 0..row.len() {
+                let v: Any = row.try_get(i).map_err(|e| classify(e, sql))?;
+                r.push(v.0);
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let cols: Vec<String> = table.columns.iter().map(|c| quote(&c.name)).collect();
+        let sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", self.dialect.table(schema, &table.name), cols.join(", "));
+        let types: Vec<Type> = table.columns.iter().map(|c| pg_type(c.ty)).collect();
+        let sink = self.client.copy_in(&sql).map_err(|e| classify(e, &sql))?;
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        let null = Value::Null;
+        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(types.len());
+        for row in rows {
+            cells.clear();
+            for i in 0..table.columns.len() {
+                cells.push(Cell(row.get(i).unwrap_or(&null)));
+            }
+            let refs: Vec<&(dyn ToSql + Sync)> = cells.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            writer.write(&refs).map_err(|e| classify(e, &sql))?;
+        }
+        writer.finish().map_err(|e| classify(e, &sql))?;
+        Ok(())
+    }
+}
