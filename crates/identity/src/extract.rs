@@ -18,11 +18,18 @@ pub type Candidate<'e> = (TypeId, Cow<'e, str>);
 /// Appends the event's identifiers to `out` in event order (the order that
 /// breaks demotion ties), blocked values and exact repeats left out. Returns
 /// the names of identifier types first seen here (from `context.externalIds`).
-pub fn extract<'e>(settings: &mut Settings, ev: &'e Event, out: &mut Vec<Candidate<'e>>) -> Vec<String> {
+pub fn extract<'e>(
+    settings: &mut Settings,
+    ev: &'e Event,
+    out: &mut Vec<Candidate<'e>>,
+) -> Vec<String> {
     let mut added = Vec::new();
     let b = settings.builtin;
     let push = |settings: &Settings, t: TypeId, v: Cow<'e, str>, out: &mut Vec<Candidate<'e>>| {
-        if v.is_empty() || settings.is_blocked(t, &v) || out.iter().any(|(ot, ov)| *ot == t && *ov == v) {
+        if v.is_empty()
+            || settings.is_blocked(t, &v)
+            || out.iter().any(|(ot, ov)| *ot == t && *ov == v)
+        {
             return;
         }
         out.push((t, v));
@@ -38,14 +45,22 @@ pub fn extract<'e>(settings: &mut Settings, ev: &'e Event, out: &mut Vec<Candida
         EventType::Identify | EventType::Group => ev.body(),
         _ => None,
     };
-    let context_traits = context.and_then(|c| c.get("traits")).and_then(Json::as_object);
+    let context_traits = context
+        .and_then(|c| c.get("traits"))
+        .and_then(Json::as_object);
     for src in [traits, context_traits].into_iter().flatten() {
         if let Some(v) = src.get("email").and_then(scalar) {
             push(settings, b.email, v, out);
         }
     }
-    if let Some(device) = context.and_then(|c| c.get("device")).and_then(Json::as_object) {
-        let kind = device.get("type").and_then(Json::as_str).unwrap_or_default();
+    if let Some(device) = context
+        .and_then(|c| c.get("device"))
+        .and_then(Json::as_object)
+    {
+        let kind = device
+            .get("type")
+            .and_then(Json::as_str)
+            .unwrap_or_default();
         let ids = if kind.eq_ignore_ascii_case("android") {
             Some(b.android)
         } else if kind.eq_ignore_ascii_case("ios") {
@@ -91,12 +106,21 @@ pub fn extract<'e>(settings: &mut Settings, ev: &'e Event, out: &mut Vec<Candida
             }
         }
     }
-    if let Some(ext) = context.and_then(|c| c.get("externalIds")).and_then(Json::as_array) {
+    if let Some(ext) = context
+        .and_then(|c| c.get("externalIds"))
+        .and_then(Json::as_array)
+    {
         for e in ext {
-            let (Some(id), Some(ty)) = (e.get("id").and_then(scalar), e.get("type").and_then(Json::as_str)) else {
+            let (Some(id), Some(ty)) = (
+                e.get("id").and_then(scalar),
+                e.get("type").and_then(Json::as_str),
+            ) else {
                 continue;
             };
-            let collection = e.get("collection").and_then(Json::as_str).unwrap_or("users");
+            let collection = e
+                .get("collection")
+                .and_then(Json::as_str)
+                .unwrap_or("users");
             if collection != "users" {
                 continue;
             }

@@ -304,7 +304,14 @@ impl Settings {
             by_name,
             recommended,
             added: Vec::new(),
-            builtin: Builtin { user_id: 0, anonymous_id: 0, email: 0, ga_client_id: 0, android: [0; 3], ios: [0; 3] },
+            builtin: Builtin {
+                user_id: 0,
+                anonymous_id: 0,
+                email: 0,
+                ga_client_id: 0,
+                android: [0; 3],
+                ios: [0; 3],
+            },
             any_blocked: false,
             custom: Vec::new(),
         }
@@ -319,10 +326,19 @@ impl Settings {
             anonymous_id: id(&self, "anonymous_id"),
             email: id(&self, "email"),
             ga_client_id: id(&self, "ga_client_id"),
-            android: [id(&self, "android.id"), id(&self, "android.idfa"), id(&self, "android.push_token")],
-            ios: [id(&self, "ios.id"), id(&self, "ios.idfa"), id(&self, "ios.push_token")],
+            android: [
+                id(&self, "android.id"),
+                id(&self, "android.idfa"),
+                id(&self, "android.push_token"),
+            ],
+            ios: [
+                id(&self, "ios.id"),
+                id(&self, "ios.idfa"),
+                id(&self, "ios.push_token"),
+            ],
         };
-        self.any_blocked = !self.recommended.is_empty() || self.types.iter().any(|t| !t.blocked.is_empty());
+        self.any_blocked =
+            !self.recommended.is_empty() || self.types.iter().any(|t| !t.blocked.is_empty());
         self.custom = self
             .types
             .iter()
@@ -374,9 +390,9 @@ impl Settings {
     pub fn is_blocked(&self, t: TypeId, value: &str) -> bool {
         self.any_blocked
             && self.types[t as usize]
-            .blocked
-            .iter()
-            .any(|b| b.matches(value))
+                .blocked
+                .iter()
+                .any(|b| b.matches(value))
             || self.recommended.iter().any(|b| b.matches(value))
     }
 }

@@ -42,7 +42,14 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { events: 300_000, clients: 4, batch: 100, rate: 1000, seconds: 20, dir: None };
+    let mut a = Args {
+        events: 300_000,
+        clients: 4,
+        batch: 100,
+        rate: 1000,
+        seconds: 20,
+        dir: None,
+    };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
@@ -73,17 +80,33 @@ fn options(dir: &std::path::Path) -> Options {
         space: "bench".into(),
         sources: ps_gen::sources(3)
             .into_iter()
-            .map(|(id, name, slug, write_key)| Source { id, name, slug, write_key })
+            .map(|(id, name, slug, write_key)| Source {
+                id,
+                name,
+                slug,
+                write_key,
+            })
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
     };
-    Options { server, space, warehouse_url: format!("duckdb://{}", dir.join("bench.duckdb").display()) }
+    Options {
+        server,
+        space,
+        warehouse_url: format!("duckdb://{}", dir.join("bench.duckdb").display()),
+    }
 }
 
 fn count_tracks(c: &mut Client, id: &str) -> u64 {
     let auth = format!("Bearer {TOKEN}");
     let sql = format!("SELECT count(*) FROM bench.tracks WHERE id = '{id}'");
-    let r = c.request("POST", "/admin/query", &[("Authorization", &auth)], sql.as_bytes()).expect("admin query");
+    let r = c
+        .request(
+            "POST",
+            "/admin/query",
+            &[("Authorization", &auth)],
+            sql.as_bytes(),
+        )
+        .expect("admin query");
     r.json()["rows"][0][0].as_u64().unwrap_or(0)
 }
 
@@ -97,13 +120,20 @@ fn pct(sorted: &[Duration], q: f64) -> Duration {
 fn main() {
     let a = args();
     let tmp = tempfile::tempdir().expect("temp dir");
-    let dir = a.dir.as_ref().map_or_else(|| tmp.path().to_owned(), std::path::PathBuf::from);
+    let dir = a
+        .dir
+        .as_ref()
+        .map_or_else(|| tmp.path().to_owned(), std::path::PathBuf::from);
     std::fs::create_dir_all(&dir).expect("dir");
     let auth = format!("Basic {}", base64_encode(b"wk_source_1:"));
 
     // Pre-build the request bodies, so the clients only send.
     eprintln!("generating {} events…", a.events);
-    let mut g = ps_gen::Generator::new(&ps_gen::GenConfig { events: a.events, seed: 42, sources: 3 });
+    let mut g = ps_gen::Generator::new(&ps_gen::GenConfig {
+        events: a.events,
+        seed: 42,
+        sources: 3,
+    });
     let mut bodies: Vec<String> = Vec::new();
     let mut cur: Vec<String> = Vec::new();
     let mut bytes = 0usize;
@@ -133,7 +163,14 @@ fn main() {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = bodies.get(i) else { break };
-                    let r = c.request("POST", "/v1/batch", &[("Authorization", &auth)], body.as_bytes()).expect("request");
+                    let r = c
+                        .request(
+                            "POST",
+                            "/v1/batch",
+                            &[("Authorization", &auth)],
+                            body.as_bytes(),
+                        )
+                        .expect("request");
                     assert_eq!(r.status, 200, "{}", r.text());
                 }
             })
@@ -150,14 +187,32 @@ fn main() {
     let landed = t0.elapsed();
     let m = shared.metrics.render(0, 0);
     let metric = |name: &str| -> f64 {
-        m.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        m.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
     };
     let commits = metric("profiles_sync_inbox_group_commits_total ");
     let requests = metric("profiles_sync_inbox_group_requests_total ");
     server.shutdown();
-    println!("== phase 1: throughput ({} events, {:.0} MB of JSON, {} clients, batches of {})", a.events, bytes as f64 / 1e6, a.clients, a.batch);
-    println!("accepted (200 = fsynced):  {:>9.0} events/s  ({:.2} s)", a.events as f64 / accept.as_secs_f64(), accept.as_secs_f64());
-    println!("landed in the warehouse:   {:>9.0} events/s  ({:.2} s from the first request)", a.events as f64 / landed.as_secs_f64(), landed.as_secs_f64());
+    println!(
+        "== phase 1: throughput ({} events, {:.0} MB of JSON, {} clients, batches of {})",
+        a.events,
+        bytes as f64 / 1e6,
+        a.clients,
+        a.batch
+    );
+    println!(
+        "accepted (200 = fsynced):  {:>9.0} events/s  ({:.2} s)",
+        a.events as f64 / accept.as_secs_f64(),
+        accept.as_secs_f64()
+    );
+    println!(
+        "landed in the warehouse:   {:>9.0} events/s  ({:.2} s from the first request)",
+        a.events as f64 / landed.as_secs_f64(),
+        landed.as_secs_f64()
+    );
     println!("group commit:              {requests:.0} requests in {commits:.0} fsyncs ({:.1} per fsync)", requests / commits.max(1.0));
 
     // Phase 2: delay at a steady rate, on the warehouse phase 1 filled.
@@ -180,7 +235,14 @@ fn main() {
                     .map(|j| format!(r#"{{"type":"track","userId":"steady-{}","event":"Steady","messageId":"steady-{k}-{j}","properties":{{"k":{k}}}}}"#, j % 50))
                     .collect();
                 let body = format!("{{\"batch\":[{}]}}", events.join(","));
-                let r = c.request("POST", "/v1/batch", &[("Authorization", &auth)], body.as_bytes()).expect("request");
+                let r = c
+                    .request(
+                        "POST",
+                        "/v1/batch",
+                        &[("Authorization", &auth)],
+                        body.as_bytes(),
+                    )
+                    .expect("request");
                 assert_eq!(r.status, 200);
             }
         })
@@ -192,9 +254,18 @@ fn main() {
     let mut k = 0;
     while Instant::now() + Duration::from_secs(1) < t_end {
         let id = format!("probe-{k}");
-        let body = format!(r#"{{"batch":[{{"type":"track","userId":"probe","event":"Probe","messageId":"{id}"}}]}}"#);
+        let body = format!(
+            r#"{{"batch":[{{"type":"track","userId":"probe","event":"Probe","messageId":"{id}"}}]}}"#
+        );
         let sent = Instant::now();
-        let r = c.request("POST", "/v1/batch", &[("Authorization", &auth)], body.as_bytes()).expect("probe");
+        let r = c
+            .request(
+                "POST",
+                "/v1/batch",
+                &[("Authorization", &auth)],
+                body.as_bytes(),
+            )
+            .expect("probe");
         assert_eq!(r.status, 200);
         while count_tracks(&mut q, &id) == 0 {
             std::thread::sleep(Duration::from_millis(5));
@@ -212,7 +283,10 @@ fn main() {
     let d = server.shared().metrics.delay_summary();
     server.shutdown();
     probes.sort();
-    println!("== phase 2: delay at {} events/s for {} s (sync_interval 1 s)", a.rate, a.seconds);
+    println!(
+        "== phase 2: delay at {} events/s for {} s (sync_interval 1 s)",
+        a.rate, a.seconds
+    );
     println!(
         "receipt → committed (server, every event, 10 ms buckets): p50 {:?}  p99 {:?}  max {:?}  mean {:?}  ({} events)",
         d.p50, d.p99, d.max, d.mean, d.count

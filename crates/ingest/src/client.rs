@@ -20,7 +20,10 @@ pub struct Response {
 impl Response {
     /// The first header of that name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -44,7 +47,11 @@ pub struct Client {
 
 impl Client {
     pub fn new(addr: SocketAddr) -> Client {
-        Client { addr, conn: None, timeout: Duration::from_secs(30) }
+        Client {
+            addr,
+            conn: None,
+            timeout: Duration::from_secs(30),
+        }
     }
 
     /// Read/write timeout per request (default 30 s).
@@ -56,7 +63,13 @@ impl Client {
     /// Sends a request and reads the answer. A connection the server had
     /// already closed (idle keep-alive) is retried once on a new one, but
     /// only when the request could not have been received.
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<Response> {
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Response> {
         let reused = self.conn.is_some();
         match self.try_request(method, path, headers, body) {
             Ok(r) => Ok(r),
@@ -71,7 +84,13 @@ impl Client {
         }
     }
 
-    fn try_request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<Response> {
+    fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Response> {
         if self.conn.is_none() {
             let s = TcpStream::connect_timeout(&self.addr, self.timeout)?;
             s.set_nodelay(true)?;
@@ -81,7 +100,12 @@ impl Client {
         }
         let conn = self.conn.as_mut().expect("connected above");
         let mut req = Vec::with_capacity(body.len() + 256);
-        write!(req, "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n", self.addr, body.len())?;
+        write!(
+            req,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        )?;
         for (k, v) in headers {
             write!(req, "{k}: {v}\r\n")?;
         }
@@ -89,7 +113,10 @@ impl Client {
         req.extend_from_slice(body);
         conn.get_mut().write_all(&req)?;
         let resp = read_response(conn, method == "HEAD")?;
-        if resp.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+        if resp
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
             self.conn = None;
         }
         Ok(resp)
@@ -108,18 +135,29 @@ fn is_stale(e: &io::Error) -> bool {
 fn read_response(r: &mut BufReader<TcpStream>, head: bool) -> io::Result<Response> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before the status line"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed before the status line",
+        ));
     }
     let status: u16 = line
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("bad status line {line:?}")))?;
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad status line {line:?}"),
+            )
+        })?;
     let mut headers = Vec::new();
     loop {
         line.clear();
         if r.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the headers"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in the headers",
+            ));
         }
         let l = line.trim_end();
         if l.is_empty() {
@@ -129,11 +167,20 @@ fn read_response(r: &mut BufReader<TcpStream>, head: bool) -> io::Result<Respons
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
     }
-    let resp = |body| Response { status, headers: headers.clone(), body };
+    let resp = |body| Response {
+        status,
+        headers: headers.clone(),
+        body,
+    };
     if head || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(resp(Vec::new()));
     }
-    let find = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
     if let Some(n) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
         let mut body = vec![0; n];
         r.read_exact(&mut body)?;

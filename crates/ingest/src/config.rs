@@ -20,7 +20,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_event_bytes: 32 * 1024, max_batch_bytes: 500 * 1024, max_batch_events: 2500 }
+        Limits {
+            max_event_bytes: 32 * 1024,
+            max_batch_bytes: 500 * 1024,
+            max_batch_events: 2500,
+        }
     }
 }
 
@@ -65,34 +69,58 @@ impl ServerConfig {
     /// Checks relations between settings; each error names the setting.
     pub fn validate(&self) -> Result<()> {
         if self.sync_interval.is_zero() || self.sync_interval > Duration::from_secs(3600) {
-            return Err(IngestError::config("server.sync_interval", "must be more than 0 and at most 1 hour"));
+            return Err(IngestError::config(
+                "server.sync_interval",
+                "must be more than 0 and at most 1 hour",
+            ));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(IngestError::config("server.data_dir", "must not be empty"));
         }
         if self.max_inbox_bytes < 1 << 20 {
-            return Err(IngestError::config("server.max_inbox_bytes", "must be at least 1MB"));
+            return Err(IngestError::config(
+                "server.max_inbox_bytes",
+                "must be at least 1MB",
+            ));
         }
         if let Some(t) = &self.admin_token {
             if t.trim().len() < 8 {
-                return Err(IngestError::config("server.admin_token", "must be at least 8 characters"));
+                return Err(IngestError::config(
+                    "server.admin_token",
+                    "must be at least 8 characters",
+                ));
             }
         }
         let l = &self.limits;
         if l.max_event_bytes < 256 {
-            return Err(IngestError::config("server.max_event_bytes", "must be at least 256"));
+            return Err(IngestError::config(
+                "server.max_event_bytes",
+                "must be at least 256",
+            ));
         }
         if l.max_batch_bytes < l.max_event_bytes {
-            return Err(IngestError::config("server.max_batch_bytes", "must be at least server.max_event_bytes"));
+            return Err(IngestError::config(
+                "server.max_batch_bytes",
+                "must be at least server.max_event_bytes",
+            ));
         }
         if l.max_batch_bytes > 32 << 20 {
-            return Err(IngestError::config("server.max_batch_bytes", "must be at most 32MB"));
+            return Err(IngestError::config(
+                "server.max_batch_bytes",
+                "must be at most 32MB",
+            ));
         }
         if l.max_batch_events == 0 {
-            return Err(IngestError::config("server.max_batch_events", "must be at least 1"));
+            return Err(IngestError::config(
+                "server.max_batch_events",
+                "must be at least 1",
+            ));
         }
         if self.sync_max_events == 0 {
-            return Err(IngestError::config("server.sync_max_events", "must be at least 1"));
+            return Err(IngestError::config(
+                "server.sync_max_events",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -102,9 +130,13 @@ impl ServerConfig {
 /// unit (`500ms`, `1s`, `2m`, `1h`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. \"1s\", \"500ms\", 2)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. \"1s\", \"500ms\", 2)"))?;
     let scale = match unit.trim() {
         "" | "s" | "sec" | "secs" => 1.0,
         "ms" => 1e-3,
@@ -123,9 +155,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// `GB` are powers of 1000; `KiB`, `MiB`, `GiB` powers of 1024).
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a size (e.g. 1073741824, \"512MB\", \"1GiB\")"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 1073741824, \"512MB\", \"1GiB\")"))?;
     let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" | "k" => 1e3,
@@ -134,7 +170,11 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         "kib" => 1024.0,
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
-        u => return Err(format!("unknown unit {u:?} in {s:?} (use B, KB, MB, GB, KiB, MiB or GiB)")),
+        u => {
+            return Err(format!(
+                "unknown unit {u:?} in {s:?} (use B, KB, MB, GB, KiB, MiB or GiB)"
+            ))
+        }
     };
     let v = n * scale;
     if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
@@ -165,12 +205,30 @@ mod tests {
     #[test]
     fn validation_names_the_setting() {
         assert!(ServerConfig::default().validate().is_ok());
-        let c = ServerConfig { sync_interval: Duration::ZERO, ..ServerConfig::default() };
-        assert!(c.validate().unwrap_err().to_string().contains("server.sync_interval"));
-        let c = ServerConfig { admin_token: Some("short".into()), ..ServerConfig::default() };
-        assert!(c.validate().unwrap_err().to_string().contains("server.admin_token"));
+        let c = ServerConfig {
+            sync_interval: Duration::ZERO,
+            ..ServerConfig::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("server.sync_interval"));
+        let c = ServerConfig {
+            admin_token: Some("short".into()),
+            ..ServerConfig::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("server.admin_token"));
         let mut c = ServerConfig::default();
         c.limits.max_batch_bytes = 100;
-        assert!(c.validate().unwrap_err().to_string().contains("server.max_batch_bytes"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("server.max_batch_bytes"));
     }
 }

@@ -9,11 +9,17 @@ pub enum IngestError {
     #[error("invalid setting `{setting}`: {message}")]
     Config { setting: String, message: String },
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the inbox file {} is damaged: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
     #[error("cannot listen on {addr}: {source} (set [server] listen, or pass --listen)")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Pipeline(#[from] ps_pipeline::Error),
     #[error(transparent)]
@@ -24,11 +30,17 @@ pub enum IngestError {
 
 impl IngestError {
     pub fn io(path: &Path, source: std::io::Error) -> IngestError {
-        IngestError::Io { path: path.to_owned(), source }
+        IngestError::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 
     pub fn config(setting: &str, message: impl Into<String>) -> IngestError {
-        IngestError::Config { setting: setting.to_owned(), message: message.into() }
+        IngestError::Config {
+            setting: setting.to_owned(),
+            message: message.into(),
+        }
     }
 }
 

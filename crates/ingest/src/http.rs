@@ -65,7 +65,9 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("listen", &self.cfg.listen).finish()
+        f.debug_struct("AppState")
+            .field("listen", &self.cfg.listen)
+            .finish()
     }
 }
 
@@ -96,8 +98,12 @@ pub async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let origin = req.headers().get(header::ORIGIN).cloned();
     let method = req.method().clone();
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let known = endpoint(&path).is_some() || matches!(path.as_str(), "/health" | "/metrics" | "/admin/query");
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let known = endpoint(&path).is_some()
+        || matches!(path.as_str(), "/health" | "/metrics" | "/admin/query");
     let mut resp = if method == Method::OPTIONS {
         preflight(req.headers())
     } else if method == Method::POST && endpoint(&path).is_some() {
@@ -110,9 +116,17 @@ pub async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
     } else if method == Method::POST && path == "/admin/query" {
         admin_query(&st, req).await
     } else if known {
-        error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed on {path}"))
+        error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
     } else {
-        error(StatusCode::NOT_FOUND, "not_found", format!("no endpoint {path}"))
+        error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no endpoint {path}"),
+        )
     };
     cors(resp.headers_mut(), origin);
     // Unknown paths share one label, so scanners cannot grow the series set.
@@ -128,11 +142,17 @@ fn cors(h: &mut HeaderMap, origin: Option<HeaderValue>) {
     match origin {
         Some(o) => {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
-            h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
             h.append(header::VARY, HeaderValue::from_static("Origin"));
         }
         None => {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
         }
     }
 }
@@ -141,20 +161,31 @@ fn preflight(req: &HeaderMap) -> Response {
     let allow_headers = req
         .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static("Content-Type, Authorization, Content-Encoding"));
+        .unwrap_or_else(|| {
+            HeaderValue::from_static("Content-Type, Authorization, Content-Encoding")
+        });
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::NO_CONTENT;
     let h = r.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
     r
 }
 
 fn json_response(status: StatusCode, body: &Json) -> Response {
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -176,7 +207,14 @@ fn health(st: &AppState) -> Response {
     });
     // A failing warehouse is "degraded" but still accepting (the inbox holds
     // the events); an inbox that cannot write is not healthy.
-    json_response(if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+    json_response(
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        &body,
+    )
 }
 
 fn metrics(st: &AppState) -> Response {
@@ -185,7 +223,10 @@ fn metrics(st: &AppState) -> Response {
         st.shared.inbox_bytes.load(Ordering::Relaxed),
     );
     let mut r = Response::new(Body::from(text));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     r
 }
 
@@ -204,30 +245,54 @@ async fn admin_query(st: &AppState, req: Request) -> Response {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
-        return error(StatusCode::UNAUTHORIZED, "bad_admin_token", "Authorization: Bearer <admin_token> is required");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad_admin_token",
+            "Authorization: Bearer <admin_token> is required",
+        );
     }
     let body = match to_bytes(req.into_body(), 1 << 20).await {
         Ok(b) => b,
-        Err(_) => return error(StatusCode::BAD_REQUEST, "query_too_large", "the query is over 1 MB"),
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "query_too_large",
+                "the query is over 1 MB",
+            )
+        }
     };
     let text = String::from_utf8_lossy(&body).into_owned();
     // Plain SQL, or {"sql": "..."}.
     let sql = match serde_json::from_str::<Json>(&text) {
         Ok(Json::Object(o)) => match o.get("sql").and_then(Json::as_str) {
             Some(s) => s.to_owned(),
-            None => return error(StatusCode::BAD_REQUEST, "missing_sql", "a JSON body needs a `sql` string"),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "missing_sql",
+                    "a JSON body needs a `sql` string",
+                )
+            }
         },
         _ => text,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let sent = st.control.send(Control::Query { sql, reply: tx });
     if sent.is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is stopping");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is stopping",
+        );
     }
     match rx.await {
         Ok(Ok(result)) => json_response(StatusCode::OK, &result.to_json()),
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, "query_failed", e),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is stopping"),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is stopping",
+        ),
     }
 }
 
@@ -282,7 +347,10 @@ pub fn base64_encode(b: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
     for chunk in b.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -305,7 +373,12 @@ pub fn unique_id() -> String {
     let (a, b) = *SEED.get_or_init(|| {
         let s = std::collections::hash_map::RandomState::new();
         let mut h1 = s.build_hasher();
-        h1.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        h1.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
         h1.write_u32(std::process::id());
         let mut h2 = s.build_hasher();
         h2.write_u64(h1.finish());
@@ -337,15 +410,32 @@ fn mix(mut z: u64) -> u64 {
 /// Reads the body: refuses it when over `limit` (after gzip decoding too).
 async fn read_body(req: Request, limit: usize, what: &str) -> Result<Vec<u8>, Response> {
     let too_large = |code: &str| {
-        error(StatusCode::BAD_REQUEST, code, format!("the {what} is over the limit of {limit} bytes"))
+        error(
+            StatusCode::BAD_REQUEST,
+            code,
+            format!("the {what} is over the limit of {limit} bytes"),
+        )
     };
-    let code = if what == "event" { "event_too_large" } else { "batch_too_large" };
-    if let Some(n) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
+    let code = if what == "event" {
+        "event_too_large"
+    } else {
+        "batch_too_large"
+    };
+    if let Some(n) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         if n > limit {
             return Err(too_large(code));
         }
     }
-    let gzip = match req.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase()) {
+    let gzip = match req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+    {
         None => false,
         Some(e) if e == "gzip" || e == "x-gzip" => true,
         Some(e) if e == "identity" || e.is_empty() => false,
@@ -357,14 +447,21 @@ async fn read_body(req: Request, limit: usize, what: &str) -> Result<Vec<u8>, Re
             ))
         }
     };
-    let body = to_bytes(req.into_body(), limit).await.map_err(|_| too_large(code))?;
+    let body = to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| too_large(code))?;
     if !gzip {
         return Ok(body.to_vec());
     }
     let mut out = Vec::with_capacity(body.len() * 4);
     let mut dec = flate2::read::MultiGzDecoder::new(&body[..]).take(limit as u64 + 1);
-    dec.read_to_end(&mut out)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_gzip", format!("the gzip body cannot be decoded: {e}")))?;
+    dec.read_to_end(&mut out).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad_gzip",
+            format!("the gzip body cannot be decoded: {e}"),
+        )
+    })?;
     if out.len() > limit {
         return Err(too_large(code));
     }
@@ -404,13 +501,18 @@ fn check_event(
                 o.insert("type".into(), Json::String(k.as_str().into()));
             }
         }
-        if matches!(o.get("messageId"), None | Some(Json::Null)) || o.get("messageId").and_then(Json::as_str) == Some("") {
+        if matches!(o.get("messageId"), None | Some(Json::Null))
+            || o.get("messageId").and_then(Json::as_str) == Some("")
+        {
             o.insert("messageId".into(), Json::String(unique_id()));
             added_id = true;
         }
         // Segment merges a batch's top-level context and integrations into
         // each of its events (the event's own keys win).
-        for (key, shared) in [("context", batch_context), ("integrations", batch_integrations)] {
+        for (key, shared) in [
+            ("context", batch_context),
+            ("integrations", batch_integrations),
+        ] {
             if let Some(shared) = shared {
                 match o.get_mut(key) {
                     Some(Json::Object(own)) => {
@@ -462,7 +564,10 @@ fn check_event(
                     None => {
                         let bytes = undo(Json::Object(ev.payload)).to_string().into_bytes();
                         return Checked {
-                            entry: Entry { kind: EntryKind::Payload, bytes },
+                            entry: Entry {
+                                kind: EntryKind::Payload,
+                                bytes,
+                            },
                             source: request_source,
                             refusal: Some(Refusal::UnknownWriteKey(k.to_owned())),
                         };
@@ -473,19 +578,47 @@ fn check_event(
             let bytes = Json::Object(ev.payload).to_string().into_bytes();
             if bytes.len() > limits.max_event_bytes {
                 let n = bytes.len();
-                return Checked { entry: Entry { kind: EntryKind::TooLarge, bytes }, source, refusal: Some(Refusal::TooLarge(n)) };
+                return Checked {
+                    entry: Entry {
+                        kind: EntryKind::TooLarge,
+                        bytes,
+                    },
+                    source,
+                    refusal: Some(Refusal::TooLarge(n)),
+                };
             }
-            Checked { entry: Entry { kind: EntryKind::Payload, bytes }, source, refusal: None }
+            Checked {
+                entry: Entry {
+                    kind: EntryKind::Payload,
+                    bytes,
+                },
+                source,
+                refusal: None,
+            }
         }
         Err((refusal, json)) => {
             let bytes = undo(json).to_string().into_bytes();
-            let kind = if bytes.len() > limits.max_event_bytes { EntryKind::TooLarge } else { EntryKind::Payload };
-            Checked { entry: Entry { kind, bytes }, source: request_source, refusal: Some(refusal) }
+            let kind = if bytes.len() > limits.max_event_bytes {
+                EntryKind::TooLarge
+            } else {
+                EntryKind::Payload
+            };
+            Checked {
+                entry: Entry { kind, bytes },
+                source: request_source,
+                refusal: Some(refusal),
+            }
         }
     }
 }
 
-async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>, req: Request) -> Response {
+async fn track(
+    st: &AppState,
+    ep: Endpoint,
+    path: &str,
+    peer: Option<SocketAddr>,
+    req: Request,
+) -> Response {
     let received_at = now_micros();
     let limits = st.cfg.limits;
     let refuse = |code: &str, status: StatusCode, msg: String| {
@@ -494,7 +627,11 @@ async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>
     };
     // Back-pressure first: it costs nothing and protects everything after.
     if let Some(why) = st.shared.writer_failed() {
-        return refuse("inbox_unavailable", StatusCode::SERVICE_UNAVAILABLE, format!("the inbox cannot store events: {why}"));
+        return refuse(
+            "inbox_unavailable",
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the inbox cannot store events: {why}"),
+        );
     }
     let depth = st.shared.inbox_bytes.load(Ordering::Relaxed);
     if depth >= st.cfg.max_inbox_bytes {
@@ -507,7 +644,8 @@ async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>
             ),
         );
         let secs = st.cfg.sync_interval.as_secs_f64().ceil().max(1.0) as u64;
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return r;
     }
     let header_key = match basic_write_key(req.headers()) {
@@ -522,7 +660,11 @@ async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>
     };
     if let Some(k) = &header_key {
         if !st.sources.contains_key(k) {
-            return refuse("unknown_write_key", StatusCode::UNAUTHORIZED, format!("no source has write key {k:?}"));
+            return refuse(
+                "unknown_write_key",
+                StatusCode::UNAUTHORIZED,
+                format!("no source has write key {k:?}"),
+            );
         }
     }
     let (limit, what) = match ep {
@@ -532,16 +674,29 @@ async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>
     let body = match read_body(req, limit, what).await {
         Ok(b) => b,
         Err(r) => {
-            let code = if what == "event" { "event_too_large" } else { "batch_too_large" };
+            let code = if what == "event" {
+                "event_too_large"
+            } else {
+                "batch_too_large"
+            };
             st.shared.metrics.request_refused(code);
             return r;
         }
     };
     let mut doc: Json = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return refuse("malformed_json", StatusCode::BAD_REQUEST, format!("the body is not valid JSON: {e}")),
+        Err(e) => {
+            return refuse(
+                "malformed_json",
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            )
+        }
     };
-    let body_key = doc.get("writeKey").and_then(Json::as_str).map(str::to_owned);
+    let body_key = doc
+        .get("writeKey")
+        .and_then(Json::as_str)
+        .map(str::to_owned);
     let key = match (header_key, body_key) {
         (Some(k), _) => k,
         (None, Some(k)) if st.sources.contains_key(&k) => k,
@@ -561,10 +716,18 @@ async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>
         Endpoint::Single(k) => (vec![doc], Some(k), None, None),
         Endpoint::Batch => {
             let Some(obj) = doc.as_object_mut() else {
-                return refuse("invalid_batch", StatusCode::BAD_REQUEST, "the body must be an object with a `batch` array".into());
+                return refuse(
+                    "invalid_batch",
+                    StatusCode::BAD_REQUEST,
+                    "the body must be an object with a `batch` array".into(),
+                );
             };
             let Some(Json::Array(items)) = obj.remove("batch") else {
-                return refuse("invalid_batch", StatusCode::BAD_REQUEST, "the body must be an object with a `batch` array".into());
+                return refuse(
+                    "invalid_batch",
+                    StatusCode::BAD_REQUEST,
+                    "the body must be an object with a `batch` array".into(),
+                );
             };
             if items.len() > limits.max_batch_events {
                 return refuse(
@@ -577,7 +740,10 @@ async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>
                     ),
                 );
             }
-            sent_at = obj.get("sentAt").and_then(Json::as_str).and_then(parse_timestamp);
+            sent_at = obj
+                .get("sentAt")
+                .and_then(Json::as_str)
+                .and_then(parse_timestamp);
             let ctx = match obj.remove("context") {
                 Some(Json::Object(m)) => Some(m),
                 _ => None,
@@ -589,7 +755,11 @@ async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>
             (items, None, ctx, integ)
         }
     };
-    let arrival = Arrival { received_at: Some(received_at), batch_sent_at: sent_at, load_time: received_at };
+    let arrival = Arrival {
+        received_at: Some(received_at),
+        batch_sent_at: sent_at,
+        load_time: received_at,
+    };
     let mut entries = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     let mut accepted: HashMap<String, u64> = HashMap::new();
@@ -619,19 +789,32 @@ async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>
         received_at,
         sent_at,
         write_key: Some(key),
-        place: format!("http {} {path}", peer.map_or_else(|| "?".to_owned(), |p| p.ip().to_string())),
+        place: format!(
+            "http {} {path}",
+            peer.map_or_else(|| "?".to_owned(), |p| p.ip().to_string())
+        ),
         entries,
     };
     if n_events > 0 {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let bytes = record.encode();
-        let sent = st.writer.send(Append::Record { bytes, events: n_events, done: tx });
+        let sent = st.writer.send(Append::Record {
+            bytes,
+            events: n_events,
+            done: tx,
+        });
         let stored = match sent {
-            Ok(()) => rx.await.unwrap_or_else(|_| Err("the inbox writer stopped".into())),
+            Ok(()) => rx
+                .await
+                .unwrap_or_else(|_| Err("the inbox writer stopped".into())),
             Err(_) => Err("the server is shutting down".into()),
         };
         if let Err(why) = stored {
-            return refuse("inbox_unavailable", StatusCode::SERVICE_UNAVAILABLE, format!("the events were not stored: {why}"));
+            return refuse(
+                "inbox_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the events were not stored: {why}"),
+            );
         }
     }
     for (source, n) in &accepted {
@@ -640,7 +823,10 @@ async fn track(st: &AppState, ep: Endpoint, path: &str, peer: Option<SocketAddr>
     match ep {
         Endpoint::Single(_) => match errors.pop() {
             None => json_response(StatusCode::OK, &json!({ "success": true })),
-            Some(e) => json_response(StatusCode::BAD_REQUEST, &json!({ "code": e["code"], "message": e["message"] })),
+            Some(e) => json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({ "code": e["code"], "message": e["message"] }),
+            ),
         },
         Endpoint::Batch => {
             let n_rejected = errors.len() as u64;
@@ -663,12 +849,25 @@ mod tests {
 
     #[test]
     fn base64_round_trip_and_basic_auth() {
-        for s in ["", "a", "ab", "abc", "wk_source_1:", "write key: with colon"] {
-            assert_eq!(base64_decode(&base64_encode(s.as_bytes())).unwrap(), s.as_bytes());
+        for s in [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "wk_source_1:",
+            "write key: with colon",
+        ] {
+            assert_eq!(
+                base64_decode(&base64_encode(s.as_bytes())).unwrap(),
+                s.as_bytes()
+            );
         }
         assert_eq!(base64_encode(b"wk_source_1:"), "d2tfc291cmNlXzE6");
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic d2tfc291cmNlXzE6"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic d2tfc291cmNlXzE6"),
+        );
         assert_eq!(basic_write_key(&h), Ok(Some("wk_source_1".into())));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         assert_eq!(basic_write_key(&h), Err(()));

@@ -67,7 +67,10 @@ impl Checkpoint {
         let (seg, off) = pos.split_once(':')?;
         Some(Checkpoint {
             inbox_id: id.to_owned(),
-            position: Position { segment: seg.parse().ok()?, offset: off.parse().ok()? },
+            position: Position {
+                segment: seg.parse().ok()?,
+                offset: off.parse().ok()?,
+            },
         })
     }
 }
@@ -121,7 +124,13 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 impl Record {
     /// The framed bytes of the record, ready to append.
     pub fn encode(&self) -> Vec<u8> {
-        let size: usize = self.entries.iter().map(|e| e.bytes.len() + 5).sum::<usize>() + 64 + self.place.len();
+        let size: usize = self
+            .entries
+            .iter()
+            .map(|e| e.bytes.len() + 5)
+            .sum::<usize>()
+            + 64
+            + self.place.len();
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(&[0; FRAME_HEADER as usize]);
         out.push(RECORD_VERSION);
@@ -163,9 +172,18 @@ impl Record {
                 _ => return None,
             };
             let len = r.u32()? as usize;
-            entries.push(Entry { kind, bytes: r.take(len)?.to_vec() });
+            entries.push(Entry {
+                kind,
+                bytes: r.take(len)?.to_vec(),
+            });
         }
-        (r.at == body.len()).then_some(Record { received_at, sent_at, write_key, place, entries })
+        (r.at == body.len()).then_some(Record {
+            received_at,
+            sent_at,
+            write_key,
+            place,
+            entries,
+        })
     }
 }
 
@@ -184,14 +202,17 @@ impl<'a> Cursor<'a> {
         self.take(1).map(|b| b[0])
     }
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+        self.take(4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
     fn i64(&mut self) -> Option<i64> {
-        self.take(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+        self.take(8)
+            .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
     fn str(&mut self) -> Option<String> {
         let n = self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))? as usize;
-        self.take(n).map(|b| String::from_utf8_lossy(b).into_owned())
+        self.take(n)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
     }
 }
 
@@ -260,7 +281,9 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>> {
 /// Makes a new directory entry durable: a file created and fsynced is not
 /// guaranteed to survive a power cut until its directory is synced too.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| IngestError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| IngestError::io(dir, e))
 }
 
 /// What recovery found and decided.
@@ -284,7 +307,23 @@ pub struct Recovered {
 /// tails, deletes segments the warehouse has landed, and decides where
 /// reading resumes. `checkpoint` is what the warehouse committed last.
 pub fn recover(dir: &Path, checkpoint: Option<&str>) -> Result<Recovered> {
-    fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
+    if !dir.exists() {
+        fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
+        // The new entries (`inbox/` and usually the data dir holding it) must
+        // survive a power cut too: sync their parents.
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+        for p in [
+            parent,
+            parent
+                .and_then(Path::parent)
+                .filter(|p| !p.as_os_str().is_empty()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            sync_dir(p)?;
+        }
+    }
     let id_path = dir.join(ID_FILE);
     let inbox_id = match fs::read_to_string(&id_path) {
         Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
@@ -294,7 +333,9 @@ pub fn recover(dir: &Path, checkpoint: Option<&str>) -> Result<Recovered> {
             let id = crate::http::unique_id();
             let tmp = dir.join("inbox.id.tmp");
             fs::write(&tmp, &id).map_err(|e| IngestError::io(&tmp, e))?;
-            File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| IngestError::io(&tmp, e))?;
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| IngestError::io(&tmp, e))?;
             fs::rename(&tmp, &id_path).map_err(|e| IngestError::io(&id_path, e))?;
             sync_dir(dir)?;
             id
@@ -316,7 +357,10 @@ pub fn recover(dir: &Path, checkpoint: Option<&str>) -> Result<Recovered> {
     let ids = list_segments(dir)?;
     let mut out = Recovered {
         inbox_id,
-        start: landed.unwrap_or(Position { segment: ids.first().copied().unwrap_or(1), offset: 0 }),
+        start: landed.unwrap_or(Position {
+            segment: ids.first().copied().unwrap_or(1),
+            offset: 0,
+        }),
         next_segment: 1,
         pending_records: 0,
         pending_events: 0,
@@ -331,8 +375,15 @@ pub fn recover(dir: &Path, checkpoint: Option<&str>) -> Result<Recovered> {
             fs::remove_file(&path).map_err(|e| IngestError::io(&path, e))?;
             continue;
         }
-        let mut file = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| IngestError::io(&path, e))?;
-        let len = file.metadata().map_err(|e| IngestError::io(&path, e))?.len();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| IngestError::io(&path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| IngestError::io(&path, e))?
+            .len();
         let mut r = BufReader::with_capacity(1 << 20, &mut file);
         let mut at = 0u64;
         let mut torn = None;
@@ -392,7 +443,11 @@ pub struct ReadBatch {
 
 impl Reader {
     pub fn new(dir: &Path, pos: Position) -> Reader {
-        Reader { dir: dir.to_owned(), pos, file: None }
+        Reader {
+            dir: dir.to_owned(),
+            pos,
+            file: None,
+        }
     }
 
     pub fn position(&self) -> Position {
@@ -409,22 +464,36 @@ impl Reader {
     /// Reads whole records after the current position, stopping at `durable`
     /// (the end the writer has synced) or once `max_events` events or
     /// `max_bytes` bytes have been read. Does not move the position.
-    pub fn read(&mut self, durable: Position, max_events: u64, max_bytes: u64) -> Result<ReadBatch> {
-        let mut out = ReadBatch { end: self.pos, ..ReadBatch::default() };
+    pub fn read(
+        &mut self,
+        durable: Position,
+        max_events: u64,
+        max_bytes: u64,
+    ) -> Result<ReadBatch> {
+        let mut out = ReadBatch {
+            end: self.pos,
+            ..ReadBatch::default()
+        };
         while out.end < durable && out.events < max_events && out.bytes < max_bytes {
             let seg = out.end.segment;
             let path = segment_path(&self.dir, seg);
-            let reopen = !matches!(&self.file, Some((s, _, at)) if *s == seg && *at == out.end.offset);
+            let reopen =
+                !matches!(&self.file, Some((s, _, at)) if *s == seg && *at == out.end.offset);
             if reopen {
                 match File::open(&path) {
                     Ok(mut f) => {
-                        f.seek(SeekFrom::Start(out.end.offset)).map_err(|e| IngestError::io(&path, e))?;
-                        self.file = Some((seg, BufReader::with_capacity(1 << 20, f), out.end.offset));
+                        f.seek(SeekFrom::Start(out.end.offset))
+                            .map_err(|e| IngestError::io(&path, e))?;
+                        self.file =
+                            Some((seg, BufReader::with_capacity(1 << 20, f), out.end.offset));
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound && seg < durable.segment => {
                         // Segment ids are contiguous, but an empty segment
                         // may have been removed; skip to the next one.
-                        out.end = Position { segment: seg + 1, offset: 0 };
+                        out.end = Position {
+                            segment: seg + 1,
+                            offset: 0,
+                        };
                         continue;
                     }
                     Err(e) => return Err(IngestError::io(&path, e)),
@@ -434,7 +503,11 @@ impl Reader {
             let limit = if seg == durable.segment {
                 durable.offset - out.end.offset
             } else {
-                let len = r.get_ref().metadata().map_err(|e| IngestError::io(&path, e))?.len();
+                let len = r
+                    .get_ref()
+                    .metadata()
+                    .map_err(|e| IngestError::io(&path, e))?
+                    .len();
                 len.saturating_sub(out.end.offset)
             };
             match read_frame(r, limit).map_err(|e| IngestError::io(&path, e))? {
@@ -447,13 +520,19 @@ impl Reader {
                 }
                 Frame::End => {
                     // End of a finished segment: the writer moved on.
-                    out.end = Position { segment: seg + 1, offset: 0 };
+                    out.end = Position {
+                        segment: seg + 1,
+                        offset: 0,
+                    };
                     self.file = None;
                 }
                 Frame::Torn(why) => {
                     return Err(IngestError::Corrupt {
                         path,
-                        message: format!("{why} at offset {} inside the synced part of the inbox", out.end.offset),
+                        message: format!(
+                            "{why} at offset {} inside the synced part of the inbox",
+                            out.end.offset
+                        ),
                     })
                 }
             }
@@ -496,7 +575,12 @@ impl Segment {
             .open(&path)
             .map_err(|e| IngestError::io(&path, e))?;
         sync_dir(dir)?;
-        Ok(Segment { id, file, len: 0, path })
+        Ok(Segment {
+            id,
+            file,
+            len: 0,
+            path,
+        })
     }
 
     /// Appends framed records. On error the segment is cut back to where it
@@ -526,7 +610,9 @@ impl Segment {
     /// `fdatasync`: the appended bytes survive a crash of the process or the
     /// machine once this returns.
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| IngestError::io(&self.path, e))
+        self.file
+            .sync_data()
+            .map_err(|e| IngestError::io(&self.path, e))
     }
 }
 
@@ -537,12 +623,16 @@ mod tests {
     fn rec(n: usize) -> Record {
         Record {
             received_at: 1_700_000_000_000_000,
-            sent_at: if n % 2 == 0 { Some(5) } else { None },
+            sent_at: if n.is_multiple_of(2) { Some(5) } else { None },
             write_key: Some("wk".into()),
             place: "http test".into(),
             entries: (0..n)
                 .map(|i| Entry {
-                    kind: if i == 1 { EntryKind::TooLarge } else { EntryKind::Payload },
+                    kind: if i == 1 {
+                        EntryKind::TooLarge
+                    } else {
+                        EntryKind::Payload
+                    },
                     bytes: format!("{{\"i\":{i}}}").into_bytes(),
                 })
                 .collect(),
@@ -556,7 +646,13 @@ mod tests {
             let bytes = r.encode();
             assert_eq!(Record::decode(&bytes[8..]), Some(r));
         }
-        let cp = Checkpoint { inbox_id: "abc-1".into(), position: Position { segment: 3, offset: 99 } };
+        let cp = Checkpoint {
+            inbox_id: "abc-1".into(),
+            position: Position {
+                segment: 3,
+                offset: 99,
+            },
+        };
         assert_eq!(Checkpoint::parse(&cp.to_string()), Some(cp));
         assert_eq!(Checkpoint::parse("garbage"), None);
     }
@@ -581,20 +677,47 @@ mod tests {
         assert_eq!(r1.pending_records, 2);
         assert_eq!(r1.pending_events, 5);
         assert_eq!(r1.next_segment, 2);
-        assert_eq!(std::fs::metadata(segment_path(d, 1)).unwrap().len(), (a.len() + b.len()) as u64);
+        assert_eq!(
+            std::fs::metadata(segment_path(d, 1)).unwrap().len(),
+            (a.len() + b.len()) as u64
+        );
         // The checkpoint after the first record: only the second is pending.
-        let cp = Checkpoint { inbox_id: r1.inbox_id.clone(), position: Position { segment: 1, offset: a.len() as u64 } };
+        let cp = Checkpoint {
+            inbox_id: r1.inbox_id.clone(),
+            position: Position {
+                segment: 1,
+                offset: a.len() as u64,
+            },
+        };
         let r2 = recover(d, Some(&cp.to_string())).unwrap();
         assert_eq!((r2.pending_records, r2.start), (1, cp.position));
         let mut reader = Reader::new(d, r2.start);
-        let durable = Position { segment: r2.next_segment, offset: 0 };
+        let durable = Position {
+            segment: r2.next_segment,
+            offset: 0,
+        };
         let got = reader.read(durable, 100, u64::MAX).unwrap();
         assert_eq!(got.records, vec![rec(3)]);
-        assert_eq!(got.end, Position { segment: 2, offset: 0 });
+        assert_eq!(
+            got.end,
+            Position {
+                segment: 2,
+                offset: 0
+            }
+        );
         // A checkpoint from another inbox is ignored: replay from the start.
         let foreign = recover(d, Some("other/9:0")).unwrap();
-        assert_eq!(foreign.start, Position { segment: 1, offset: 0 });
-        assert_eq!(foreign.next_segment, 2, "ids keep growing past every segment seen");
+        assert_eq!(
+            foreign.start,
+            Position {
+                segment: 1,
+                offset: 0
+            }
+        );
+        assert_eq!(
+            foreign.next_segment, 2,
+            "ids keep growing past every segment seen"
+        );
     }
 
     #[test]

@@ -102,13 +102,18 @@ impl Server {
         let rec = inbox::recover(&inbox_dir, space.checkpoint(CHECKPOINT_KEY))?;
         if rec.pending_events > 0 || rec.truncated_bytes > 0 {
             tracing::info!(
-                events = rec.pending_events, records = rec.pending_records, truncated_bytes = rec.truncated_bytes,
+                events = rec.pending_events,
+                records = rec.pending_records,
+                truncated_bytes = rec.truncated_bytes,
                 "recovered the inbox; un-landed events land in the first sync"
             );
         }
         let segment = Segment::create(&inbox_dir, rec.next_segment)?;
         let shared = Arc::new(Shared::new(
-            Position { segment: segment.id, offset: 0 },
+            Position {
+                segment: segment.id,
+                offset: 0,
+            },
             rec.pending_events,
             rec.pending_bytes,
             cfg.sync_trigger_bytes,
@@ -160,10 +165,26 @@ impl Server {
             .build()
             .map_err(|e| IngestError::Runtime(format!("cannot start the async runtime: {e}")))?;
         let std_listener =
-            std::net::TcpListener::bind(cfg.listen).map_err(|e| IngestError::Bind { addr: cfg.listen, source: e })?;
-        server.addr = std_listener.local_addr().map_err(|e| IngestError::Bind { addr: cfg.listen, source: e })?;
-        std_listener.set_nonblocking(true).map_err(|e| IngestError::Bind { addr: cfg.listen, source: e })?;
-        let sources = opts.space.sources.iter().map(|s| (s.write_key.clone(), s.id.clone())).collect();
+            std::net::TcpListener::bind(cfg.listen).map_err(|e| IngestError::Bind {
+                addr: cfg.listen,
+                source: e,
+            })?;
+        server.addr = std_listener.local_addr().map_err(|e| IngestError::Bind {
+            addr: cfg.listen,
+            source: e,
+        })?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| IngestError::Bind {
+                addr: cfg.listen,
+                source: e,
+            })?;
+        let sources = opts
+            .space
+            .sources
+            .iter()
+            .map(|s| (s.write_key.clone(), s.id.clone()))
+            .collect();
         let state = Arc::new(http::AppState {
             cfg: cfg.clone(),
             sources,
@@ -176,21 +197,32 @@ impl Server {
         let (listener, signals) = {
             use tokio::signal::unix::{signal, SignalKind};
             let _guard = runtime.enter();
-            let listener = tokio::net::TcpListener::from_std(std_listener)
-                .map_err(|e| IngestError::Bind { addr: cfg.listen, source: e })?;
-            let sig = |k| signal(k).map_err(|e| IngestError::Runtime(format!("cannot watch signals: {e}")));
-            (listener, (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?))
+            let listener =
+                tokio::net::TcpListener::from_std(std_listener).map_err(|e| IngestError::Bind {
+                    addr: cfg.listen,
+                    source: e,
+                })?;
+            let sig = |k| {
+                signal(k).map_err(|e| IngestError::Runtime(format!("cannot watch signals: {e}")))
+            };
+            (
+                listener,
+                (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?),
+            )
         };
         // Small requests and answers: Nagle's algorithm would only add delay.
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
         let http = runtime.spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async {
-                    let _ = stop_rx.await;
-                })
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
         });
         server.runtime = Some(runtime);
         server.http = Some(http);
@@ -250,9 +282,15 @@ impl Server {
             let _ = w.join();
         }
         let _ = self.control.send(Control::Shutdown);
-        let summary = self.sync.take().and_then(|s| s.join().ok()).unwrap_or_default();
+        let summary = self
+            .sync
+            .take()
+            .and_then(|s| s.join().ok())
+            .unwrap_or_default();
         tracing::info!(
-            syncs = summary.syncs, landed = summary.events_landed, left = summary.events_left,
+            syncs = summary.syncs,
+            landed = summary.events_landed,
+            left = summary.events_left,
             "stopped"
         );
         summary

@@ -18,7 +18,13 @@ type Labeled = Mutex<BTreeMap<Vec<String>, u64>>;
 
 fn bump(m: &Labeled, labels: &[&str], n: u64) {
     let mut g = m.lock().expect("metrics lock");
-    if let Some(v) = g.get_mut(labels.iter().map(|s| s.to_string()).collect::<Vec<_>>().as_slice()) {
+    if let Some(v) = g.get_mut(
+        labels
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .as_slice(),
+    ) {
         *v += n;
     } else {
         g.insert(labels.iter().map(|s| s.to_string()).collect(), n);
@@ -106,7 +112,8 @@ impl Metrics {
     pub fn record_group(&self, requests: u64, took: Duration) {
         self.group_commits.fetch_add(1, Ordering::Relaxed);
         self.group_requests.fetch_add(requests, Ordering::Relaxed);
-        self.group_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.group_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
     pub fn sync_failed(&self) {
@@ -117,12 +124,17 @@ impl Metrics {
     /// delay from receipt to being queryable.
     pub fn sync_done(&self, took: Duration, stats: &ps_pipeline::SyncStats, delays: &[(u64, u64)]) {
         self.syncs_ok.fetch_add(1, Ordering::Relaxed);
-        self.last_sync_micros.store(took.as_micros() as u64, Ordering::Relaxed);
+        self.last_sync_micros
+            .store(took.as_micros() as u64, Ordering::Relaxed);
         self.last_sync_events.store(stats.read, Ordering::Relaxed);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        self.last_sync_end_unix.store(now.as_secs(), Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.last_sync_end_unix
+            .store(now.as_secs(), Ordering::Relaxed);
         self.landed.fetch_add(stats.landed, Ordering::Relaxed);
-        self.duplicates.fetch_add(stats.duplicates, Ordering::Relaxed);
+        self.duplicates
+            .fetch_add(stats.duplicates, Ordering::Relaxed);
         for (code, (n, _)) in &stats.refused {
             bump(&self.refused_at_sync, &[code], *n);
         }
@@ -134,7 +146,8 @@ impl Metrics {
             lag = lag.max(micros);
             let i = ((micros / 1000) / DELAY_STEP_MS).min(DELAY_BUCKETS as u64) as usize;
             self.delay[i].fetch_add(n, Ordering::Relaxed);
-            self.delay_sum_micros.fetch_add(micros * n, Ordering::Relaxed);
+            self.delay_sum_micros
+                .fetch_add(micros * n, Ordering::Relaxed);
         }
         self.sync_lag_micros.store(lag, Ordering::Relaxed);
     }
@@ -142,7 +155,11 @@ impl Metrics {
     /// Delay percentiles since start (10 ms resolution; each value is the
     /// upper edge of its bucket, so it errs on the slow side).
     pub fn delay_summary(&self) -> DelaySummary {
-        let counts: Vec<u64> = self.delay.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .delay
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
         let total: u64 = counts.iter().sum();
         let at = |q: f64| -> Duration {
             if total == 0 {
@@ -174,16 +191,29 @@ impl Metrics {
         let labeled = |out: &mut String, name: &str, help: &str, keys: &[&str], m: &Labeled| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (vals, n) in m.lock().expect("metrics lock").iter() {
-                let labels: Vec<String> = keys.iter().zip(vals).map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+                let labels: Vec<String> = keys
+                    .iter()
+                    .zip(vals)
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                    .collect();
                 let _ = writeln!(out, "{name}{{{}}} {n}", labels.join(","));
             }
         };
         let single = |out: &mut String, name: &str, kind: &str, help: &str, v: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         };
         let secs = |a: &AtomicU64| format!("{}", a.load(Ordering::Relaxed) as f64 / 1e6);
         let n = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
-        labeled(&mut out, "profiles_sync_http_requests_total", "HTTP requests by path and status.", &["path", "status"], &self.requests);
+        labeled(
+            &mut out,
+            "profiles_sync_http_requests_total",
+            "HTTP requests by path and status.",
+            &["path", "status"],
+            &self.requests,
+        );
         labeled(
             &mut out,
             "profiles_sync_requests_refused_total",
@@ -191,7 +221,13 @@ impl Metrics {
             &["reason"],
             &self.requests_refused,
         );
-        labeled(&mut out, "profiles_sync_events_accepted_total", "Events accepted into the inbox, by source.", &["source"], &self.accepted);
+        labeled(
+            &mut out,
+            "profiles_sync_events_accepted_total",
+            "Events accepted into the inbox, by source.",
+            &["source"],
+            &self.accepted,
+        );
         labeled(
             &mut out,
             "profiles_sync_events_rejected_total",
@@ -199,9 +235,27 @@ impl Metrics {
             &["source", "reason"],
             &self.rejected,
         );
-        single(&mut out, "profiles_sync_inbox_events", "gauge", "Events in the inbox not yet landed.", inbox_events.to_string());
-        single(&mut out, "profiles_sync_inbox_bytes", "gauge", "Inbox bytes not yet landed.", inbox_bytes.to_string());
-        single(&mut out, "profiles_sync_inbox_group_commits_total", "counter", "Inbox fsyncs (group commits).", n(&self.group_commits));
+        single(
+            &mut out,
+            "profiles_sync_inbox_events",
+            "gauge",
+            "Events in the inbox not yet landed.",
+            inbox_events.to_string(),
+        );
+        single(
+            &mut out,
+            "profiles_sync_inbox_bytes",
+            "gauge",
+            "Inbox bytes not yet landed.",
+            inbox_bytes.to_string(),
+        );
+        single(
+            &mut out,
+            "profiles_sync_inbox_group_commits_total",
+            "counter",
+            "Inbox fsyncs (group commits).",
+            n(&self.group_commits),
+        );
         single(
             &mut out,
             "profiles_sync_inbox_group_requests_total",
@@ -209,7 +263,13 @@ impl Metrics {
             "Requests made durable by group commits (divide by commits for the mean group size).",
             n(&self.group_requests),
         );
-        single(&mut out, "profiles_sync_inbox_write_seconds_total", "counter", "Time spent writing and syncing the inbox.", secs(&self.group_micros));
+        single(
+            &mut out,
+            "profiles_sync_inbox_write_seconds_total",
+            "counter",
+            "Time spent writing and syncing the inbox.",
+            secs(&self.group_micros),
+        );
         let _ = writeln!(
             out,
             "# HELP profiles_sync_syncs_total Warehouse syncs by result.\n# TYPE profiles_sync_syncs_total counter\n\
@@ -217,8 +277,20 @@ impl Metrics {
             n(&self.syncs_ok),
             n(&self.syncs_failed)
         );
-        single(&mut out, "profiles_sync_last_sync_duration_seconds", "gauge", "Duration of the last committed sync.", secs(&self.last_sync_micros));
-        single(&mut out, "profiles_sync_last_sync_events", "gauge", "Events in the last committed sync.", n(&self.last_sync_events));
+        single(
+            &mut out,
+            "profiles_sync_last_sync_duration_seconds",
+            "gauge",
+            "Duration of the last committed sync.",
+            secs(&self.last_sync_micros),
+        );
+        single(
+            &mut out,
+            "profiles_sync_last_sync_events",
+            "gauge",
+            "Events in the last committed sync.",
+            n(&self.last_sync_events),
+        );
         single(
             &mut out,
             "profiles_sync_last_sync_timestamp_seconds",
@@ -233,7 +305,13 @@ impl Metrics {
             "Receipt-to-queryable delay of the oldest event in the last sync.",
             secs(&self.sync_lag_micros),
         );
-        single(&mut out, "profiles_sync_events_landed_total", "counter", "Events landed in the warehouse.", n(&self.landed));
+        single(
+            &mut out,
+            "profiles_sync_events_landed_total",
+            "counter",
+            "Events landed in the warehouse.",
+            n(&self.landed),
+        );
         single(
             &mut out,
             "profiles_sync_events_duplicate_total",
@@ -248,14 +326,24 @@ impl Metrics {
             &["reason"],
             &self.refused_at_sync,
         );
-        labeled(&mut out, "profiles_sync_rows_landed_total", "Rows landed per table.", &["table"], &self.rows);
+        labeled(
+            &mut out,
+            "profiles_sync_rows_landed_total",
+            "Rows landed per table.",
+            &["table"],
+            &self.rows,
+        );
         // The delay histogram, exported with a handful of cumulative buckets.
         let _ = writeln!(
             out,
             "# HELP profiles_sync_event_delay_seconds Delay from receipt to queryable in the warehouse.\n\
              # TYPE profiles_sync_event_delay_seconds histogram"
         );
-        let counts: Vec<u64> = self.delay.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .delay
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
         let mut cum = 0u64;
         let mut next = 0usize;
         for le_ms in [100u64, 250, 500, 1000, 2000, 5000, 10000, 30000, 60000] {
@@ -264,18 +352,31 @@ impl Metrics {
                 cum += counts[next];
                 next += 1;
             }
-            let _ = writeln!(out, "profiles_sync_event_delay_seconds_bucket{{le=\"{}\"}} {cum}", le_ms as f64 / 1000.0);
+            let _ = writeln!(
+                out,
+                "profiles_sync_event_delay_seconds_bucket{{le=\"{}\"}} {cum}",
+                le_ms as f64 / 1000.0
+            );
         }
         let total: u64 = counts.iter().sum();
-        let _ = writeln!(out, "profiles_sync_event_delay_seconds_bucket{{le=\"+Inf\"}} {total}");
-        let _ = writeln!(out, "profiles_sync_event_delay_seconds_sum {}", secs(&self.delay_sum_micros));
+        let _ = writeln!(
+            out,
+            "profiles_sync_event_delay_seconds_bucket{{le=\"+Inf\"}} {total}"
+        );
+        let _ = writeln!(
+            out,
+            "profiles_sync_event_delay_seconds_sum {}",
+            secs(&self.delay_sum_micros)
+        );
         let _ = writeln!(out, "profiles_sync_event_delay_seconds_count {total}");
         out
     }
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -285,17 +386,28 @@ mod tests {
     #[test]
     fn delay_percentiles_and_render() {
         let m = Metrics::default();
-        let mut stats = ps_pipeline::SyncStats { read: 100, landed: 100, ..Default::default() };
+        let mut stats = ps_pipeline::SyncStats {
+            read: 100,
+            landed: 100,
+            ..Default::default()
+        };
         stats.rows.insert("tracks".into(), 100);
         // 98 events at 5 ms, 2 at 1.5 s.
-        m.sync_done(Duration::from_millis(3), &stats, &[(5_000, 98), (1_500_000, 2)]);
+        m.sync_done(
+            Duration::from_millis(3),
+            &stats,
+            &[(5_000, 98), (1_500_000, 2)],
+        );
         let s = m.delay_summary();
         assert_eq!(s.count, 100);
         assert_eq!(s.p50, Duration::from_millis(10));
         assert_eq!(s.p99, Duration::from_millis(1510));
         m.accepted("src \"1\"", 3);
         let text = m.render(7, 99);
-        assert!(text.contains("profiles_sync_events_accepted_total{source=\"src \\\"1\\\"\"} 3"), "{text}");
+        assert!(
+            text.contains("profiles_sync_events_accepted_total{source=\"src \\\"1\\\"\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("profiles_sync_rows_landed_total{table=\"tracks\"} 100"));
         assert!(text.contains("profiles_sync_inbox_events 7"));
         assert!(text.contains("profiles_sync_event_delay_seconds_bucket{le=\"2\"} 100"));

@@ -24,8 +24,18 @@ impl QueryResult {
     }
 
     pub fn from_json(v: &Json) -> Option<QueryResult> {
-        let columns = v.get("columns")?.as_array()?.iter().map(|c| c.as_str().unwrap_or("").to_owned()).collect();
-        let rows = v.get("rows")?.as_array()?.iter().map(|r| r.as_array().cloned().unwrap_or_default()).collect();
+        let columns = v
+            .get("columns")?
+            .as_array()?
+            .iter()
+            .map(|c| c.as_str().unwrap_or("").to_owned())
+            .collect();
+        let rows = v
+            .get("rows")?
+            .as_array()?
+            .iter()
+            .map(|r| r.as_array().cloned().unwrap_or_default())
+            .collect();
         Some(QueryResult { columns, rows })
     }
 
@@ -83,5 +93,8 @@ pub fn run_query(wh: &mut dyn Warehouse, sql: &str) -> Result<QueryResult, Strin
         Vec::new()
     };
     let rows = wh.query(sql).map_err(|e| e.to_string())?;
-    Ok(QueryResult { columns, rows: rows.iter().map(|r| r.iter().map(cell).collect()).collect() })
+    Ok(QueryResult {
+        columns,
+        rows: rows.iter().map(|r| r.iter().map(cell).collect()).collect(),
+    })
 }

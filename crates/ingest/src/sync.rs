@@ -39,7 +39,10 @@ pub enum Control {
     /// The inbox passed its size trigger: sync now.
     Wake,
     /// Run a statement on the warehouse connection (`/admin/query`).
-    Query { sql: String, reply: tokio::sync::oneshot::Sender<Result<QueryResult, String>> },
+    Query {
+        sql: String,
+        reply: tokio::sync::oneshot::Sender<Result<QueryResult, String>>,
+    },
     /// Land everything in the inbox, then stop.
     Shutdown,
 }
@@ -76,7 +79,10 @@ pub struct SyncLoop {
 
 impl std::fmt::Debug for SyncLoop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SyncLoop").field("url", &self.url).field("reader", &self.reader).finish()
+        f.debug_struct("SyncLoop")
+            .field("url", &self.url)
+            .field("reader", &self.reader)
+            .finish()
     }
 }
 
@@ -122,7 +128,9 @@ impl SyncLoop {
                                 let _ = reply.send(self.query(&sql));
                             }
                             Ok(Control::Shutdown) => return self.drain(),
-                            Ok(Control::Wake) => self.shared.wake_sent.store(false, Ordering::SeqCst),
+                            Ok(Control::Wake) => {
+                                self.shared.wake_sent.store(false, Ordering::SeqCst)
+                            }
                             Err(_) => {}
                         }
                     }
@@ -165,7 +173,10 @@ impl SyncLoop {
         }
         self.summary.events_left = self.shared.inbox_events.load(Ordering::SeqCst);
         if self.summary.events_left > 0 {
-            tracing::warn!(events = self.summary.events_left, "stopping with events in the inbox; they land at the next start");
+            tracing::warn!(
+                events = self.summary.events_left,
+                "stopping with events in the inbox; they land at the next start"
+            );
         }
         self.summary
     }
@@ -189,9 +200,16 @@ impl SyncLoop {
             let at = self.reader.position();
             if cp.position > at {
                 // Count what that commit took, to keep the depth gauges true.
-                let skipped = self.reader.read(cp.position, u64::MAX, u64::MAX).map_err(|e| e.to_string())?;
-                self.shared.inbox_events.fetch_sub(skipped.events, Ordering::SeqCst);
-                self.shared.inbox_bytes.fetch_sub(skipped.bytes, Ordering::SeqCst);
+                let skipped = self
+                    .reader
+                    .read(cp.position, u64::MAX, u64::MAX)
+                    .map_err(|e| e.to_string())?;
+                self.shared
+                    .inbox_events
+                    .fetch_sub(skipped.events, Ordering::SeqCst);
+                self.shared
+                    .inbox_bytes
+                    .fetch_sub(skipped.bytes, Ordering::SeqCst);
                 tracing::warn!(from = %at, to = %cp.position, "a commit reported as failed had landed; moving on");
             }
             self.reader.seek(cp.position);
@@ -210,7 +228,10 @@ impl SyncLoop {
         if self.reader.position() >= durable {
             return Ok(false);
         }
-        let rb = self.reader.read(durable, self.max_events, MAX_BATCH_BYTES).map_err(|e| e.to_string())?;
+        let rb = self
+            .reader
+            .read(durable, self.max_events, MAX_BATCH_BYTES)
+            .map_err(|e| e.to_string())?;
         if rb.end == self.reader.position() {
             return Ok(false);
         }
@@ -218,7 +239,10 @@ impl SyncLoop {
         let (wh, space) = self.open.as_mut().expect("opened above");
         let mut batch = space.begin_batch(now_micros());
         add_records(space, &mut batch, &rb);
-        let cp = Checkpoint { inbox_id: self.inbox_id.clone(), position: rb.end };
+        let cp = Checkpoint {
+            inbox_id: self.inbox_id.clone(),
+            position: rb.end,
+        };
         batch.set_checkpoint(CHECKPOINT_KEY, cp.to_string());
         let stats = match space.commit(wh.as_mut(), batch) {
             Ok(s) => s,
@@ -236,8 +260,12 @@ impl SyncLoop {
             .collect();
         let took = t0.elapsed();
         self.shared.metrics.sync_done(took, &stats, &delays);
-        self.shared.inbox_events.fetch_sub(rb.events, Ordering::SeqCst);
-        self.shared.inbox_bytes.fetch_sub(rb.bytes, Ordering::SeqCst);
+        self.shared
+            .inbox_events
+            .fetch_sub(rb.events, Ordering::SeqCst);
+        self.shared
+            .inbox_bytes
+            .fetch_sub(rb.bytes, Ordering::SeqCst);
         self.shared.set_sync_error(None);
         self.reader.seek(rb.end);
         if let Err(e) = self.reader.delete_landed(rb.end, &mut self.first_kept) {
@@ -259,7 +287,11 @@ impl SyncLoop {
 fn add_records(space: &mut Space, batch: &mut ps_pipeline::Batch, rb: &ReadBatch) {
     let mut place = String::new();
     for rec in &rb.records {
-        let arrival = Arrival { received_at: Some(rec.received_at), batch_sent_at: rec.sent_at, load_time: 0 };
+        let arrival = Arrival {
+            received_at: Some(rec.received_at),
+            batch_sent_at: rec.sent_at,
+            load_time: 0,
+        };
         for (i, e) in rec.entries.iter().enumerate() {
             place.clear();
             place.push_str(&rec.place);
@@ -269,15 +301,25 @@ fn add_records(space: &mut Space, batch: &mut ps_pipeline::Batch, rb: &ReadBatch
             match e.kind {
                 EntryKind::Payload => {
                     let payload = serde_json::from_slice(&e.bytes).map_err(|e| e.to_string());
-                    let origin = Origin { place: &place, default_source: None, batch_write_key: rec.write_key.as_deref() };
+                    let origin = Origin {
+                        place: &place,
+                        default_source: None,
+                        batch_write_key: rec.write_key.as_deref(),
+                    };
                     let _ = space.add(batch, payload, Some(&e.bytes), origin, arrival);
                 }
                 EntryKind::TooLarge => {
                     let refusal = Refusal::TooLarge(e.bytes.len());
                     batch.stats.read += 1;
-                    batch.stats.refuse(refusal.code(), place.clone(), refusal.to_string());
+                    batch
+                        .stats
+                        .refuse(refusal.code(), place.clone(), refusal.to_string());
                     let cfg = space.config();
-                    let source = rec.write_key.as_deref().and_then(|k| cfg.source_by_key(k)).map(|i| cfg.sources[i].id.clone());
+                    let source = rec
+                        .write_key
+                        .as_deref()
+                        .and_then(|k| cfg.source_by_key(k))
+                        .map(|i| cfg.sources[i].id.clone());
                     let text = String::from_utf8_lossy(&e.bytes).into_owned();
                     space.reject(batch, source, &place, &refusal, Some(text));
                 }

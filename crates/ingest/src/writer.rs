@@ -18,6 +18,9 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Where a request waits for its record to be synced.
+pub type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
+
 /// A request to make a record durable.
 #[derive(Debug)]
 pub enum Append {
@@ -26,7 +29,7 @@ pub enum Append {
         bytes: Vec<u8>,
         events: u64,
         /// Answered once the bytes are synced (or could not be).
-        done: tokio::sync::oneshot::Sender<Result<(), String>>,
+        done: Done,
     },
     /// Stop after everything queued before this.
     Close,
@@ -45,18 +48,26 @@ pub fn run(
     shared: Arc<Shared>,
     control: Sender<Control>,
 ) {
-    let mut group: Vec<(Vec<u8>, u64, tokio::sync::oneshot::Sender<Result<(), String>>)> = Vec::new();
+    let mut group: Vec<(Vec<u8>, u64, Done)> = Vec::new();
     let mut closing = false;
     while !closing {
         group.clear();
         match rx.recv() {
-            Ok(Append::Record { bytes, events, done }) => group.push((bytes, events, done)),
+            Ok(Append::Record {
+                bytes,
+                events,
+                done,
+            }) => group.push((bytes, events, done)),
             Ok(Append::Close) | Err(_) => break,
         }
         let mut size = group[0].0.len();
         while size < MAX_GROUP_BYTES {
             match rx.try_recv() {
-                Ok(Append::Record { bytes, events, done }) => {
+                Ok(Append::Record {
+                    bytes,
+                    events,
+                    done,
+                }) => {
                     size += bytes.len();
                     group.push((bytes, events, done));
                 }
@@ -79,7 +90,10 @@ pub fn run(
                 // Everything in the old segment is already synced: each group
                 // is synced before its requests are answered.
                 segment = Segment::create(&dir, segment.id + 1)?;
-                shared.set_durable(Position { segment: segment.id, offset: 0 });
+                shared.set_durable(Position {
+                    segment: segment.id,
+                    offset: 0,
+                });
             }
             let parts: Vec<&[u8]> = group.iter().map(|(b, _, _)| b.as_slice()).collect();
             segment.append(&parts)?;
@@ -91,14 +105,21 @@ pub fn run(
                 let bytes = group.iter().map(|(b, _, _)| b.len() as u64).sum::<u64>();
                 shared.inbox_events.fetch_add(events, Ordering::SeqCst);
                 let pending = shared.inbox_bytes.fetch_add(bytes, Ordering::SeqCst) + bytes;
-                shared.set_durable(Position { segment: segment.id, offset: segment.len });
-                shared.metrics.record_group(group.len() as u64, t0.elapsed());
+                shared.set_durable(Position {
+                    segment: segment.id,
+                    offset: segment.len,
+                });
+                shared
+                    .metrics
+                    .record_group(group.len() as u64, t0.elapsed());
                 for (_, _, done) in group.drain(..) {
                     let _ = done.send(Ok(()));
                 }
                 // Past the size threshold, the sync loop starts early instead
                 // of waiting for its interval.
-                if pending >= shared.sync_trigger_bytes && !shared.wake_sent.swap(true, Ordering::SeqCst) {
+                if pending >= shared.sync_trigger_bytes
+                    && !shared.wake_sent.swap(true, Ordering::SeqCst)
+                {
                     let _ = control.send(Control::Wake);
                 }
             }

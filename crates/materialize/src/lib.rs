@@ -48,7 +48,11 @@ pub fn statements(d: &Dialect, schema: &str, traits: &[String], scope: Scope) ->
     };
     let mut out = Vec::new();
 
-    out.push(format!("DELETE FROM {}{}", t(ID_GRAPH), filter("segment_id")));
+    out.push(format!(
+        "DELETE FROM {}{}",
+        t(ID_GRAPH),
+        filter("segment_id")
+    ));
     out.push(format!(
         "INSERT INTO {} (segment_id, canonical_segment_id, \"timestamp\", seq, uuid_ts) \
          SELECT DISTINCT ON (segment_id) segment_id, canonical_segment_id, \"timestamp\", seq, uuid_ts \
@@ -77,15 +81,23 @@ pub fn statements(d: &Dialect, schema: &str, traits: &[String], scope: Scope) ->
         filter("u.segment_id")
     ));
 
-    out.push(format!("DELETE FROM {}{}", t(PROFILE_TRAITS), filter("canonical_segment_id")));
+    out.push(format!(
+        "DELETE FROM {}{}",
+        t(PROFILE_TRAITS),
+        filter("canonical_segment_id")
+    ));
     let mut cols = vec!["canonical_segment_id".to_owned(), "merged_to".to_owned()];
     let mut sel = vec![
         "g.segment_id".to_owned(),
-        "CASE WHEN g.canonical_segment_id <> g.segment_id THEN g.canonical_segment_id END".to_owned(),
+        "CASE WHEN g.canonical_segment_id <> g.segment_id THEN g.canonical_segment_id END"
+            .to_owned(),
     ];
     for c in traits {
         cols.push(quote(c));
-        sel.push(format!("CASE WHEN g.canonical_segment_id = g.segment_id THEN p.{} END", quote(c)));
+        sel.push(format!(
+            "CASE WHEN g.canonical_segment_id = g.segment_id THEN p.{} END",
+            quote(c)
+        ));
     }
     out.push(format!(
         "INSERT INTO {} ({}) SELECT {} FROM {} g LEFT JOIN \

@@ -11,7 +11,10 @@ pub enum Error {
     #[error(transparent)]
     Settings(#[from] ps_identity::SettingsError),
     #[error("cannot read {path}: {source}")]
-    Input { path: PathBuf, source: std::io::Error },
+    Input {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the stored state of space {space:?} cannot be used: {message}")]
     State { space: String, message: String },
     #[error("invalid setting `{setting}`: {message}")]

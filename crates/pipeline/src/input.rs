@@ -33,7 +33,10 @@ pub fn open(path: &str) -> io::Result<Box<dyn BufRead + Send>> {
     let mut buf = BufReader::with_capacity(1 << 20, inner);
     let head = buf.fill_buf()?;
     if head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b {
-        Ok(Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(buf))))
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            MultiGzDecoder::new(buf),
+        )))
     } else {
         Ok(Box::new(buf))
     }
@@ -119,12 +122,24 @@ pub fn read_events(
             Err(e) if may_span && e.is_eof() && text.starts_with('{') => {
                 pending = Some((line_no, line.clone()));
             }
-            Err(e) => f(RawEvent { line: line_no, payload: Err(e.to_string()), batch_write_key: None, batch_sent_at: None }),
+            Err(e) => f(RawEvent {
+                line: line_no,
+                payload: Err(e.to_string()),
+                batch_write_key: None,
+                batch_sent_at: None,
+            }),
         }
     }
     if let Some((start, acc)) = pending {
-        let err = serde_json::from_str::<Json>(&acc).err().map_or_else(|| "incomplete JSON".to_owned(), |e| e.to_string());
-        f(RawEvent { line: start, payload: Err(err), batch_write_key: None, batch_sent_at: None });
+        let err = serde_json::from_str::<Json>(&acc)
+            .err()
+            .map_or_else(|| "incomplete JSON".to_owned(), |e| e.to_string());
+        f(RawEvent {
+            line: start,
+            payload: Err(err),
+            batch_write_key: None,
+            batch_sent_at: None,
+        });
     }
     Ok(())
 }
@@ -132,7 +147,12 @@ pub fn read_events(
 fn document(text: &str, line: u64, f: &mut impl FnMut(RawEvent)) {
     match serde_json::from_str::<Json>(text) {
         Ok(v) => emit(v, line, f),
-        Err(e) => f(RawEvent { line, payload: Err(e.to_string()), batch_write_key: None, batch_sent_at: None }),
+        Err(e) => f(RawEvent {
+            line,
+            payload: Err(e.to_string()),
+            batch_write_key: None,
+            batch_sent_at: None,
+        }),
     }
 }
 
@@ -141,7 +161,12 @@ fn emit(v: Json, line: u64, f: &mut impl FnMut(RawEvent)) {
     match v {
         Json::Array(items) => {
             for item in items {
-                f(RawEvent { line, payload: Ok(item), batch_write_key: None, batch_sent_at: None });
+                f(RawEvent {
+                    line,
+                    payload: Ok(item),
+                    batch_write_key: None,
+                    batch_sent_at: None,
+                });
             }
         }
         Json::Object(mut o) if o.get("batch").is_some_and(Json::is_array) => {
@@ -149,11 +174,21 @@ fn emit(v: Json, line: u64, f: &mut impl FnMut(RawEvent)) {
             let sent = o.get("sentAt").and_then(Json::as_str).map(str::to_owned);
             if let Some(Json::Array(items)) = o.remove("batch") {
                 for item in items {
-                    f(RawEvent { line, payload: Ok(item), batch_write_key: key.clone(), batch_sent_at: sent.clone() });
+                    f(RawEvent {
+                        line,
+                        payload: Ok(item),
+                        batch_write_key: key.clone(),
+                        batch_sent_at: sent.clone(),
+                    });
                 }
             }
         }
-        other => f(RawEvent { line, payload: Ok(other), batch_write_key: None, batch_sent_at: None }),
+        other => f(RawEvent {
+            line,
+            payload: Ok(other),
+            batch_write_key: None,
+            batch_sent_at: None,
+        }),
     }
 }
 
@@ -164,7 +199,12 @@ mod tests {
     fn collect(text: &str) -> Vec<(u64, Result<Json, String>, Option<String>)> {
         let mut out = Vec::new();
         let reader: Box<dyn BufRead + Send> = Box::new(io::Cursor::new(text.as_bytes().to_vec()));
-        read_events(reader, |e| out.push((e.line, e.payload, e.batch_write_key)), |_| {}).unwrap();
+        read_events(
+            reader,
+            |e| out.push((e.line, e.payload, e.batch_write_key)),
+            |_| {},
+        )
+        .unwrap();
         out
     }
 

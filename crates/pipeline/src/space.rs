@@ -15,7 +15,9 @@
 use crate::config::{Source, SpaceConfig};
 use crate::error::{Error, Result};
 use crate::stats::SyncStats;
-use ps_identity::{Effect, Engine, EngineMeta, IdScheme, ProfileIdx, ProfileRecord, Rule, Settings};
+use ps_identity::{
+    Effect, Engine, EngineMeta, IdScheme, ProfileIdx, ProfileRecord, Rule, Settings,
+};
 use ps_spec::flatten::for_each_leaf;
 use ps_spec::naming::snake_case;
 use ps_spec::{parse_event_or_return, Arrival, ColumnType, Event, EventType, Refusal, Value};
@@ -80,7 +82,10 @@ impl Batch {
     /// checkpoint and the landed rows always agree. Read back with
     /// [`Space::checkpoint`]. Keys must not start with `_`.
     pub fn set_checkpoint(&mut self, key: &str, value: String) {
-        assert!(!key.starts_with('_'), "checkpoint keys starting with _ are reserved");
+        assert!(
+            !key.starts_with('_'),
+            "checkpoint keys starting with _ are reserved"
+        );
         let key = format!("cp:{key}");
         self.checkpoints.retain(|(k, _)| *k != key);
         self.checkpoints.push((key, value));
@@ -125,7 +130,21 @@ pub struct Space {
 }
 
 fn state_err(space: &str, message: impl Into<String>) -> Error {
-    Error::State { space: space.to_owned(), message: message.into() }
+    Error::State {
+        space: space.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Identity of a refused event: where it was and what it said.
+fn rejected_key(origin: &str, payload: &str) -> u128 {
+    let mut h = Sha1::new();
+    h.update(b"rejected\0");
+    h.update(origin.as_bytes());
+    h.update(b"\0");
+    h.update(payload.as_bytes());
+    let d = h.finalize();
+    u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
 }
 
 fn message_key(id: &str) -> u128 {
@@ -143,7 +162,10 @@ impl Space {
         if tables.is_empty() {
             wh.begin()?;
             let create = (|| -> Result<()> {
-                wh.execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", wh.dialect().schema(&schema)))?;
+                wh.execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}",
+                    wh.dialect().schema(&schema)
+                ))?;
                 for t in c::fixed_tables() {
                     let sql = wh.dialect().create_table(&schema, &t);
                     wh.execute(&sql)?;
@@ -164,20 +186,31 @@ impl Space {
             let have = catalog
                 .get(&t.name)
                 .ok_or_else(|| state_err(&schema, format!("table {} is missing", t.name)))?;
-            if have.columns.len() < t.columns.len() || have.columns[..t.columns.len()] != t.columns[..] {
-                return Err(state_err(&schema, format!("table {} does not have the expected columns", t.name)));
+            if have.columns.len() < t.columns.len()
+                || have.columns[..t.columns.len()] != t.columns[..]
+            {
+                return Err(state_err(
+                    &schema,
+                    format!("table {} does not have the expected columns", t.name),
+                ));
             }
         }
         let d = wh.dialect().clone();
         let mut meta: BTreeMap<String, String> = BTreeMap::new();
-        for r in wh.query(&format!("SELECT key, value FROM {}", d.table(&schema, c::STATE_META)))? {
+        for r in wh.query(&format!(
+            "SELECT key, value FROM {}",
+            d.table(&schema, c::STATE_META)
+        ))? {
             if let (Some(Value::Str(k)), Some(Value::Str(v))) = (r.first(), r.get(1)) {
                 meta.insert(k.clone(), v.clone());
             }
         }
         if let Some(v) = meta.get("version") {
             if v != STATE_VERSION {
-                return Err(state_err(&schema, format!("state version {v} is not supported (expected {STATE_VERSION})")));
+                return Err(state_err(
+                    &schema,
+                    format!("state version {v} is not supported (expected {STATE_VERSION})"),
+                ));
             }
         }
         if let Some(s) = meta.get("id_scheme") {
@@ -190,19 +223,30 @@ impl Space {
             }
         }
         let engine_meta: EngineMeta = match meta.get("engine") {
-            Some(j) => serde_json::from_str(j).map_err(|e| state_err(&schema, format!("engine meta: {e}")))?,
+            Some(j) => serde_json::from_str(j)
+                .map_err(|e| state_err(&schema, format!("engine meta: {e}")))?,
             None => EngineMeta::default(),
         };
         let mut records = Vec::new();
-        for r in wh.query(&format!("SELECT state FROM {}", d.table(&schema, c::STATE_PROFILES)))? {
+        for r in wh.query(&format!(
+            "SELECT state FROM {}",
+            d.table(&schema, c::STATE_PROFILES)
+        ))? {
             let Some(Value::Str(s)) = r.first() else {
                 return Err(state_err(&schema, "profile state row without state"));
             };
-            let rec: ProfileRecord = serde_json::from_str(s).map_err(|e| state_err(&schema, format!("profile state: {e}")))?;
+            let rec: ProfileRecord = serde_json::from_str(s)
+                .map_err(|e| state_err(&schema, format!("profile state: {e}")))?;
             records.push(rec);
         }
-        let engine = Engine::restore(settings, cfg.identity.id_scheme, &schema, &engine_meta, records)
-            .map_err(|e| state_err(&schema, e.to_string()))?;
+        let engine = Engine::restore(
+            settings,
+            cfg.identity.id_scheme,
+            &schema,
+            &engine_meta,
+            records,
+        )
+        .map_err(|e| state_err(&schema, e.to_string()))?;
         let mut seen = hashbrown::HashSet::new();
         for t in c::CALL_TABLES {
             if catalog.get(t).is_some() {
@@ -213,8 +257,25 @@ impl Space {
                 }
             }
         }
+        // Refused events are remembered too, so replaying a file does not
+        // record its refusals twice.
+        for r in wh.query(&format!(
+            "SELECT origin, payload FROM {}",
+            d.table(&schema, c::REJECTED_EVENTS)
+        ))? {
+            if let (Some(Value::Str(o)), p) = (r.first(), r.get(1)) {
+                let p = match p {
+                    Some(Value::Str(p)) => p.as_str(),
+                    _ => "",
+                };
+                seen.insert(rejected_key(o, p));
+            }
+        }
         let next_seq = meta.get("seq").and_then(|s| s.parse().ok()).unwrap_or(1);
-        let last_load = meta.get("last_load").and_then(|s| s.parse().ok()).unwrap_or(i64::MIN);
+        let last_load = meta
+            .get("last_load")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(i64::MIN);
         Ok(Space {
             cfg,
             engine,
@@ -250,7 +311,10 @@ impl Space {
     /// non-decreasing across batches even if the clock steps back.
     pub fn begin_batch(&mut self, load_time: i64) -> Batch {
         let load_time = load_time.max(self.last_load);
-        Batch { load_time, ..Batch::default() }
+        Batch {
+            load_time,
+            ..Batch::default()
+        }
     }
 
     /// Validates, deduplicates and resolves one payload, adding its rows to
@@ -265,14 +329,20 @@ impl Space {
     ) -> std::result::Result<(), Refusal> {
         batch.stats.read += 1;
         let t0 = Instant::now();
-        let arrival = Arrival { load_time: batch.load_time, ..arrival };
+        let arrival = Arrival {
+            load_time: batch.load_time,
+            ..arrival
+        };
         let parsed = match payload {
             Err(e) => Err((Refusal::MalformedJson(e), None)),
             Ok(json) => parse_event_or_return(json, &arrival, raw).map_err(|(r, j)| (r, Some(j))),
         };
         let resolved = parsed.and_then(|ev| {
             let source = match ev.write_key.as_deref().or(origin.batch_write_key) {
-                Some(k) => self.cfg.source_by_key(k).ok_or_else(|| Refusal::UnknownWriteKey(k.to_owned())),
+                Some(k) => self
+                    .cfg
+                    .source_by_key(k)
+                    .ok_or_else(|| Refusal::UnknownWriteKey(k.to_owned())),
                 None => origin.default_source.ok_or(Refusal::NoSource),
             };
             match source {
@@ -284,7 +354,9 @@ impl Space {
         let (ev, source) = match resolved {
             Ok(x) => x,
             Err((refusal, json)) => {
-                batch.stats.refuse(refusal.code(), origin.place.to_owned(), refusal.to_string());
+                batch
+                    .stats
+                    .refuse(refusal.code(), origin.place.to_owned(), refusal.to_string());
                 let src = origin
                     .batch_write_key
                     .and_then(|k| self.cfg.source_by_key(k))
@@ -309,7 +381,20 @@ impl Space {
     }
 
     /// Records a refused event in `rejected_events`.
-    pub fn reject(&mut self, batch: &mut Batch, source: Option<String>, place: &str, r: &Refusal, payload: Option<String>) {
+    pub fn reject(
+        &mut self,
+        batch: &mut Batch,
+        source: Option<String>,
+        place: &str,
+        r: &Refusal,
+        payload: Option<String>,
+    ) {
+        if !self
+            .seen
+            .insert(rejected_key(place, payload.as_deref().unwrap_or("")))
+        {
+            return;
+        }
         let row = vec![
             Value::Ts(batch.load_time),
             Value::Ts(batch.load_time),
@@ -320,7 +405,11 @@ impl Space {
             payload.map_or(Value::Null, Value::Str),
         ];
         batch.push(c::REJECTED_EVENTS, row);
-        *batch.stats.rows.entry(c::REJECTED_EVENTS.to_owned()).or_default() += 1;
+        *batch
+            .stats
+            .rows
+            .entry(c::REJECTED_EVENTS.to_owned())
+            .or_default() += 1;
     }
 
     fn land(&mut self, batch: &mut Batch, ev: &Event, source: usize) {
@@ -337,7 +426,9 @@ impl Space {
         for e in &fx {
             self.effect_row(batch, ev, &src, e);
         }
-        let seg = outcome.segment.map(|p| self.engine.segment_id(p).to_owned());
+        let seg = outcome
+            .segment
+            .map(|p| self.engine.segment_id(p).to_owned());
         self.event_rows(batch, ev, seg.as_deref(), &src);
         self.timings.rows += t1.elapsed();
     }
@@ -366,7 +457,10 @@ impl Space {
     fn effect_row(&mut self, batch: &mut Batch, ev: &Event, src: &Source, e: &Effect) {
         let sid = |s: &Self, p: ProfileIdx| Value::Str(s.engine.segment_id(p).to_owned());
         match e {
-            Effect::Created { profile } | Effect::Repointed { segment: profile, .. } => {
+            Effect::Created { profile }
+            | Effect::Repointed {
+                segment: profile, ..
+            } => {
                 let canonical = match e {
                     Effect::Repointed { canonical, .. } => *canonical,
                     _ => *profile,
@@ -375,11 +469,19 @@ impl Space {
                     batch.stats.profiles_created += 1;
                 }
                 let (seq, common) = self.common(batch, ev, src);
-                let mut row = vec![Value::Str(seq.to_string()), sid(self, *profile), sid(self, canonical)];
+                let mut row = vec![
+                    Value::Str(seq.to_string()),
+                    sid(self, *profile),
+                    sid(self, canonical),
+                ];
                 row.extend(common);
                 batch.push(c::ID_GRAPH_UPDATES, row);
                 batch.touched.push(*profile);
-                *batch.stats.rows.entry(c::ID_GRAPH_UPDATES.to_owned()).or_default() += 1;
+                *batch
+                    .stats
+                    .rows
+                    .entry(c::ID_GRAPH_UPDATES.to_owned())
+                    .or_default() += 1;
             }
             Effect::Attached { profile, ident } => {
                 let (ty, value) = self.engine.identifier(*ident);
@@ -398,27 +500,58 @@ impl Space {
                 row.extend(common);
                 batch.push(c::EXTERNAL_ID_MAPPING_UPDATES, row);
                 batch.touched.push(*profile);
-                *batch.stats.rows.entry(c::EXTERNAL_ID_MAPPING_UPDATES.to_owned()).or_default() += 1;
+                *batch
+                    .stats
+                    .rows
+                    .entry(c::EXTERNAL_ID_MAPPING_UPDATES.to_owned())
+                    .or_default() += 1;
             }
             Effect::Traits { profile } => {
                 let (seq, common) = self.common(batch, ev, src);
                 let mut row = vec![Value::Str(seq.to_string()), sid(self, *profile)];
                 row.extend(common);
-                let traits: Vec<(String, Value)> =
-                    self.engine.traits(*profile).map(|(n, v)| (n.to_owned(), Value::from_json(v))).collect();
+                let traits: Vec<(String, Value)> = self
+                    .engine
+                    .traits(*profile)
+                    .map(|(n, v)| (n.to_owned(), Value::from_json(v)))
+                    .collect();
                 for (name, value) in traits {
                     if self.reserved_traits.contains(name.as_str()) {
-                        *batch.stats.dropped.entry("reserved_trait_name".into()).or_default() += 1;
+                        *batch
+                            .stats
+                            .dropped
+                            .entry("reserved_trait_name".into())
+                            .or_default() += 1;
                         continue;
                     }
-                    let Some(ty) = value.column_type() else { continue };
-                    let (pos, have) = self.catalog.ensure_column(c::PROFILE_TRAITS_UPDATES, &name, ty, &mut batch.ddl);
-                    self.catalog.ensure_column(c::PROFILE_TRAITS, &name, have, &mut batch.ddl);
-                    put(&mut row, pos, value, have, c::PROFILE_TRAITS_UPDATES, &name, &mut batch.stats);
+                    let Some(ty) = value.column_type() else {
+                        continue;
+                    };
+                    let (pos, have) = self.catalog.ensure_column(
+                        c::PROFILE_TRAITS_UPDATES,
+                        &name,
+                        ty,
+                        &mut batch.ddl,
+                    );
+                    self.catalog
+                        .ensure_column(c::PROFILE_TRAITS, &name, have, &mut batch.ddl);
+                    put(
+                        &mut row,
+                        pos,
+                        value,
+                        have,
+                        c::PROFILE_TRAITS_UPDATES,
+                        &name,
+                        &mut batch.stats,
+                    );
                 }
                 batch.push(c::PROFILE_TRAITS_UPDATES, row);
                 batch.touched.push(*profile);
-                *batch.stats.rows.entry(c::PROFILE_TRAITS_UPDATES.to_owned()).or_default() += 1;
+                *batch
+                    .stats
+                    .rows
+                    .entry(c::PROFILE_TRAITS_UPDATES.to_owned())
+                    .or_default() += 1;
             }
             Effect::Conflict(conflict) => {
                 let rule = match conflict.rule {
@@ -429,7 +562,11 @@ impl Space {
                 *batch.stats.conflicts.entry(rule.clone()).or_default() += 1;
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                let ids: Vec<&str> = conflict.profiles.iter().map(|p| self.engine.segment_id(*p)).collect();
+                let ids: Vec<&str> = conflict
+                    .profiles
+                    .iter()
+                    .map(|p| self.engine.segment_id(*p))
+                    .collect();
                 let row = vec![
                     Value::Str(seq.to_string()),
                     Value::Int(seq),
@@ -444,7 +581,11 @@ impl Space {
                     Value::Str(ids.join(",")),
                 ];
                 batch.push(c::IDENTITY_CONFLICTS, row);
-                *batch.stats.rows.entry(c::IDENTITY_CONFLICTS.to_owned()).or_default() += 1;
+                *batch
+                    .stats
+                    .rows
+                    .entry(c::IDENTITY_CONFLICTS.to_owned())
+                    .or_default() += 1;
             }
         }
     }
@@ -457,14 +598,30 @@ impl Space {
             if c::is_free_event_table_name(&name) {
                 self.event_row(batch, &name, ev, seg, src, true);
             } else {
-                *batch.stats.dropped.entry("event_table_name_refused".into()).or_default() += 1;
+                *batch
+                    .stats
+                    .dropped
+                    .entry("event_table_name_refused".into())
+                    .or_default() += 1;
             }
         }
     }
 
-    fn event_row(&mut self, batch: &mut Batch, table: &str, ev: &Event, seg: Option<&str>, src: &Source, body: bool) {
+    fn event_row(
+        &mut self,
+        batch: &mut Batch,
+        table: &str,
+        ev: &Event,
+        seg: Option<&str>,
+        src: &Source,
+        body: bool,
+    ) {
         let std = c::event_standard_columns(table);
-        let width = self.catalog.ensure_table(table, &std, &mut batch.ddl).columns.len();
+        let width = self
+            .catalog
+            .ensure_table(table, &std, &mut batch.ddl)
+            .columns
+            .len();
         let s = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Str(v.to_owned()));
         let ts = |v: Option<i64>| v.map_or(Value::Null, Value::Ts);
         let mut row = Vec::with_capacity(width);
@@ -494,7 +651,14 @@ impl Space {
         row.resize(width, Value::Null);
         if let Some(ctx) = ev.context() {
             for_each_leaf(ctx, "context", |name, leaf| {
-                self.put_json(&mut row, table, name, leaf, &mut batch.ddl, &mut batch.stats);
+                self.put_json(
+                    &mut row,
+                    table,
+                    name,
+                    leaf,
+                    &mut batch.ddl,
+                    &mut batch.stats,
+                );
             });
         }
         if body {
@@ -504,14 +668,29 @@ impl Space {
                     if name.is_empty() {
                         *batch.stats.dropped.entry("empty_name".into()).or_default() += 1;
                     } else if self.reserved_event.contains(name) {
-                        *batch.stats.dropped.entry("reserved_column_name".into()).or_default() += 1;
+                        *batch
+                            .stats
+                            .dropped
+                            .entry("reserved_column_name".into())
+                            .or_default() += 1;
                     } else {
                         if names.iter().any(|n| n == name) {
-                            *batch.stats.dropped.entry("name_collision".into()).or_default() += 1;
+                            *batch
+                                .stats
+                                .dropped
+                                .entry("name_collision".into())
+                                .or_default() += 1;
                         } else {
                             names.push(name.to_owned());
                         }
-                        self.put_json(&mut row, table, name, leaf, &mut batch.ddl, &mut batch.stats);
+                        self.put_json(
+                            &mut row,
+                            table,
+                            name,
+                            leaf,
+                            &mut batch.ddl,
+                            &mut batch.stats,
+                        );
                     }
                 });
             }
@@ -520,7 +699,15 @@ impl Space {
         *batch.stats.rows.entry(table.to_owned()).or_default() += 1;
     }
 
-    fn put_json(&mut self, row: &mut Vec<Value>, table: &str, name: &str, leaf: &Json, ddl: &mut Vec<Ddl>, stats: &mut SyncStats) {
+    fn put_json(
+        &mut self,
+        row: &mut Vec<Value>,
+        table: &str,
+        name: &str,
+        leaf: &Json,
+        ddl: &mut Vec<Ddl>,
+        stats: &mut SyncStats,
+    ) {
         let value = Value::from_json(leaf);
         let Some(ty) = value.column_type() else {
             // A null only matters for a column that already exists, where the
@@ -548,9 +735,19 @@ impl Space {
         let traits: Vec<String> = self
             .catalog
             .get(c::PROFILE_TRAITS_UPDATES)
-            .map(|t| t.columns.iter().skip(c::fixed_tables()[2].columns.len()).map(|c| c.name.clone()).collect())
+            .map(|t| {
+                t.columns
+                    .iter()
+                    .skip(c::fixed_tables()[2].columns.len())
+                    .map(|c| c.name.clone())
+                    .collect()
+            })
             .unwrap_or_default();
-        let keys_table = self.catalog.get(c::STATE_KEYS).expect("fixed table").clone();
+        let keys_table = self
+            .catalog
+            .get(c::STATE_KEYS)
+            .expect("fixed table")
+            .clone();
         let clear_keys = format!("DELETE FROM {}", d.table(&schema, c::STATE_KEYS));
         let engine = &self.engine;
         let catalog = &self.catalog;
@@ -559,8 +756,14 @@ impl Space {
             ("version", STATE_VERSION.to_owned()),
             ("seq", self.next_seq.to_string()),
             ("last_load", batch.load_time.to_string()),
-            ("id_scheme", format!("{:?}", self.cfg.identity.id_scheme).to_lowercase()),
-            ("engine", serde_json::to_string(&engine.meta()).expect("meta serializes")),
+            (
+                "id_scheme",
+                format!("{:?}", self.cfg.identity.id_scheme).to_lowercase(),
+            ),
+            (
+                "engine",
+                serde_json::to_string(&engine.meta()).expect("meta serializes"),
+            ),
         ] {
             meta.insert(k.to_owned(), v);
         }
@@ -575,13 +778,17 @@ impl Space {
                 wh.execute(&d.ddl(&schema, ddl))?;
             }
             for (table, rows) in &batch.rows {
-                let t = catalog.get(table).expect("catalog knows every table it made");
+                let t = catalog
+                    .get(table)
+                    .expect("catalog knows every table it made");
                 wh.append(&schema, t, rows)?;
             }
             if !dirty.is_empty() {
                 wh.execute(&clear_keys)?;
-                let keys: Vec<Vec<Value>> =
-                    dirty.iter().map(|p| vec![Value::Str(engine.segment_id(*p).to_owned())]).collect();
+                let keys: Vec<Vec<Value>> = dirty
+                    .iter()
+                    .map(|p| vec![Value::Str(engine.segment_id(*p).to_owned())])
+                    .collect();
                 wh.append(&schema, &keys_table, &keys)?;
                 wh.execute(&format!(
                     "DELETE FROM {} WHERE segment_id IN (SELECT k FROM {})",
@@ -600,19 +807,34 @@ impl Space {
                         ]
                     })
                     .collect();
-                wh.append(&schema, catalog.get(c::STATE_PROFILES).expect("fixed table"), &records)?;
+                wh.append(
+                    &schema,
+                    catalog.get(c::STATE_PROFILES).expect("fixed table"),
+                    &records,
+                )?;
             }
             wh.execute(&format!("DELETE FROM {}", d.table(&schema, c::STATE_META)))?;
-            let meta_rows: Vec<Vec<Value>> =
-                meta.iter().map(|(k, v)| vec![Value::Str(k.clone()), Value::Str(v.clone())]).collect();
-            wh.append(&schema, catalog.get(c::STATE_META).expect("fixed table"), &meta_rows)?;
+            let meta_rows: Vec<Vec<Value>> = meta
+                .iter()
+                .map(|(k, v)| vec![Value::Str(k.clone()), Value::Str(v.clone())])
+                .collect();
+            wh.append(
+                &schema,
+                catalog.get(c::STATE_META).expect("fixed table"),
+                &meta_rows,
+            )?;
             if !batch.touched.is_empty() {
                 let tm = Instant::now();
                 wh.execute(&clear_keys)?;
-                let keys: Vec<Vec<Value>> =
-                    batch.touched.iter().map(|p| vec![Value::Str(engine.segment_id(*p).to_owned())]).collect();
+                let keys: Vec<Vec<Value>> = batch
+                    .touched
+                    .iter()
+                    .map(|p| vec![Value::Str(engine.segment_id(*p).to_owned())])
+                    .collect();
                 wh.append(&schema, &keys_table, &keys)?;
-                for sql in ps_materialize::statements(&d, &schema, &traits, ps_materialize::Scope::Touched) {
+                for sql in
+                    ps_materialize::statements(&d, &schema, &traits, ps_materialize::Scope::Touched)
+                {
                     wh.execute(&sql)?;
                 }
                 wh.execute(&clear_keys)?;
@@ -641,11 +863,18 @@ impl Space {
         let traits: Vec<String> = self
             .catalog
             .get(c::PROFILE_TRAITS_UPDATES)
-            .map(|t| t.columns.iter().skip(c::fixed_tables()[2].columns.len()).map(|c| c.name.clone()).collect())
+            .map(|t| {
+                t.columns
+                    .iter()
+                    .skip(c::fixed_tables()[2].columns.len())
+                    .map(|c| c.name.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         wh.begin()?;
         let work = (|| -> Result<()> {
-            for sql in ps_materialize::statements(&d, schema, &traits, ps_materialize::Scope::Full) {
+            for sql in ps_materialize::statements(&d, schema, &traits, ps_materialize::Scope::Full)
+            {
                 wh.execute(&sql)?;
             }
             Ok(())
@@ -662,14 +891,25 @@ impl Space {
 
 /// Puts a value into its column, casting to the column's type; a value that
 /// does not fit is stored as NULL and counted.
-fn put(row: &mut Vec<Value>, pos: usize, value: Value, have: ColumnType, table: &str, name: &str, stats: &mut SyncStats) {
+fn put(
+    row: &mut Vec<Value>,
+    pos: usize,
+    value: Value,
+    have: ColumnType,
+    table: &str,
+    name: &str,
+    stats: &mut SyncStats,
+) {
     if row.len() <= pos {
         row.resize(pos + 1, Value::Null);
     }
     row[pos] = match value.cast(have) {
         Some(v) => v,
         None => {
-            *stats.type_conflicts.entry(format!("{table}.{name}")).or_default() += 1;
+            *stats
+                .type_conflicts
+                .entry(format!("{table}.{name}"))
+                .or_default() += 1;
             Value::Null
         }
     };
@@ -680,14 +920,17 @@ fn put(row: &mut Vec<Value>, pos: usize, value: Value, have: ColumnType, table: 
 fn validate_space_name(s: &str) -> Result<()> {
     let ok = !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !s.as_bytes()[0].is_ascii_digit();
     if ok {
         Ok(())
     } else {
         Err(Error::Config {
             setting: "space".into(),
-            message: format!("{s:?} must be 1-63 characters of a-z, 0-9 and _, not starting with a digit"),
+            message: format!(
+                "{s:?} must be 1-63 characters of a-z, 0-9 and _, not starting with a digit"
+            ),
         })
     }
 }

@@ -68,7 +68,8 @@ impl SyncStats {
         add_all(&mut self.rows, &o.rows);
         add_all(&mut self.dropped, &o.dropped);
         add_all(&mut self.type_conflicts, &o.type_conflicts);
-        self.new_identifier_types.extend(o.new_identifier_types.iter().cloned());
+        self.new_identifier_types
+            .extend(o.new_identifier_types.iter().cloned());
         self.batches += o.batches;
     }
 }
@@ -95,16 +96,32 @@ impl fmt::Display for SyncStats {
                 writeln!(f, "    {}: {}", e.origin, e.message)?;
             }
         }
-        writeln!(f, "profiles: {} created, {} merges", self.profiles_created, self.merges)?;
+        writeln!(
+            f,
+            "profiles: {} created, {} merges",
+            self.profiles_created, self.merges
+        )?;
         if !self.conflicts.is_empty() {
-            let c: Vec<String> = self.conflicts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let c: Vec<String> = self
+                .conflicts
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             writeln!(f, "identity conflicts: {}", c.join(", "))?;
         }
         if !self.new_identifier_types.is_empty() {
-            writeln!(f, "new identifier types from context.externalIds: {}", self.new_identifier_types.join(", "))?;
+            writeln!(
+                f,
+                "new identifier types from context.externalIds: {}",
+                self.new_identifier_types.join(", ")
+            )?;
         }
         if !self.dropped.is_empty() {
-            let c: Vec<String> = self.dropped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let c: Vec<String> = self
+                .dropped
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             writeln!(f, "dropped by schema rules: {}", c.join(", "))?;
         }
         if !self.type_conflicts.is_empty() {

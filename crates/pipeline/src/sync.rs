@@ -21,7 +21,10 @@ pub struct SyncOptions {
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        SyncOptions { batch_events: 200_000, default_source: None }
+        SyncOptions {
+            batch_events: 200_000,
+            default_source: None,
+        }
     }
 }
 
@@ -44,10 +47,15 @@ pub fn sync_files(
 ) -> Result<SyncStats> {
     let default_source = match &opts.default_source {
         None => None,
-        Some(id) => Some(space.config().source_by_id(id).ok_or_else(|| Error::Config {
-            setting: "--source".into(),
-            message: format!("no source with id {id:?} in the config"),
-        })?),
+        Some(id) => Some(
+            space
+                .config()
+                .source_by_id(id)
+                .ok_or_else(|| Error::Config {
+                    setting: "--source".into(),
+                    message: format!("no source with id {id:?} in the config"),
+                })?,
+        ),
     };
     let mut total = SyncStats::default();
     let mut batch = space.begin_batch(now_micros());
@@ -55,7 +63,10 @@ pub fn sync_files(
     let mut prog = Progress::default();
     for (fi, path) in files.iter().enumerate() {
         prog.file_index = fi;
-        let reader = open(path).map_err(|e| Error::Input { path: PathBuf::from(path), source: e })?;
+        let reader = open(path).map_err(|e| Error::Input {
+            path: PathBuf::from(path),
+            source: e,
+        })?;
         let mut place = String::new();
         let name = if path == "-" { "stdin" } else { path.as_str() };
         let bytes_read = std::cell::Cell::new(0u64);
@@ -73,8 +84,11 @@ pub fn sync_files(
                     batch_sent_at: raw.batch_sent_at.as_deref().and_then(parse_timestamp),
                     ..Arrival::default()
                 };
-                let origin =
-                    Origin { place: &place, default_source, batch_write_key: raw.batch_write_key.as_deref() };
+                let origin = Origin {
+                    place: &place,
+                    default_source,
+                    batch_write_key: raw.batch_write_key.as_deref(),
+                };
                 let _ = space.add(&mut batch, raw.payload, None, origin, arrival);
                 prog.events += 1;
                 if batch.len() >= opts.batch_events {
@@ -92,7 +106,10 @@ pub fn sync_files(
         if let Some(e) = failure.take() {
             return Err(e);
         }
-        read.map_err(|e| Error::Input { path: PathBuf::from(path), source: e })?;
+        read.map_err(|e| Error::Input {
+            path: PathBuf::from(path),
+            source: e,
+        })?;
         prog.bytes = bytes_read.get();
         progress(prog);
     }

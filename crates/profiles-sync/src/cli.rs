@@ -17,7 +17,13 @@ use std::process::ExitCode;
 #[command(name = "profiles-sync", version, about, long_about)]
 pub struct Cli {
     /// The TOML config file (space, warehouse, identity rules, sources).
-    #[arg(long, short, global = true, default_value = "profiles-sync.toml", env = "PROFILES_SYNC_CONFIG")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "profiles-sync.toml",
+        env = "PROFILES_SYNC_CONFIG"
+    )]
     pub config: PathBuf,
 
     /// Log filter, e.g. `info`, `debug`, `ps_pipeline=debug` (or RUST_LOG).
@@ -143,21 +149,44 @@ pub enum Command {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
-        Command::Sync { files, source, batch_events, json } => {
-            cmd::sync::run(&cli.config, &files, source, batch_events, json)
-        }
+        Command::Sync {
+            files,
+            source,
+            batch_events,
+            json,
+        } => cmd::sync::run(&cli.config, &files, source, batch_events, json),
         Command::Materialize { full } => cmd::materialize::run(&cli.config, full),
-        Command::Gen { events, seed, sources, out, config_out } => {
-            cmd::gen::run(events, seed, sources, &out, config_out.as_deref())
-        }
+        Command::Gen {
+            events,
+            seed,
+            sources,
+            out,
+            config_out,
+        } => cmd::gen::run(events, seed, sources, &out, config_out.as_deref()),
         Command::Serve { listen, data_dir } => cmd::serve::run(&cli.config, listen, data_dir),
         Command::Query { sql, json, direct } => cmd::query::run(&cli.config, &sql, json, direct),
-        Command::Bench { events, seed, warehouse, input, json, keep } => {
-            cmd::bench::run(cmd::bench::Args { events, seed, warehouse, input, json, keep })
-        }
+        Command::Bench {
+            events,
+            seed,
+            warehouse,
+            input,
+            json,
+            keep,
+        } => cmd::bench::run(cmd::bench::Args {
+            events,
+            seed,
+            warehouse,
+            input,
+            json,
+            keep,
+        }),
     };
     match result {
         Ok(code) => code,

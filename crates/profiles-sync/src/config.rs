@@ -77,7 +77,8 @@ impl ServerSection {
     pub fn to_config(&self) -> Result<ps_ingest::ServerConfig> {
         let mut c = ps_ingest::ServerConfig::default();
         if let Some(l) = &self.listen {
-            c.listen = resolve_listen(l).map_err(|m| anyhow::anyhow!("invalid setting `server.listen`: {m}"))?;
+            c.listen = resolve_listen(l)
+                .map_err(|m| anyhow::anyhow!("invalid setting `server.listen`: {m}"))?;
         }
         if let Some(v) = &self.sync_interval {
             c.sync_interval = match v {
@@ -91,19 +92,33 @@ impl ServerSection {
         if let Some(d) = &self.data_dir {
             c.data_dir = d.into();
         }
-        c.max_inbox_bytes = bytes_setting("server.max_inbox_bytes", &self.max_inbox_bytes, c.max_inbox_bytes)?;
+        c.max_inbox_bytes = bytes_setting(
+            "server.max_inbox_bytes",
+            &self.max_inbox_bytes,
+            c.max_inbox_bytes,
+        )?;
         c.admin_token = self.admin_token.clone();
-        c.limits.max_event_bytes =
-            bytes_setting("server.max_event_bytes", &self.max_event_bytes, c.limits.max_event_bytes as u64)? as usize;
-        c.limits.max_batch_bytes =
-            bytes_setting("server.max_batch_bytes", &self.max_batch_bytes, c.limits.max_batch_bytes as u64)? as usize;
+        c.limits.max_event_bytes = bytes_setting(
+            "server.max_event_bytes",
+            &self.max_event_bytes,
+            c.limits.max_event_bytes as u64,
+        )? as usize;
+        c.limits.max_batch_bytes = bytes_setting(
+            "server.max_batch_bytes",
+            &self.max_batch_bytes,
+            c.limits.max_batch_bytes as u64,
+        )? as usize;
         if let Some(n) = self.max_batch_events {
             if n < 1 {
                 bail!("invalid setting `server.max_batch_events`: must be at least 1");
             }
             c.limits.max_batch_events = n as usize;
         }
-        c.sync_trigger_bytes = bytes_setting("server.sync_trigger_bytes", &self.sync_trigger_bytes, c.sync_trigger_bytes)?;
+        c.sync_trigger_bytes = bytes_setting(
+            "server.sync_trigger_bytes",
+            &self.sync_trigger_bytes,
+            c.sync_trigger_bytes,
+        )?;
         if let Some(n) = self.sync_max_events {
             if n < 1 {
                 bail!("invalid setting `server.sync_max_events`: must be at least 1");
@@ -134,10 +149,11 @@ fn bytes_setting(name: &str, v: &Option<toml::Value>, default: u64) -> Result<u6
     match v {
         None => Ok(default),
         Some(toml::Value::Integer(n)) if *n >= 0 => Ok(*n as u64),
-        Some(toml::Value::String(s)) => {
-            ps_ingest::config::parse_bytes(s).map_err(|m| anyhow::anyhow!("invalid setting `{name}`: {m}"))
+        Some(toml::Value::String(s)) => ps_ingest::config::parse_bytes(s)
+            .map_err(|m| anyhow::anyhow!("invalid setting `{name}`: {m}")),
+        Some(other) => {
+            bail!("invalid setting `{name}`: {other} is not a size (e.g. 1048576 or \"512MB\")")
         }
-        Some(other) => bail!("invalid setting `{name}`: {other} is not a size (e.g. 1048576 or \"512MB\")"),
     }
 }
 
@@ -168,7 +184,9 @@ pub struct SyncConfig {
 
 impl Default for SyncConfig {
     fn default() -> Self {
-        SyncConfig { batch_events: default_batch() }
+        SyncConfig {
+            batch_events: default_batch(),
+        }
     }
 }
 
@@ -179,13 +197,17 @@ fn default_batch() -> usize {
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).with_context(|| {
-            format!("cannot read config file {} (pass --config PATH or create profiles-sync.toml)", path.display())
+            format!(
+                "cannot read config file {} (pass --config PATH or create profiles-sync.toml)",
+                path.display()
+            )
         })?;
         Config::parse(&text).with_context(|| format!("in config file {}", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<Config> {
-        let cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -195,14 +217,22 @@ impl Config {
             bail!("invalid setting `sources`: at least one [[sources]] entry is needed");
         }
         for (i, s) in self.sources.iter().enumerate() {
-            for (field, v) in [("id", &s.id), ("name", &s.name), ("slug", &s.slug), ("write_key", &s.write_key)] {
+            for (field, v) in [
+                ("id", &s.id),
+                ("name", &s.name),
+                ("slug", &s.slug),
+                ("write_key", &s.write_key),
+            ] {
                 if v.trim().is_empty() {
                     bail!("invalid setting `sources[{i}].{field}`: must not be empty");
                 }
             }
             for (j, o) in self.sources.iter().enumerate().take(i) {
                 if o.id == s.id {
-                    bail!("invalid setting `sources[{i}].id`: {:?} is also the id of sources[{j}]", s.id);
+                    bail!(
+                        "invalid setting `sources[{i}].id`: {:?} is also the id of sources[{j}]",
+                        s.id
+                    );
                 }
                 if o.write_key == s.write_key {
                     bail!("invalid setting `sources[{i}].write_key`: also the write key of sources[{j}]");
@@ -218,7 +248,11 @@ impl Config {
     }
 
     pub fn space(&self) -> SpaceConfig {
-        SpaceConfig { space: self.space.clone(), sources: self.sources.clone(), identity: self.identity.clone() }
+        SpaceConfig {
+            space: self.space.clone(),
+            sources: self.sources.clone(),
+            identity: self.identity.clone(),
+        }
     }
 }
 
@@ -238,14 +272,23 @@ write_key = "k"
     #[test]
     fn errors_name_the_setting() {
         assert!(Config::parse(OK).is_ok());
-        let e = Config::parse("[[sources]]\nid='a'\nname='A'\nslug='a'\nwrite_key='k'\n").unwrap_err();
+        let e =
+            Config::parse("[[sources]]\nid='a'\nname='A'\nslug='a'\nwrite_key='k'\n").unwrap_err();
         assert!(format!("{e:#}").contains("space"), "{e:#}");
         let e = Config::parse(&format!("{OK}\n[warehouse]\nurll = 'x'\n")).unwrap_err();
         assert!(format!("{e:#}").contains("urll"), "{e:#}");
-        let e = Config::parse(&format!("{OK}\n[identity]\n[[identity.identifiers]]\ntype='email'\nwindow='often'\n"))
-            .unwrap_err();
-        assert!(format!("{e:#}").contains("identity.identifiers[0].window"), "{e:#}");
-        let e = Config::parse(&format!("{OK}\n[[sources]]\nid='a'\nname='B'\nslug='b'\nwrite_key='k2'\n")).unwrap_err();
+        let e = Config::parse(&format!(
+            "{OK}\n[identity]\n[[identity.identifiers]]\ntype='email'\nwindow='often'\n"
+        ))
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("identity.identifiers[0].window"),
+            "{e:#}"
+        );
+        let e = Config::parse(&format!(
+            "{OK}\n[[sources]]\nid='a'\nname='B'\nslug='b'\nwrite_key='k2'\n"
+        ))
+        .unwrap_err();
         assert!(format!("{e:#}").contains("sources[1].id"), "{e:#}");
     }
 

@@ -109,7 +109,10 @@ pub enum Refusal {
     #[error("`messageId` is {0} characters long; at most 100 are allowed")]
     MessageIdTooLong(usize),
     #[error("field `{field}` must be {expected}")]
-    BadField { field: &'static str, expected: &'static str },
+    BadField {
+        field: &'static str,
+        expected: &'static str,
+    },
     #[error("`{field}` is not an ISO-8601 timestamp: {value:?}")]
     BadTimestamp { field: &'static str, value: String },
     #[error("no source has write key {0:?}")]
@@ -209,7 +212,8 @@ impl Event {
 
 /// Parses one JSON text into an event.
 pub fn parse_event_str(text: &str, arrival: &Arrival) -> Result<Event, Refusal> {
-    let json: Json = serde_json::from_str(text).map_err(|e| Refusal::MalformedJson(e.to_string()))?;
+    let json: Json =
+        serde_json::from_str(text).map_err(|e| Refusal::MalformedJson(e.to_string()))?;
     parse_event(json, arrival, Some(text.as_bytes()))
 }
 
@@ -223,7 +227,11 @@ pub fn parse_event(json: Json, arrival: &Arrival, raw: Option<&[u8]>) -> Result<
 /// [`parse_event`] that hands the payload back with the refusal, so the
 /// caller can keep the refused payload (`rejected_events`) without copying
 /// every accepted one.
-pub fn parse_event_or_return(json: Json, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, (Refusal, Json)> {
+pub fn parse_event_or_return(
+    json: Json,
+    arrival: &Arrival,
+    raw: Option<&[u8]>,
+) -> Result<Event, (Refusal, Json)> {
     let Json::Object(payload) = json else {
         return Err((Refusal::NotAnObject, json));
     };
@@ -233,11 +241,22 @@ pub fn parse_event_or_return(json: Json, arrival: &Arrival, raw: Option<&[u8]>) 
     }
 }
 
-fn validate(payload: &Map<String, Json>, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, Refusal> {
+fn validate(
+    payload: &Map<String, Json>,
+    arrival: &Arrival,
+    raw: Option<&[u8]>,
+) -> Result<Event, Refusal> {
     let kind = match payload.get("type") {
         None | Some(Json::Null) => return Err(Refusal::MissingType),
-        Some(Json::String(s)) => EventType::parse(s).ok_or_else(|| Refusal::UnknownType(s.clone()))?,
-        Some(_) => return Err(Refusal::BadField { field: "type", expected: "a string" }),
+        Some(Json::String(s)) => {
+            EventType::parse(s).ok_or_else(|| Refusal::UnknownType(s.clone()))?
+        }
+        Some(_) => {
+            return Err(Refusal::BadField {
+                field: "type",
+                expected: "a string",
+            })
+        }
     };
     let user_id = id_field(payload, "userId")?;
     let anonymous_id = id_field(payload, "anonymousId")?;
@@ -266,7 +285,10 @@ fn validate(payload: &Map<String, Json>, arrival: &Arrival, raw: Option<&[u8]>) 
     let device_time = original.or(timestamp);
     let corrected = match (received_at, sent_at, device_time) {
         (Some(recv), Some(sent), Some(dev)) => recv - (sent - dev),
-        _ => timestamp.or(original).or(received_at).unwrap_or(arrival.load_time),
+        _ => timestamp
+            .or(original)
+            .or(received_at)
+            .unwrap_or(arrival.load_time),
     };
     Ok(Event {
         kind,
@@ -295,7 +317,10 @@ fn id_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<String>
         Some(Json::String(s)) if s.is_empty() => Ok(None),
         Some(Json::String(s)) => Ok(Some(s.clone())),
         Some(Json::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(Refusal::BadField { field, expected: "a string" }),
+        Some(_) => Err(Refusal::BadField {
+            field,
+            expected: "a string",
+        }),
     }
 }
 
@@ -304,7 +329,10 @@ fn string_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<Str
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) => Ok(Some(s.clone())),
         Some(Json::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(Refusal::BadField { field, expected: "a string" }),
+        Some(_) => Err(Refusal::BadField {
+            field,
+            expected: "a string",
+        }),
     }
 }
 
@@ -312,10 +340,18 @@ fn ts_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<Micros>
     match p.get(field) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) if s.is_empty() => Ok(None),
-        Some(Json::String(s)) => parse_timestamp(s)
-            .map(Some)
-            .ok_or_else(|| Refusal::BadTimestamp { field, value: s.clone() }),
-        Some(_) => Err(Refusal::BadField { field, expected: "an ISO-8601 string" }),
+        Some(Json::String(s)) => {
+            parse_timestamp(s)
+                .map(Some)
+                .ok_or_else(|| Refusal::BadTimestamp {
+                    field,
+                    value: s.clone(),
+                })
+        }
+        Some(_) => Err(Refusal::BadField {
+            field,
+            expected: "an ISO-8601 string",
+        }),
     }
 }
 
@@ -336,22 +372,45 @@ mod tests {
     use crate::time::format_sql;
 
     fn parse(s: &str) -> Result<Event, Refusal> {
-        parse_event_str(s, &Arrival { load_time: 0, ..Arrival::default() })
+        parse_event_str(
+            s,
+            &Arrival {
+                load_time: 0,
+                ..Arrival::default()
+            },
+        )
     }
 
     #[test]
     fn validation_reasons() {
         assert_eq!(parse("{").unwrap_err().code(), "malformed_json");
         assert_eq!(parse("[]").unwrap_err(), Refusal::NotAnObject);
-        assert_eq!(parse(r#"{"type":"x","userId":"u"}"#).unwrap_err().code(), "unknown_type");
-        assert_eq!(parse(r#"{"type":"page","userId":""}"#).unwrap_err(), Refusal::MissingIdentity);
-        assert_eq!(parse(r#"{"type":"track","userId":"u"}"#).unwrap_err(), Refusal::MissingEvent);
-        assert_eq!(parse(r#"{"type":"group","userId":"u"}"#).unwrap_err(), Refusal::MissingGroupId);
+        assert_eq!(
+            parse(r#"{"type":"x","userId":"u"}"#).unwrap_err().code(),
+            "unknown_type"
+        );
+        assert_eq!(
+            parse(r#"{"type":"page","userId":""}"#).unwrap_err(),
+            Refusal::MissingIdentity
+        );
+        assert_eq!(
+            parse(r#"{"type":"track","userId":"u"}"#).unwrap_err(),
+            Refusal::MissingEvent
+        );
+        assert_eq!(
+            parse(r#"{"type":"group","userId":"u"}"#).unwrap_err(),
+            Refusal::MissingGroupId
+        );
         let long = "m".repeat(101);
-        let e = parse(&format!(r#"{{"type":"page","userId":"u","messageId":"{long}"}}"#)).unwrap_err();
+        let e = parse(&format!(
+            r#"{{"type":"page","userId":"u","messageId":"{long}"}}"#
+        ))
+        .unwrap_err();
         assert_eq!(e.code(), "message_id_too_long");
         assert_eq!(
-            parse(r#"{"type":"page","userId":"u","timestamp":"yesterday"}"#).unwrap_err().code(),
+            parse(r#"{"type":"page","userId":"u","timestamp":"yesterday"}"#)
+                .unwrap_err()
+                .code(),
             "bad_timestamp"
         );
     }
@@ -378,7 +437,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(format_sql(e.timestamp), "2024-01-01 11:59:10");
-        assert_eq!(format_sql(e.original_timestamp.unwrap()), "2024-01-01 12:04:00");
+        assert_eq!(
+            format_sql(e.original_timestamp.unwrap()),
+            "2024-01-01 12:04:00"
+        );
         // Without receivedAt the event keeps its own timestamp.
         let e = parse(r#"{"type":"page","userId":"u","sentAt":"2024-01-01T12:05:00Z","timestamp":"2024-01-01T12:04:00Z"}"#).unwrap();
         assert_eq!(format_sql(e.timestamp), "2024-01-01 12:04:00");

@@ -127,8 +127,17 @@ mod tests {
 
     #[test]
     fn collisions_keep_last_and_empty_names_drop() {
-        let (cols, stats) = flat(json!({"userId": 1, "user_id": 2, "$$": 3, "a": {"Ü": 4}}), "");
-        assert_eq!(cols, vec![("user_id".into(), Value::Int(2)), ("a".into(), Value::Int(4))]);
+        let (cols, stats) = flat(
+            json!({"userId": 1, "user_id": 2, "$$": 3, "a": {"Ü": 4}}),
+            "",
+        );
+        assert_eq!(
+            cols,
+            vec![
+                ("user_id".into(), Value::Int(2)),
+                ("a".into(), Value::Int(4))
+            ]
+        );
         assert_eq!(stats.collisions, 1);
         assert_eq!(stats.empty_names, 1);
     }

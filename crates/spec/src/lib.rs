@@ -15,5 +15,7 @@ pub mod naming;
 pub mod time;
 pub mod value;
 
-pub use event::{parse_event, parse_event_or_return, parse_event_str, Arrival, Event, EventType, Refusal};
+pub use event::{
+    parse_event, parse_event_or_return, parse_event_str, Arrival, Event, EventType, Refusal,
+};
 pub use value::{ColumnType, Value};

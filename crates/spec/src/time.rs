@@ -90,7 +90,13 @@ mod tests {
 
     #[test]
     fn rejects_non_timestamps() {
-        for s in ["2022", "2022-05-02", "hello world, this is long", "12:00:00", "2022-13-45T99:00:00Z"] {
+        for s in [
+            "2022",
+            "2022-05-02",
+            "hello world, this is long",
+            "12:00:00",
+            "2022-13-45T99:00:00Z",
+        ] {
             assert_eq!(parse_timestamp(s), None, "{s}");
         }
     }

@@ -105,7 +105,9 @@ impl Value {
             }
             (Value::Bool(b), T::Varchar) => Some(Value::Str(b.to_string())),
             (Value::Int(i), T::Varchar) => Some(Value::Str(i.to_string())),
-            (Value::Float(f), T::Varchar) => Some(Value::Str(serde_json::Number::from_f64(f).map_or_else(|| f.to_string(), |n| n.to_string()))),
+            (Value::Float(f), T::Varchar) => Some(Value::Str(
+                serde_json::Number::from_f64(f).map_or_else(|| f.to_string(), |n| n.to_string()),
+            )),
             (Value::Ts(t), T::Varchar) => Some(Value::Str(format_iso(t))),
             _ => None,
         }
@@ -122,19 +124,37 @@ mod tests {
         assert_eq!(Value::from_json(&json!(3)), Value::Int(3));
         assert_eq!(Value::from_json(&json!(3.5)), Value::Float(3.5));
         assert_eq!(Value::from_json(&json!(true)), Value::Bool(true));
-        assert_eq!(Value::from_json(&json!([1, "a"])), Value::Str("[1,\"a\"]".into()));
-        assert!(matches!(Value::from_json(&json!("2024-01-01T00:00:00Z")), Value::Ts(_)));
+        assert_eq!(
+            Value::from_json(&json!([1, "a"])),
+            Value::Str("[1,\"a\"]".into())
+        );
+        assert!(matches!(
+            Value::from_json(&json!("2024-01-01T00:00:00Z")),
+            Value::Ts(_)
+        ));
         assert_eq!(Value::from_json(&json!("x")), Value::Str("x".into()));
     }
 
     #[test]
     fn lossless_casts_only() {
-        assert_eq!(Value::Int(2).cast(ColumnType::Double), Some(Value::Float(2.0)));
-        assert_eq!(Value::Float(2.0).cast(ColumnType::Bigint), Some(Value::Int(2)));
+        assert_eq!(
+            Value::Int(2).cast(ColumnType::Double),
+            Some(Value::Float(2.0))
+        );
+        assert_eq!(
+            Value::Float(2.0).cast(ColumnType::Bigint),
+            Some(Value::Int(2))
+        );
         assert_eq!(Value::Float(2.5).cast(ColumnType::Bigint), None);
         assert_eq!(Value::Str("x".into()).cast(ColumnType::Bigint), None);
-        assert_eq!(Value::Bool(true).cast(ColumnType::Varchar), Some(Value::Str("true".into())));
-        assert_eq!(Value::Int(7).cast(ColumnType::Varchar), Some(Value::Str("7".into())));
+        assert_eq!(
+            Value::Bool(true).cast(ColumnType::Varchar),
+            Some(Value::Str("true".into()))
+        );
+        assert_eq!(
+            Value::Int(7).cast(ColumnType::Varchar),
+            Some(Value::Str("7".into()))
+        );
         assert_eq!(Value::Int(7).cast(ColumnType::Timestamp), None);
         assert_eq!(Value::Null.cast(ColumnType::Boolean), Some(Value::Null));
     }

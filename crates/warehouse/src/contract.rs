@@ -30,7 +30,13 @@ impl TableSchema {
     pub fn new(name: &str, cols: &[(&str, ColumnType)]) -> TableSchema {
         TableSchema {
             name: name.to_owned(),
-            columns: cols.iter().map(|(n, t)| Column { name: (*n).to_owned(), ty: *t }).collect(),
+            columns: cols
+                .iter()
+                .map(|(n, t)| Column {
+                    name: (*n).to_owned(),
+                    ty: *t,
+                })
+                .collect(),
         }
     }
 
@@ -78,7 +84,10 @@ fn with_common(name: &str, head: &[(&str, ColumnType)]) -> TableSchema {
 /// `profile_traits_updates` and `profile_traits` get trait columns appended.
 pub fn fixed_tables() -> Vec<TableSchema> {
     vec![
-        with_common(ID_GRAPH_UPDATES, &[("id", V), ("segment_id", V), ("canonical_segment_id", V)]),
+        with_common(
+            ID_GRAPH_UPDATES,
+            &[("id", V), ("segment_id", V), ("canonical_segment_id", V)],
+        ),
         with_common(
             EXTERNAL_ID_MAPPING_UPDATES,
             &[
@@ -118,7 +127,16 @@ pub fn fixed_tables() -> Vec<TableSchema> {
                 ("payload", V),
             ],
         ),
-        TableSchema::new(ID_GRAPH, &[("segment_id", V), ("canonical_segment_id", V), ("timestamp", T), ("seq", B), ("uuid_ts", T)]),
+        TableSchema::new(
+            ID_GRAPH,
+            &[
+                ("segment_id", V),
+                ("canonical_segment_id", V),
+                ("timestamp", T),
+                ("seq", B),
+                ("uuid_ts", T),
+            ],
+        ),
         TableSchema::new(
             EXTERNAL_ID_MAPPING,
             &[
@@ -130,8 +148,19 @@ pub fn fixed_tables() -> Vec<TableSchema> {
                 ("uuid_ts", T),
             ],
         ),
-        TableSchema::new(PROFILE_TRAITS, &[("canonical_segment_id", V), ("merged_to", V)]),
-        TableSchema::new(STATE_PROFILES, &[("segment_id", V), ("ord", B), ("canonical", V), ("state", V)]),
+        TableSchema::new(
+            PROFILE_TRAITS,
+            &[("canonical_segment_id", V), ("merged_to", V)],
+        ),
+        TableSchema::new(
+            STATE_PROFILES,
+            &[
+                ("segment_id", V),
+                ("ord", B),
+                ("canonical", V),
+                ("state", V),
+            ],
+        ),
         TableSchema::new(STATE_META, &[("key", V), ("value", V)]),
         TableSchema::new(STATE_KEYS, &[("k", V)]),
     ]
@@ -194,7 +223,14 @@ pub fn reserved_event_columns() -> &'static [&'static str] {
 }
 
 /// Event tables of the six calls.
-pub const CALL_TABLES: [&str; 6] = ["identifies", "tracks", "pages", "screens", "groups", "aliases"];
+pub const CALL_TABLES: [&str; 6] = [
+    "identifies",
+    "tracks",
+    "pages",
+    "screens",
+    "groups",
+    "aliases",
+];
 
 /// Whether a per-event track table may take this (snake-cased) name: not
 /// empty, and not one of the product's own tables.
@@ -221,7 +257,9 @@ pub enum Ddl {
 
 impl Catalog {
     pub fn from_tables(tables: Vec<TableSchema>) -> Catalog {
-        Catalog { tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect() }
+        Catalog {
+            tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
+        }
     }
 
     pub fn get(&self, table: &str) -> Option<&TableSchema> {
@@ -233,7 +271,12 @@ impl Catalog {
     }
 
     /// Makes sure `table` exists with at least `cols`, recording the DDL.
-    pub fn ensure_table(&mut self, table: &str, cols: &[(&str, ColumnType)], ddl: &mut Vec<Ddl>) -> &TableSchema {
+    pub fn ensure_table(
+        &mut self,
+        table: &str,
+        cols: &[(&str, ColumnType)],
+        ddl: &mut Vec<Ddl>,
+    ) -> &TableSchema {
         if !self.tables.contains_key(table) {
             let t = TableSchema::new(table, cols);
             ddl.push(Ddl::CreateTable(t.clone()));
@@ -243,14 +286,29 @@ impl Catalog {
     }
 
     /// The column's position and type, adding it with type `ty` if missing.
-    pub fn ensure_column(&mut self, table: &str, name: &str, ty: ColumnType, ddl: &mut Vec<Ddl>) -> (usize, ColumnType) {
-        let t = self.tables.get_mut(table).expect("table ensured before its columns");
+    pub fn ensure_column(
+        &mut self,
+        table: &str,
+        name: &str,
+        ty: ColumnType,
+        ddl: &mut Vec<Ddl>,
+    ) -> (usize, ColumnType) {
+        let t = self
+            .tables
+            .get_mut(table)
+            .expect("table ensured before its columns");
         if let Some(i) = t.position(name) {
             return (i, t.columns[i].ty);
         }
-        let column = Column { name: name.to_owned(), ty };
+        let column = Column {
+            name: name.to_owned(),
+            ty,
+        };
         t.columns.push(column.clone());
-        ddl.push(Ddl::AddColumn { table: table.to_owned(), column });
+        ddl.push(Ddl::AddColumn {
+            table: table.to_owned(),
+            column,
+        });
         (t.columns.len() - 1, ty)
     }
 }

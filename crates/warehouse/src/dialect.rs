@@ -30,11 +30,19 @@ pub struct Dialect {
 
 impl Dialect {
     pub fn duckdb(catalog: &str) -> Dialect {
-        Dialect { catalog: Some(catalog.to_owned()), double_type: "DOUBLE", varchar_type: "VARCHAR" }
+        Dialect {
+            catalog: Some(catalog.to_owned()),
+            double_type: "DOUBLE",
+            varchar_type: "VARCHAR",
+        }
     }
 
     pub fn postgres() -> Dialect {
-        Dialect { catalog: None, double_type: "DOUBLE PRECISION", varchar_type: "TEXT" }
+        Dialect {
+            catalog: None,
+            double_type: "DOUBLE PRECISION",
+            varchar_type: "TEXT",
+        }
     }
 
     pub fn type_name(&self, t: ColumnType) -> &'static str {
@@ -61,9 +69,16 @@ impl Dialect {
     }
 
     pub fn create_table(&self, schema: &str, t: &TableSchema) -> String {
-        let cols: Vec<String> =
-            t.columns.iter().map(|c| format!("{} {}", quote(&c.name), self.type_name(c.ty))).collect();
-        format!("CREATE TABLE IF NOT EXISTS {} ({})", self.table(schema, &t.name), cols.join(", "))
+        let cols: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", quote(&c.name), self.type_name(c.ty)))
+            .collect();
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} ({})",
+            self.table(schema, &t.name),
+            cols.join(", ")
+        )
     }
 
     pub fn ddl(&self, schema: &str, d: &Ddl) -> String {

@@ -22,7 +22,9 @@ pub struct DuckDb {
 
 impl std::fmt::Debug for DuckDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DuckDb").field("catalog", &self.dialect.catalog).finish()
+        f.debug_struct("DuckDb")
+            .field("catalog", &self.dialect.catalog)
+            .finish()
     }
 }
 
@@ -39,7 +41,10 @@ impl DuckDb {
                 if !dir.as_os_str().is_empty() && !dir.exists() {
                     return Err(Error::new(
                         ErrorKind::Connect,
-                        format!("directory {} of DuckDB file {path} does not exist", dir.display()),
+                        format!(
+                            "directory {} of DuckDB file {path} does not exist",
+                            dir.display()
+                        ),
                     ));
                 }
             }
@@ -49,7 +54,10 @@ impl DuckDb {
         let catalog: String = conn
             .query_row("SELECT current_database()", [], |r| r.get(0))
             .map_err(|e| q(e, "SELECT current_database()"))?;
-        Ok(DuckDb { conn, dialect: Dialect::duckdb(&catalog) })
+        Ok(DuckDb {
+            conn,
+            dialect: Dialect::duckdb(&catalog),
+        })
     }
 }
 
@@ -167,9 +175,9 @@ impl Warehouse for DuckDb {
             while cells.len() < width {
                 cells.push(Cell(&NULL));
             }
-            app.append_row(duckdb::appender_params_from_iter(cells.iter())).map_err(|e| q(e, &what))?;
+            app.append_row(duckdb::appender_params_from_iter(cells.iter()))
+                .map_err(|e| q(e, &what))?;
         }
         app.flush().map_err(|e| q(e, &what))
     }
 }
-

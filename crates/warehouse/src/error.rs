@@ -28,8 +28,15 @@ pub enum ErrorKind {
 }
 
 impl Error {
-    pub fn new(kind: ErrorKind, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
-        Error { kind, statement: None, source: source.into() }
+    pub fn new(
+        kind: ErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error {
+            kind,
+            statement: None,
+            source: source.into(),
+        }
     }
 
     pub fn with_statement(mut self, sql: &str) -> Error {

@@ -47,7 +47,10 @@ pub trait Warehouse: Send {
 pub fn open(url: &str) -> Result<Box<dyn Warehouse>> {
     if let Some(path) = url.strip_prefix("duckdb://") {
         if path.is_empty() {
-            return Err(Error::new(ErrorKind::Config, "warehouse.url `duckdb://` needs a file path, e.g. duckdb://profiles.duckdb"));
+            return Err(Error::new(
+                ErrorKind::Config,
+                "warehouse.url `duckdb://` needs a file path, e.g. duckdb://profiles.duckdb",
+            ));
         }
         return Ok(Box::new(duckdb::DuckDb::open(path)?));
     }
@@ -77,15 +80,32 @@ pub fn parse_type(s: &str) -> Option<ColumnType> {
 fn group_columns(rows: Vec<Vec<Value>>) -> Result<Vec<TableSchema>> {
     let mut out: Vec<TableSchema> = Vec::new();
     for r in rows {
-        let (Some(Value::Str(t)), Some(Value::Str(c)), Some(Value::Str(ty))) = (r.first(), r.get(1), r.get(2)) else {
-            return Err(Error::new(ErrorKind::Corrupt, "unexpected information_schema row"));
+        let (Some(Value::Str(t)), Some(Value::Str(c)), Some(Value::Str(ty))) =
+            (r.first(), r.get(1), r.get(2))
+        else {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                "unexpected information_schema row",
+            ));
         };
         let ty = parse_type(ty).ok_or_else(|| {
-            Error::new(ErrorKind::Corrupt, format!("column {t}.{c} has type {ty}, which this version does not create"))
+            Error::new(
+                ErrorKind::Corrupt,
+                format!("column {t}.{c} has type {ty}, which this version does not create"),
+            )
         })?;
         match out.last_mut() {
-            Some(last) if &last.name == t => last.columns.push(Column { name: c.clone(), ty }),
-            _ => out.push(TableSchema { name: t.clone(), columns: vec![Column { name: c.clone(), ty }] }),
+            Some(last) if &last.name == t => last.columns.push(Column {
+                name: c.clone(),
+                ty,
+            }),
+            _ => out.push(TableSchema {
+                name: t.clone(),
+                columns: vec![Column {
+                    name: c.clone(),
+                    ty,
+                }],
+            }),
         }
     }
     Ok(out)

@@ -10,10 +10,10 @@ use crate::contract::TableSchema;
 use crate::dialect::{literal, quote, Dialect};
 use crate::error::{Error, ErrorKind, Result};
 use crate::Warehouse;
-use bytes::{BufMut, BytesMut};
 use ::postgres::binary_copy::BinaryCopyInWriter;
 use ::postgres::types::{FromSql, IsNull, ToSql, Type};
 use ::postgres::{Client, NoTls};
+use bytes::{BufMut, BytesMut};
 use ps_spec::{ColumnType, Value};
 
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
@@ -61,8 +61,12 @@ impl Postgres {
                 "warehouse.url: sslmode=require is not supported by this build yet; use a TLS-terminating proxy or sslmode=disable",
             ));
         }
-        let client = Client::connect(url, NoTls).map_err(|e| Error::new(ErrorKind::Connect, redact(url, e)))?;
-        Ok(Postgres { client, dialect: Dialect::postgres() })
+        let client = Client::connect(url, NoTls)
+            .map_err(|e| Error::new(ErrorKind::Connect, redact(url, e)))?;
+        Ok(Postgres {
+            client,
+            dialect: Dialect::postgres(),
+        })
     }
 }
 
@@ -86,7 +90,11 @@ fn redact(url: &str, e: ::postgres::Error) -> String {
 struct Cell<'a>(&'a Value);
 
 impl ToSql for Cell<'_> {
-    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self.0 {
             Value::Null => return Ok(IsNull::Yes),
             Value::Bool(b) => out.put_u8(u8::from(*b)),
@@ -116,11 +124,19 @@ impl<'a> FromSql<'a> for Any {
         Ok(Any(match *ty {
             Type::BOOL => Value::Bool(raw.first().copied().unwrap_or(0) != 0),
             Type::INT8 => Value::Int(i64::from_be_bytes(be8(raw)?)),
-            Type::INT4 => Value::Int(i64::from(i32::from_be_bytes(raw.try_into().map_err(|_| "bad int4")?))),
-            Type::INT2 => Value::Int(i64::from(i16::from_be_bytes(raw.try_into().map_err(|_| "bad int2")?))),
+            Type::INT4 => Value::Int(i64::from(i32::from_be_bytes(
+                raw.try_into().map_err(|_| "bad int4")?,
+            ))),
+            Type::INT2 => Value::Int(i64::from(i16::from_be_bytes(
+                raw.try_into().map_err(|_| "bad int2")?,
+            ))),
             Type::FLOAT8 => Value::Float(f64::from_be_bytes(be8(raw)?)),
-            Type::FLOAT4 => Value::Float(f64::from(f32::from_be_bytes(raw.try_into().map_err(|_| "bad float4")?))),
-            Type::TIMESTAMP | Type::TIMESTAMPTZ => Value::Ts(i64::from_be_bytes(be8(raw)?) + PG_EPOCH_OFFSET),
+            Type::FLOAT4 => Value::Float(f64::from(f32::from_be_bytes(
+                raw.try_into().map_err(|_| "bad float4")?,
+            ))),
+            Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+                Value::Ts(i64::from_be_bytes(be8(raw)?) + PG_EPOCH_OFFSET)
+            }
             _ => Value::Str(String::from_utf8_lossy(raw).into_owned()),
         }))
     }
@@ -198,7 +214,11 @@ impl Warehouse for Postgres {
             return Ok(());
         }
         let cols: Vec<String> = table.columns.iter().map(|c| quote(&c.name)).collect();
-        let sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", self.dialect.table(schema, &table.name), cols.join(", "));
+        let sql = format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
+            self.dialect.table(schema, &table.name),
+            cols.join(", ")
+        );
         let types: Vec<Type> = table.columns.iter().map(|c| pg_type(c.ty)).collect();
         let sink = self.client.copy_in(&sql).map_err(|e| classify(e, &sql))?;
         let mut writer = BinaryCopyInWriter::new(sink, &types);
@@ -209,7 +229,8 @@ impl Warehouse for Postgres {
             for i in 0..table.columns.len() {
                 cells.push(Cell(row.get(i).unwrap_or(&null)));
             }
-            let refs: Vec<&(dyn ToSql + Sync)> = cells.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                cells.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
             writer.write(&refs).map_err(|e| classify(e, &sql))?;
         }
         writer.finish().map_err(|e| classify(e, &sql))?;

@@ -55,7 +55,12 @@ fn peak_rss_mb() -> f64 {
 
 fn stage(name: &'static str, d: Duration, events: u64, peak: f64) -> Stage {
     let s = d.as_secs_f64();
-    Stage { stage: name, seconds: s, events_per_sec: events as f64 / s.max(1e-9), peak_rss_mb: peak }
+    Stage {
+        stage: name,
+        seconds: s,
+        events_per_sec: events as f64 / s.max(1e-9),
+        peak_rss_mb: peak,
+    }
 }
 
 pub struct Args {
@@ -74,7 +79,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => {
             let p = dir.join("events.jsonl.gz");
             eprintln!("generating {} events (seed {})…", args.events, args.seed);
-            super::gen::run(args.events, args.seed, 3, p.to_str().context("utf-8 path")?, None)?;
+            super::gen::run(
+                args.events,
+                args.seed,
+                3,
+                p.to_str().context("utf-8 path")?,
+                None,
+            )?;
             p
         }
     };
@@ -100,12 +111,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let floor = stage("floor: read+parse JSON", t.elapsed(), n, peak_rss_mb());
 
     // Pass 3: the pipeline.
-    let url = args.warehouse.clone().unwrap_or_else(|| format!("duckdb://{}", dir.join("bench.duckdb").display()));
+    let url = args
+        .warehouse
+        .clone()
+        .unwrap_or_else(|| format!("duckdb://{}", dir.join("bench.duckdb").display()));
     let space_cfg = ps_pipeline::SpaceConfig {
         space: "bench".into(),
         sources: ps_gen::sources(3)
             .into_iter()
-            .map(|(id, name, slug, write_key)| ps_pipeline::Source { id, name, slug, write_key })
+            .map(|(id, name, slug, write_key)| ps_pipeline::Source {
+                id,
+                name,
+                slug,
+                write_key,
+            })
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
     };
@@ -113,7 +132,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let t = Instant::now();
     let mut wh = ps_warehouse::open(&url)?;
     let mut space = Space::open(wh.as_mut(), space_cfg)?;
-    let stats = sync_files(wh.as_mut(), &mut space, &[input_s], &SyncOptions::default(), &mut |_| {})?;
+    let stats = sync_files(
+        wh.as_mut(),
+        &mut space,
+        &[input_s],
+        &SyncOptions::default(),
+        &mut |_| {},
+    )?;
     let total = t.elapsed();
     let peak = peak_rss_mb();
     let tm = space.timings;
@@ -145,12 +170,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("{} events, {:.1} MB input, warehouse {}", report.events, input_bytes as f64 / 1e6, report.warehouse);
-        println!("{:<30} {:>9} {:>14} {:>10}", "stage", "seconds", "events/s", "peak MB");
+        println!(
+            "{} events, {:.1} MB input, warehouse {}",
+            report.events,
+            input_bytes as f64 / 1e6,
+            report.warehouse
+        );
+        println!(
+            "{:<30} {:>9} {:>14} {:>10}",
+            "stage", "seconds", "events/s", "peak MB"
+        );
         for s in &report.stages {
-            println!("{:<30} {:>9.3} {:>14.0} {:>10.0}", s.stage, s.seconds, s.events_per_sec, s.peak_rss_mb);
+            println!(
+                "{:<30} {:>9.3} {:>14.0} {:>10.0}",
+                s.stage, s.seconds, s.events_per_sec, s.peak_rss_mb
+            );
         }
-        println!("end to end = {:.0}% of the parse-only floor", report.ratio_to_floor * 100.0);
+        println!(
+            "end to end = {:.0}% of the parse-only floor",
+            report.ratio_to_floor * 100.0
+        );
         println!("profiles: {}", report.profiles);
         for (t, r) in &report.rows {
             println!("  {t}: {r}");

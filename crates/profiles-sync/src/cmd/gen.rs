@@ -6,8 +6,18 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(events: u64, seed: u64, sources: u32, out: &str, config_out: Option<&Path>) -> Result<ExitCode> {
-    let cfg = ps_gen::GenConfig { events, seed, sources };
+pub fn run(
+    events: u64,
+    seed: u64,
+    sources: u32,
+    out: &str,
+    config_out: Option<&Path>,
+) -> Result<ExitCode> {
+    let cfg = ps_gen::GenConfig {
+        events,
+        seed,
+        sources,
+    };
     let shape = if out == "-" {
         ps_gen::generate(&cfg, std::io::stdout().lock())?
     } else {
@@ -22,7 +32,8 @@ pub fn run(events: u64, seed: u64, sources: u32, out: &str, config_out: Option<&
         }
     };
     if let Some(path) = config_out {
-        std::fs::write(path, config_text(sources)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, config_text(sources))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     eprint!("{shape}");
     Ok(ExitCode::SUCCESS)
@@ -32,7 +43,9 @@ pub fn run(events: u64, seed: u64, sources: u32, out: &str, config_out: Option<&
 pub fn config_text(sources: u32) -> String {
     let mut s = String::from("space = \"bench\"\n\n[warehouse]\nurl = \"duckdb://bench.duckdb\"\n");
     for (id, name, slug, key) in ps_gen::sources(sources) {
-        s.push_str(&format!("\n[[sources]]\nid = {id:?}\nname = {name:?}\nslug = {slug:?}\nwrite_key = {key:?}\n"));
+        s.push_str(&format!(
+            "\n[[sources]]\nid = {id:?}\nname = {name:?}\nslug = {slug:?}\nwrite_key = {key:?}\n"
+        ));
     }
     s
 }

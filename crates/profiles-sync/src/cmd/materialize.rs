@@ -12,7 +12,10 @@ pub fn run(config: &Path, full: bool) -> Result<ExitCode> {
         space.materialize_full(wh.as_mut())?;
         println!("rebuilt id_graph, external_id_mapping and profile_traits of space {:?} from the landed tables", cfg.space);
     } else {
-        println!("space {:?} is up to date (each sync refreshes what it changed; use --full to rebuild)", cfg.space);
+        println!(
+            "space {:?} is up to date (each sync refreshes what it changed; use --full to rebuild)",
+            cfg.space
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

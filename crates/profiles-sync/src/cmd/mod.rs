@@ -16,7 +16,8 @@ use std::path::Path;
 /// Loads the config, opens the warehouse and the space.
 pub fn open(config: &Path) -> Result<(Config, Box<dyn Warehouse>, Space)> {
     let cfg = Config::load(config)?;
-    let mut wh = ps_warehouse::open(&cfg.warehouse.url).with_context(|| format!("warehouse.url = {:?}", cfg.warehouse.url))?;
+    let mut wh = ps_warehouse::open(&cfg.warehouse.url)
+        .with_context(|| format!("warehouse.url = {:?}", cfg.warehouse.url))?;
     let space = Space::open(wh.as_mut(), cfg.space()).context("opening the space")?;
     Ok((cfg, wh, space))
 }

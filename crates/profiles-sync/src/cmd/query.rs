@@ -50,21 +50,35 @@ pub fn run(config: &Path, sql: &str, json: bool, direct: bool) -> Result<ExitCod
 fn through_server(listen: SocketAddr, token: &str, sql: &str) -> Result<Option<QueryResult>> {
     // A server bound to every interface is reached on loopback.
     let addr = match listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), listen.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), listen.port()),
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), listen.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), listen.port())
+        }
         _ => listen,
     };
     let mut client = Client::new(addr).with_timeout(Duration::from_secs(300));
     let auth = format!("Bearer {token}");
-    let resp = match client.request("POST", "/admin/query", &[("Authorization", &auth), ("Content-Type", "text/plain")], sql.as_bytes()) {
+    let resp = match client.request(
+        "POST",
+        "/admin/query",
+        &[("Authorization", &auth), ("Content-Type", "text/plain")],
+        sql.as_bytes(),
+    ) {
         Ok(r) => r,
         Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused) => return Ok(None),
         Err(e) => return Err(anyhow!("asking the server at {addr}: {e}")),
     };
     let body = resp.json();
     if resp.status != 200 {
-        let msg = body.get("message").and_then(|m| m.as_str()).map_or_else(|| resp.text(), str::to_owned);
+        let msg = body
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map_or_else(|| resp.text(), str::to_owned);
         bail!("the server at {addr} answered {}: {msg}", resp.status);
     }
-    QueryResult::from_json(&body).map(Some).ok_or_else(|| anyhow!("the server at {addr} sent an unexpected answer"))
+    QueryResult::from_json(&body)
+        .map(Some)
+        .ok_or_else(|| anyhow!("the server at {addr} sent an unexpected answer"))
 }

@@ -21,9 +21,17 @@ pub fn run(config: &Path, listen: Option<String>, data_dir: Option<PathBuf>) -> 
         server.data_dir = d;
     }
     let inbox = server.data_dir.join("inbox");
-    let opts = ps_ingest::Options { server, space: cfg.space(), warehouse_url: cfg.warehouse.url.clone() };
-    let mut srv = ps_ingest::Server::start(opts)
-        .with_context(|| format!("starting the server (space {:?}, warehouse.url = {:?})", cfg.space, cfg.warehouse.url))?;
+    let opts = ps_ingest::Options {
+        server,
+        space: cfg.space(),
+        warehouse_url: cfg.warehouse.url.clone(),
+    };
+    let mut srv = ps_ingest::Server::start(opts).with_context(|| {
+        format!(
+            "starting the server (space {:?}, warehouse.url = {:?})",
+            cfg.space, cfg.warehouse.url
+        )
+    })?;
     eprintln!(
         "profiles-sync serve: listening on http://{} (space {:?}, warehouse {}, inbox {})",
         srv.local_addr(),
@@ -42,6 +50,9 @@ pub fn run(config: &Path, listen: Option<String>, data_dir: Option<PathBuf>) -> 
         );
         return Ok(ExitCode::from(1));
     }
-    eprintln!("profiles-sync serve: stopped; {} events landed in {} syncs", summary.events_read, summary.syncs);
+    eprintln!(
+        "profiles-sync serve: stopped; {} events landed in {} syncs",
+        summary.events_read, summary.syncs
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -10,19 +10,36 @@ use std::time::Instant;
 /// Files smaller than this finish before a bar would help.
 const PROGRESS_MIN_BYTES: u64 = 16 << 20;
 
-pub fn run(config: &Path, files: &[String], source: Option<String>, batch: Option<usize>, json: bool) -> Result<ExitCode> {
+pub fn run(
+    config: &Path,
+    files: &[String],
+    source: Option<String>,
+    batch: Option<usize>,
+    json: bool,
+) -> Result<ExitCode> {
     let (cfg, mut wh, mut space) = super::open(config)?;
-    let opts = SyncOptions { batch_events: batch.unwrap_or(cfg.sync.batch_events), default_source: source };
+    let opts = SyncOptions {
+        batch_events: batch.unwrap_or(cfg.sync.batch_events),
+        default_source: source,
+    };
     let sizes: Vec<u64> = files
         .iter()
-        .map(|f| if f == "-" { 0 } else { std::fs::metadata(f).map(|m| m.len()).unwrap_or(0) })
+        .map(|f| {
+            if f == "-" {
+                0
+            } else {
+                std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)
+            }
+        })
         .collect();
     let total: u64 = sizes.iter().sum();
     let bar = (total >= PROGRESS_MIN_BYTES).then(|| {
         let b = ProgressBar::new(total);
         b.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% {msg}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent}% {msg}",
+            )
+            .expect("valid template"),
         );
         b
     });
@@ -46,8 +63,11 @@ pub fn run(config: &Path, files: &[String], source: Option<String>, batch: Optio
     }
     let secs = started.elapsed().as_secs_f64();
     if json {
-        let refused: serde_json::Map<String, serde_json::Value> =
-            stats.refused.iter().map(|(k, (n, _))| (k.clone(), (*n).into())).collect();
+        let refused: serde_json::Map<String, serde_json::Value> = stats
+            .refused
+            .iter()
+            .map(|(k, (n, _))| (k.clone(), (*n).into()))
+            .collect();
         let v = serde_json::json!({
             "read": stats.read, "landed": stats.landed, "duplicates": stats.duplicates,
             "refused": refused, "profiles_created": stats.profiles_created, "merges": stats.merges,

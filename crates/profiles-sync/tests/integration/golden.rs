@@ -13,10 +13,19 @@ fn check_golden(backend: Backend) {
         let table = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let (header, mut want) = read_csv(&path);
         let cols: Vec<String> = header.iter().map(|c| ps_warehouse::quote(c)).collect();
-        let mut got = env.query(&format!("SELECT {} FROM {}", cols.join(", "), env.table("case_study", &table)));
+        let mut got = env.query(&format!(
+            "SELECT {} FROM {}",
+            cols.join(", "),
+            env.table("case_study", &table)
+        ));
         want.sort();
         got.sort();
-        assert_eq!(got, want, "{backend:?}: table {table} ({})", header.join(","));
+        assert_eq!(
+            got,
+            want,
+            "{backend:?}: table {table} ({})",
+            header.join(",")
+        );
         checked += 1;
     }
     assert_eq!(checked, 8, "every expected table was compared");
@@ -36,7 +45,10 @@ fn case_study_tables_are_exact_postgres() {
 fn case_study_landed_columns() {
     for backend in BACKENDS {
         let env = Env::golden_on(backend);
-        env.ok(&["sync", golden_dir().join("case-study.jsonl").to_str().unwrap()]);
+        env.ok(&[
+            "sync",
+            golden_dir().join("case-study.jsonl").to_str().unwrap(),
+        ]);
         let t = |name: &str| env.table("case_study", name);
         // seq strictly increasing in processing order across all landed tables.
         let seqs = env.query(&format!(
@@ -49,7 +61,11 @@ fn case_study_landed_columns() {
             t("profile_traits_updates")
         ));
         let n: Vec<i64> = seqs.iter().map(|r| r[0].parse().unwrap()).collect();
-        assert_eq!(n, (1..=n.len() as i64).collect::<Vec<_>>(), "seq is 1..n without gaps or repeats");
+        assert_eq!(
+            n,
+            (1..=n.len() as i64).collect::<Vec<_>>(),
+            "seq is 1..n without gaps or repeats"
+        );
         let events: Vec<&str> = seqs.iter().map(|r| r[1].as_str()).collect();
         let mut sorted = events.clone();
         sorted.sort();
@@ -59,14 +75,24 @@ fn case_study_landed_columns() {
             "SELECT external_id_hash FROM {} WHERE external_id_type = 'email'",
             t("external_id_mapping_updates")
         ));
-        assert_eq!(h, vec![vec!["bc269125e7a325f844980b80d7084928bbcaf304".to_owned()]]);
+        assert_eq!(
+            h,
+            vec![vec!["bc269125e7a325f844980b80d7084928bbcaf304".to_owned()]]
+        );
         // Provenance columns.
         let p = env.query(&format!(
             "SELECT triggering_event_source_id, triggering_event_source_name, triggering_event_source_slug \
              FROM {} WHERE triggering_event_id = 'event_4'",
             t("id_graph_updates")
         ));
-        assert_eq!(p, vec![vec!["source_2".to_owned(), "Webinars".to_owned(), "webinars".to_owned()]]);
+        assert_eq!(
+            p,
+            vec![vec![
+                "source_2".to_owned(),
+                "Webinars".to_owned(),
+                "webinars".to_owned()
+            ]]
+        );
     }
 }
 
@@ -75,7 +101,10 @@ fn duckdb_and_postgres_hold_the_same_rows() {
     let duck = Env::golden_on(Backend::DuckDb);
     let pg = Env::golden_on(Backend::Postgres);
     for env in [&duck, &pg] {
-        env.ok(&["sync", golden_dir().join("case-study.jsonl").to_str().unwrap()]);
+        env.ok(&[
+            "sync",
+            golden_dir().join("case-study.jsonl").to_str().unwrap(),
+        ]);
     }
     assert_eq!(duck.dump("case_study"), pg.dump("case_study"));
 }

@@ -2,6 +2,7 @@
 //! `profiles-sync` executable.
 
 mod golden;
+mod incremental;
 mod schema;
 mod serve;
 mod sync;

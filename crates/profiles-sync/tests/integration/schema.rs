@@ -19,8 +19,16 @@ write_key = "wk"
 /// `(column, type)` of a table, in table order.
 fn columns(env: &Env, table: &str) -> Vec<(String, String)> {
     let mut wh = ps_warehouse::open(&env.url()).unwrap();
-    let t = wh.describe("shop").unwrap().into_iter().find(|t| t.name == table).unwrap_or_else(|| panic!("no table {table}"));
-    t.columns.into_iter().map(|c| (c.name, c.ty.to_string())).collect()
+    let t = wh
+        .describe("shop")
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == table)
+        .unwrap_or_else(|| panic!("no table {table}"));
+    t.columns
+        .into_iter()
+        .map(|c| (c.name, c.ty.to_string()))
+        .collect()
 }
 
 fn has(cols: &[(String, String)], name: &str, ty: &str) -> bool {
@@ -53,8 +61,14 @@ fn order_completed(backend: Backend) {
     sync(&env, "o.jsonl", &[&event]);
     let tracks = columns(&env, "tracks");
     assert!(has(&tracks, "event", "varchar") && has(&tracks, "event_text", "varchar"));
-    assert!(has(&tracks, "context_page_url", "varchar") && has(&tracks, "context_library_version", "varchar"));
-    assert!(!tracks.iter().any(|(n, _)| n == "revenue"), "tracks holds no properties: {tracks:?}");
+    assert!(
+        has(&tracks, "context_page_url", "varchar")
+            && has(&tracks, "context_library_version", "varchar")
+    );
+    assert!(
+        !tracks.iter().any(|(n, _)| n == "revenue"),
+        "tracks holds no properties: {tracks:?}"
+    );
     let oc = columns(&env, "order_completed");
     for (n, t) in [
         ("total", "double"),
@@ -86,7 +100,10 @@ fn order_completed(backend: Backend) {
             "profile_1".to_owned(),
         ]]
     );
-    let t = env.query(&format!("SELECT id, event FROM {}", env.table("shop", "tracks")));
+    let t = env.query(&format!(
+        "SELECT id, event FROM {}",
+        env.table("shop", "tracks")
+    ));
     assert_eq!(t, vec![vec!["m1".to_owned(), "order_completed".to_owned()]]);
 }
 
@@ -107,15 +124,37 @@ fn call_types_nesting_unicode_and_reserved_names() {
         ],
     );
     let ident = columns(&env, "identifies");
-    for n in ["account_type", "address_city", "address_geo_lat", "ber", "tags"] {
-        assert!(ident.iter().any(|(c, _)| c == n), "identifies.{n} missing: {ident:?}");
+    for n in [
+        "account_type",
+        "address_city",
+        "address_geo_lat",
+        "ber",
+        "tags",
+    ] {
+        assert!(
+            ident.iter().any(|(c, _)| c == n),
+            "identifies.{n} missing: {ident:?}"
+        );
     }
-    let tags = env.query(&format!("SELECT tags, user_id FROM {}", env.table("shop", "identifies")));
-    assert_eq!(tags, vec![vec![r#"["a","b"]"#.to_owned(), "u1".to_owned()]], "a trait userId does not overwrite user_id");
+    let tags = env.query(&format!(
+        "SELECT tags, user_id FROM {}",
+        env.table("shop", "identifies")
+    ));
+    assert_eq!(
+        tags,
+        vec![vec![r#"["a","b"]"#.to_owned(), "u1".to_owned()]],
+        "a trait userId does not overwrite user_id"
+    );
     let pages = columns(&env, "pages");
-    assert!(has(&pages, "product_id", "bigint") && has(&pages, "nested_deep_deeper_deepest", "boolean"), "{pages:?}");
+    assert!(
+        has(&pages, "product_id", "bigint") && has(&pages, "nested_deep_deeper_deepest", "boolean"),
+        "{pages:?}"
+    );
     assert!(has(&pages, "name", "varchar") && has(&pages, "category", "varchar"));
-    let ts = env.query(&format!("SELECT \"timestamp\" FROM {}", env.table("shop", "pages")));
+    let ts = env.query(&format!(
+        "SELECT \"timestamp\" FROM {}",
+        env.table("shop", "pages")
+    ));
     assert_ne!(ts[0][0], "dropme");
     assert!(has(&columns(&env, "screens"), "i_os_push_token", "varchar"));
     let groups = columns(&env, "groups");
@@ -124,11 +163,23 @@ fn call_types_nesting_unicode_and_reserved_names() {
     // Event names that collide with a standard table or snake-case to nothing
     // land only in tracks.
     let mut wh = ps_warehouse::open(&env.url()).unwrap();
-    let names: Vec<String> = wh.describe("shop").unwrap().into_iter().map(|t| t.name).collect();
+    let names: Vec<String> = wh
+        .describe("shop")
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     assert!(!names.iter().any(|n| n.is_empty()));
-    let tracks = env.query(&format!("SELECT id FROM {} ORDER BY id", env.table("shop", "tracks")));
+    let tracks = env.query(&format!(
+        "SELECT id FROM {} ORDER BY id",
+        env.table("shop", "tracks")
+    ));
     assert_eq!(tracks, vec![vec!["t1".to_owned()], vec!["t2".to_owned()]]);
-    for want in ["reserved_column_name 2", "empty_name 1", "event_table_name_refused 2"] {
+    for want in [
+        "reserved_column_name 2",
+        "empty_name 1",
+        "event_table_name_refused 2",
+    ] {
         assert!(out.contains(want), "summary lacks {want:?}:\n{out}");
     }
 }
@@ -145,7 +196,9 @@ fn evolution(backend: Backend) {
     sync(
         &env,
         "1.jsonl",
-        &[r#"{"type":"track","event":"Played","messageId":"e1","userId":"u","writeKey":"wk","properties":{"n":1,"d":1.5,"b":true,"s":"x","when":"2024-01-01T00:00:00Z"}}"#],
+        &[
+            r#"{"type":"track","event":"Played","messageId":"e1","userId":"u","writeKey":"wk","properties":{"n":1,"d":1.5,"b":true,"s":"x","when":"2024-01-01T00:00:00Z"}}"#,
+        ],
     );
     let out = sync(
         &env,
@@ -158,7 +211,14 @@ fn evolution(backend: Backend) {
         ],
     );
     let cols = columns(&env, "played");
-    for (n, t) in [("n", "bigint"), ("d", "double"), ("b", "boolean"), ("s", "varchar"), ("when", "timestamp"), ("fresh", "varchar")] {
+    for (n, t) in [
+        ("n", "bigint"),
+        ("d", "double"),
+        ("b", "boolean"),
+        ("s", "varchar"),
+        ("when", "timestamp"),
+        ("fresh", "varchar"),
+    ] {
         assert!(has(&cols, n, t), "played.{n} should be {t}: {cols:?}");
     }
     let rows = env.query(&format!(
@@ -168,8 +228,14 @@ fn evolution(backend: Backend) {
     assert_eq!(
         rows,
         vec![
-            vec!["e1", "1", "1.5", "true", "x", "2024-01-01 00:00:00", ""].into_iter().map(String::from).collect::<Vec<_>>(),
-            vec!["e2", "", "2.0", "", "42", "", "new"].into_iter().map(String::from).collect::<Vec<_>>(),
+            vec!["e1", "1", "1.5", "true", "x", "2024-01-01 00:00:00", ""]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+            vec!["e2", "", "2.0", "", "42", "", "new"]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
         ]
     );
     for want in ["played.n: 1", "played.b: 1", "played.when: 1"] {

@@ -3,7 +3,11 @@
 use crate::util::{golden_dir, Backend, Env, BACKENDS};
 
 fn golden_lines() -> Vec<String> {
-    std::fs::read_to_string(golden_dir().join("case-study.jsonl")).unwrap().lines().map(str::to_owned).collect()
+    std::fs::read_to_string(golden_dir().join("case-study.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -34,16 +38,30 @@ fn deterministic_with_both_schemes() {
             .map(|_| {
                 let base = std::fs::read_to_string(golden_dir().join("profiles-sync.toml"))
                     .unwrap()
-                    .replace("id_scheme = \"sequential\"", &format!("id_scheme = \"{scheme}\""));
+                    .replace(
+                        "id_scheme = \"sequential\"",
+                        &format!("id_scheme = \"{scheme}\""),
+                    );
                 let env = Env::new(&base);
-                env.ok(&["sync", golden_dir().join("case-study.jsonl").to_str().unwrap()]);
+                env.ok(&[
+                    "sync",
+                    golden_dir().join("case-study.jsonl").to_str().unwrap(),
+                ]);
                 env.dump("case_study")
             })
             .collect();
         assert_eq!(dumps[0], dumps[1], "scheme {scheme}");
         if scheme == "use" {
-            let ids = dumps[0].iter().find(|(k, _)| k.starts_with("id_graph(")).unwrap().1;
-            assert!(ids.iter().all(|r| r.starts_with("use_") && r.split('|').next().unwrap().len() == 31), "{ids:?}");
+            let ids = dumps[0]
+                .iter()
+                .find(|(k, _)| k.starts_with("id_graph("))
+                .unwrap()
+                .1;
+            assert!(
+                ids.iter()
+                    .all(|r| r.starts_with("use_") && r.split('|').next().unwrap().len() == 31),
+                "{ids:?}"
+            );
         }
     }
 }
@@ -99,22 +117,44 @@ fn bad_events_are_refused_and_neighbours_land() {
         env.table("case_study", "pages"),
         env.table("case_study", "identifies")
     ));
-    assert_eq!(ids, vec![vec!["event_1".to_owned()], vec!["event_2".to_owned()]]);
-    let rejected =
-        env.query(&format!("SELECT origin, reason_code FROM {} ORDER BY origin", env.table("case_study", "rejected_events")));
+    assert_eq!(
+        ids,
+        vec![vec!["event_1".to_owned()], vec!["event_2".to_owned()]]
+    );
+    let rejected = env.query(&format!(
+        "SELECT origin, reason_code FROM {} ORDER BY origin",
+        env.table("case_study", "rejected_events")
+    ));
     assert_eq!(rejected.len(), 5);
     assert!(rejected[0][0].ends_with("mixed.jsonl:2"));
+    // Replaying the same file records nothing twice.
+    let again = env.ok(&["sync", f.to_str().unwrap()]);
+    assert!(again.contains("2 duplicates skipped"), "{again}");
+    let n = env.query(&format!(
+        "SELECT count(*) FROM {}",
+        env.table("case_study", "rejected_events")
+    ));
+    assert_eq!(n, vec![vec!["5".to_owned()]]);
     // --source gives events without a write key a source.
-    let f2 = env.write("nokey.jsonl", r#"{"type":"page","messageId":"x4","anonymousId":"a4"}"#);
+    let f2 = env.write(
+        "nokey.jsonl",
+        r#"{"type":"page","messageId":"x4","anonymousId":"a4"}"#,
+    );
     env.ok(&["sync", "--source", "source_2", f2.to_str().unwrap()]);
-    let src = env.query(&format!("SELECT event_source_id FROM {} WHERE id = 'x4'", env.table("case_study", "pages")));
+    let src = env.query(&format!(
+        "SELECT event_source_id FROM {} WHERE id = 'x4'",
+        env.table("case_study", "pages")
+    ));
     assert_eq!(src, vec![vec!["source_2".to_owned()]]);
 }
 
 #[test]
 fn bad_config_names_the_setting() {
     let env = Env::new("space = \"s\"\n[identity]\nid_scheme = \"weird\"\n[[sources]]\nid='a'\nname='A'\nslug='a'\nwrite_key='k'\n");
-    let out = env.run(&["sync", golden_dir().join("case-study.jsonl").to_str().unwrap()]);
+    let out = env.run(&[
+        "sync",
+        golden_dir().join("case-study.jsonl").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("id_scheme"), "{err}");
@@ -127,15 +167,29 @@ fn input_formats_and_gzip() {
     let env = Env::golden();
     let array = format!("[{}]", lines[..2].join(","));
     let a = env.write("a.json", &array);
-    let batch = format!("{{\"batch\": [{}], \"writeKey\": \"wk_source_1\"}}", lines[2]);
+    let batch = format!(
+        "{{\"batch\": [{}], \"writeKey\": \"wk_source_1\"}}",
+        lines[2]
+    );
     let b = env.write("b.json", &batch);
     let gz_path = env.dir.path().join("c.jsonl.gz");
-    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&gz_path).unwrap(), flate2::Compression::fast());
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz_path).unwrap(),
+        flate2::Compression::fast(),
+    );
     gz.write_all(lines[3].as_bytes()).unwrap();
     gz.finish().unwrap();
-    env.ok(&["sync", a.to_str().unwrap(), b.to_str().unwrap(), gz_path.to_str().unwrap()]);
+    env.ok(&[
+        "sync",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        gz_path.to_str().unwrap(),
+    ]);
     let reference = Env::golden();
-    reference.ok(&["sync", golden_dir().join("case-study.jsonl").to_str().unwrap()]);
+    reference.ok(&[
+        "sync",
+        golden_dir().join("case-study.jsonl").to_str().unwrap(),
+    ]);
     assert_eq!(env.dump("case_study"), reference.dump("case_study"));
 }
 

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 pub fn golden_dir() -> PathBuf {
@@ -37,7 +40,11 @@ pub fn pg_fresh_database() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let admin = pg_admin_url();
-    let name = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
     let mut wh = ps_warehouse::open(&admin).unwrap();
     wh.execute(&format!("CREATE DATABASE {name}")).unwrap();
     let base = admin.rsplit_once('/').unwrap().0;
@@ -75,7 +82,10 @@ impl Env {
     }
 
     pub fn golden_on(backend: Backend) -> Env {
-        Env::with_backend(&std::fs::read_to_string(golden_dir().join("profiles-sync.toml")).unwrap(), backend)
+        Env::with_backend(
+            &std::fs::read_to_string(golden_dir().join("profiles-sync.toml")).unwrap(),
+            backend,
+        )
     }
 
     /// A fully qualified table name in this warehouse's dialect.
@@ -118,7 +128,11 @@ impl Env {
     /// Rows of a query, each cell as golden-CSV text (NULL is empty).
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
         let mut wh = ps_warehouse::open(&self.url()).unwrap();
-        wh.query(sql).unwrap().into_iter().map(|r| r.iter().map(cell).collect()).collect()
+        wh.query(sql)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.iter().map(cell).collect())
+            .collect()
     }
 
     /// Every table of a schema (except internal ones), each as sorted rows of
@@ -140,9 +154,17 @@ impl Env {
                 .filter(|c| c.name != "uuid_ts" && c.name != "received_at")
                 .map(|c| ps_warehouse::quote(&c.name))
                 .collect();
-            let rows = wh.query(&format!("SELECT {} FROM {}", cols.join(", "), d.table(schema, &t.name))).unwrap();
-            let mut lines: Vec<String> =
-                rows.into_iter().map(|r| r.iter().map(cell).collect::<Vec<_>>().join("|")).collect();
+            let rows = wh
+                .query(&format!(
+                    "SELECT {} FROM {}",
+                    cols.join(", "),
+                    d.table(schema, &t.name)
+                ))
+                .unwrap();
+            let mut lines: Vec<String> = rows
+                .into_iter()
+                .map(|r| r.iter().map(cell).collect::<Vec<_>>().join("|"))
+                .collect();
             lines.sort();
             out.insert(format!("{}({})", t.name, cols.join(",")), lines);
         }
@@ -183,7 +205,14 @@ pub fn cell(v: &Value) -> String {
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines().filter(|l| !l.is_empty());
-    let header = lines.next().unwrap().split(',').map(str::to_owned).collect();
-    let rows = lines.map(|l| l.split(',').map(str::to_owned).collect()).collect();
+    let header = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
     (header, rows)
 }
