@@ -32,7 +32,13 @@ impl std::fmt::Debug for Postgres {
 }
 
 fn classify(e: ::postgres::Error, sql: &str) -> Error {
-    let kind = if e.is_closed() || e.as_db_error().is_none() && e.code().is_none() && is_io(&e) {
+    // Class 08 (connection exception) and 57 (operator intervention: the
+    // server shutting down or restarting) mean the transaction never
+    // committed and a retry after reconnecting may succeed.
+    let server_going = e
+        .code()
+        .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57"));
+    let kind = if e.is_closed() || server_going || (e.as_db_error().is_none() && is_io(&e)) {
         ErrorKind::ConnectionLost
     } else {
         ErrorKind::Query

@@ -5,10 +5,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ps_pipeline::{sync_files, SyncOptions};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Files smaller than this finish before a bar would help.
 const PROGRESS_MIN_BYTES: u64 = 16 << 20;
+
+/// Transient warehouse failures retried before giving up (about 2 minutes).
+const MAX_RETRIES: u32 = 12;
+
+fn reopen(
+    cfg: &crate::config::Config,
+) -> Result<(Box<dyn ps_warehouse::Warehouse>, ps_pipeline::Space)> {
+    let mut wh = ps_warehouse::open(&cfg.warehouse.url)?;
+    let space = ps_pipeline::Space::open(wh.as_mut(), cfg.space())?;
+    Ok((wh, space))
+}
 
 pub fn run(
     config: &Path,
@@ -32,9 +43,9 @@ pub fn run(
             }
         })
         .collect();
-    let total: u64 = sizes.iter().sum();
-    let bar = (total >= PROGRESS_MIN_BYTES).then(|| {
-        let b = ProgressBar::new(total);
+    let total_bytes: u64 = sizes.iter().sum();
+    let bar = (total_bytes >= PROGRESS_MIN_BYTES).then(|| {
+        let b = ProgressBar::new(total_bytes);
         b.set_style(
             ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {wide_bar} {percent}% {msg}",
@@ -48,16 +59,53 @@ pub fn run(
     // bar still ends at 100%.
     let mut done_before = 0u64;
     let mut current = 0usize;
-    let stats = sync_files(wh.as_mut(), &mut space, files, &opts, &mut |p| {
-        if let Some(b) = &bar {
-            if p.file_index != current {
-                done_before += sizes[current];
-                current = p.file_index;
+    // A lost warehouse connection (a PostgreSQL restart, say) is retried with
+    // backoff: the space is reopened from what the warehouse committed and the
+    // files are replayed from the start; events that already landed are
+    // skipped as duplicates, so every event lands exactly once.
+    let mut attempt = 0u32;
+    let mut total = ps_pipeline::SyncStats::default();
+    let stats = loop {
+        let result = sync_files(wh.as_mut(), &mut space, files, &opts, &mut |p| {
+            if let Some(b) = &bar {
+                if p.file_index != current {
+                    done_before += sizes[current];
+                    current = p.file_index;
+                }
+                b.set_position((done_before + p.bytes.min(sizes[current])).min(total_bytes));
+                b.set_message(format!("{} events", p.events));
             }
-            b.set_position((done_before + p.bytes.min(sizes[current])).min(total));
-            b.set_message(format!("{} events", p.events));
+        });
+        match result {
+            Ok(s) => {
+                total.merge(&s);
+                break total;
+            }
+            Err(e)
+                if e.is_transient() && attempt < MAX_RETRIES && !files.iter().any(|f| f == "-") =>
+            {
+                attempt += 1;
+                let delay = Duration::from_millis(250u64 << attempt.min(6));
+                tracing::warn!(error = %e, attempt, ?delay, "warehouse connection lost; retrying");
+                eprintln!(
+                    "warning: {e}; retrying in {delay:?} (attempt {attempt} of {MAX_RETRIES})"
+                );
+                std::thread::sleep(delay);
+                match reopen(&cfg) {
+                    Ok((w, s)) => {
+                        wh = w;
+                        space = s;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "reopening the warehouse failed")
+                    }
+                }
+                done_before = 0;
+                current = 0;
+            }
+            Err(e) => return Err(e.into()),
         }
-    })?;
+    };
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -3,6 +3,7 @@
 
 mod golden;
 mod incremental;
+mod pg_fault;
 mod schema;
 mod serve;
 mod sync;

@@ -138,7 +138,14 @@ impl Env {
     /// Every table of a schema (except internal ones), each as sorted rows of
     /// all columns but `uuid_ts` and `received_at` (load times).
     pub fn dump(&self, schema: &str) -> BTreeMap<String, Vec<String>> {
-        let mut wh = ps_warehouse::open(&self.url()).unwrap();
+        dump_url(&self.url, schema)
+    }
+}
+
+/// [`Env::dump`] of any warehouse URL.
+pub fn dump_url(url: &str, schema: &str) -> BTreeMap<String, Vec<String>> {
+    {
+        let mut wh = ps_warehouse::open(url).unwrap();
         let tables = wh.describe(schema).unwrap();
         let d = wh.dialect().clone();
         let mut out = BTreeMap::new();
