@@ -15,13 +15,14 @@
 //! the order of recursive `id_graph_updates` rows does not depend on history
 //! (a restored engine emits exactly what an uninterrupted one would).
 
-use crate::extract::{extract, Candidate};
+use crate::extract::{extract, Candidate, Candidates};
 use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use ps_spec::{Event, EventType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
+use smallvec::SmallVec;
 use std::hash::BuildHasher;
 
 /// A profile, numbered in creation order.
@@ -216,7 +217,9 @@ impl Engine {
     /// Processes one event, appending its effects to `fx`.
     pub fn process(&mut self, ev: &Event, fx: &mut Vec<Effect>) -> Outcome {
         self.order += 1;
-        let mut ids: Vec<Candidate<'_>> = Vec::with_capacity(4);
+        // Per-event scratch lives on the stack: almost every event has a
+        // handful of identifiers and touches one or two profiles.
+        let mut ids: Candidates<'_> = SmallVec::new();
         let new_types = extract(&mut self.settings, ev, &mut ids);
         let mut out = Outcome {
             new_types,
@@ -226,8 +229,8 @@ impl Engine {
             return out;
         }
         let ts = ev.timestamp;
-        let mut found: Vec<Option<IdentIdx>> = Vec::with_capacity(ids.len());
-        let mut p: Vec<ProfileIdx> = Vec::with_capacity(2);
+        let mut found: SmallVec<[Option<IdentIdx>; 6]> = SmallVec::new();
+        let mut p: SmallVec<[ProfileIdx; 4]> = SmallVec::new();
         loop {
             found.clear();
             p.clear();
@@ -304,7 +307,7 @@ impl Engine {
                             ident_type: t,
                             value: v.into_owned(),
                             rule,
-                            profiles: p.clone(),
+                            profiles: p.to_vec(),
                         }));
                     }
                 }

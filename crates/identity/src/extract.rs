@@ -15,17 +15,20 @@ use std::borrow::Cow;
 /// their values for a lookup would be wasted work).
 pub type Candidate<'e> = (TypeId, Cow<'e, str>);
 
+/// An event's candidates, on the stack for the usual handful.
+pub type Candidates<'e> = smallvec::SmallVec<[Candidate<'e>; 6]>;
+
 /// Appends the event's identifiers to `out` in event order (the order that
 /// breaks demotion ties), blocked values and exact repeats left out. Returns
 /// the names of identifier types first seen here (from `context.externalIds`).
 pub fn extract<'e>(
     settings: &mut Settings,
     ev: &'e Event,
-    out: &mut Vec<Candidate<'e>>,
+    out: &mut Candidates<'e>,
 ) -> Vec<String> {
     let mut added = Vec::new();
     let b = settings.builtin;
-    let push = |settings: &Settings, t: TypeId, v: Cow<'e, str>, out: &mut Vec<Candidate<'e>>| {
+    let push = |settings: &Settings, t: TypeId, v: Cow<'e, str>, out: &mut Candidates<'e>| {
         if v.is_empty()
             || settings.is_blocked(t, &v)
             || out.iter().any(|(ot, ov)| *ot == t && *ov == v)

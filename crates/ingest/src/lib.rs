@@ -74,8 +74,7 @@ pub struct Server {
     control: mpsc::Sender<Control>,
     writer: Option<JoinHandle<()>>,
     sync: Option<JoinHandle<SyncSummary>>,
-    /// SIGTERM and SIGINT, registered at start so a signal that arrives
-    /// before [`Server::wait_for_signal`] is not lost (or fatal).
+    /// SIGTERM and SIGINT once [`Server::watch_signals`] took them over.
     signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
@@ -194,21 +193,12 @@ impl Server {
         });
         let app = axum::Router::new().fallback(http::handle).with_state(state);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (listener, signals) = {
-            use tokio::signal::unix::{signal, SignalKind};
+        let listener = {
             let _guard = runtime.enter();
-            let listener =
-                tokio::net::TcpListener::from_std(std_listener).map_err(|e| IngestError::Bind {
-                    addr: cfg.listen,
-                    source: e,
-                })?;
-            let sig = |k| {
-                signal(k).map_err(|e| IngestError::Runtime(format!("cannot watch signals: {e}")))
-            };
-            (
-                listener,
-                (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?),
-            )
+            tokio::net::TcpListener::from_std(std_listener).map_err(|e| IngestError::Bind {
+                addr: cfg.listen,
+                source: e,
+            })?
         };
         // Small requests and answers: Nagle's algorithm would only add delay.
         let listener = listener.tap_io(|tcp| {
@@ -227,7 +217,6 @@ impl Server {
         server.runtime = Some(runtime);
         server.http = Some(http);
         server.stop_http = Some(stop_tx);
-        server.signals = Some(signals);
         tracing::info!(addr = %server.addr, "listening");
         Ok(server)
     }
@@ -242,10 +231,31 @@ impl Server {
         &self.shared
     }
 
+    /// Takes over SIGTERM and SIGINT (Ctrl-C) for [`Server::wait_for_signal`].
+    /// Call it right after start: from then on the signals no longer kill the
+    /// process, so one that arrives early is not lost. A program embedding the
+    /// server without calling it keeps its own signal handling.
+    pub fn watch_signals(&mut self) -> Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        if self.signals.is_some() {
+            return Ok(());
+        }
+        let rt = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| IngestError::Runtime("the server is stopped".into()))?;
+        let _guard = rt.enter();
+        let sig =
+            |k| signal(k).map_err(|e| IngestError::Runtime(format!("cannot watch signals: {e}")));
+        self.signals = Some((sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?));
+        Ok(())
+    }
+
     /// Blocks until SIGTERM or Ctrl-C (SIGINT).
-    pub fn wait_for_signal(&mut self) {
+    pub fn wait_for_signal(&mut self) -> Result<()> {
+        self.watch_signals()?;
         let (Some(rt), Some((term, int))) = (self.runtime.as_ref(), self.signals.as_mut()) else {
-            return;
+            return Ok(());
         };
         rt.block_on(async {
             tokio::select! {
@@ -253,6 +263,7 @@ impl Server {
                 _ = int.recv() => tracing::info!("SIGINT"),
             }
         });
+        Ok(())
     }
 
     /// Stops cleanly: stops accepting, lets in-flight requests finish, makes

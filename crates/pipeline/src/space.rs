@@ -123,6 +123,8 @@ pub struct Space {
     last_load: i64,
     reserved_event: HashSet<&'static str>,
     reserved_traits: HashSet<&'static str>,
+    /// Shared so each event can hold its source while rows are built.
+    sources: Vec<std::sync::Arc<Source>>,
     /// Accumulated since open.
     pub timings: Timings,
     /// `_ps_meta` as of the last commit (checkpoints included).
@@ -277,6 +279,12 @@ impl Space {
             .and_then(|s| s.parse().ok())
             .unwrap_or(i64::MIN);
         Ok(Space {
+            sources: cfg
+                .sources
+                .iter()
+                .cloned()
+                .map(std::sync::Arc::new)
+                .collect(),
             cfg,
             engine,
             catalog,
@@ -422,7 +430,9 @@ impl Space {
         batch.stats.landed += 1;
         batch.stats.merges += u64::from(outcome.merges);
         batch.stats.new_identifier_types.extend(outcome.new_types);
-        let src = self.cfg.sources[source].clone();
+        // Cheap: sources are few; cloning keeps the borrow checker out of the
+        // row builders, which need `&mut self`.
+        let src = self.sources[source].clone();
         for e in &fx {
             self.effect_row(batch, ev, &src, e);
         }
@@ -619,7 +629,7 @@ impl Space {
         let std = c::event_standard_columns(table);
         let width = self
             .catalog
-            .ensure_table(table, &std, &mut batch.ddl)
+            .ensure_table(table, std, &mut batch.ddl)
             .columns
             .len();
         let s = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Str(v.to_owned()));
@@ -696,7 +706,12 @@ impl Space {
             }
         }
         batch.push(table, row);
-        *batch.stats.rows.entry(table.to_owned()).or_default() += 1;
+        match batch.stats.rows.get_mut(table) {
+            Some(n) => *n += 1,
+            None => {
+                batch.stats.rows.insert(table.to_owned(), 1);
+            }
+        }
     }
 
     fn put_json(
@@ -712,7 +727,7 @@ impl Space {
         let Some(ty) = value.column_type() else {
             // A null only matters for a column that already exists, where the
             // cell is NULL anyway — unless an earlier key of this payload filled it.
-            if let Some(pos) = self.catalog.get(table).and_then(|t| t.position(name)) {
+            if let Some(pos) = self.catalog.position(table, name) {
                 if pos < row.len() {
                     row[pos] = Value::Null;
                 }
@@ -781,8 +796,11 @@ impl Space {
                 let t = catalog
                     .get(table)
                     .expect("catalog knows every table it made");
+                let ta = Instant::now();
                 wh.append(&schema, t, rows)?;
+                tracing::debug!(table = %table, rows = rows.len(), columns = t.columns.len(), elapsed = ?ta.elapsed(), "appended");
             }
+            let ts = Instant::now();
             if !dirty.is_empty() {
                 wh.execute(&clear_keys)?;
                 let keys: Vec<Vec<Value>> = dirty
@@ -813,6 +831,7 @@ impl Space {
                     &records,
                 )?;
             }
+            tracing::debug!(profiles = dirty.len(), elapsed = ?ts.elapsed(), "engine state written");
             wh.execute(&format!("DELETE FROM {}", d.table(&schema, c::STATE_META)))?;
             let meta_rows: Vec<Vec<Value>> = meta
                 .iter()

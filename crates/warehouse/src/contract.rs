@@ -8,7 +8,7 @@
 //! added, never dropped or retyped.
 
 use ps_spec::ColumnType;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ColumnType::{Bigint as B, Timestamp as T, Varchar as V};
 
@@ -175,8 +175,8 @@ pub fn reserved_trait_names() -> Vec<&'static str> {
 }
 
 /// Standard columns of the event tables (SPEC §5), per table.
-pub fn event_standard_columns(table: &str) -> Vec<(&'static str, ColumnType)> {
-    let mut cols = vec![
+pub fn event_standard_columns(table: &str) -> &'static [(&'static str, ColumnType)] {
+    const COMMON: [(&str, ColumnType); 10] = [
         ("id", V),
         ("segment_id", V),
         ("event_source_id", V),
@@ -188,15 +188,34 @@ pub fn event_standard_columns(table: &str) -> Vec<(&'static str, ColumnType)> {
         ("original_timestamp", T),
         ("uuid_ts", T),
     ];
-    match table {
-        "pages" | "screens" => cols.extend([("name", V), ("category", V)]),
-        "groups" => cols.push(("group_id", V)),
-        "aliases" => cols.push(("previous_id", V)),
-        "identifies" => {}
-        // tracks and every per-event table
-        _ => cols.extend([("event", V), ("event_text", V)]),
+    const fn with<const N: usize, const M: usize>(
+        extra: [(&'static str, ColumnType); M],
+    ) -> [(&'static str, ColumnType); N] {
+        let mut out = [("", V); N];
+        let mut i = 0;
+        while i < 10 {
+            out[i] = COMMON[i];
+            i += 1;
+        }
+        while i < N {
+            out[i] = extra[i - 10];
+            i += 1;
+        }
+        out
     }
-    cols
+    const IDENTIFIES: [(&str, ColumnType); 10] = with::<10, 0>([]);
+    const PAGES: [(&str, ColumnType); 12] = with::<12, 2>([("name", V), ("category", V)]);
+    const GROUPS: [(&str, ColumnType); 11] = with::<11, 1>([("group_id", V)]);
+    const ALIASES: [(&str, ColumnType); 11] = with::<11, 1>([("previous_id", V)]);
+    const TRACKS: [(&str, ColumnType); 12] = with::<12, 2>([("event", V), ("event_text", V)]);
+    match table {
+        "pages" | "screens" => &PAGES,
+        "groups" => &GROUPS,
+        "aliases" => &ALIASES,
+        "identifies" => &IDENTIFIES,
+        // tracks and every per-event table
+        _ => &TRACKS,
+    }
 }
 
 /// Names an event-table property or trait may not take: every standard column
@@ -238,14 +257,30 @@ pub fn is_free_event_table_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('_')
         && !CALL_TABLES.contains(&name)
-        && !fixed_tables().iter().any(|t| t.name == name)
-        && !["users", "accounts", "regulations"].contains(&name)
+        && ![
+            ID_GRAPH_UPDATES,
+            EXTERNAL_ID_MAPPING_UPDATES,
+            PROFILE_TRAITS_UPDATES,
+            IDENTITY_CONFLICTS,
+            REJECTED_EVENTS,
+            ID_GRAPH,
+            EXTERNAL_ID_MAPPING,
+            PROFILE_TRAITS,
+            "users",
+            "accounts",
+            "regulations",
+        ]
+        .contains(&name)
 }
 
 /// What each table of a schema holds now. Columns are only ever added.
+///
+/// Column positions are indexed by name: the pipeline looks up a column for
+/// every leaf of every payload, and tables grow to hundreds of columns.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     tables: BTreeMap<String, TableSchema>,
+    index: HashMap<String, HashMap<String, usize>>,
 }
 
 /// A change [`Catalog`] made that the warehouse must apply before loading.
@@ -257,9 +292,27 @@ pub enum Ddl {
 
 impl Catalog {
     pub fn from_tables(tables: Vec<TableSchema>) -> Catalog {
-        Catalog {
-            tables: tables.into_iter().map(|t| (t.name.clone(), t)).collect(),
+        let mut c = Catalog::default();
+        for t in tables {
+            c.insert(t);
         }
+        c
+    }
+
+    fn insert(&mut self, t: TableSchema) {
+        let idx = t
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        self.index.insert(t.name.clone(), idx);
+        self.tables.insert(t.name.clone(), t);
+    }
+
+    /// Position of a column, if the table has it.
+    pub fn position(&self, table: &str, column: &str) -> Option<usize> {
+        self.index.get(table).and_then(|t| t.get(column)).copied()
     }
 
     pub fn get(&self, table: &str) -> Option<&TableSchema> {
@@ -280,7 +333,7 @@ impl Catalog {
         if !self.tables.contains_key(table) {
             let t = TableSchema::new(table, cols);
             ddl.push(Ddl::CreateTable(t.clone()));
-            self.tables.insert(table.to_owned(), t);
+            self.insert(t);
         }
         &self.tables[table]
     }
@@ -293,13 +346,15 @@ impl Catalog {
         ty: ColumnType,
         ddl: &mut Vec<Ddl>,
     ) -> (usize, ColumnType) {
-        let t = self
-            .tables
+        let idx = self
+            .index
             .get_mut(table)
             .expect("table ensured before its columns");
-        if let Some(i) = t.position(name) {
+        let t = self.tables.get_mut(table).expect("indexed tables exist");
+        if let Some(&i) = idx.get(name) {
             return (i, t.columns[i].ty);
         }
+        idx.insert(name.to_owned(), t.columns.len());
         let column = Column {
             name: name.to_owned(),
             ty,

@@ -9,10 +9,17 @@ use crate::contract::TableSchema;
 use crate::dialect::{literal, Dialect};
 use crate::error::{Error, ErrorKind, Result};
 use crate::Warehouse;
-use duckdb::types::{TimeUnit, ToSqlOutput, ValueRef};
-use duckdb::{Connection, ToSql};
-use ps_spec::Value;
+use duckdb::arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, StringBuilder, TimestampMicrosecondArray,
+};
+use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use duckdb::arrow::error::ArrowError;
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::types::{TimeUnit as DuckTimeUnit, ValueRef};
+use duckdb::Connection;
+use ps_spec::{ColumnType, Value};
 use std::path::Path;
+use std::sync::Arc;
 
 /// A DuckDB file (or an in-memory database for `duckdb://:memory:`).
 pub struct DuckDb {
@@ -61,24 +68,6 @@ impl DuckDb {
     }
 }
 
-/// One cell handed to the Appender without copying strings.
-struct Cell<'a>(&'a Value);
-
-impl ToSql for Cell<'_> {
-    fn to_sql(&self) -> duckdb::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self.0 {
-            Value::Null => ValueRef::Null,
-            Value::Bool(b) => ValueRef::Boolean(*b),
-            Value::Int(i) => ValueRef::BigInt(*i),
-            Value::Float(f) => ValueRef::Double(*f),
-            Value::Str(s) => ValueRef::Text(s.as_bytes()),
-            Value::Ts(t) => ValueRef::Timestamp(TimeUnit::Microsecond, *t),
-        }))
-    }
-}
-
-static NULL: Value = Value::Null;
-
 fn from_ref(v: ValueRef<'_>) -> Value {
     match v {
         ValueRef::Null => Value::Null,
@@ -95,10 +84,10 @@ fn from_ref(v: ValueRef<'_>) -> Value {
         ValueRef::Float(f) => Value::Float(f.into()),
         ValueRef::Double(f) => Value::Float(f),
         ValueRef::Timestamp(unit, t) => Value::Ts(match unit {
-            TimeUnit::Second => t * 1_000_000,
-            TimeUnit::Millisecond => t * 1_000,
-            TimeUnit::Microsecond => t,
-            TimeUnit::Nanosecond => t / 1_000,
+            DuckTimeUnit::Second => t * 1_000_000,
+            DuckTimeUnit::Millisecond => t * 1_000,
+            DuckTimeUnit::Microsecond => t,
+            DuckTimeUnit::Nanosecond => t / 1_000,
         }),
         ValueRef::Text(b) => Value::Str(String::from_utf8_lossy(b).into_owned()),
         other => Value::Str(format!("{other:?}")),
@@ -167,17 +156,99 @@ impl Warehouse for DuckDb {
             .conn
             .appender_to_catalog_and_db(&table.name, &catalog, schema)
             .map_err(|e| q(e, &what))?;
-        let width = table.columns.len();
-        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(width);
-        for row in rows {
-            cells.clear();
-            cells.extend(row.iter().take(width).map(Cell));
-            while cells.len() < width {
-                cells.push(Cell(&NULL));
-            }
-            app.append_row(duckdb::appender_params_from_iter(cells.iter()))
-                .map_err(|e| q(e, &what))?;
+        // Rows are handed over column by column as Arrow arrays: DuckDB then
+        // copies whole vectors instead of converting one cell at a time.
+        const CHUNK: usize = 64 * 1024;
+        for part in rows.chunks(CHUNK) {
+            let batch = record_batch(table, part)
+                .map_err(|e| Error::new(ErrorKind::Query, e).with_statement(&what))?;
+            app.append_record_batch(batch).map_err(|e| q(e, &what))?;
         }
         app.flush().map_err(|e| q(e, &what))
     }
+}
+
+/// Converts rows (padded with NULLs to the table's width) into an Arrow batch
+/// in the table's column order and types.
+fn record_batch(
+    table: &TableSchema,
+    rows: &[Vec<Value>],
+) -> std::result::Result<RecordBatch, ArrowError> {
+    let mut fields = Vec::with_capacity(table.columns.len());
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.columns.len());
+    for (i, col) in table.columns.iter().enumerate() {
+        fn at(r: &[Value], i: usize) -> &Value {
+            r.get(i).unwrap_or(&Value::Null)
+        }
+        let (dt, array): (DataType, ArrayRef) = match col.ty {
+            ColumnType::Varchar => {
+                let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
+                for r in rows {
+                    match at(r, i) {
+                        Value::Str(s) => b.append_value(s),
+                        _ => b.append_null(),
+                    }
+                }
+                (DataType::Utf8, Arc::new(b.finish()))
+            }
+            ColumnType::Bigint => {
+                let a: Int64Array = rows
+                    .iter()
+                    .map(|r| {
+                        if let Value::Int(v) = at(r, i) {
+                            Some(*v)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                (DataType::Int64, Arc::new(a))
+            }
+            ColumnType::Double => {
+                let a: Float64Array = rows
+                    .iter()
+                    .map(|r| {
+                        if let Value::Float(v) = at(r, i) {
+                            Some(*v)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                (DataType::Float64, Arc::new(a))
+            }
+            ColumnType::Boolean => {
+                let a: BooleanArray = rows
+                    .iter()
+                    .map(|r| {
+                        if let Value::Bool(v) = at(r, i) {
+                            Some(*v)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                (DataType::Boolean, Arc::new(a))
+            }
+            ColumnType::Timestamp => {
+                let a: TimestampMicrosecondArray = rows
+                    .iter()
+                    .map(|r| {
+                        if let Value::Ts(v) = at(r, i) {
+                            Some(*v)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                (
+                    DataType::Timestamp(TimeUnit::Microsecond, None),
+                    Arc::new(a),
+                )
+            }
+        };
+        fields.push(Field::new(col.name.as_str(), dt, true));
+        arrays.push(array);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }

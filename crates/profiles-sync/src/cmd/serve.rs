@@ -32,6 +32,7 @@ pub fn run(config: &Path, listen: Option<String>, data_dir: Option<PathBuf>) -> 
             cfg.space, cfg.warehouse.url
         )
     })?;
+    srv.watch_signals()?;
     eprintln!(
         "profiles-sync serve: listening on http://{} (space {:?}, warehouse {}, inbox {})",
         srv.local_addr(),
@@ -40,7 +41,7 @@ pub fn run(config: &Path, listen: Option<String>, data_dir: Option<PathBuf>) -> 
         inbox.display()
     );
     let _ = std::io::stderr().flush();
-    srv.wait_for_signal();
+    srv.wait_for_signal()?;
     eprintln!("profiles-sync serve: stopping; landing what is in the inbox…");
     let summary = srv.shutdown();
     if summary.events_left > 0 {
