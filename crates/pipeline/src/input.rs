@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(batch[1].2.as_deref(), Some("k"));
         let pretty = collect("{\n  \"batch\": [\n {\"a\": 1}\n ]\n}\n{\"c\":3}\n");
         assert_eq!(pretty.len(), 2);
-        assert_eq!(pretty[1].0, 5);
+        assert_eq!(pretty[1].0, 6);
         // A truncated line in the middle costs only itself.
         let broken = collect("{\"a\":1}\n{\"b\":\n{\"c\":3}\n");
         assert_eq!(broken.len(), 3);

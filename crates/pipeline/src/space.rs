@@ -162,8 +162,7 @@ impl Space {
         let schema = cfg.space.clone();
         let mut tables = wh.describe(&schema)?;
         if tables.is_empty() {
-            wh.begin()?;
-            let create = (|| -> Result<()> {
+            transaction(wh, |wh| {
                 wh.execute(&format!(
                     "CREATE SCHEMA IF NOT EXISTS {}",
                     wh.dialect().schema(&schema)
@@ -173,14 +172,7 @@ impl Space {
                     wh.execute(&sql)?;
                 }
                 Ok(())
-            })();
-            match create {
-                Ok(()) => wh.commit()?,
-                Err(e) => {
-                    let _ = wh.rollback();
-                    return Err(e);
-                }
-            }
+            })?;
             tables = wh.describe(&schema)?;
         }
         let catalog = Catalog::from_tables(tables);
@@ -747,17 +739,7 @@ impl Space {
         batch.touched.sort_unstable();
         batch.touched.dedup();
         batch.stats.batches = 1;
-        let traits: Vec<String> = self
-            .catalog
-            .get(c::PROFILE_TRAITS_UPDATES)
-            .map(|t| {
-                t.columns
-                    .iter()
-                    .skip(c::fixed_tables()[2].columns.len())
-                    .map(|c| c.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let traits = self.trait_columns();
         let keys_table = self
             .catalog
             .get(c::STATE_KEYS)
@@ -787,8 +769,7 @@ impl Space {
         }
         let t0 = Instant::now();
         let mut t_mat = std::time::Duration::ZERO;
-        wh.begin()?;
-        let work = (|| -> Result<()> {
+        transaction(wh, |wh| {
             for ddl in &batch.ddl {
                 wh.execute(&d.ddl(&schema, ddl))?;
             }
@@ -860,14 +841,7 @@ impl Space {
                 t_mat = tm.elapsed();
             }
             Ok(())
-        })();
-        match work {
-            Ok(()) => wh.commit()?,
-            Err(e) => {
-                let _ = wh.rollback();
-                return Err(e);
-            }
-        }
+        })?;
         self.meta = meta;
         self.timings.materialize += t_mat;
         self.timings.load += t0.elapsed() - t_mat;
@@ -875,35 +849,55 @@ impl Space {
         Ok(batch.stats)
     }
 
-    /// Rebuilds the materialized tables from the landed tables alone.
-    pub fn materialize_full(&self, wh: &mut dyn Warehouse) -> Result<()> {
-        let schema = &self.cfg.space;
-        let d = wh.dialect().clone();
-        let traits: Vec<String> = self
-            .catalog
+    /// The trait columns of `profile_traits_updates` (everything after its
+    /// fixed columns), which `profile_traits` mirrors.
+    fn trait_columns(&self) -> Vec<String> {
+        let fixed = c::fixed_tables()
+            .into_iter()
+            .find(|t| t.name == c::PROFILE_TRAITS_UPDATES)
+            .map_or(0, |t| t.columns.len());
+        self.catalog
             .get(c::PROFILE_TRAITS_UPDATES)
             .map(|t| {
                 t.columns
                     .iter()
-                    .skip(c::fixed_tables()[2].columns.len())
+                    .skip(fixed)
                     .map(|c| c.name.clone())
                     .collect()
             })
-            .unwrap_or_default();
-        wh.begin()?;
-        let work = (|| -> Result<()> {
+            .unwrap_or_default()
+    }
+
+    /// Rebuilds the materialized tables from the landed tables alone.
+    pub fn materialize_full(&self, wh: &mut dyn Warehouse) -> Result<()> {
+        let schema = &self.cfg.space;
+        let d = wh.dialect().clone();
+        let traits = self.trait_columns();
+        transaction(wh, |wh| {
             for sql in ps_materialize::statements(&d, schema, &traits, ps_materialize::Scope::Full)
             {
                 wh.execute(&sql)?;
             }
             Ok(())
-        })();
-        match work {
-            Ok(()) => Ok(wh.commit()?),
-            Err(e) => {
-                let _ = wh.rollback();
-                Err(e)
-            }
+        })
+    }
+}
+
+/// Runs `f` in one warehouse transaction: committed if it succeeds, rolled
+/// back (best effort: the connection may be gone) if it fails.
+fn transaction<T>(
+    wh: &mut dyn Warehouse,
+    f: impl FnOnce(&mut dyn Warehouse) -> Result<T>,
+) -> Result<T> {
+    wh.begin()?;
+    match f(&mut *wh) {
+        Ok(v) => {
+            wh.commit()?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = wh.rollback();
+            Err(e)
         }
     }
 }

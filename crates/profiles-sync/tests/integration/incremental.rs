@@ -3,7 +3,7 @@
 //! materialization equals a full rebuild, and a `kill -9` mid-sync followed by
 //! a re-run changes nothing.
 
-use crate::util::{Backend, Env, BACKENDS};
+use crate::util::{gen_config, Backend, Env, BACKENDS};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -34,13 +34,7 @@ fn generated(env: &Env, events: u64, seed: u64) -> PathBuf {
 }
 
 fn config() -> String {
-    let mut s = String::from("space = \"gen\"\n[warehouse]\nurl = \"duckdb://x.duckdb\"\n[identity]\nid_scheme = \"sequential\"\n");
-    for n in 1..=3 {
-        s.push_str(&format!(
-            "[[sources]]\nid = \"source_{n}\"\nname = \"Source {n}\"\nslug = \"source-{n}\"\nwrite_key = \"wk_source_{n}\"\n"
-        ));
-    }
-    s
+    gen_config("duckdb://x.duckdb")
 }
 
 /// Splits a file's lines into `parts` files at pseudo-random points.
@@ -81,7 +75,7 @@ fn differential(backend: Backend) {
         // The same stream cut into many runs of small batches.
         let many = Env::with_backend(&config(), backend);
         for (i, part) in split(&many, &file, 4, seed).iter().enumerate() {
-            let batch = [37, 200, 5, 1000][i % 4].to_string();
+            let batch = [37, 200, 61, 1000][i % 4].to_string();
             many.ok(&["sync", "--batch-events", &batch, part.to_str().unwrap()]);
             // After every run the incremental tables equal a full rebuild.
             let incremental = many.dump("gen");

@@ -1,7 +1,7 @@
 //! PostgreSQL restarted in the middle of a sync: the sync retries with backoff
 //! and every event lands exactly once.
 
-use crate::util::{dump_url, repo_root, Env};
+use crate::util::{dump_url, gen_config, repo_root, Env};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -54,22 +54,10 @@ impl Drop for Cluster {
     }
 }
 
-fn config(url: &str) -> String {
-    let mut s = format!(
-        "space = \"gen\"\n[warehouse]\nurl = {url:?}\n[identity]\nid_scheme = \"sequential\"\n"
-    );
-    for n in 1..=3 {
-        s.push_str(&format!(
-            "[[sources]]\nid = \"source_{n}\"\nname = \"Source {n}\"\nslug = \"source-{n}\"\nwrite_key = \"wk_source_{n}\"\n"
-        ));
-    }
-    s
-}
-
 #[test]
 fn postgres_restart_mid_sync_lands_everything_once() {
     // Reference: the same stream into DuckDB, uninterrupted.
-    let reference = Env::new(&config("duckdb://x.duckdb"));
+    let reference = Env::new(&gen_config("duckdb://x.duckdb"));
     let file = reference.dir.path().join("events.jsonl");
     let g = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
         .args([
@@ -90,7 +78,7 @@ fn postgres_restart_mid_sync_lands_everything_once() {
 
     let cluster = Cluster::start();
     let cfg_path = reference.dir.path().join("pg.toml");
-    std::fs::write(&cfg_path, config(&cluster.url)).unwrap();
+    std::fs::write(&cfg_path, gen_config(&cluster.url)).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
         .arg("--config")
         .arg(&cfg_path)

@@ -223,3 +223,17 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
         .collect();
     (header, rows)
 }
+
+/// A config for streams from `profiles-sync gen` (sources `source_1..3`,
+/// write keys `wk_source_1..3`), space `gen`, sequential ids.
+pub fn gen_config(url: &str) -> String {
+    let mut s = format!(
+        "space = \"gen\"\n[warehouse]\nurl = {url:?}\n[identity]\nid_scheme = \"sequential\"\n"
+    );
+    for n in 1..=3 {
+        s.push_str(&format!(
+            "[[sources]]\nid = \"source_{n}\"\nname = \"Source {n}\"\nslug = \"source-{n}\"\nwrite_key = \"wk_source_{n}\"\n"
+        ));
+    }
+    s
+}
