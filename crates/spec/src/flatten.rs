@@ -115,11 +115,12 @@ mod tests {
         );
         assert_eq!(
             cols,
+            // Keys of one object come in byte order (serde_json's map).
             vec![
-                ("context_page_url".into(), Value::Str("u".into())),
                 ("context_page_referrer_url".into(), Value::Str("r".into())),
-                ("context_user_agent".into(), Value::Str("ua".into())),
+                ("context_page_url".into(), Value::Str("u".into())),
                 ("context_tags".into(), Value::Str("[1,2]".into())),
+                ("context_user_agent".into(), Value::Str("ua".into())),
             ]
         );
         assert_eq!(stats, FlattenStats::default());
@@ -133,9 +134,10 @@ mod tests {
         );
         assert_eq!(
             cols,
+            // `userId` sorts before `user_id`, so `user_id`'s value is the last.
             vec![
-                ("user_id".into(), Value::Int(2)),
-                ("a".into(), Value::Int(4))
+                ("a".into(), Value::Int(4)),
+                ("user_id".into(), Value::Int(2))
             ]
         );
         assert_eq!(stats.collisions, 1);
