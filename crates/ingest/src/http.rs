@@ -2,11 +2,15 @@
 //!
 //! A tracking request is handled in this order, cheapest refusal first:
 //! back-pressure (429) → write key from `Authorization: Basic` (401) → body
-//! size and gzip (400) → JSON (400) → write key from the body (401) → batch
-//! size (400) → per event: `type` from the path, `messageId` and
-//! `context.ip` filled in, [`ps_spec::parse_event`] validation → one inbox
-//! record → wait for the group commit → answer. The answer is sent only after
-//! the record is synced to disk: a 200 is a promise that the events land.
+//! size and gzip (400) → JSON (400; a batch body is split into its events'
+//! byte ranges by [`crate::scan`]) → write key from the body (401) → batch
+//! size (400) → per event: parse, [`prepare`] (`type` from the path, the
+//! batch's `context`, `context.ip`), a `messageId` when missing,
+//! [`ps_spec::parse_event`] validation → one inbox record holding the events'
+//! original bytes (re-serialized only when a `messageId` was assigned) and
+//! what [`prepare`] needs → wait for the group commit → answer. The answer is
+//! sent only after the record is synced to disk: a 200 is a promise that the
+//! events land.
 //!
 //! Invalid events in a batch do not fail the batch: the valid ones are
 //! stored and the answer (200) lists the refusals, so SDKs do not retry or
@@ -16,6 +20,7 @@
 
 use crate::config::{Limits, ServerConfig};
 use crate::inbox::{Entry, EntryKind, Record};
+use crate::scan::{scan_batch, ScanError};
 use crate::state::Shared;
 use crate::sync::Control;
 use crate::writer::Append;
@@ -476,84 +481,94 @@ struct Checked {
     refusal: Option<Refusal>,
 }
 
-/// Fills what the server owes an event, validates it, and encodes it for
-/// the inbox. Our additions are taken back out of a refused payload, so
-/// `rejected_events` shows what the client sent.
+/// What the server adds to an event before validating or landing it: `type`
+/// from a single-call endpoint, the batch's top-level `context` and
+/// `integrations` (Segment merges them into each event; the event's own keys
+/// win), and `context.ip` from the connection for client-side libraries.
+///
+/// The edge validates the prepared event but stores the bytes the client
+/// sent; the sync loop prepares them again before `Space::add`. Preparing is
+/// idempotent, so both see the same event, and storing original bytes spares
+/// the edge a serialization per event.
+pub fn prepare(
+    o: &mut Map<String, Json>,
+    kind: Option<&str>,
+    shared: Option<&Map<String, Json>>,
+    peer_ip: Option<&str>,
+) {
+    if let Some(k) = kind {
+        if matches!(o.get("type"), None | Some(Json::Null)) {
+            o.insert("type".into(), Json::String(k.to_owned()));
+        }
+    }
+    if let Some(shared) = shared {
+        for (key, add) in shared {
+            let Json::Object(add) = add else { continue };
+            match o.get_mut(key) {
+                Some(Json::Object(own)) => {
+                    for (k, v) in add {
+                        if !own.contains_key(k) {
+                            own.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                None | Some(Json::Null) => {
+                    o.insert(key.clone(), Json::Object(add.clone()));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if let (Some(ip), Some(Json::Object(ctx))) = (peer_ip, o.get_mut("context")) {
+        let client = ctx
+            .get("library")
+            .and_then(|l| l.get("name"))
+            .and_then(Json::as_str)
+            .is_some_and(|n| CLIENT_LIBRARIES.contains(&n));
+        if client && matches!(ctx.get("ip"), None | Some(Json::Null)) {
+            ctx.insert("ip".into(), Json::String(ip.to_owned()));
+        }
+    }
+}
+
+/// Whether an event lacks a usable `messageId`.
+fn needs_message_id(o: &Map<String, Json>) -> bool {
+    match o.get("messageId") {
+        None | Some(Json::Null) => true,
+        Some(Json::String(s)) => s.is_empty(),
+        Some(_) => false,
+    }
+}
+
+/// Validates one event of a request (parsed from `raw`, its bytes as sent)
+/// and decides what goes into the inbox: the original bytes, unless the
+/// server had to assign a `messageId`, which must then be stored with it.
 #[allow(clippy::too_many_arguments)]
 fn check_event(
     st: &AppState,
     item: Json,
+    raw: &[u8],
     kind: Option<EventType>,
-    request_key: &str,
-    batch_context: Option<&Map<String, Json>>,
-    batch_integrations: Option<&Map<String, Json>>,
-    peer: Option<SocketAddr>,
+    request_source: &str,
+    shared: Option<&Map<String, Json>>,
+    peer_ip: Option<&str>,
     arrival: &Arrival,
     limits: &Limits,
 ) -> Checked {
-    let request_source = st.sources.get(request_key).cloned().unwrap_or_default();
     let mut item = item;
     let mut added_id = false;
-    let mut added_ip = false;
     if let Json::Object(o) = &mut item {
-        if let Some(k) = kind {
-            if matches!(o.get("type"), None | Some(Json::Null)) {
-                o.insert("type".into(), Json::String(k.as_str().into()));
-            }
-        }
-        if matches!(o.get("messageId"), None | Some(Json::Null))
-            || o.get("messageId").and_then(Json::as_str) == Some("")
-        {
+        prepare(o, kind.map(EventType::as_str), shared, peer_ip);
+        if needs_message_id(o) {
             o.insert("messageId".into(), Json::String(unique_id()));
             added_id = true;
         }
-        // Segment merges a batch's top-level context and integrations into
-        // each of its events (the event's own keys win).
-        for (key, shared) in [
-            ("context", batch_context),
-            ("integrations", batch_integrations),
-        ] {
-            if let Some(shared) = shared {
-                match o.get_mut(key) {
-                    Some(Json::Object(own)) => {
-                        for (k, v) in shared {
-                            if !own.contains_key(k) {
-                                own.insert(k.clone(), v.clone());
-                            }
-                        }
-                    }
-                    None | Some(Json::Null) => {
-                        o.insert(key.into(), Json::Object(shared.clone()));
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-        if let (Some(peer), Some(Json::Object(ctx))) = (peer, o.get_mut("context")) {
-            let client = ctx
-                .get("library")
-                .and_then(|l| l.get("name"))
-                .and_then(Json::as_str)
-                .is_some_and(|n| CLIENT_LIBRARIES.contains(&n));
-            if client && matches!(ctx.get("ip"), None | Some(Json::Null)) {
-                ctx.insert("ip".into(), Json::String(peer.ip().to_string()));
-                added_ip = true;
-            }
-        }
     }
-    let undo = |mut j: Json| {
-        if let Json::Object(o) = &mut j {
-            if added_id {
-                o.remove("messageId");
-            }
-            if added_ip {
-                if let Some(Json::Object(ctx)) = o.get_mut("context") {
-                    ctx.remove("ip");
-                }
-            }
-        }
-        j
+    let stored = |kind| Entry {
+        kind,
+        bytes: raw.to_vec(),
     };
+    let too_large = raw.len() > limits.max_event_bytes;
     match parse_event_or_return(item, arrival, None) {
         Ok(ev) => {
             // The same source rule as `Space::add`: the event's own write key
@@ -562,53 +577,47 @@ fn check_event(
                 Some(k) => match st.sources.get(k) {
                     Some(s) => s.clone(),
                     None => {
-                        let bytes = undo(Json::Object(ev.payload)).to_string().into_bytes();
                         return Checked {
-                            entry: Entry {
-                                kind: EntryKind::Payload,
-                                bytes,
-                            },
-                            source: request_source,
+                            entry: stored(EntryKind::Payload),
+                            source: request_source.to_owned(),
                             refusal: Some(Refusal::UnknownWriteKey(k.to_owned())),
-                        };
+                        }
                     }
                 },
-                None => request_source,
+                None => request_source.to_owned(),
             };
-            let bytes = Json::Object(ev.payload).to_string().into_bytes();
-            if bytes.len() > limits.max_event_bytes {
-                let n = bytes.len();
+            if too_large {
                 return Checked {
-                    entry: Entry {
-                        kind: EntryKind::TooLarge,
-                        bytes,
-                    },
+                    entry: stored(EntryKind::TooLarge),
                     source,
-                    refusal: Some(Refusal::TooLarge(n)),
+                    refusal: Some(Refusal::TooLarge(raw.len())),
                 };
             }
-            Checked {
-                entry: Entry {
+            let entry = if added_id {
+                let bytes =
+                    serde_json::to_vec(&Json::Object(ev.payload)).expect("a JSON value serializes");
+                Entry {
                     kind: EntryKind::Payload,
                     bytes,
-                },
+                }
+            } else {
+                stored(EntryKind::Payload)
+            };
+            Checked {
+                entry,
                 source,
                 refusal: None,
             }
         }
-        Err((refusal, json)) => {
-            let bytes = undo(json).to_string().into_bytes();
-            let kind = if bytes.len() > limits.max_event_bytes {
+        Err((refusal, _)) => Checked {
+            entry: stored(if too_large {
                 EntryKind::TooLarge
             } else {
                 EntryKind::Payload
-            };
-            Checked {
-                entry: Entry { kind, bytes },
-                source: request_source,
-                refusal: Some(refusal),
-            }
-        }
+            }),
+            source: request_source.to_owned(),
+            refusal: Some(refusal),
+        },
     }
 }
 
@@ -683,17 +692,50 @@ async fn track(
             return r;
         }
     };
-    let mut doc: Json = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return refuse(
-                "malformed_json",
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {e}"),
-            )
-        }
+    let malformed = |e: String| {
+        refuse(
+            "malformed_json",
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
     };
-    let body_key = doc
+    let invalid_batch = || {
+        refuse(
+            "invalid_batch",
+            StatusCode::BAD_REQUEST,
+            "the body must be an object with a `batch` array".into(),
+        )
+    };
+    // The events' byte ranges, and the top-level fields of the body.
+    let (spans, fields): (Option<Vec<&[u8]>>, Map<String, Json>) = match ep {
+        Endpoint::Single(_) => match serde_json::from_slice::<Json>(&body) {
+            Ok(Json::Object(o)) => (Some(vec![body.trim_ascii()]), o),
+            Ok(_) => (Some(vec![body.trim_ascii()]), Map::new()),
+            Err(e) => return malformed(e.to_string()),
+        },
+        Endpoint::Batch => match scan_batch(&body) {
+            Ok(scan) => {
+                let mut fields = Map::new();
+                for (k, v) in scan.fields {
+                    match serde_json::from_slice::<Json>(v) {
+                        Ok(v) => {
+                            fields.insert(String::from_utf8_lossy(k).into_owned(), v);
+                        }
+                        Err(e) => return malformed(e.to_string()),
+                    }
+                }
+                (scan.items, fields)
+            }
+            Err(ScanError::NotAnObject) => (None, Map::new()),
+            Err(ScanError::Malformed) => {
+                let e = serde_json::from_slice::<Json>(&body)
+                    .err()
+                    .map_or_else(|| "bad structure".into(), |e| e.to_string());
+                return malformed(e);
+            }
+        },
+    };
+    let body_key = fields
         .get("writeKey")
         .and_then(Json::as_str)
         .map(str::to_owned);
@@ -711,67 +753,58 @@ async fn track(
             )
         }
     };
-    let mut sent_at = None;
-    let (items, kind, batch_context, batch_integrations) = match ep {
-        Endpoint::Single(k) => (vec![doc], Some(k), None, None),
+    let Some(spans) = spans else {
+        return invalid_batch();
+    };
+    let (kind, sent_at, shared) = match ep {
+        Endpoint::Single(k) => (Some(k), None, Map::new()),
         Endpoint::Batch => {
-            let Some(obj) = doc.as_object_mut() else {
-                return refuse(
-                    "invalid_batch",
-                    StatusCode::BAD_REQUEST,
-                    "the body must be an object with a `batch` array".into(),
-                );
-            };
-            let Some(Json::Array(items)) = obj.remove("batch") else {
-                return refuse(
-                    "invalid_batch",
-                    StatusCode::BAD_REQUEST,
-                    "the body must be an object with a `batch` array".into(),
-                );
-            };
-            if items.len() > limits.max_batch_events {
+            if spans.len() > limits.max_batch_events {
                 return refuse(
                     "batch_too_many_events",
                     StatusCode::BAD_REQUEST,
                     format!(
                         "the batch has {} events; at most {} are allowed (server.max_batch_events)",
-                        items.len(),
+                        spans.len(),
                         limits.max_batch_events
                     ),
                 );
             }
-            sent_at = obj
+            let sent_at = fields
                 .get("sentAt")
                 .and_then(Json::as_str)
                 .and_then(parse_timestamp);
-            let ctx = match obj.remove("context") {
-                Some(Json::Object(m)) => Some(m),
-                _ => None,
-            };
-            let integ = match obj.remove("integrations") {
-                Some(Json::Object(m)) => Some(m),
-                _ => None,
-            };
-            (items, None, ctx, integ)
+            let shared: Map<String, Json> = fields
+                .into_iter()
+                .filter(|(k, v)| (k == "context" || k == "integrations") && v.is_object())
+                .collect();
+            (None, sent_at, shared)
         }
     };
+    let shared_ref = (!shared.is_empty()).then_some(&shared);
+    let peer_ip = peer.map(|p| p.ip().to_string());
+    let request_source = st.sources.get(&key).cloned().unwrap_or_default();
     let arrival = Arrival {
         received_at: Some(received_at),
         batch_sent_at: sent_at,
         load_time: received_at,
     };
-    let mut entries = Vec::with_capacity(items.len());
+    let mut entries = Vec::with_capacity(spans.len());
     let mut errors = Vec::new();
     let mut accepted: HashMap<String, u64> = HashMap::new();
-    for (i, item) in items.into_iter().enumerate() {
+    for (i, raw) in spans.into_iter().enumerate() {
+        let item: Json = match serde_json::from_slice(raw) {
+            Ok(v) => v,
+            Err(e) => return malformed(format!("event {i}: {e}")),
+        };
         let c = check_event(
             st,
             item,
+            raw,
             kind,
-            &key,
-            batch_context.as_ref(),
-            batch_integrations.as_ref(),
-            peer,
+            &request_source,
+            shared_ref,
+            peer_ip.as_deref(),
             &arrival,
             &limits,
         );
@@ -789,10 +822,14 @@ async fn track(
         received_at,
         sent_at,
         write_key: Some(key),
-        place: format!(
-            "http {} {path}",
-            peer.map_or_else(|| "?".to_owned(), |p| p.ip().to_string())
-        ),
+        place: format!("http {} {path}", peer_ip.as_deref().unwrap_or("?")),
+        kind: kind.map(|k| k.as_str().to_owned()),
+        peer_ip,
+        shared: if shared.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&shared).expect("a JSON value serializes")
+        },
         entries,
     };
     if n_events > 0 {

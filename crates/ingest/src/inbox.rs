@@ -112,6 +112,16 @@ pub struct Record {
     pub write_key: Option<String>,
     /// Where it came from (`http 127.0.0.1 /v1/batch`), for `rejected_events`.
     pub place: String,
+    /// The call of a single-call endpoint (`track` for `/v1/track`): the
+    /// `type` of an event that has none.
+    pub kind: Option<String>,
+    /// The client's address: `context.ip` of client-library events.
+    pub peer_ip: Option<String>,
+    /// The batch's top-level `context` and `integrations` as a JSON object
+    /// (`{"context": …}`), merged into each event; empty when there are none.
+    pub shared: Vec<u8>,
+    /// The events as the client sent them (see [`crate::http::prepare`] for
+    /// what the sync loop adds before landing them).
     pub entries: Vec<Entry>,
 }
 
@@ -129,8 +139,9 @@ impl Record {
             .iter()
             .map(|e| e.bytes.len() + 5)
             .sum::<usize>()
-            + 64
-            + self.place.len();
+            + 96
+            + self.place.len()
+            + self.shared.len();
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(&[0; FRAME_HEADER as usize]);
         out.push(RECORD_VERSION);
@@ -138,6 +149,10 @@ impl Record {
         out.extend_from_slice(&self.sent_at.unwrap_or(i64::MIN).to_le_bytes());
         put_str(&mut out, self.write_key.as_deref().unwrap_or(""));
         put_str(&mut out, &self.place);
+        put_str(&mut out, self.kind.as_deref().unwrap_or(""));
+        put_str(&mut out, self.peer_ip.as_deref().unwrap_or(""));
+        out.extend_from_slice(&(self.shared.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.shared);
         out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
         for e in &self.entries {
             out.push(e.kind as u8);
@@ -163,6 +178,10 @@ impl Record {
         let sent_at = Some(r.i64()?).filter(|&t| t != i64::MIN);
         let write_key = Some(r.str()?).filter(|s| !s.is_empty());
         let place = r.str()?;
+        let kind = Some(r.str()?).filter(|s| !s.is_empty());
+        let peer_ip = Some(r.str()?).filter(|s| !s.is_empty());
+        let shared_len = r.u32()? as usize;
+        let shared = r.take(shared_len)?.to_vec();
         let n = r.u32()? as usize;
         let mut entries = Vec::with_capacity(n.min(4096));
         for _ in 0..n {
@@ -182,6 +201,9 @@ impl Record {
             sent_at,
             write_key,
             place,
+            kind,
+            peer_ip,
+            shared,
             entries,
         })
     }
@@ -626,6 +648,13 @@ mod tests {
             sent_at: if n.is_multiple_of(2) { Some(5) } else { None },
             write_key: Some("wk".into()),
             place: "http test".into(),
+            kind: (n == 1).then(|| "track".to_owned()),
+            peer_ip: Some("127.0.0.1".into()),
+            shared: if n == 3 {
+                br#"{"context":{"a":1}}"#.to_vec()
+            } else {
+                Vec::new()
+            },
             entries: (0..n)
                 .map(|i| Entry {
                     kind: if i == 1 {

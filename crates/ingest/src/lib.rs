@@ -30,6 +30,7 @@ pub mod http;
 pub mod inbox;
 pub mod metrics;
 pub mod query;
+pub mod scan;
 pub mod state;
 pub mod sync;
 pub mod writer;

@@ -95,16 +95,20 @@ impl SyncLoop {
         loop {
             let deadline = retry_at.unwrap_or(next);
             let wait = deadline.saturating_duration_since(Instant::now());
-            let msg = rx.recv_timeout(wait);
-            match msg {
+            // A zero wait still looks at the channel, so a shutdown is seen;
+            // but a steady stream of queries must not starve the sync: once
+            // the deadline has passed, the sync runs after the one query.
+            match rx.recv_timeout(wait) {
                 Ok(Control::Query { sql, reply }) => {
                     let _ = reply.send(self.query(&sql));
-                    continue;
+                    if Instant::now() < deadline {
+                        continue;
+                    }
                 }
                 Ok(Control::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(Control::Wake) => {
                     self.shared.wake_sent.store(false, Ordering::SeqCst);
-                    if retry_at.is_some() {
+                    if retry_at.is_some_and(|r| Instant::now() < r) {
                         continue;
                     }
                 }
@@ -113,14 +117,18 @@ impl SyncLoop {
             if Instant::now() >= next {
                 next = Instant::now() + self.interval;
             }
-            // Land everything durable so far, batch after batch; a query or
-            // a shutdown waits at most one batch.
+            // Land what was durable when this round began, in batches of at
+            // most `sync_max_events`; events arriving meanwhile wait for the
+            // next round, so under steady load a sync lands about one
+            // interval's worth instead of chasing every new request with a
+            // tiny transaction. A query or a shutdown waits at most one batch.
+            let target = self.shared.durable();
             loop {
                 match self.sync_once() {
                     Ok(true) => {
                         backoff = Duration::from_millis(100);
                         retry_at = None;
-                        if self.reader.position() >= self.shared.durable() {
+                        if self.reader.position() >= target {
                             break;
                         }
                         match rx.try_recv() {
@@ -287,6 +295,11 @@ impl SyncLoop {
 fn add_records(space: &mut Space, batch: &mut ps_pipeline::Batch, rb: &ReadBatch) {
     let mut place = String::new();
     for rec in &rb.records {
+        // The batch's shared context, applied to each event as the edge did.
+        let shared = match serde_json::from_slice::<serde_json::Value>(&rec.shared) {
+            Ok(serde_json::Value::Object(m)) => Some(m),
+            _ => None,
+        };
         let arrival = Arrival {
             received_at: Some(rec.received_at),
             batch_sent_at: rec.sent_at,
@@ -300,7 +313,19 @@ fn add_records(space: &mut Space, batch: &mut ps_pipeline::Batch, rb: &ReadBatch
             }
             match e.kind {
                 EntryKind::Payload => {
-                    let payload = serde_json::from_slice(&e.bytes).map_err(|e| e.to_string());
+                    let payload = serde_json::from_slice(&e.bytes)
+                        .map(|mut j: serde_json::Value| {
+                            if let serde_json::Value::Object(o) = &mut j {
+                                crate::http::prepare(
+                                    o,
+                                    rec.kind.as_deref(),
+                                    shared.as_ref(),
+                                    rec.peer_ip.as_deref(),
+                                );
+                            }
+                            j
+                        })
+                        .map_err(|e| e.to_string());
                     let origin = Origin {
                         place: &place,
                         default_source: None,

@@ -2,7 +2,7 @@
 //! Endpoints, auth, limits and error bodies; the case study over HTTP; kill -9
 //! at random points loses no acknowledged event; SIGTERM drains the inbox.
 
-use crate::util::{golden_dir, read_csv, Env};
+use crate::util::{golden_dir, read_csv, Backend, Env};
 use ps_ingest::client::{Client, Response};
 use ps_ingest::http::base64_encode;
 use serde_json::{json, Value as Json};
@@ -417,7 +417,7 @@ fn endpoints_auth_limits_and_errors() {
         &mut c,
         "/v1/batch",
         Some("wk_source_1"),
-        r#"{"sentAt":"2030-01-01T01:00:00Z","batch":[
+        r#"{"sentAt":"2030-01-01T01:00:00Z","context":{"locale":"fr-FR"},"batch":[
             {"type":"track","userId":"u-filled","event":"No Id","timestamp":"2030-01-01T00:59:50Z",
              "context":{"library":{"name":"analytics.js","version":"2"}}},
             {"type":"track","userId":"u-filled","event":"Server Side","messageId":"srv-1",
@@ -485,7 +485,7 @@ fn endpoints_auth_limits_and_errors() {
     );
     let filled = admin_query(
         &mut c,
-        "SELECT id, context_ip, timestamp, original_timestamp FROM case_study.tracks WHERE user_id = 'u-filled' ORDER BY event",
+        "SELECT id, context_ip, timestamp, original_timestamp, context_locale FROM case_study.tracks WHERE user_id = 'u-filled' ORDER BY event",
     );
     let rows = filled["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{filled}");
@@ -511,6 +511,11 @@ fn endpoints_auth_limits_and_errors() {
         rows[1][1],
         Json::Null,
         "no context.ip for server-side libraries"
+    );
+    // The batch's top-level context is merged into each event.
+    assert_eq!(
+        (rows[0][4].clone(), rows[1][4].clone()),
+        (json!("fr-FR"), json!("fr-FR"))
     );
     let types = admin_query(
         &mut c,
@@ -755,6 +760,41 @@ fn case_study_over_http_gives_the_golden_tables() {
         golden_dir().join("case-study.jsonl").to_str().unwrap(),
     ]);
     assert_eq!(env.dump("case_study"), reference.dump("case_study"));
+}
+
+#[test]
+fn case_study_over_http_on_postgres_equals_a_file_replay() {
+    // The same server on the PostgreSQL warehouse: the sync loop commits
+    // rows, engine state and inbox position in one PostgreSQL transaction.
+    let base = std::fs::read_to_string(golden_dir().join("profiles-sync.toml")).unwrap();
+    let env = Env::with_backend(
+        &format!("{base}\n[server]\nsync_interval = \"100ms\"\n"),
+        Backend::Postgres,
+    );
+    let srv = Serve::start(&env);
+    let mut c = srv.client();
+    let lines = std::fs::read_to_string(golden_dir().join("case-study.jsonl")).unwrap();
+    let batch: Vec<Json> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let r = post(
+        &mut c,
+        "/v1/batch",
+        Some("wk_source_1"),
+        &json!({ "batch": batch }).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (status, log) = srv.terminate();
+    assert!(status.success(), "{log}");
+    let reference = Env::golden_on(Backend::Postgres);
+    reference.ok(&[
+        "sync",
+        golden_dir().join("case-study.jsonl").to_str().unwrap(),
+    ]);
+    let got = env.dump("case_study");
+    assert!(got.values().any(|rows| !rows.is_empty()));
+    assert_eq!(got, reference.dump("case_study"));
 }
 
 /// A small deterministic generator for batch sizes and kill times.
