@@ -25,6 +25,9 @@ use sha1::{Digest, Sha1};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
 
+mod privacy;
+pub use privacy::Forgotten;
+
 /// A profile, numbered in creation order.
 pub type ProfileIdx = u32;
 /// An identifier in the engine's arena.
@@ -81,6 +84,9 @@ pub struct Outcome {
     pub merges: u32,
     /// Identifier types first seen in this event's `context.externalIds`.
     pub new_types: Vec<String>,
+    /// The suppressed identifier that made the engine refuse the event
+    /// (SPEC §8); nothing else changed.
+    pub suppressed: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +160,7 @@ pub struct Engine {
     hasher: DefaultHashBuilder,
     order: u64,
     dirty: Vec<ProfileIdx>,
+    suppressed: std::collections::HashSet<(TypeId, Box<str>)>,
 }
 
 impl Engine {
@@ -169,6 +176,7 @@ impl Engine {
             hasher: DefaultHashBuilder::default(),
             order: 0,
             dirty: Vec::new(),
+            suppressed: Default::default(),
         }
     }
 
@@ -216,7 +224,6 @@ impl Engine {
 
     /// Processes one event, appending its effects to `fx`.
     pub fn process(&mut self, ev: &Event, fx: &mut Vec<Effect>) -> Outcome {
-        self.order += 1;
         // Per-event scratch lives on the stack: almost every event has a
         // handful of identifiers and touches one or two profiles.
         let mut ids: Candidates<'_> = SmallVec::new();
@@ -225,6 +232,13 @@ impl Engine {
             new_types,
             ..Outcome::default()
         };
+        if !self.suppressed.is_empty() {
+            out.suppressed = self.suppressed_hit(&ids);
+            if out.suppressed.is_some() {
+                return out;
+            }
+        }
+        self.order += 1;
         if ids.is_empty() {
             return out;
         }

@@ -21,7 +21,7 @@ pub mod extract;
 pub mod settings;
 
 pub use engine::{
-    Conflict, Effect, Engine, EngineMeta, IdentIdx, Outcome, ProfileIdx, ProfileRecord,
+    Conflict, Effect, Engine, EngineMeta, Forgotten, IdentIdx, Outcome, ProfileIdx, ProfileRecord,
     RestoreError, Rule,
 };
 pub use settings::{IdScheme, IdentifierConfig, IdentityConfig, Settings, SettingsError, Window};
