@@ -26,6 +26,7 @@ use smallvec::SmallVec;
 use std::hash::BuildHasher;
 
 mod privacy;
+mod snapshot;
 pub use privacy::Forgotten;
 
 /// A profile, numbered in creation order.
@@ -140,6 +141,10 @@ fn is_zero(n: &u32) -> bool {
 pub struct EngineMeta {
     pub order: u64,
     pub added_types: Vec<String>,
+    /// Profiles ever created: a snapshot must hold exactly this many, so a
+    /// lost chunk at the end cannot pass for a smaller engine.
+    #[serde(default)]
+    pub profiles: u64,
 }
 
 /// An inconsistency found while restoring state.
@@ -580,6 +585,7 @@ impl Engine {
         EngineMeta {
             order: self.order,
             added_types: self.settings.added_types().to_vec(),
+            profiles: self.profiles.len() as u64,
         }
     }
 

@@ -1,0 +1,494 @@
+//! A compact binary snapshot of the engine's profiles, for fast restarts.
+//!
+//! [`Engine::encode_snapshot`] writes the state of a contiguous range of
+//! profiles (a *chunk*) — the same content as their [`ProfileRecord`]s — and
+//! [`Engine::restore_snapshot`] rebuilds an engine from a set of chunks that
+//! cover every profile, without going through intermediate records: each
+//! identifier and trait is allocated once, straight into the engine, and type
+//! and trait names are resolved once per chunk.
+//!
+//! The restored engine is the one [`Engine::restore`] would build from the
+//! same profiles' records, so it behaves exactly like the uninterrupted one.
+//!
+//! ## Layout (all integers LEB128 varints, `i64` zigzagged)
+//! ```text
+//! chunk   := FORMAT first count ident_count
+//!            n_types   str*      -- identifier type names used in the chunk
+//!            n_names   str*      -- trait names used in the chunk
+//!            profile*count       -- ordinals first, first+1, …
+//! profile := segment_id:str canonical:var merges:var
+//!            n_idents (type:var value:str last_seen:zigzag)*
+//!            n_traits (name:var value order:var)*
+//! value   := 0 null | 1 false | 2 true | 3 u64:var | 4 i64:zigzag (negative)
+//!          | 5 f64 (8 bytes LE) | 6 str | 7 JSON text:str (arrays, objects)
+//! str     := len:var bytes (UTF-8)
+//! ```
+
+use super::{
+    Engine, EngineMeta, IdentRec, Profile, ProfileIdx, ProfileRecord, RestoreError, TraitRec,
+};
+use crate::settings::{IdScheme, Settings, TypeId};
+use serde_json::Value as Json;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::ops::Range;
+
+/// First byte of every chunk; a different layout gets a different number.
+const FORMAT: u8 = 1;
+
+fn put_var(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_var(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_value(out: &mut Vec<u8>, v: &Json) {
+    match v {
+        Json::Null => out.push(0),
+        Json::Bool(false) => out.push(1),
+        Json::Bool(true) => out.push(2),
+        Json::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                out.push(3);
+                put_var(out, u);
+            } else if let Some(i) = n.as_i64() {
+                out.push(4);
+                put_var(out, zigzag(i));
+            } else {
+                out.push(5);
+                out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
+            }
+        }
+        Json::String(s) => {
+            out.push(6);
+            put_str(out, s);
+        }
+        other => {
+            out.push(7);
+            put_str(out, &other.to_string());
+        }
+    }
+}
+
+/// Reads a chunk.
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+fn corrupt(what: &str) -> RestoreError {
+    RestoreError(format!("snapshot chunk: {what}"))
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, RestoreError> {
+        let b = *self.b.get(self.pos).ok_or_else(|| corrupt("truncated"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn var(&mut self) -> Result<u64, RestoreError> {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = self.byte()?;
+            if shift >= 64 {
+                return Err(corrupt("varint too long"));
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+            shift += 7;
+        }
+    }
+
+    /// A count, bounded by the bytes left so a corrupt length cannot ask
+    /// for a huge allocation.
+    fn len(&mut self) -> Result<usize, RestoreError> {
+        let n = self.var()?;
+        if n > (self.b.len() - self.pos) as u64 {
+            return Err(corrupt("length past the end"));
+        }
+        Ok(n as usize)
+    }
+
+    fn str(&mut self) -> Result<&'a str, RestoreError> {
+        let n = self.len()?;
+        let s = &self.b[self.pos..self.pos + n];
+        self.pos += n;
+        std::str::from_utf8(s).map_err(|_| corrupt("string is not UTF-8"))
+    }
+
+    fn value(&mut self) -> Result<Json, RestoreError> {
+        Ok(match self.byte()? {
+            0 => Json::Null,
+            1 => Json::Bool(false),
+            2 => Json::Bool(true),
+            3 => Json::from(self.var()?),
+            4 => Json::from(unzigzag(self.var()?)),
+            5 => {
+                let end = self.pos + 8;
+                let b: [u8; 8] = self
+                    .b
+                    .get(self.pos..end)
+                    .ok_or_else(|| corrupt("truncated"))?
+                    .try_into()
+                    .expect("8 bytes");
+                self.pos = end;
+                serde_json::Number::from_f64(f64::from_le_bytes(b)).map_or(Json::Null, Json::Number)
+            }
+            6 => Json::String(self.str()?.to_owned()),
+            7 => serde_json::from_str(self.str()?)
+                .map_err(|e| corrupt(&format!("trait value: {e}")))?,
+            t => return Err(corrupt(&format!("unknown value tag {t}"))),
+        })
+    }
+}
+
+/// A chunk's header, read before its profiles.
+struct Head<'a> {
+    first: u64,
+    count: u64,
+    idents: u64,
+    reader: Reader<'a>,
+}
+
+fn head(chunk: &[u8]) -> Result<Head<'_>, RestoreError> {
+    let mut r = Reader { b: chunk, pos: 0 };
+    let f = r.byte()?;
+    if f != FORMAT {
+        return Err(corrupt(&format!(
+            "format {f} is not supported (expected {FORMAT})"
+        )));
+    }
+    let first = r.var()?;
+    let count = r.var()?;
+    let idents = r.var()?;
+    // Every profile and identifier takes bytes: corrupt counts must not
+    // reserve memory the chunk could never fill.
+    if count > chunk.len() as u64 || idents > chunk.len() as u64 || first > u64::from(u32::MAX) {
+        return Err(corrupt("counts larger than the chunk"));
+    }
+    Ok(Head {
+        first,
+        count,
+        idents,
+        reader: r,
+    })
+}
+
+impl Engine {
+    /// Appends the snapshot of the profiles in `range` to `out`.
+    pub fn encode_snapshot(&self, range: Range<ProfileIdx>, out: &mut Vec<u8>) {
+        let profiles = &self.profiles[range.start as usize..range.end as usize];
+        let mut types: Vec<TypeId> = Vec::new();
+        let mut names: HashMap<&str, u64> = HashMap::new();
+        let mut name_list: Vec<&str> = Vec::new();
+        let mut ident_count = 0u64;
+        for p in profiles {
+            ident_count += p.idents.len() as u64;
+            for &i in &p.idents {
+                let t = self.idents[i as usize].ty;
+                if !types.contains(&t) {
+                    types.push(t);
+                }
+            }
+            for t in &p.traits {
+                names.entry(&t.name).or_insert_with(|| {
+                    name_list.push(&t.name);
+                    name_list.len() as u64 - 1
+                });
+            }
+        }
+        out.push(FORMAT);
+        put_var(out, u64::from(range.start));
+        put_var(out, profiles.len() as u64);
+        put_var(out, ident_count);
+        put_var(out, types.len() as u64);
+        for &t in &types {
+            put_str(out, self.settings.name(t));
+        }
+        put_var(out, name_list.len() as u64);
+        for n in &name_list {
+            put_str(out, n);
+        }
+        for (k, p) in profiles.iter().enumerate() {
+            put_str(out, &self.segment_ids[range.start as usize + k]);
+            put_var(out, u64::from(p.canonical));
+            put_var(out, u64::from(p.merges));
+            put_var(out, p.idents.len() as u64);
+            for &i in &p.idents {
+                let r = &self.idents[i as usize];
+                let ti = types.iter().position(|&t| t == r.ty).expect("collected");
+                put_var(out, ti as u64);
+                put_str(out, &r.value);
+                put_var(out, zigzag(r.last_seen));
+            }
+            put_var(out, p.traits.len() as u64);
+            for t in &p.traits {
+                put_var(out, names[&*t.name]);
+                put_value(out, &t.value);
+                put_var(out, t.order);
+            }
+        }
+    }
+
+    /// The records held by snapshot chunks (any order) covering every
+    /// profile, ascending by ordinal: what [`Engine::record`] gives for each
+    /// profile of the engine that wrote them. For tests and tools; restoring
+    /// goes straight from chunks to an engine.
+    pub fn decode_snapshot<'a>(
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Vec<ProfileRecord>, RestoreError> {
+        let mut heads = chunks
+            .into_iter()
+            .map(head)
+            .collect::<Result<Vec<_>, _>>()?;
+        heads.sort_unstable_by_key(|h| h.first);
+        let mut out: Vec<ProfileRecord> = Vec::new();
+        let mut canonical: Vec<u64> = Vec::new();
+        for h in heads {
+            if h.first != out.len() as u64 {
+                return Err(corrupt("chunks do not cover the profiles once each"));
+            }
+            let mut rd = h.reader;
+            let dict = Chunk::dictionaries(&mut rd)?;
+            for k in 0..h.count {
+                let segment_id = rd.str()?.to_owned();
+                canonical.push(rd.var()?);
+                let merges = to_u32(rd.var()?)?;
+                let mut idents = Vec::new();
+                for _ in 0..rd.len()? {
+                    let t = dict.type_name(rd.var()?)?.to_owned();
+                    let v = rd.str()?.to_owned();
+                    idents.push((t, v, unzigzag(rd.var()?)));
+                }
+                let mut traits = Vec::new();
+                for _ in 0..rd.len()? {
+                    let n = dict.name(rd.var()?)?.to_owned();
+                    let v = rd.value()?;
+                    traits.push((n, v, rd.var()?));
+                }
+                out.push(ProfileRecord {
+                    segment_id,
+                    ord: to_u32(h.first + k)?,
+                    canonical: String::new(),
+                    merges,
+                    idents,
+                    traits,
+                });
+            }
+        }
+        for (i, c) in canonical.into_iter().enumerate() {
+            let id = out
+                .get(c as usize)
+                .ok_or_else(|| corrupt("canonical profile out of range"))?
+                .segment_id
+                .clone();
+            out[i].canonical = id;
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds an engine from snapshot chunks (any order) that together
+    /// hold every profile exactly once, and the engine's meta.
+    pub fn restore_snapshot<'a>(
+        settings: Settings,
+        scheme: IdScheme,
+        space: &str,
+        meta: &EngineMeta,
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Engine, RestoreError> {
+        let mut e = Engine::new(settings, scheme, space);
+        for t in &meta.added_types {
+            e.settings.type_id_or_add(t);
+        }
+        e.order = meta.order;
+        let mut heads = chunks
+            .into_iter()
+            .map(head)
+            .collect::<Result<Vec<_>, _>>()?;
+        heads.sort_unstable_by_key(|h| h.first);
+        let mut next = 0u64;
+        let mut ident_total = 0u64;
+        for h in &heads {
+            if h.first != next {
+                return Err(RestoreError(format!(
+                    "profiles {next}..{} are missing from the snapshot (or stored twice)",
+                    h.first
+                )));
+            }
+            next += h.count;
+            ident_total += h.idents;
+            if next > u64::from(u32::MAX) {
+                return Err(corrupt("too many profiles"));
+            }
+        }
+        if next != meta.profiles {
+            return Err(RestoreError(format!(
+                "the snapshot holds {next} profiles but the engine had {}",
+                meta.profiles
+            )));
+        }
+        let n = to_u32(next)? as usize;
+        e.profiles.reserve_exact(n);
+        e.segment_ids.reserve_exact(n);
+        e.idents.reserve_exact(ident_total as usize);
+        {
+            let (idents, hasher) = (&e.idents, &e.hasher);
+            e.index.reserve(ident_total as usize, |&j| {
+                let r = &idents[j as usize];
+                hasher.hash_one((r.ty, &*r.value))
+            });
+        }
+        for h in heads {
+            let mut rd = h.reader;
+            let dict = Chunk::dictionaries(&mut rd)?;
+            let types: Vec<TypeId> = dict
+                .types
+                .iter()
+                .map(|t| e.settings.type_id_or_add(t).0)
+                .collect();
+            for k in 0..h.count {
+                let p = (h.first + k) as ProfileIdx;
+                e.segment_ids.push(rd.str()?.into());
+                let canonical = rd.var()?;
+                if canonical >= next {
+                    return Err(RestoreError(format!(
+                        "profile {} points to unknown profile {canonical}",
+                        e.segment_ids[p as usize]
+                    )));
+                }
+                let mut prof = Profile {
+                    canonical: canonical as ProfileIdx,
+                    merges: to_u32(rd.var()?)?,
+                    ..Profile::default()
+                };
+                let ni = rd.len()?;
+                prof.idents.reserve_exact(ni);
+                for _ in 0..ni {
+                    let ti = rd.var()?;
+                    let ty = *types
+                        .get(ti as usize)
+                        .ok_or_else(|| corrupt("identifier type out of range"))?;
+                    let v = rd.str()?;
+                    let last_seen = unzigzag(rd.var()?);
+                    let i = e.idents.len() as super::IdentIdx;
+                    let hash = e.hasher.hash_one((ty, v));
+                    let (idents, hasher) = (&e.idents, &e.hasher);
+                    match e.index.entry(
+                        hash,
+                        |&j| {
+                            let r = &idents[j as usize];
+                            r.ty == ty && &*r.value == v
+                        },
+                        |&j| {
+                            let r = &idents[j as usize];
+                            hasher.hash_one((r.ty, &*r.value))
+                        },
+                    ) {
+                        hashbrown::hash_table::Entry::Occupied(_) => {
+                            return Err(RestoreError(format!(
+                                "identifier {}:{v} is held by two profiles",
+                                e.settings.name(ty)
+                            )));
+                        }
+                        hashbrown::hash_table::Entry::Vacant(slot) => {
+                            slot.insert(i);
+                        }
+                    }
+                    e.idents.push(IdentRec {
+                        ty,
+                        value: v.into(),
+                        owner: p,
+                        last_seen,
+                    });
+                    prof.idents.push(i);
+                }
+                let nt = rd.len()?;
+                prof.traits.reserve_exact(nt);
+                for _ in 0..nt {
+                    let name = dict.name(rd.var()?)?;
+                    let value = rd.value()?;
+                    prof.traits.push(TraitRec {
+                        name: name.into(),
+                        value,
+                        order: rd.var()?,
+                    });
+                }
+                e.profiles.push(prof);
+            }
+            if rd.pos != rd.b.len() {
+                return Err(corrupt("trailing bytes"));
+            }
+        }
+        for i in 0..n {
+            let c = e.profiles[i].canonical;
+            if c as usize != i {
+                // One hop: a merged-away profile must point at a live one.
+                if e.profiles[c as usize].canonical != c {
+                    return Err(RestoreError(format!(
+                        "profile {} points to {}, which is itself merged away",
+                        e.segment_ids[i], e.segment_ids[c as usize]
+                    )));
+                }
+                e.profiles[c as usize].members.push(i as ProfileIdx);
+            }
+        }
+        Ok(e)
+    }
+}
+
+fn to_u32(v: u64) -> Result<u32, RestoreError> {
+    u32::try_from(v).map_err(|_| corrupt("number out of range"))
+}
+
+/// A chunk's name dictionaries.
+struct Chunk<'a> {
+    types: Vec<&'a str>,
+    names: Vec<&'a str>,
+}
+
+impl<'a> Chunk<'a> {
+    fn dictionaries(r: &mut Reader<'a>) -> Result<Chunk<'a>, RestoreError> {
+        let mut types = Vec::new();
+        for _ in 0..r.len()? {
+            types.push(r.str()?);
+        }
+        let mut names = Vec::new();
+        for _ in 0..r.len()? {
+            names.push(r.str()?);
+        }
+        Ok(Chunk { types, names })
+    }
+
+    fn type_name(&self, i: u64) -> Result<&'a str, RestoreError> {
+        self.types
+            .get(i as usize)
+            .copied()
+            .ok_or_else(|| corrupt("identifier type out of range"))
+    }
+
+    fn name(&self, i: u64) -> Result<&'a str, RestoreError> {
+        self.names
+            .get(i as usize)
+            .copied()
+            .ok_or_else(|| corrupt("trait name out of range"))
+    }
+}
