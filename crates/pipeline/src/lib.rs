@@ -15,11 +15,13 @@ pub mod config;
 pub mod error;
 pub mod input;
 pub mod space;
+pub mod state;
 pub mod stats;
 pub mod sync;
 
 pub use config::{Source, SpaceConfig};
 pub use error::{Error, Result};
 pub use space::{Batch, Origin, Space};
+pub use state::RecoveryTimings;
 pub use stats::SyncStats;
 pub use sync::{sync_files, Progress, SyncOptions};

@@ -14,6 +14,7 @@
 
 use crate::config::{Source, SpaceConfig};
 use crate::error::{Error, Result};
+use crate::state::RecoveryTimings;
 use crate::stats::SyncStats;
 use ps_identity::{
     Effect, Engine, EngineMeta, IdScheme, ProfileIdx, ProfileRecord, Rule, Settings,
@@ -129,6 +130,8 @@ pub struct Space {
     pub timings: Timings,
     /// `_ps_meta` as of the last commit (checkpoints included).
     meta: BTreeMap<String, String>,
+    /// How long [`Space::open`] took, by part.
+    pub recovery: RecoveryTimings,
 }
 
 fn state_err(space: &str, message: impl Into<String>) -> Error {
@@ -157,6 +160,8 @@ fn message_key(id: &str) -> u128 {
 impl Space {
     /// Opens (creating if needed) the space's schema and restores its state.
     pub fn open(wh: &mut dyn Warehouse, cfg: SpaceConfig) -> Result<Space> {
+        let t_open = Instant::now();
+        let mut recovery = RecoveryTimings::default();
         validate_space_name(&cfg.space)?;
         let settings = Settings::new(&cfg.identity)?;
         let schema = cfg.space.clone();
@@ -222,10 +227,14 @@ impl Space {
             None => EngineMeta::default(),
         };
         let mut records = Vec::new();
-        for r in wh.query(&format!(
+        let t = Instant::now();
+        let rows = wh.query(&format!(
             "SELECT state FROM {}",
             d.table(&schema, c::STATE_PROFILES)
-        ))? {
+        ))?;
+        recovery.fetch = t.elapsed();
+        let t = Instant::now();
+        for r in rows {
             let Some(Value::Str(s)) = r.first() else {
                 return Err(state_err(&schema, "profile state row without state"));
             };
@@ -233,6 +242,8 @@ impl Space {
                 .map_err(|e| state_err(&schema, format!("profile state: {e}")))?;
             records.push(rec);
         }
+        recovery.decode = t.elapsed();
+        let t = Instant::now();
         let engine = Engine::restore(
             settings,
             cfg.identity.id_scheme,
@@ -241,6 +252,8 @@ impl Space {
             records,
         )
         .map_err(|e| state_err(&schema, e.to_string()))?;
+        recovery.restore = t.elapsed();
+        let t = Instant::now();
         let mut seen = hashbrown::HashSet::new();
         for t in c::CALL_TABLES {
             if catalog.get(t).is_some() {
@@ -265,6 +278,7 @@ impl Space {
                 seen.insert(rejected_key(o, p));
             }
         }
+        recovery.dedupe = t.elapsed();
         let next_seq = meta.get("seq").and_then(|s| s.parse().ok()).unwrap_or(1);
         let last_load = meta
             .get("last_load")
@@ -287,6 +301,10 @@ impl Space {
             reserved_traits: c::reserved_trait_names().into_iter().collect(),
             timings: Timings::default(),
             meta,
+            recovery: RecoveryTimings {
+                total: t_open.elapsed(),
+                ..recovery
+            },
         })
     }
 

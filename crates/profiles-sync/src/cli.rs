@@ -124,7 +124,18 @@ pub enum Command {
     /// Measure every stage (read, parse, identity, rows, landing,
     /// materialization) on a generated or given stream, against a parse-only
     /// floor; print events/s and peak memory per stage.
+    ///
+    /// With `--incremental`: build (or reuse) a space of `--profiles` profiles,
+    /// then measure state recovery (`Space::open`), a sync of 1,000 new
+    /// events, and `materialize --full` of that space.
     Bench {
+        /// Measure incremental sync and recovery on a large space instead.
+        #[arg(long)]
+        incremental: bool,
+        /// Profiles in the space (`--incremental`). A warehouse that already
+        /// holds space bench_incr_<N> with at least N profiles is reused.
+        #[arg(long, default_value_t = 1_000_000)]
+        profiles: u64,
         /// Number of generated events.
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
@@ -173,12 +184,27 @@ pub fn run() -> ExitCode {
         Command::Serve { listen, data_dir } => cmd::serve::run(&cli.config, listen, data_dir),
         Command::Query { sql, json, direct } => cmd::query::run(&cli.config, &sql, json, direct),
         Command::Bench {
+            incremental: true,
+            profiles,
+            warehouse,
+            json,
+            keep,
+            ..
+        } => cmd::bench_incremental::run(cmd::bench_incremental::Args {
+            profiles,
+            warehouse,
+            json,
+            keep,
+        }),
+        Command::Bench {
+            incremental: false,
             events,
             seed,
             warehouse,
             input,
             json,
             keep,
+            ..
         } => cmd::bench::run(cmd::bench::Args {
             events,
             seed,

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_incremental;
 pub mod gen;
 pub mod materialize;
 pub mod query;
