@@ -28,6 +28,7 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use ps_pipeline::{RegulationKind, Subject};
 use ps_spec::time::{now_micros, parse_timestamp};
 use ps_spec::{parse_event_or_return, Arrival, EventType, Refusal};
 use serde_json::{json, Map, Value as Json};
@@ -108,7 +109,10 @@ pub async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let known = endpoint(&path).is_some()
-        || matches!(path.as_str(), "/health" | "/metrics" | "/admin/query");
+        || matches!(
+            path.as_str(),
+            "/health" | "/metrics" | "/admin/query" | "/admin/regulations"
+        );
     let mut resp = if method == Method::OPTIONS {
         preflight(req.headers())
     } else if method == Method::POST && endpoint(&path).is_some() {
@@ -120,6 +124,8 @@ pub async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
         metrics(&st)
     } else if method == Method::POST && path == "/admin/query" {
         admin_query(&st, req).await
+    } else if (method == Method::POST || method == Method::GET) && path == "/admin/regulations" {
+        admin_regulations(&st, req).await
     } else if known {
         error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -235,13 +241,15 @@ fn metrics(st: &AppState) -> Response {
     r
 }
 
-async fn admin_query(st: &AppState, req: Request) -> Response {
+/// The admin API needs `Authorization: Bearer <admin_token>`; write keys
+/// never open it. `Some` is the refusal to send.
+fn admin_refusal(st: &AppState, req: &Request) -> Option<Response> {
     let Some(token) = &st.cfg.admin_token else {
-        return error(
+        return Some(error(
             StatusCode::NOT_FOUND,
             "admin_disabled",
             "the admin API is off; set [server] admin_token to enable it",
-        );
+        ));
     };
     let given = req
         .headers()
@@ -250,11 +258,90 @@ async fn admin_query(st: &AppState, req: Request) -> Response {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
-        return error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             "bad_admin_token",
             "Authorization: Bearer <admin_token> is required",
+        ));
+    }
+    None
+}
+
+/// `POST /admin/regulations {"type": "delete|suppress|unsuppress",
+/// "subject": "TYPE:VALUE"}` answers `{"regulation": {...}}`: 200 when
+/// carried out, 404 when the subject is unknown (recorded all the same).
+/// `GET` lists them: `{"regulations": [...]}`.
+async fn admin_regulations(st: &AppState, req: Request) -> Response {
+    if let Some(r) = admin_refusal(st, &req) {
+        return r;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let control = if req.method() == Method::GET {
+        Control::Regulations { reply: tx }
+    } else {
+        let body = match to_bytes(req.into_body(), 64 << 10).await {
+            Ok(b) => b,
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "too_large",
+                    "the body is over 64 KB",
+                )
+            }
+        };
+        let parsed: Option<(RegulationKind, Result<Subject, String>)> =
+            serde_json::from_slice::<Json>(&body).ok().and_then(|j| {
+                let kind = RegulationKind::parse(j.get("type")?.as_str()?)?;
+                Some((kind, j.get("subject")?.as_str()?.parse()))
+            });
+        match parsed {
+            Some((kind, Ok(subject))) => Control::Regulate {
+                kind,
+                subject,
+                reply: tx,
+            },
+            Some((_, Err(e))) => return error(StatusCode::BAD_REQUEST, "bad_subject", e),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    r#"expected {"type": "delete" | "suppress" | "unsuppress", "subject": "TYPE:VALUE"}"#,
+                )
+            }
+        }
+    };
+    let listing = matches!(control, Control::Regulations { .. });
+    if st.control.send(control).is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is stopping",
         );
+    }
+    match rx.await {
+        Ok(Ok(v)) if listing => {
+            json_response(StatusCode::OK, &serde_json::json!({ "regulations": v }))
+        }
+        Ok(Ok(v)) => {
+            let status = if v.get("status").and_then(Json::as_str) == Some("finished") {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            json_response(status, &serde_json::json!({ "regulation": v }))
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "regulation_failed", e),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is stopping",
+        ),
+    }
+}
+
+async fn admin_query(st: &AppState, req: Request) -> Response {
+    if let Some(r) = admin_refusal(st, &req) {
+        return r;
     }
     let body = match to_bytes(req.into_body(), 1 << 20).await {
         Ok(b) => b,

@@ -21,7 +21,7 @@
 use crate::inbox::{Checkpoint, EntryKind, ReadBatch, Reader};
 use crate::query::{run_query, QueryResult};
 use crate::state::Shared;
-use ps_pipeline::{Origin, Space, SpaceConfig};
+use ps_pipeline::{Origin, RegulationKind, Space, SpaceConfig, Subject};
 use ps_spec::time::now_micros;
 use ps_spec::{Arrival, Refusal};
 use ps_warehouse::Warehouse;
@@ -42,6 +42,17 @@ pub enum Control {
     Query {
         sql: String,
         reply: tokio::sync::oneshot::Sender<Result<QueryResult, String>>,
+    },
+    /// A privacy request (`POST /admin/regulations`), carried out between
+    /// two batches; answers the request's record as JSON.
+    Regulate {
+        kind: RegulationKind,
+        subject: Subject,
+        reply: tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>,
+    },
+    /// The list of privacy requests (`GET /admin/regulations`).
+    Regulations {
+        reply: tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>,
     },
     /// Land everything in the inbox, then stop.
     Shutdown,
@@ -99,8 +110,12 @@ impl SyncLoop {
             // but a steady stream of queries must not starve the sync: once
             // the deadline has passed, the sync runs after the one query.
             match rx.recv_timeout(wait) {
-                Ok(Control::Query { sql, reply }) => {
-                    let _ = reply.send(self.query(&sql));
+                Ok(
+                    c @ (Control::Query { .. }
+                    | Control::Regulate { .. }
+                    | Control::Regulations { .. }),
+                ) => {
+                    self.answer(c);
                     if Instant::now() < deadline {
                         continue;
                     }
@@ -132,9 +147,11 @@ impl SyncLoop {
                             break;
                         }
                         match rx.try_recv() {
-                            Ok(Control::Query { sql, reply }) => {
-                                let _ = reply.send(self.query(&sql));
-                            }
+                            Ok(
+                                c @ (Control::Query { .. }
+                                | Control::Regulate { .. }
+                                | Control::Regulations { .. }),
+                            ) => self.answer(c),
                             Ok(Control::Shutdown) => return self.drain(),
                             Ok(Control::Wake) => {
                                 self.shared.wake_sent.store(false, Ordering::SeqCst)
@@ -187,6 +204,56 @@ impl SyncLoop {
             );
         }
         self.summary
+    }
+
+    /// Answers an admin request on the warehouse connection.
+    fn answer(&mut self, c: Control) {
+        match c {
+            Control::Query { sql, reply } => {
+                let _ = reply.send(self.query(&sql));
+            }
+            Control::Regulate {
+                kind,
+                subject,
+                reply,
+            } => {
+                let _ = reply.send(self.regulate(kind, &subject));
+            }
+            Control::Regulations { reply } => {
+                let _ = reply.send(self.regulations());
+            }
+            Control::Wake | Control::Shutdown => unreachable!("not an admin request"),
+        }
+    }
+
+    fn regulate(
+        &mut self,
+        kind: RegulationKind,
+        subject: &Subject,
+    ) -> Result<serde_json::Value, String> {
+        if self.open.is_none() {
+            self.reopen()?;
+        }
+        let (wh, space) = self.open.as_mut().expect("opened above");
+        match space.regulate(wh.as_mut(), kind, subject, now_micros()) {
+            Ok(r) => Ok(r.to_json()),
+            Err(e) => {
+                // The engine may be ahead of the warehouse: start afresh.
+                self.open = None;
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn regulations(&mut self) -> Result<serde_json::Value, String> {
+        if self.open.is_none() {
+            self.reopen()?;
+        }
+        let (wh, space) = self.open.as_mut().expect("opened above");
+        let list = space.regulations(wh.as_mut()).map_err(|e| e.to_string())?;
+        Ok(serde_json::Value::Array(
+            list.iter().map(|r| r.to_json()).collect(),
+        ))
     }
 
     fn query(&mut self, sql: &str) -> Result<QueryResult, String> {

@@ -59,7 +59,7 @@ pub fn read_lines(path: &str, mut f: impl FnMut(&str)) -> io::Result<()> {
 /// Streams the events of one input, calling `f` for each in file order.
 /// `bytes` is told how many input bytes were consumed so far (for progress).
 pub fn read_events(
-    mut reader: Box<dyn BufRead + Send>,
+    mut reader: impl BufRead,
     mut f: impl FnMut(RawEvent),
     mut bytes: impl FnMut(u64),
 ) -> io::Result<()> {

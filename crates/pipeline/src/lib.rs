@@ -14,6 +14,7 @@
 pub mod config;
 pub mod error;
 pub mod input;
+pub mod privacy;
 pub mod space;
 pub mod state;
 pub mod stats;
@@ -21,6 +22,7 @@ pub mod sync;
 
 pub use config::{Source, SpaceConfig};
 pub use error::{Error, Result};
+pub use privacy::{Regulation, RegulationKind, Subject};
 pub use space::{Batch, Origin, Space};
 pub use state::RecoveryTimings;
 pub use stats::SyncStats;

@@ -16,9 +16,8 @@ use crate::config::{Source, SpaceConfig};
 use crate::error::{Error, Result};
 use crate::state::RecoveryTimings;
 use crate::stats::SyncStats;
-use ps_identity::{
-    Effect, Engine, EngineMeta, IdScheme, ProfileIdx, ProfileRecord, Rule, Settings,
-};
+use hashbrown::HashSet;
+use ps_identity::{Effect, Engine, EngineMeta, IdScheme, ProfileIdx, Rule, Settings};
 use ps_spec::flatten::for_each_leaf;
 use ps_spec::naming::snake_case;
 use ps_spec::{parse_event_or_return, Arrival, ColumnType, Event, EventType, Refusal, Value};
@@ -26,11 +25,13 @@ use ps_warehouse::contract::{self as c, Catalog, Ddl};
 use ps_warehouse::Warehouse;
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// Version of the internal state layout, stored in `_ps_meta`.
-const STATE_VERSION: &str = "1";
+/// Version of the internal state layout, stored in `_ps_meta`. 2: engine
+/// state in `_ps_profiles` as binary snapshot chunks (`crate::state`); 1 held
+/// one JSON record per profile.
+const STATE_VERSION: &str = "2";
 
 /// Where a sync's time went, for `profiles-sync bench`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -62,6 +63,8 @@ pub struct Batch {
     pub stats: SyncStats,
     events: usize,
     checkpoints: Vec<(String, String)>,
+    /// Statements run first in the commit's transaction (privacy deletes).
+    pub(crate) statements: Vec<String>,
 }
 
 impl Batch {
@@ -92,7 +95,7 @@ impl Batch {
         self.checkpoints.push((key, value));
     }
 
-    fn push(&mut self, table: &str, row: Vec<Value>) {
+    pub(crate) fn push(&mut self, table: &str, row: Vec<Value>) {
         match self.rows.get_mut(table) {
             Some(v) => v.push(row),
             None => {
@@ -116,10 +119,10 @@ pub struct Origin<'a> {
 /// The live state of one space.
 #[derive(Debug)]
 pub struct Space {
-    cfg: SpaceConfig,
-    engine: Engine,
-    catalog: Catalog,
-    seen: hashbrown::HashSet<u128>,
+    pub(crate) cfg: SpaceConfig,
+    pub(crate) engine: Engine,
+    pub(crate) catalog: Catalog,
+    pub(crate) seen: hashbrown::HashSet<u128>,
     next_seq: i64,
     last_load: i64,
     reserved_event: HashSet<&'static str>,
@@ -130,11 +133,13 @@ pub struct Space {
     pub timings: Timings,
     /// `_ps_meta` as of the last commit (checkpoints included).
     meta: BTreeMap<String, String>,
+    /// Reused per event body: which columns it has written.
+    scratch_written: Vec<bool>,
     /// How long [`Space::open`] took, by part.
     pub recovery: RecoveryTimings,
 }
 
-fn state_err(space: &str, message: impl Into<String>) -> Error {
+pub(crate) fn state_err(space: &str, message: impl Into<String>) -> Error {
     Error::State {
         space: space.to_owned(),
         message: message.into(),
@@ -142,7 +147,7 @@ fn state_err(space: &str, message: impl Into<String>) -> Error {
 }
 
 /// Identity of a refused event: where it was and what it said.
-fn rejected_key(origin: &str, payload: &str) -> u128 {
+pub(crate) fn rejected_key(origin: &str, payload: &str) -> u128 {
     let mut h = Sha1::new();
     h.update(b"rejected\0");
     h.update(origin.as_bytes());
@@ -152,7 +157,7 @@ fn rejected_key(origin: &str, payload: &str) -> u128 {
     u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
 }
 
-fn message_key(id: &str) -> u128 {
+pub(crate) fn message_key(id: &str) -> u128 {
     let d = Sha1::digest(id.as_bytes());
     u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
 }
@@ -166,14 +171,22 @@ impl Space {
         let settings = Settings::new(&cfg.identity)?;
         let schema = cfg.space.clone();
         let mut tables = wh.describe(&schema)?;
-        if tables.is_empty() {
+        if tables.iter().any(|t| t.name == c::STATE_META) {
+            crate::state::check_version(wh, &schema, STATE_VERSION)?;
+        }
+        // A new space gets every table; an older one the tables added since.
+        let missing: Vec<_> = c::fixed_tables()
+            .into_iter()
+            .filter(|t| !tables.iter().any(|h| h.name == t.name))
+            .collect();
+        if !missing.is_empty() {
             transaction(wh, |wh| {
                 wh.execute(&format!(
                     "CREATE SCHEMA IF NOT EXISTS {}",
                     wh.dialect().schema(&schema)
                 ))?;
-                for t in c::fixed_tables() {
-                    let sql = wh.dialect().create_table(&schema, &t);
+                for t in &missing {
+                    let sql = wh.dialect().create_table(&schema, t);
                     wh.execute(&sql)?;
                 }
                 Ok(())
@@ -226,7 +239,6 @@ impl Space {
                 .map_err(|e| state_err(&schema, format!("engine meta: {e}")))?,
             None => EngineMeta::default(),
         };
-        let mut records = Vec::new();
         let t = Instant::now();
         let rows = wh.query(&format!(
             "SELECT state FROM {}",
@@ -234,24 +246,18 @@ impl Space {
         ))?;
         recovery.fetch = t.elapsed();
         let t = Instant::now();
-        for r in rows {
-            let Some(Value::Str(s)) = r.first() else {
-                return Err(state_err(&schema, "profile state row without state"));
-            };
-            let rec: ProfileRecord = serde_json::from_str(s)
-                .map_err(|e| state_err(&schema, format!("profile state: {e}")))?;
-            records.push(rec);
-        }
+        let chunks = crate::state::decode_rows(rows).map_err(|m| state_err(&schema, m))?;
         recovery.decode = t.elapsed();
         let t = Instant::now();
-        let engine = Engine::restore(
+        let engine = Engine::restore_snapshot(
             settings,
             cfg.identity.id_scheme,
             &schema,
             &engine_meta,
-            records,
+            chunks.iter().map(Vec::as_slice),
         )
         .map_err(|e| state_err(&schema, e.to_string()))?;
+        drop(chunks);
         recovery.restore = t.elapsed();
         let t = Instant::now();
         let mut seen = hashbrown::HashSet::new();
@@ -279,6 +285,8 @@ impl Space {
             }
         }
         recovery.dedupe = t.elapsed();
+        let mut engine = engine;
+        crate::privacy::restore(wh, &schema, &mut engine, &mut seen)?;
         let next_seq = meta.get("seq").and_then(|s| s.parse().ok()).unwrap_or(1);
         let last_load = meta
             .get("last_load")
@@ -301,6 +309,7 @@ impl Space {
             reserved_traits: c::reserved_trait_names().into_iter().collect(),
             timings: Timings::default(),
             meta,
+            scratch_written: Vec::new(),
             recovery: RecoveryTimings {
                 total: t_open.elapsed(),
                 ..recovery
@@ -394,8 +403,7 @@ impl Space {
             batch.stats.duplicates += 1;
             return Ok(());
         }
-        self.land(batch, &ev, source);
-        Ok(())
+        self.land(batch, &ev, source, origin.place)
     }
 
     /// Records a refused event in `rejected_events`.
@@ -430,12 +438,29 @@ impl Space {
             .or_default() += 1;
     }
 
-    fn land(&mut self, batch: &mut Batch, ev: &Event, source: usize) {
+    fn land(
+        &mut self,
+        batch: &mut Batch,
+        ev: &Event,
+        source: usize,
+        place: &str,
+    ) -> std::result::Result<(), Refusal> {
         let mut fx = Vec::new();
         let t0 = Instant::now();
         let outcome = self.engine.process(ev, &mut fx);
         let t1 = Instant::now();
         self.timings.identity += t1 - t0;
+        if let Some((t, _)) = outcome.suppressed {
+            // Refused and stored nowhere (not even in rejected_events, which
+            // would keep the very data suppression is about). Forgetting its
+            // message id lets a replay after `unsuppress` land it.
+            self.seen.remove(&message_key(&ev.message_id));
+            let r = Refusal::Suppressed(t);
+            batch
+                .stats
+                .refuse(r.code(), place.to_owned(), r.to_string());
+            return Err(r);
+        }
         batch.events += 1;
         batch.stats.landed += 1;
         batch.stats.merges += u64::from(outcome.merges);
@@ -451,6 +476,7 @@ impl Space {
             .map(|p| self.engine.segment_id(p).to_owned());
         self.event_rows(batch, ev, seg.as_deref(), &src);
         self.timings.rows += t1.elapsed();
+        Ok(())
     }
 
     fn common(&mut self, batch: &Batch, ev: &Event, src: &Source) -> (i64, Vec<Value>) {
@@ -671,7 +697,7 @@ impl Space {
         row.resize(width, Value::Null);
         if let Some(ctx) = ev.context() {
             for_each_leaf(ctx, "context", |name, leaf| {
-                self.put_json(
+                let _ = self.put_json(
                     &mut row,
                     table,
                     name,
@@ -683,7 +709,10 @@ impl Space {
         }
         if body {
             if let Some(b) = ev.body() {
-                let mut names: Vec<String> = Vec::new();
+                // Columns this body already wrote: a second key that names
+                // the same column is a collision (last one wins, counted).
+                let mut written = std::mem::take(&mut self.scratch_written);
+                written.clear();
                 for_each_leaf(b, "", |name, leaf| {
                     if name.is_empty() {
                         *batch.stats.dropped.entry("empty_name".into()).or_default() += 1;
@@ -693,26 +722,27 @@ impl Space {
                             .dropped
                             .entry("reserved_column_name".into())
                             .or_default() += 1;
-                    } else {
-                        if names.iter().any(|n| n == name) {
+                    } else if let Some(pos) = self.put_json(
+                        &mut row,
+                        table,
+                        name,
+                        leaf,
+                        &mut batch.ddl,
+                        &mut batch.stats,
+                    ) {
+                        if written.len() <= pos {
+                            written.resize(pos + 1, false);
+                        }
+                        if std::mem::replace(&mut written[pos], true) {
                             *batch
                                 .stats
                                 .dropped
                                 .entry("name_collision".into())
                                 .or_default() += 1;
-                        } else {
-                            names.push(name.to_owned());
                         }
-                        self.put_json(
-                            &mut row,
-                            table,
-                            name,
-                            leaf,
-                            &mut batch.ddl,
-                            &mut batch.stats,
-                        );
                     }
                 });
+                self.scratch_written = written;
             }
         }
         batch.push(table, row);
@@ -732,20 +762,20 @@ impl Space {
         leaf: &Json,
         ddl: &mut Vec<Ddl>,
         stats: &mut SyncStats,
-    ) {
+    ) -> Option<usize> {
         let value = Value::from_json(leaf);
         let Some(ty) = value.column_type() else {
             // A null only matters for a column that already exists, where the
             // cell is NULL anyway — unless an earlier key of this payload filled it.
-            if let Some(pos) = self.catalog.position(table, name) {
-                if pos < row.len() {
-                    row[pos] = Value::Null;
-                }
+            let pos = self.catalog.position(table, name)?;
+            if pos < row.len() {
+                row[pos] = Value::Null;
             }
-            return;
+            return Some(pos);
         };
         let (pos, have) = self.catalog.ensure_column(table, name, ty, ddl);
         put(row, pos, value, have, table, name, stats);
+        Some(pos)
     }
 
     /// Lands the batch: DDL, rows, engine state, sequence and materialization,
@@ -787,7 +817,12 @@ impl Space {
         }
         let t0 = Instant::now();
         let mut t_mat = std::time::Duration::ZERO;
+        let state_chunks = crate::state::chunks_of(&dirty);
+        let state_rows = crate::state::encode_chunks(engine, &state_chunks);
         transaction(wh, |wh| {
+            for sql in &batch.statements {
+                wh.execute(sql)?;
+            }
             for ddl in &batch.ddl {
                 wh.execute(&d.ddl(&schema, ddl))?;
             }
@@ -800,37 +835,26 @@ impl Space {
                 tracing::debug!(table = %table, rows = rows.len(), columns = t.columns.len(), elapsed = ?ta.elapsed(), "appended");
             }
             let ts = Instant::now();
-            if !dirty.is_empty() {
+            if !state_chunks.is_empty() {
+                // The chunks holding a changed profile are replaced whole.
                 wh.execute(&clear_keys)?;
-                let keys: Vec<Vec<Value>> = dirty
+                let keys: Vec<Vec<Value>> = state_chunks
                     .iter()
-                    .map(|p| vec![Value::Str(engine.segment_id(*p).to_owned())])
+                    .map(|c| vec![Value::Str(c.to_string())])
                     .collect();
                 wh.append(&schema, &keys_table, &keys)?;
                 wh.execute(&format!(
-                    "DELETE FROM {} WHERE segment_id IN (SELECT k FROM {})",
+                    "DELETE FROM {} WHERE chunk IN (SELECT CAST(k AS BIGINT) FROM {})",
                     d.table(&schema, c::STATE_PROFILES),
                     d.table(&schema, c::STATE_KEYS)
                 ))?;
-                let records: Vec<Vec<Value>> = dirty
-                    .iter()
-                    .map(|p| {
-                        let r = engine.record(*p);
-                        vec![
-                            Value::Str(r.segment_id.clone()),
-                            Value::Int(i64::from(r.ord)),
-                            Value::Str(r.canonical.clone()),
-                            Value::Str(serde_json::to_string(&r).expect("record serializes")),
-                        ]
-                    })
-                    .collect();
                 wh.append(
                     &schema,
                     catalog.get(c::STATE_PROFILES).expect("fixed table"),
-                    &records,
+                    &state_rows,
                 )?;
             }
-            tracing::debug!(profiles = dirty.len(), elapsed = ?ts.elapsed(), "engine state written");
+            tracing::debug!(profiles = dirty.len(), chunks = state_chunks.len(), elapsed = ?ts.elapsed(), "engine state written");
             wh.execute(&format!("DELETE FROM {}", d.table(&schema, c::STATE_META)))?;
             let meta_rows: Vec<Vec<Value>> = meta
                 .iter()
@@ -850,6 +874,13 @@ impl Space {
                     .map(|p| vec![Value::Str(engine.segment_id(*p).to_owned())])
                     .collect();
                 wh.append(&schema, &keys_table, &keys)?;
+                // PostgreSQL plans with the scratch table's last statistics
+                // (taken when it was empty: one row), and picks nested loops
+                // that are quadratic in the touched profiles — minutes for a
+                // batch touching 200k. Fresh statistics give hash joins.
+                if wh.kind() == "postgres" {
+                    wh.execute(&format!("ANALYZE {}", d.table(&schema, c::STATE_KEYS)))?;
+                }
                 for sql in
                     ps_materialize::statements(&d, &schema, &traits, ps_materialize::Scope::Touched)
                 {
@@ -903,7 +934,7 @@ impl Space {
 
 /// Runs `f` in one warehouse transaction: committed if it succeeds, rolled
 /// back (best effort: the connection may be gone) if it fails.
-fn transaction<T>(
+pub(crate) fn transaction<T>(
     wh: &mut dyn Warehouse,
     f: impl FnOnce(&mut dyn Warehouse) -> Result<T>,
 ) -> Result<T> {

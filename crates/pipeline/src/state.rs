@@ -16,3 +16,204 @@ pub struct RecoveryTimings {
     /// All of `Space::open`.
     pub total: Duration,
 }
+
+/// Profiles per `_ps_profiles` row. A commit rewrites the chunks holding the
+/// profiles it changed, so a sync touching k scattered profiles writes about
+/// k × CHUNK records; a restart reads profiles / CHUNK rows.
+pub const CHUNK: u32 = 64;
+
+/// The chunk a profile's state is stored in.
+pub fn chunk_of(p: ps_identity::ProfileIdx) -> u32 {
+    p / CHUNK
+}
+
+/// The engine state rows `(chunk, state)` for `chunks` (ascending, deduped),
+/// each holding the snapshot of its profiles as base64 text (the column is
+/// text in every warehouse).
+pub fn encode_chunks(engine: &ps_identity::Engine, chunks: &[u32]) -> Vec<Vec<ps_spec::Value>> {
+    let n = engine.profile_count() as u32;
+    let mut buf = Vec::new();
+    chunks
+        .iter()
+        .map(|&c| {
+            let start = c * CHUNK;
+            let end = (start + CHUNK).min(n);
+            buf.clear();
+            engine.encode_snapshot(start..end, &mut buf);
+            vec![
+                ps_spec::Value::Int(i64::from(c)),
+                ps_spec::Value::Str(base64::encode(&buf)),
+            ]
+        })
+        .collect()
+}
+
+/// The chunks holding `dirty` profiles (ascending, as `take_dirty` gives
+/// them), each once.
+pub fn chunks_of(dirty: &[ps_identity::ProfileIdx]) -> Vec<u32> {
+    let mut c: Vec<u32> = dirty.iter().map(|&p| chunk_of(p)).collect();
+    c.sort_unstable();
+    c.dedup();
+    c
+}
+
+/// The snapshot bytes of `SELECT state FROM _ps_profiles` rows.
+pub fn decode_rows(rows: Vec<Vec<ps_spec::Value>>) -> Result<Vec<Vec<u8>>, String> {
+    rows.into_iter()
+        .map(|r| match r.first() {
+            Some(ps_spec::Value::Str(s)) => {
+                let mut b = Vec::new();
+                base64::decode(s, &mut b)
+                    .ok_or_else(|| "a profile state row is not base64".to_owned())?;
+                Ok(b)
+            }
+            _ => Err("profile state row without state".to_owned()),
+        })
+        .collect()
+}
+
+/// Refuses a space whose `_ps_meta` records another state layout, before
+/// anything is created or read in it.
+pub fn check_version(
+    wh: &mut dyn ps_warehouse::Warehouse,
+    schema: &str,
+    version: &str,
+) -> crate::Result<()> {
+    let sql = format!(
+        "SELECT value FROM {} WHERE key = 'version'",
+        wh.dialect()
+            .table(schema, ps_warehouse::contract::STATE_META)
+    );
+    for r in wh.query(&sql)? {
+        if let Some(ps_spec::Value::Str(v)) = r.first() {
+            if v != version {
+                return Err(crate::Error::State {
+                    space: schema.to_owned(),
+                    message: format!(
+                        "it has state version {v} and this profiles-sync reads version {version} \
+                         only (version 1, one JSON record per profile, predates the binary engine \
+                         snapshot); sync its event files into a new space, or drop schema {schema} \
+                         and sync them again"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Standard base64 (RFC 4648, padded).
+pub mod base64 {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    pub fn encode(b: &[u8]) -> String {
+        let mut out = Vec::with_capacity(b.len().div_ceil(3) * 4);
+        let mut chunks = b.chunks_exact(3);
+        for c in &mut chunks {
+            let n = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
+            out.extend_from_slice(&[
+                ALPHABET[(n >> 18) as usize & 63],
+                ALPHABET[(n >> 12) as usize & 63],
+                ALPHABET[(n >> 6) as usize & 63],
+                ALPHABET[n as usize & 63],
+            ]);
+        }
+        match *chunks.remainder() {
+            [a] => {
+                let n = u32::from(a) << 16;
+                out.extend_from_slice(&[
+                    ALPHABET[(n >> 18) as usize & 63],
+                    ALPHABET[(n >> 12) as usize & 63],
+                    b'=',
+                    b'=',
+                ]);
+            }
+            [a, b] => {
+                let n = u32::from(a) << 16 | u32::from(b) << 8;
+                out.extend_from_slice(&[
+                    ALPHABET[(n >> 18) as usize & 63],
+                    ALPHABET[(n >> 12) as usize & 63],
+                    ALPHABET[(n >> 6) as usize & 63],
+                    b'=',
+                ]);
+            }
+            _ => {}
+        }
+        String::from_utf8(out).expect("base64 is ASCII")
+    }
+
+    const fn table() -> [u8; 256] {
+        let mut t = [255u8; 256];
+        let mut i = 0;
+        while i < 64 {
+            t[ALPHABET[i] as usize] = i as u8;
+            i += 1;
+        }
+        t
+    }
+    const DECODE: [u8; 256] = table();
+
+    /// Decodes into `out` (cleared first); `None` if `s` is not base64.
+    pub fn decode(s: &str, out: &mut Vec<u8>) -> Option<()> {
+        let s = s.as_bytes();
+        if !s.len().is_multiple_of(4) {
+            return None;
+        }
+        out.clear();
+        out.reserve(s.len() / 4 * 3);
+        let pad = s.iter().rev().take(2).take_while(|&&c| c == b'=').count();
+        let body = &s[..s.len() - pad];
+        let mut chunks = body.chunks_exact(4);
+        for c in &mut chunks {
+            let (a, b, cc, d) = (
+                DECODE[c[0] as usize],
+                DECODE[c[1] as usize],
+                DECODE[c[2] as usize],
+                DECODE[c[3] as usize],
+            );
+            if (a | b | cc | d) & 0xc0 != 0 {
+                return None;
+            }
+            let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(cc) << 6 | u32::from(d);
+            out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        }
+        let rest: Vec<u8> = chunks
+            .remainder()
+            .iter()
+            .map(|&c| DECODE[c as usize])
+            .collect();
+        if rest.iter().any(|&v| v & 0xc0 != 0) {
+            return None;
+        }
+        match rest[..] {
+            [] => {}
+            [a, b] => out.push(a << 2 | b >> 4),
+            [a, b, c] => {
+                let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6;
+                out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8]);
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn round_trip() {
+            for n in 0..40usize {
+                let b: Vec<u8> = (0..n).map(|i| (i * 37 + n) as u8).collect();
+                let s = super::encode(&b);
+                let mut back = Vec::new();
+                super::decode(&s, &mut back).unwrap();
+                assert_eq!(back, b, "{n}");
+            }
+            assert_eq!(super::encode(b"foobar"), "Zm9vYmFy");
+            assert_eq!(super::encode(b"fooba"), "Zm9vYmE=");
+            assert_eq!(super::encode(b"foob"), "Zm9vYg==");
+            let mut v = Vec::new();
+            assert!(super::decode("Zm9v!mFy", &mut v).is_none());
+            assert!(super::decode("Zm9", &mut v).is_none());
+        }
+    }
+}

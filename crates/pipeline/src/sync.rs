@@ -1,13 +1,55 @@
 //! Replaying event files into a space.
 
 use crate::error::{Error, Result};
-use crate::input::{open, read_events};
+use crate::input::{open, read_events, RawEvent};
 use crate::space::{Origin, Space};
 use crate::stats::SyncStats;
 use ps_spec::time::{now_micros, parse_timestamp};
 use ps_spec::Arrival;
 use ps_warehouse::Warehouse;
+use std::io::{self, BufRead, Read};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Events travel from the reader thread in chunks: one channel operation per
+/// chunk, not per event; a few chunks in flight bound the memory.
+const CHUNK: usize = 512;
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// A reader that fails once `stop` is set, so a reader thread whose consumer
+/// has given up stops reading instead of parsing the rest of the file.
+struct Stoppable<'a> {
+    inner: Box<dyn BufRead + Send>,
+    stop: &'a AtomicBool,
+}
+
+impl Stoppable<'_> {
+    fn check(&self) -> io::Result<()> {
+        if self.stop.load(Ordering::Relaxed) {
+            Err(io::Error::other("reading stopped: the sync failed"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Read for Stoppable<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.check()?;
+        self.inner.read(buf)
+    }
+}
+
+impl BufRead for Stoppable<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.check()?;
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n)
+    }
+}
 
 /// How a file sync runs.
 #[derive(Debug, Clone)]
@@ -59,7 +101,6 @@ pub fn sync_files(
     };
     let mut total = SyncStats::default();
     let mut batch = space.begin_batch(now_micros());
-    let mut failure: Option<Error> = None;
     let mut prog = Progress::default();
     for (fi, path) in files.iter().enumerate() {
         prog.file_index = fi;
@@ -69,40 +110,78 @@ pub fn sync_files(
         })?;
         let mut place = String::new();
         let name = if path == "-" { "stdin" } else { path.as_str() };
-        let bytes_read = std::cell::Cell::new(0u64);
-        let read = read_events(
-            reader,
-            |raw| {
-                if failure.is_some() {
-                    return;
+        let bytes_read = AtomicU64::new(0);
+        let stop = AtomicBool::new(false);
+        let mut failure: Option<Error> = None;
+        // Decompression and JSON parsing run on a second thread, so they
+        // overlap validation, identity, rows and loading on this one.
+        let read = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RawEvent>>(CHUNKS_IN_FLIGHT);
+            let (stop, bytes_read) = (&stop, &bytes_read);
+            let reader_thread = scope.spawn(move || {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let stoppable = Stoppable {
+                    inner: reader,
+                    stop,
+                };
+                let r = read_events(
+                    stoppable,
+                    |raw| {
+                        chunk.push(raw);
+                        if chunk.len() == CHUNK {
+                            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                            if tx.send(full).is_err() {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    },
+                    |n| {
+                        bytes_read.fetch_add(n, Ordering::Relaxed);
+                    },
+                );
+                if !chunk.is_empty() {
+                    let _ = tx.send(chunk);
                 }
-                place.clear();
-                place.push_str(name);
-                place.push(':');
-                place.push_str(&raw.line.to_string());
-                let arrival = Arrival {
-                    batch_sent_at: raw.batch_sent_at.as_deref().and_then(parse_timestamp),
-                    ..Arrival::default()
-                };
-                let origin = Origin {
-                    place: &place,
-                    default_source,
-                    batch_write_key: raw.batch_write_key.as_deref(),
-                };
-                let _ = space.add(&mut batch, raw.payload, None, origin, arrival);
-                prog.events += 1;
-                if batch.len() >= opts.batch_events {
-                    let full = std::mem::replace(&mut batch, space.begin_batch(now_micros()));
-                    match space.commit(wh, full) {
-                        Ok(s) => total.merge(&s),
-                        Err(e) => failure = Some(e),
+                r
+            });
+            'chunks: for chunk in rx.iter() {
+                for raw in chunk {
+                    place.clear();
+                    place.push_str(name);
+                    place.push(':');
+                    place.push_str(&raw.line.to_string());
+                    let arrival = Arrival {
+                        batch_sent_at: raw.batch_sent_at.as_deref().and_then(parse_timestamp),
+                        ..Arrival::default()
+                    };
+                    let origin = Origin {
+                        place: &place,
+                        default_source,
+                        batch_write_key: raw.batch_write_key.as_deref(),
+                    };
+                    let _ = space.add(&mut batch, raw.payload, None, origin, arrival);
+                    prog.events += 1;
+                    if batch.len() >= opts.batch_events {
+                        let full = std::mem::replace(&mut batch, space.begin_batch(now_micros()));
+                        match space.commit(wh, full) {
+                            Ok(s) => total.merge(&s),
+                            Err(e) => {
+                                failure = Some(e);
+                                break 'chunks;
+                            }
+                        }
+                        prog.bytes = bytes_read.load(Ordering::Relaxed);
+                        progress(prog);
                     }
-                    prog.bytes = bytes_read.get();
-                    progress(prog);
                 }
-            },
-            |n| bytes_read.set(bytes_read.get() + n),
-        );
+            }
+            // On a failure the reader must not go on through the whole file.
+            stop.store(true, Ordering::Relaxed);
+            drop(rx);
+            reader_thread
+                .join()
+                .expect("the reader thread does not panic")
+        });
         if let Some(e) = failure.take() {
             return Err(e);
         }
@@ -110,7 +189,7 @@ pub fn sync_files(
             path: PathBuf::from(path),
             source: e,
         })?;
-        prog.bytes = bytes_read.get();
+        prog.bytes = bytes_read.load(Ordering::Relaxed);
         progress(prog);
     }
     if !batch.is_empty() || total.batches == 0 {

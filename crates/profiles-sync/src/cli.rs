@@ -2,6 +2,7 @@
 
 use crate::cmd;
 use clap::{Parser, Subcommand};
+use ps_pipeline::RegulationKind;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -105,6 +106,45 @@ pub enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Delete a user (GDPR/CCPA erasure): every row of its profile, in every table.
+    ///
+    /// TYPE:VALUE (user_id:123, email:jane@example.com, anonymous_id:…)
+    /// resolves to the canonical profile; its rows leave every event table,
+    /// landed table and materialized table in one transaction, and its
+    /// identifiers are released — the same user seen later gets a new
+    /// profile. Recorded in `<space>.regulations` without the personal data.
+    /// Exit code 3 when the identifier is unknown. Goes through a running
+    /// `serve` when `[server] admin_token` is set.
+    Delete {
+        /// TYPE:VALUE of any identifier of the user.
+        subject: String,
+        /// Print the request's record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse, from now on, events carrying any identifier of a user.
+    ///
+    /// Suppresses the subject and every identifier its profile holds now;
+    /// such events are refused at ingest (files and HTTP), counted under
+    /// `suppressed`, and stored nowhere. Exit code 3 when unknown.
+    Suppress {
+        /// TYPE:VALUE of any identifier of the user.
+        subject: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift the suppressions that include TYPE:VALUE (new events only).
+    Unsuppress {
+        /// TYPE:VALUE given to (or covered by) an earlier `suppress`.
+        subject: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every privacy request and its status (`<space>.regulations`).
+    Regulations {
+        #[arg(long)]
+        json: bool,
+    },
     /// Run SQL against the space's warehouse and print the rows.
     ///
     /// While `serve` runs it holds the DuckDB file, so the query goes through
@@ -123,7 +163,7 @@ pub enum Command {
     },
     /// Measure every stage (read, parse, identity, rows, landing,
     /// materialization) on a generated or given stream, against a parse-only
-    /// floor; print events/s and peak memory per stage.
+    /// floor; print events/s, rows/s landed and peak memory per stage.
     ///
     /// With `--incremental`: build (or reuse) a space of `--profiles` profiles,
     /// then measure state recovery (`Space::open`), a sync of 1,000 new
@@ -183,6 +223,16 @@ pub fn run() -> ExitCode {
         } => cmd::gen::run(events, seed, sources, &out, config_out.as_deref()),
         Command::Serve { listen, data_dir } => cmd::serve::run(&cli.config, listen, data_dir),
         Command::Query { sql, json, direct } => cmd::query::run(&cli.config, &sql, json, direct),
+        Command::Delete { subject, json } => {
+            cmd::privacy::regulate(&cli.config, RegulationKind::Delete, &subject, json)
+        }
+        Command::Suppress { subject, json } => {
+            cmd::privacy::regulate(&cli.config, RegulationKind::Suppress, &subject, json)
+        }
+        Command::Unsuppress { subject, json } => {
+            cmd::privacy::regulate(&cli.config, RegulationKind::Unsuppress, &subject, json)
+        }
+        Command::Regulations { json } => cmd::privacy::list(&cli.config, json),
         Command::Bench {
             incremental: true,
             profiles,

@@ -7,8 +7,9 @@
 //! tracks what each table holds now, and the rule that columns are only ever
 //! added, never dropped or retyped.
 
+use hashbrown::HashMap;
 use ps_spec::ColumnType;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use ColumnType::{Bigint as B, Timestamp as T, Varchar as V};
 
@@ -60,6 +61,12 @@ pub const PROFILE_TRAITS: &str = "profile_traits";
 pub const STATE_PROFILES: &str = "_ps_profiles";
 pub const STATE_META: &str = "_ps_meta";
 pub const STATE_KEYS: &str = "_ps_keys";
+/// Privacy (SPEC §8): every request, user-facing; the identifiers currently
+/// suppressed; and the message keys of deleted events, so a replay of an old
+/// file cannot bring them back.
+pub const REGULATIONS: &str = "regulations";
+pub const STATE_SUPPRESSIONS: &str = "_ps_suppressions";
+pub const STATE_FORGOTTEN: &str = "_ps_forgotten";
 
 /// The provenance columns every landed profile table carries (SPEC §4).
 pub const COMMON: [(&str, ColumnType); 10] = [
@@ -152,17 +159,33 @@ pub fn fixed_tables() -> Vec<TableSchema> {
             PROFILE_TRAITS,
             &[("canonical_segment_id", V), ("merged_to", V)],
         ),
-        TableSchema::new(
-            STATE_PROFILES,
-            &[
-                ("segment_id", V),
-                ("ord", B),
-                ("canonical", V),
-                ("state", V),
-            ],
-        ),
+        // The identity engine's state: chunk c holds the binary snapshot
+        // (base64) of profiles c*64 .. c*64+63 (`ps_pipeline::state`).
+        TableSchema::new(STATE_PROFILES, &[("chunk", B), ("state", V)]),
         TableSchema::new(STATE_META, &[("key", V), ("value", V)]),
         TableSchema::new(STATE_KEYS, &[("k", V)]),
+        TableSchema::new(
+            REGULATIONS,
+            &[
+                ("id", V),
+                ("type", V),
+                ("subject", V),
+                ("status", V),
+                ("requested_at", T),
+                ("finished_at", T),
+                ("rows_deleted", V),
+                ("message", V),
+            ],
+        ),
+        TableSchema::new(
+            STATE_SUPPRESSIONS,
+            &[
+                ("regulation_id", V),
+                ("external_id_type", V),
+                ("external_id_value", V),
+            ],
+        ),
+        TableSchema::new(STATE_FORGOTTEN, &[("k", V)]),
     ]
 }
 
@@ -280,6 +303,7 @@ pub fn is_free_event_table_name(name: &str) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     tables: BTreeMap<String, TableSchema>,
+    /// hashbrown's default hasher (foldhash): SipHash showed in profiles.
     index: HashMap<String, HashMap<String, usize>>,
 }
 

@@ -49,8 +49,8 @@ impl Engine {
     }
 
     /// Forgets the profile `p` resolves to, with everything merged into it.
-    /// The shells are not marked dirty: the caller stores their (empty)
-    /// records together with the deletion of the rows.
+    /// The shells are marked dirty, so their (empty) records are stored with
+    /// the next commit — the one that deletes the rows.
     pub fn forget(&mut self, p: ProfileIdx) -> Forgotten {
         let segments = self.segments_of(p);
         let c = self.profiles[p as usize].canonical;
@@ -62,10 +62,13 @@ impl Engine {
             self.unindex(i);
         }
         for &s in &segments {
+            let dirty = self.profiles[s as usize].dirty;
             self.profiles[s as usize] = Profile {
                 canonical: s,
+                dirty,
                 ..Profile::default()
             };
+            self.mark(s);
         }
         Forgotten {
             segments,

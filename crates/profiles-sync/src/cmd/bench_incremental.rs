@@ -194,7 +194,7 @@ fn sync_stream(n: u64, run: u64) -> Vec<Json> {
     let candidates = n / 20;
     let stride = [7919u64, 7907, 7901]
         .into_iter()
-        .find(|p| candidates % p != 0)
+        .find(|p| !candidates.is_multiple_of(*p))
         .expect("three primes cannot all divide it");
     let first_merge = run.saturating_sub(n) / 4;
     let base = n * 2 + 1_000_000 + run;

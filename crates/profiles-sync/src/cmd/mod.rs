@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
+pub mod admin;
 pub mod bench;
 pub mod bench_incremental;
 pub mod gen;
 pub mod materialize;
+pub mod privacy;
 pub mod query;
 pub mod serve;
 pub mod sync;

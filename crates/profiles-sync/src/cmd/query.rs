@@ -7,13 +7,10 @@
 
 use crate::config::Config;
 use anyhow::{anyhow, bail, Context, Result};
-use ps_ingest::client::Client;
 use ps_ingest::QueryResult;
-use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 pub fn run(config: &Path, sql: &str, json: bool, direct: bool) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
@@ -48,35 +45,16 @@ pub fn run(config: &Path, sql: &str, json: bool, direct: bool) -> Result<ExitCod
 
 /// Asks the running server. `Ok(None)` when nothing listens there.
 fn through_server(listen: SocketAddr, token: &str, sql: &str) -> Result<Option<QueryResult>> {
-    // A server bound to every interface is reached on loopback.
-    let addr = match listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), listen.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), listen.port())
-        }
-        _ => listen,
+    let Some((addr, status, body)) =
+        super::admin::request(listen, token, "POST", "/admin/query", sql.as_bytes())?
+    else {
+        return Ok(None);
     };
-    let mut client = Client::new(addr).with_timeout(Duration::from_secs(300));
-    let auth = format!("Bearer {token}");
-    let resp = match client.request(
-        "POST",
-        "/admin/query",
-        &[("Authorization", &auth), ("Content-Type", "text/plain")],
-        sql.as_bytes(),
-    ) {
-        Ok(r) => r,
-        Err(e) if matches!(e.kind(), ErrorKind::ConnectionRefused) => return Ok(None),
-        Err(e) => return Err(anyhow!("asking the server at {addr}: {e}")),
-    };
-    let body = resp.json();
-    if resp.status != 200 {
-        let msg = body
-            .get("message")
-            .and_then(|m| m.as_str())
-            .map_or_else(|| resp.text(), str::to_owned);
-        bail!("the server at {addr} answered {}: {msg}", resp.status);
+    if status != 200 {
+        bail!(
+            "the server at {addr} answered {status}: {}",
+            super::admin::message(&body)
+        );
     }
     QueryResult::from_json(&body)
         .map(Some)

@@ -4,6 +4,7 @@
 mod golden;
 mod incremental;
 mod pg_fault;
+mod privacy;
 mod schema;
 mod serve;
 mod sync;

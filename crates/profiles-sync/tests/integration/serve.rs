@@ -958,3 +958,171 @@ fn kill_9_at_random_points_loses_no_acknowledged_event() {
         );
     }
 }
+
+fn admin_regulate(c: &mut Client, kind: &str, subject: &str) -> Response {
+    let auth = format!("Bearer {ADMIN}");
+    c.request(
+        "POST",
+        "/admin/regulations",
+        &[("Authorization", &auth)],
+        json!({"type": kind, "subject": subject})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn privacy_requests_while_serving() {
+    let env = golden_env("sync_interval = \"50ms\"");
+    let srv = Serve::start(&env);
+    let mut c = srv.client();
+    let count = |c: &mut Client, sql: &str| admin_query(c, sql)["rows"][0][0].clone();
+    // Dave and Erin identify; their events land.
+    for (u, a) in [("u_dave", "d1"), ("u_erin", "e1")] {
+        let r = post(
+            &mut c,
+            "/v1/identify",
+            Some("wk_source_1"),
+            &json!({"userId": u, "anonymousId": a, "traits": {"email": format!("{u}@x.io")}, "messageId": format!("id-{u}")}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    wait_for(
+        &mut c,
+        "SELECT count(*) FROM wh.case_study.identifies",
+        &json!(2),
+    );
+    // The admin API wants the admin token, never a write key.
+    let r = c
+        .request(
+            "POST",
+            "/admin/regulations",
+            &[("Authorization", &basic("wk_source_1"))],
+            br#"{"type":"delete","subject":"user_id:u_dave"}"#,
+        )
+        .unwrap();
+    assert_eq!(r.status, 401);
+    let r = admin_regulate(&mut c, "delete", "dave");
+    assert_eq!(r.status, 400);
+    assert_eq!(error_code(&r), "bad_subject");
+
+    // Erin keeps sending while Dave is deleted.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let stop = stop.clone();
+        let mut c = srv.client();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let r = post(
+                    &mut c,
+                    "/v1/track",
+                    Some("wk_source_1"),
+                    &json!({"userId": "u_erin", "event": "Tick", "messageId": format!("tick-{n}")})
+                        .to_string(),
+                );
+                assert_eq!(r.status, 200, "{}", r.text());
+                n += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let r = admin_regulate(&mut c, "delete", "email:u_dave@x.io");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["regulation"]["status"], "finished");
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let ticks = sender.join().unwrap();
+    wait_for(
+        &mut c,
+        "SELECT count(*) FROM wh.case_study.tracks",
+        &json!(ticks),
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM wh.case_study.identifies WHERE user_id = 'u_dave'"
+        ),
+        json!(0)
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM wh.case_study.external_id_mapping WHERE external_id_value IN ('u_dave', 'd1', 'u_dave@x.io')"
+        ),
+        json!(0)
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM wh.case_study.external_id_mapping WHERE external_id_value = 'u_erin'"
+        ),
+        json!(1)
+    );
+    let r = admin_regulate(&mut c, "delete", "user_id:u_dave");
+    assert_eq!(r.status, 404, "already deleted: {}", r.text());
+    assert_eq!(r.json()["regulation"]["status"], "not_found");
+
+    // Suppression over HTTP: accepted (as Segment does), never landed, counted.
+    let r = admin_regulate(&mut c, "suppress", "user_id:u_erin");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = post(
+        &mut c,
+        "/v1/batch",
+        Some("wk_source_1"),
+        &json!({"batch": [
+            {"type": "track", "anonymousId": "e1", "event": "Hidden", "messageId": "hidden-1"},
+            {"type": "track", "userId": "u_frank", "event": "Shown", "messageId": "shown-1"}
+        ]})
+        .to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        &mut c,
+        "SELECT count(*) FROM wh.case_study.tracks WHERE id = 'shown-1'",
+        &json!(1),
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM wh.case_study.tracks WHERE id = 'hidden-1'"
+        ),
+        json!(0)
+    );
+    let m = c.request("GET", "/metrics", &[], b"").unwrap().text();
+    assert!(
+        m.lines().any(|l| l.contains("refused_at_sync")
+            && l.contains("suppressed")
+            && l.ends_with(" 1")),
+        "{m}"
+    );
+    let auth = format!("Bearer {ADMIN}");
+    let r = c
+        .request(
+            "GET",
+            "/admin/regulations",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let regs = r.json()["regulations"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = regs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["finished", "not_found", "finished"]);
+    // The CLI goes through the running server (it holds the DuckDB file).
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let cfg = env.write("cli.toml", &format!("{text}listen = \"{}\"\n", srv.addr));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["unsuppress", "user_id:u_erin"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("finished"));
+    let (status, log) = srv.terminate();
+    assert!(status.success(), "{log}");
+}

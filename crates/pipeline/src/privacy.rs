@@ -1,0 +1,472 @@
+//! Privacy requests (SPEC §8): delete, suppress, unsuppress — and the
+//! `<space>.regulations` record of every one of them.
+//!
+//! ## Delete
+//! The subject identifier resolves to its canonical profile; the profile and
+//! every segment merged into it (at any depth) form the set `S`. One commit
+//! then removes, in one warehouse transaction:
+//! - every event-table row (the six call tables and every per-event table)
+//!   whose `segment_id` is in `S`;
+//! - the landed profile rows of `S` (`id_graph_updates` on either column,
+//!   `external_id_mapping_updates`, `profile_traits_updates`);
+//! - `identity_conflicts` rows naming one of the profile's identifiers or a
+//!   segment of `S`;
+//! - `rejected_events` rows whose payload holds one of its identifier values
+//!   as a JSON string;
+//! - the materialized rows of `S`;
+//! - and rewrites the engine state of `S` as empty shells
+//!   ([`ps_identity::Engine::forget`]): the identifiers are released, so the
+//!   same values later start a new profile with a new id.
+//!
+//! The message ids of the deleted events are kept, hashed, in
+//! `_ps_forgotten`, so replaying an old file cannot bring the events back;
+//! rows are chosen by profile, so another profile's events are never touched
+//! (an event of another profile that merely *mentions* the identifier — a
+//! shared device's anonymous id, an email demoted by a conflict — stays: it is
+//! that other person's record).
+//!
+//! ## Suppress
+//! Stores the subject and every identifier of its profile at that moment in
+//! `_ps_suppressions`; from then on the engine refuses events carrying any of
+//! them (`suppressed` in the sync summary and metrics), storing them nowhere.
+//! Unsuppress removes the suppressions whose identifiers include the subject.
+//!
+//! `regulations` records each request without the deleted personal data: a
+//! delete's subject is kept as `type:sha256:<first 16 hex digits>`.
+
+use crate::error::Result;
+use crate::space::{message_key, rejected_key, Space};
+use ps_identity::Engine;
+use ps_spec::Value;
+use ps_warehouse::contract as c;
+use ps_warehouse::{literal, Dialect, Warehouse};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// What a request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegulationKind {
+    Delete,
+    Suppress,
+    Unsuppress,
+}
+
+impl RegulationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegulationKind::Delete => "delete",
+            RegulationKind::Suppress => "suppress",
+            RegulationKind::Unsuppress => "unsuppress",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RegulationKind> {
+        Some(match s {
+            "delete" => RegulationKind::Delete,
+            "suppress" => RegulationKind::Suppress,
+            "unsuppress" => RegulationKind::Unsuppress,
+            _ => return None,
+        })
+    }
+}
+
+/// `TYPE:VALUE`, e.g. `user_id:123` or `email:jane@example.com`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub type_name: String,
+    pub value: String,
+}
+
+impl std::str::FromStr for Subject {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Subject, String> {
+        match s.split_once(':') {
+            Some((t, v)) if !t.is_empty() && !v.is_empty() => Ok(Subject {
+                type_name: t.to_ascii_lowercase(),
+                value: v.to_owned(),
+            }),
+            _ => Err(format!(
+                "{s:?} is not TYPE:VALUE (for example user_id:123 or email:jane@example.com)"
+            )),
+        }
+    }
+}
+
+impl Subject {
+    /// The subject as recorded: in clear, or pseudonymized for a delete.
+    fn recorded(&self, kind: RegulationKind) -> String {
+        match kind {
+            RegulationKind::Delete => {
+                let d = Sha256::digest(self.value.as_bytes());
+                let hex: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+                format!("{}:sha256:{hex}", self.type_name)
+            }
+            _ => format!("{}:{}", self.type_name, self.value),
+        }
+    }
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Finished,
+    /// The identifier is not known (or, for unsuppress, not suppressed).
+    NotFound,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Finished => "finished",
+            Status::NotFound => "not_found",
+        }
+    }
+}
+
+/// One request as recorded in `regulations`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regulation {
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    pub status: String,
+    pub requested_at: i64,
+    pub finished_at: Option<i64>,
+    /// Rows deleted per table (delete only).
+    pub rows_deleted: BTreeMap<String, u64>,
+    pub message: String,
+}
+
+impl Regulation {
+    pub fn is_finished(&self) -> bool {
+        self.status == Status::Finished.as_str()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "type": self.kind,
+            "subject": self.subject,
+            "status": self.status,
+            "requested_at": ps_spec::time::format_iso(self.requested_at),
+            "finished_at": self.finished_at.map(ps_spec::time::format_iso),
+            "rows_deleted": self.rows_deleted,
+            "message": self.message,
+        })
+    }
+}
+
+/// Loads what [`Space::open`] needs: suppressions into the engine, and the
+/// keys of deleted events into the dedupe set.
+pub(crate) fn restore(
+    wh: &mut dyn Warehouse,
+    schema: &str,
+    engine: &mut Engine,
+    seen: &mut hashbrown::HashSet<u128>,
+) -> Result<()> {
+    let d = wh.dialect().clone();
+    for r in wh.query(&format!(
+        "SELECT external_id_type, external_id_value FROM {}",
+        d.table(schema, c::STATE_SUPPRESSIONS)
+    ))? {
+        if let (Some(Value::Str(t)), Some(Value::Str(v))) = (r.first(), r.get(1)) {
+            engine.suppress(t, v);
+        }
+    }
+    for r in wh.query(&format!(
+        "SELECT k FROM {}",
+        d.table(schema, c::STATE_FORGOTTEN)
+    ))? {
+        if let Some(Value::Str(k)) = r.first() {
+            let k = u128::from_str_radix(k, 16).map_err(|_| {
+                crate::space::state_err(schema, format!("bad key {k:?} in _ps_forgotten"))
+            })?;
+            seen.insert(k);
+        }
+    }
+    Ok(())
+}
+
+fn count(wh: &mut dyn Warehouse, sql: &str) -> Result<u64> {
+    let rows = wh.query(sql)?;
+    Ok(match rows.first().and_then(|r| r.first()) {
+        Some(Value::Int(n)) => *n as u64,
+        _ => 0,
+    })
+}
+
+fn in_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| literal(s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Space {
+    /// Every request so far, oldest first.
+    pub fn regulations(&self, wh: &mut dyn Warehouse) -> Result<Vec<Regulation>> {
+        let d = wh.dialect().clone();
+        let rows = wh.query(&format!(
+            "SELECT id, type, subject, status, requested_at, finished_at, rows_deleted, message \
+             FROM {} ORDER BY requested_at, id",
+            d.table(&self.cfg.space, c::REGULATIONS)
+        ))?;
+        let s = |v: Option<&Value>| match v {
+            Some(Value::Str(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let ts = |v: Option<&Value>| match v {
+            Some(Value::Ts(t)) => Some(*t),
+            _ => None,
+        };
+        Ok(rows
+            .iter()
+            .map(|r| Regulation {
+                id: s(r.first()),
+                kind: s(r.get(1)),
+                subject: s(r.get(2)),
+                status: s(r.get(3)),
+                requested_at: ts(r.get(4)).unwrap_or(0),
+                finished_at: ts(r.get(5)),
+                rows_deleted: serde_json::from_str(&s(r.get(6))).unwrap_or_default(),
+                message: s(r.get(7)),
+            })
+            .collect())
+    }
+
+    /// Carries out one request and records it; `now` is its time (µs).
+    /// A subject that is not found is recorded with status `not_found` and
+    /// returned as such (not as an error). Like [`Space::commit`], an error
+    /// leaves the in-memory state ahead of the warehouse: reopen the space.
+    pub fn regulate(
+        &mut self,
+        wh: &mut dyn Warehouse,
+        kind: RegulationKind,
+        subject: &Subject,
+        now: i64,
+    ) -> Result<Regulation> {
+        let d = wh.dialect().clone();
+        let schema = self.cfg.space.clone();
+        let n = count(
+            wh,
+            &format!("SELECT COUNT(*) FROM {}", d.table(&schema, c::REGULATIONS)),
+        )?;
+        let mut reg = Regulation {
+            id: format!("reg_{}", n + 1),
+            kind: kind.as_str().to_owned(),
+            subject: subject.recorded(kind),
+            status: Status::Finished.as_str().to_owned(),
+            requested_at: now,
+            finished_at: Some(now),
+            rows_deleted: BTreeMap::new(),
+            message: String::new(),
+        };
+        let mut batch = self.begin_batch(now);
+        let known_type = self.engine.settings().type_id(&subject.type_name).is_some();
+        let profile = if known_type {
+            self.engine.lookup(&subject.type_name, &subject.value)
+        } else {
+            None
+        };
+        match (kind, profile) {
+            (RegulationKind::Unsuppress, _) => {
+                let table = d.table(&schema, c::STATE_SUPPRESSIONS);
+                let mut all: Vec<(String, String, String)> = Vec::new();
+                for r in wh.query(&format!(
+                    "SELECT regulation_id, external_id_type, external_id_value FROM {table}"
+                ))? {
+                    if let (Some(Value::Str(a)), Some(Value::Str(b)), Some(Value::Str(c))) =
+                        (r.first(), r.get(1), r.get(2))
+                    {
+                        all.push((a.clone(), b.clone(), c.clone()));
+                    }
+                }
+                let lifted: Vec<String> = all
+                    .iter()
+                    .filter(|(_, t, v)| *t == subject.type_name && *v == subject.value)
+                    .map(|(r, _, _)| r.clone())
+                    .collect();
+                if lifted.is_empty() {
+                    reg.status = Status::NotFound.as_str().to_owned();
+                    reg.message = format!("{} is not suppressed", subject.type_name);
+                } else {
+                    batch.statements.push(format!(
+                        "DELETE FROM {table} WHERE regulation_id IN ({})",
+                        in_list(&lifted)
+                    ));
+                    for (r, t, v) in &all {
+                        if lifted.contains(r) {
+                            self.engine.unsuppress(t, v);
+                        }
+                    }
+                    // An identifier in two suppressions stays suppressed by
+                    // the one not lifted.
+                    for (r, t, v) in &all {
+                        if !lifted.contains(r) {
+                            self.engine.suppress(t, v);
+                        }
+                    }
+                    reg.message = format!("lifted {}", lifted.join(", "));
+                }
+            }
+            (_, None) => {
+                reg.status = Status::NotFound.as_str().to_owned();
+                reg.message = if known_type {
+                    format!("no profile has this {}", subject.type_name)
+                } else {
+                    format!("{:?} is not an identifier type", subject.type_name)
+                };
+            }
+            (RegulationKind::Suppress, Some(p)) => {
+                let mut idents = self.engine.identifiers_of(p);
+                idents.sort();
+                for (t, v) in &idents {
+                    self.engine.suppress(t, v);
+                    batch.push(
+                        c::STATE_SUPPRESSIONS,
+                        vec![
+                            Value::Str(reg.id.clone()),
+                            Value::Str(t.clone()),
+                            Value::Str(v.clone()),
+                        ],
+                    );
+                }
+                reg.message = format!("{} identifiers suppressed", idents.len());
+            }
+            (RegulationKind::Delete, Some(p)) => {
+                reg.rows_deleted = self.plan_delete(wh, &d, p, &mut batch)?;
+                let total: u64 = reg.rows_deleted.values().sum();
+                reg.message = format!("{total} rows deleted");
+            }
+        }
+        batch.push(
+            c::REGULATIONS,
+            vec![
+                Value::Str(reg.id.clone()),
+                Value::Str(reg.kind.clone()),
+                Value::Str(reg.subject.clone()),
+                Value::Str(reg.status.clone()),
+                Value::Ts(reg.requested_at),
+                reg.finished_at.map_or(Value::Null, Value::Ts),
+                Value::Str(serde_json::to_string(&reg.rows_deleted).expect("map serializes")),
+                Value::Str(reg.message.clone()),
+            ],
+        );
+        self.commit(wh, batch)?;
+        tracing::info!(id = %reg.id, kind = %reg.kind, status = %reg.status, message = %reg.message, "regulation");
+        Ok(reg)
+    }
+
+    /// Adds the deletes of profile `p` to `batch` and forgets it in the
+    /// engine; returns the rows each table will lose.
+    fn plan_delete(
+        &mut self,
+        wh: &mut dyn Warehouse,
+        d: &Dialect,
+        p: ps_identity::ProfileIdx,
+        batch: &mut crate::Batch,
+    ) -> Result<BTreeMap<String, u64>> {
+        let schema = self.cfg.space.clone();
+        let segs: Vec<String> = self
+            .engine
+            .segments_of(p)
+            .iter()
+            .map(|&s| self.engine.segment_id(s).to_owned())
+            .collect();
+        let idents = self.engine.identifiers_of(p);
+        let segs_in = in_list(&segs);
+        let mut plan: Vec<(String, String)> = Vec::new();
+        let fixed: Vec<String> = c::fixed_tables().into_iter().map(|t| t.name).collect();
+        let mut event_tables: Vec<String> = self
+            .catalog
+            .tables()
+            .filter(|t| !fixed.contains(&t.name) && t.position("segment_id").is_some())
+            .map(|t| t.name.clone())
+            .collect();
+        event_tables.sort();
+        for t in &event_tables {
+            plan.push((t.clone(), format!("segment_id IN ({segs_in})")));
+        }
+        plan.push((
+            c::ID_GRAPH_UPDATES.into(),
+            format!("segment_id IN ({segs_in}) OR canonical_segment_id IN ({segs_in})"),
+        ));
+        for t in [
+            c::EXTERNAL_ID_MAPPING_UPDATES,
+            c::PROFILE_TRAITS_UPDATES,
+            c::ID_GRAPH,
+        ] {
+            plan.push((t.into(), format!("segment_id IN ({segs_in})")));
+        }
+        for t in [c::EXTERNAL_ID_MAPPING, c::PROFILE_TRAITS] {
+            plan.push((t.into(), format!("canonical_segment_id IN ({segs_in})")));
+        }
+        let mut conflict = Vec::new();
+        for (t, v) in &idents {
+            conflict.push(format!(
+                "(external_id_type = {} AND external_id_value = {})",
+                literal(t),
+                literal(v)
+            ));
+        }
+        for s in &segs {
+            conflict.push(format!(
+                "strpos(',' || segment_ids || ',', {}) > 0",
+                literal(&format!(",{s},"))
+            ));
+        }
+        plan.push((c::IDENTITY_CONFLICTS.into(), conflict.join(" OR ")));
+        let rejected: Vec<String> = idents
+            .iter()
+            .map(|(_, v)| {
+                let quoted = serde_json::to_string(v).expect("string serializes");
+                format!("strpos(payload, {}) > 0", literal(&quoted))
+            })
+            .collect();
+        if !rejected.is_empty() {
+            plan.push((c::REJECTED_EVENTS.into(), rejected.join(" OR ")));
+        }
+        let mut rows = BTreeMap::new();
+        let forget = |batch: &mut crate::Batch, k: u128| {
+            batch.push(c::STATE_FORGOTTEN, vec![Value::Str(format!("{k:032x}"))]);
+        };
+        for (table, cond) in &plan {
+            let t = d.table(&schema, table);
+            let n = if event_tables.contains(table) {
+                let ids = wh.query(&format!("SELECT id FROM {t} WHERE {cond}"))?;
+                for r in &ids {
+                    if let Some(Value::Str(id)) = r.first() {
+                        forget(batch, message_key(id));
+                    }
+                }
+                ids.len() as u64
+            } else if table == c::REJECTED_EVENTS {
+                let got = wh.query(&format!("SELECT origin, payload FROM {t} WHERE {cond}"))?;
+                for r in &got {
+                    let o = match r.first() {
+                        Some(Value::Str(o)) => o.as_str(),
+                        _ => "",
+                    };
+                    let p = match r.get(1) {
+                        Some(Value::Str(p)) => p.as_str(),
+                        _ => "",
+                    };
+                    forget(batch, rejected_key(o, p));
+                }
+                got.len() as u64
+            } else {
+                count(wh, &format!("SELECT COUNT(*) FROM {t} WHERE {cond}"))?
+            };
+            if n > 0 {
+                batch
+                    .statements
+                    .push(format!("DELETE FROM {t} WHERE {cond}"));
+                rows.insert(table.clone(), n);
+            }
+        }
+        self.engine.forget(p);
+        Ok(rows)
+    }
+}
