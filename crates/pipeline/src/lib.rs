@@ -23,7 +23,7 @@ pub mod sync;
 pub use config::{Source, SpaceConfig};
 pub use error::{Error, Result};
 pub use privacy::{Regulation, RegulationKind, Subject};
-pub use space::{Batch, Origin, Space};
+pub use space::{Batch, Landed, Origin, Prepared, Space};
 pub use state::RecoveryTimings;
 pub use stats::SyncStats;
 pub use sync::{sync_files, Progress, SyncOptions};

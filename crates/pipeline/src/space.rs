@@ -780,22 +780,25 @@ impl Space {
 
     /// Lands the batch: DDL, rows, engine state, sequence and materialization,
     /// all in one transaction.
-    pub fn commit(&mut self, wh: &mut dyn Warehouse, mut batch: Batch) -> Result<SyncStats> {
-        let schema = self.cfg.space.clone();
+    pub fn commit(&mut self, wh: &mut dyn Warehouse, batch: Batch) -> Result<SyncStats> {
         let d = wh.dialect().clone();
+        let prepared = self.prepare(&d, batch);
+        let landed = prepared.land(wh)?;
+        self.account(&landed);
+        Ok(landed.stats)
+    }
+
+    /// Everything [`Space::commit`] does before touching the warehouse: the
+    /// batch's rows, the engine records of changed profiles, the new meta
+    /// and the touched keys, as owned data. [`Prepared::land`] can then run
+    /// on another thread while this `Space` builds the next batch. From here
+    /// on the `Space` assumes the batch lands: if landing fails, drop it.
+    pub fn prepare(&mut self, d: &ps_warehouse::Dialect, mut batch: Batch) -> Prepared {
+        let schema = self.cfg.space.clone();
         let dirty = self.engine.take_dirty();
         batch.touched.sort_unstable();
         batch.touched.dedup();
         batch.stats.batches = 1;
-        let traits = self.trait_columns();
-        let keys_table = self
-            .catalog
-            .get(c::STATE_KEYS)
-            .expect("fixed table")
-            .clone();
-        let clear_keys = format!("DELETE FROM {}", d.table(&schema, c::STATE_KEYS));
-        let engine = &self.engine;
-        let catalog = &self.catalog;
         let mut meta = self.meta.clone();
         for (k, v) in [
             ("version", STATE_VERSION.to_owned()),
@@ -807,7 +810,7 @@ impl Space {
             ),
             (
                 "engine",
-                serde_json::to_string(&engine.meta()).expect("meta serializes"),
+                serde_json::to_string(&self.engine.meta()).expect("meta serializes"),
             ),
         ] {
             meta.insert(k.to_owned(), v);
@@ -815,87 +818,52 @@ impl Space {
         for (k, v) in &batch.checkpoints {
             meta.insert(k.clone(), v.clone());
         }
-        let t0 = Instant::now();
-        let mut t_mat = std::time::Duration::ZERO;
         let state_chunks = crate::state::chunks_of(&dirty);
-        let state_rows = crate::state::encode_chunks(engine, &state_chunks);
-        transaction(wh, |wh| {
-            for sql in &batch.statements {
-                wh.execute(sql)?;
-            }
-            for ddl in &batch.ddl {
-                wh.execute(&d.ddl(&schema, ddl))?;
-            }
-            for (table, rows) in &batch.rows {
-                let t = catalog
-                    .get(table)
-                    .expect("catalog knows every table it made");
-                let ta = Instant::now();
-                wh.append(&schema, t, rows)?;
-                tracing::debug!(table = %table, rows = rows.len(), columns = t.columns.len(), elapsed = ?ta.elapsed(), "appended");
-            }
-            let ts = Instant::now();
-            if !state_chunks.is_empty() {
-                // The chunks holding a changed profile are replaced whole.
-                wh.execute(&clear_keys)?;
-                let keys: Vec<Vec<Value>> = state_chunks
-                    .iter()
-                    .map(|c| vec![Value::Str(c.to_string())])
-                    .collect();
-                wh.append(&schema, &keys_table, &keys)?;
-                wh.execute(&format!(
-                    "DELETE FROM {} WHERE chunk IN (SELECT CAST(k AS BIGINT) FROM {})",
-                    d.table(&schema, c::STATE_PROFILES),
-                    d.table(&schema, c::STATE_KEYS)
-                ))?;
-                wh.append(
-                    &schema,
-                    catalog.get(c::STATE_PROFILES).expect("fixed table"),
-                    &state_rows,
-                )?;
-            }
-            tracing::debug!(profiles = dirty.len(), chunks = state_chunks.len(), elapsed = ?ts.elapsed(), "engine state written");
-            wh.execute(&format!("DELETE FROM {}", d.table(&schema, c::STATE_META)))?;
-            let meta_rows: Vec<Vec<Value>> = meta
+        let state_rows = crate::state::encode_chunks(&self.engine, &state_chunks);
+        let table = |name: &str| {
+            self.catalog
+                .get(name)
+                .expect("catalog knows every table it made")
+                .clone()
+        };
+        let mut statements = std::mem::take(&mut batch.statements);
+        statements.extend(batch.ddl.iter().map(|x| d.ddl(&schema, x)));
+        let appends = std::mem::take(&mut batch.rows)
+            .into_iter()
+            .map(|(t, rows)| (table(&t), rows))
+            .collect();
+        let prepared = Prepared {
+            d: d.clone(),
+            statements,
+            appends,
+            state_chunks,
+            state_rows,
+            dirty_profiles: dirty.len(),
+            profiles_table: table(c::STATE_PROFILES),
+            meta_table: table(c::STATE_META),
+            keys_table: table(c::STATE_KEYS),
+            meta_rows: meta
                 .iter()
                 .map(|(k, v)| vec![Value::Str(k.clone()), Value::Str(v.clone())])
-                .collect();
-            wh.append(
-                &schema,
-                catalog.get(c::STATE_META).expect("fixed table"),
-                &meta_rows,
-            )?;
-            if !batch.touched.is_empty() {
-                let tm = Instant::now();
-                wh.execute(&clear_keys)?;
-                let keys: Vec<Vec<Value>> = batch
-                    .touched
-                    .iter()
-                    .map(|p| vec![Value::Str(engine.segment_id(*p).to_owned())])
-                    .collect();
-                wh.append(&schema, &keys_table, &keys)?;
-                // PostgreSQL plans with the scratch table's last statistics
-                // (taken when it was empty: one row), and picks nested loops
-                // that are quadratic in the touched profiles — minutes for a
-                // batch touching 200k. Fresh statistics give hash joins.
-                if wh.kind() == "postgres" {
-                    wh.execute(&format!("ANALYZE {}", d.table(&schema, c::STATE_KEYS)))?;
-                }
-                for sql in
-                    ps_materialize::statements(&d, &schema, &traits, ps_materialize::Scope::Touched)
-                {
-                    wh.execute(&sql)?;
-                }
-                wh.execute(&clear_keys)?;
-                t_mat = tm.elapsed();
-            }
-            Ok(())
-        })?;
+                .collect(),
+            touched: batch
+                .touched
+                .iter()
+                .map(|p| vec![Value::Str(self.engine.segment_id(*p).to_owned())])
+                .collect(),
+            traits: self.trait_columns(),
+            stats: std::mem::take(&mut batch.stats),
+            schema,
+        };
         self.meta = meta;
-        self.timings.materialize += t_mat;
-        self.timings.load += t0.elapsed() - t_mat;
         self.last_load = batch.load_time;
-        Ok(batch.stats)
+        prepared
+    }
+
+    /// Adds a landed batch's warehouse times to [`Space::timings`].
+    pub fn account(&mut self, landed: &Landed) {
+        self.timings.materialize += landed.materialize;
+        self.timings.load += landed.load;
     }
 
     /// The trait columns of `profile_traits_updates` (everything after its
@@ -1001,5 +969,115 @@ impl Space {
     /// The scheme profile ids are made with.
     pub fn id_scheme(&self) -> IdScheme {
         self.cfg.identity.id_scheme
+    }
+}
+
+/// A batch ready to land ([`Space::prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    schema: String,
+    d: ps_warehouse::Dialect,
+    /// Privacy deletes, then DDL for new tables and columns.
+    statements: Vec<String>,
+    appends: Vec<(ps_warehouse::TableSchema, Vec<Vec<Value>>)>,
+    state_chunks: Vec<u32>,
+    state_rows: Vec<Vec<Value>>,
+    dirty_profiles: usize,
+    profiles_table: ps_warehouse::TableSchema,
+    meta_table: ps_warehouse::TableSchema,
+    keys_table: ps_warehouse::TableSchema,
+    meta_rows: Vec<Vec<Value>>,
+    touched: Vec<Vec<Value>>,
+    traits: Vec<String>,
+    stats: SyncStats,
+}
+
+/// What landing a batch did.
+#[derive(Debug, Clone, Default)]
+pub struct Landed {
+    pub stats: SyncStats,
+    /// Warehouse time without the materialization.
+    pub load: std::time::Duration,
+    pub materialize: std::time::Duration,
+}
+
+impl Prepared {
+    /// Lands the batch in one warehouse transaction: DDL, rows, engine
+    /// state, meta (checkpoints included) and the materialization of the
+    /// profiles it touched. A failure rolls all of it back.
+    pub fn land(self, wh: &mut dyn Warehouse) -> Result<Landed> {
+        let Prepared {
+            schema,
+            d,
+            statements,
+            appends,
+            state_chunks,
+            state_rows,
+            dirty_profiles,
+            profiles_table,
+            meta_table,
+            keys_table,
+            meta_rows,
+            touched,
+            traits,
+            stats,
+        } = self;
+        let clear_keys = format!("DELETE FROM {}", d.table(&schema, c::STATE_KEYS));
+        let t0 = Instant::now();
+        let mut t_mat = std::time::Duration::ZERO;
+        transaction(wh, |wh| {
+            for sql in &statements {
+                wh.execute(sql)?;
+            }
+            for (t, rows) in &appends {
+                let ta = Instant::now();
+                wh.append(&schema, t, rows)?;
+                tracing::debug!(table = %t.name, rows = rows.len(), columns = t.columns.len(), elapsed = ?ta.elapsed(), "appended");
+            }
+            let ts = Instant::now();
+            if !state_chunks.is_empty() {
+                // The chunks holding a changed profile are replaced whole.
+                wh.execute(&clear_keys)?;
+                let keys: Vec<Vec<Value>> = state_chunks
+                    .iter()
+                    .map(|c| vec![Value::Str(c.to_string())])
+                    .collect();
+                wh.append(&schema, &keys_table, &keys)?;
+                wh.execute(&format!(
+                    "DELETE FROM {} WHERE chunk IN (SELECT CAST(k AS BIGINT) FROM {})",
+                    d.table(&schema, c::STATE_PROFILES),
+                    d.table(&schema, c::STATE_KEYS)
+                ))?;
+                wh.append(&schema, &profiles_table, &state_rows)?;
+            }
+            tracing::debug!(profiles = dirty_profiles, chunks = state_chunks.len(), elapsed = ?ts.elapsed(), "engine state written");
+            wh.execute(&format!("DELETE FROM {}", d.table(&schema, c::STATE_META)))?;
+            wh.append(&schema, &meta_table, &meta_rows)?;
+            if !touched.is_empty() {
+                let tm = Instant::now();
+                wh.execute(&clear_keys)?;
+                wh.append(&schema, &keys_table, &touched)?;
+                // PostgreSQL plans with the scratch table's last statistics
+                // (taken when it was empty: one row), and picks nested loops
+                // that are quadratic in the touched profiles — minutes for a
+                // batch touching 200k. Fresh statistics give hash joins.
+                if wh.kind() == "postgres" {
+                    wh.execute(&format!("ANALYZE {}", d.table(&schema, c::STATE_KEYS)))?;
+                }
+                for sql in
+                    ps_materialize::statements(&d, &schema, &traits, ps_materialize::Scope::Touched)
+                {
+                    wh.execute(&sql)?;
+                }
+                wh.execute(&clear_keys)?;
+                t_mat = tm.elapsed();
+            }
+            Ok(())
+        })?;
+        Ok(Landed {
+            stats,
+            load: t0.elapsed() - t_mat,
+            materialize: t_mat,
+        })
     }
 }

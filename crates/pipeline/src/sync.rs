@@ -100,100 +100,148 @@ pub fn sync_files(
         ),
     };
     let mut total = SyncStats::default();
-    let mut batch = space.begin_batch(now_micros());
+    let dialect = wh.dialect().clone();
     let mut prog = Progress::default();
-    for (fi, path) in files.iter().enumerate() {
-        prog.file_index = fi;
-        let reader = open(path).map_err(|e| Error::Input {
-            path: PathBuf::from(path),
-            source: e,
-        })?;
-        let mut place = String::new();
-        let name = if path == "-" { "stdin" } else { path.as_str() };
-        let bytes_read = AtomicU64::new(0);
-        let stop = AtomicBool::new(false);
-        let mut failure: Option<Error> = None;
-        // Decompression and JSON parsing run on a second thread, so they
-        // overlap validation, identity, rows and loading on this one.
-        let read = std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RawEvent>>(CHUNKS_IN_FLIGHT);
-            let (stop, bytes_read) = (&stop, &bytes_read);
-            let reader_thread = scope.spawn(move || {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                let stoppable = Stoppable {
-                    inner: reader,
-                    stop,
-                };
-                let r = read_events(
-                    stoppable,
-                    |raw| {
-                        chunk.push(raw);
-                        if chunk.len() == CHUNK {
-                            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                            if tx.send(full).is_err() {
-                                stop.store(true, Ordering::Relaxed);
+    std::thread::scope(|scope| {
+        // One batch lands on its own thread while the next is built here
+        // (and the reader thread parses the one after): loading is mostly
+        // waiting on the warehouse, which then overlaps our CPU work.
+        let mut lander = Lander {
+            scope,
+            wh: Some(wh),
+            inflight: None,
+        };
+        let mut batch = space.begin_batch(now_micros());
+        for (fi, path) in files.iter().enumerate() {
+            prog.file_index = fi;
+            let reader = open(path).map_err(|e| Error::Input {
+                path: PathBuf::from(path),
+                source: e,
+            })?;
+            let mut place = String::new();
+            let name = if path == "-" { "stdin" } else { path.as_str() };
+            let bytes_read = AtomicU64::new(0);
+            let stop = AtomicBool::new(false);
+            let mut failure: Option<Error> = None;
+            // Decompression and JSON parsing run on a second thread, so they
+            // overlap validation, identity, rows and loading on this one.
+            let read = std::thread::scope(|inner| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RawEvent>>(CHUNKS_IN_FLIGHT);
+                let (stop, bytes_read) = (&stop, &bytes_read);
+                let reader_thread = inner.spawn(move || {
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    let stoppable = Stoppable {
+                        inner: reader,
+                        stop,
+                    };
+                    let r = read_events(
+                        stoppable,
+                        |raw| {
+                            chunk.push(raw);
+                            if chunk.len() == CHUNK {
+                                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                                if tx.send(full).is_err() {
+                                    stop.store(true, Ordering::Relaxed);
+                                }
                             }
-                        }
-                    },
-                    |n| {
-                        bytes_read.fetch_add(n, Ordering::Relaxed);
-                    },
-                );
-                if !chunk.is_empty() {
-                    let _ = tx.send(chunk);
-                }
-                r
-            });
-            'chunks: for chunk in rx.iter() {
-                for raw in chunk {
-                    place.clear();
-                    place.push_str(name);
-                    place.push(':');
-                    place.push_str(&raw.line.to_string());
-                    let arrival = Arrival {
-                        batch_sent_at: raw.batch_sent_at.as_deref().and_then(parse_timestamp),
-                        ..Arrival::default()
-                    };
-                    let origin = Origin {
-                        place: &place,
-                        default_source,
-                        batch_write_key: raw.batch_write_key.as_deref(),
-                    };
-                    let _ = space.add(&mut batch, raw.payload, None, origin, arrival);
-                    prog.events += 1;
-                    if batch.len() >= opts.batch_events {
-                        let full = std::mem::replace(&mut batch, space.begin_batch(now_micros()));
-                        match space.commit(wh, full) {
-                            Ok(s) => total.merge(&s),
-                            Err(e) => {
+                        },
+                        |n| {
+                            bytes_read.fetch_add(n, Ordering::Relaxed);
+                        },
+                    );
+                    if !chunk.is_empty() {
+                        let _ = tx.send(chunk);
+                    }
+                    r
+                });
+                'chunks: for chunk in rx.iter() {
+                    for raw in chunk {
+                        place.clear();
+                        place.push_str(name);
+                        place.push(':');
+                        place.push_str(&raw.line.to_string());
+                        let arrival = Arrival {
+                            batch_sent_at: raw.batch_sent_at.as_deref().and_then(parse_timestamp),
+                            ..Arrival::default()
+                        };
+                        let origin = Origin {
+                            place: &place,
+                            default_source,
+                            batch_write_key: raw.batch_write_key.as_deref(),
+                        };
+                        let _ = space.add(&mut batch, raw.payload, None, origin, arrival);
+                        prog.events += 1;
+                        if batch.len() >= opts.batch_events {
+                            let full =
+                                std::mem::replace(&mut batch, space.begin_batch(now_micros()));
+                            let prepared = space.prepare(&dialect, full);
+                            if let Err(e) = lander.land(space, &mut total, Some(prepared)) {
                                 failure = Some(e);
                                 break 'chunks;
                             }
+                            prog.bytes = bytes_read.load(Ordering::Relaxed);
+                            progress(prog);
                         }
-                        prog.bytes = bytes_read.load(Ordering::Relaxed);
-                        progress(prog);
                     }
                 }
+                // On a failure the reader must not go on through the whole file.
+                stop.store(true, Ordering::Relaxed);
+                drop(rx);
+                reader_thread
+                    .join()
+                    .expect("the reader thread does not panic")
+            });
+            if let Some(e) = failure.take() {
+                return Err(e);
             }
-            // On a failure the reader must not go on through the whole file.
-            stop.store(true, Ordering::Relaxed);
-            drop(rx);
-            reader_thread
-                .join()
-                .expect("the reader thread does not panic")
-        });
-        if let Some(e) = failure.take() {
-            return Err(e);
+            read.map_err(|e| Error::Input {
+                path: PathBuf::from(path),
+                source: e,
+            })?;
+            prog.bytes = bytes_read.load(Ordering::Relaxed);
+            progress(prog);
         }
-        read.map_err(|e| Error::Input {
-            path: PathBuf::from(path),
-            source: e,
-        })?;
-        prog.bytes = bytes_read.load(Ordering::Relaxed);
-        progress(prog);
+        let last = (!batch.is_empty() || (total.batches == 0 && lander.inflight.is_none()))
+            .then(|| space.prepare(&dialect, batch));
+        lander.land(space, &mut total, last)?;
+        lander.land(space, &mut total, None)?;
+        Ok(total)
+    })
+}
+
+/// What a landing thread gives back: the warehouse and how the landing went.
+type LandResult<'env> = (&'env mut dyn Warehouse, Result<crate::Landed>);
+
+/// The warehouse, or the thread that has it while a batch lands.
+struct Lander<'scope, 'env> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    wh: Option<&'env mut dyn Warehouse>,
+    inflight: Option<std::thread::ScopedJoinHandle<'scope, LandResult<'env>>>,
+}
+
+impl<'scope, 'env> Lander<'scope, 'env> {
+    /// Waits for the batch in flight (accounting for it), then starts
+    /// landing `prepared`, if any.
+    fn land(
+        &mut self,
+        space: &mut Space,
+        total: &mut SyncStats,
+        prepared: Option<crate::Prepared>,
+    ) -> Result<()> {
+        if let Some(h) = self.inflight.take() {
+            let (wh, landed) = h.join().expect("the landing thread does not panic");
+            self.wh = Some(wh);
+            let landed = landed?;
+            space.account(&landed);
+            total.merge(&landed.stats);
+        }
+        if let Some(p) = prepared {
+            let wh = self.wh.take().expect("no landing in flight");
+            self.inflight = Some(self.scope.spawn(move || {
+                let r = p.land(&mut *wh);
+                (wh, r)
+            }));
+        }
+        Ok(())
     }
-    if !batch.is_empty() || total.batches == 0 {
-        total.merge(&space.commit(wh, batch)?);
-    }
-    Ok(total)
 }
