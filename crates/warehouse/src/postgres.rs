@@ -12,9 +12,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::Warehouse;
 use ::postgres::binary_copy::BinaryCopyInWriter;
 use ::postgres::types::{FromSql, IsNull, ToSql, Type};
-use ::postgres::{Client, NoTls};
+use ::postgres::Client;
 use bytes::{BufMut, BytesMut};
 use ps_spec::{ColumnType, Value};
+
+mod tls;
 
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 const PG_EPOCH_OFFSET: i64 = 946_684_800_000_000;
@@ -58,17 +60,24 @@ fn is_io(e: &::postgres::Error) -> bool {
 }
 
 impl Postgres {
-    /// Connects to `postgres://user:pass@host:port/db`. Wrong credentials or
-    /// an unreachable host fail here, with the server's message.
+    /// Connects to `postgres://user:pass@host:port/db`, with TLS as the
+    /// URL's `sslmode` and `sslrootcert` say (module `tls`). Wrong
+    /// credentials, an unreachable host or a failed TLS handshake fail here,
+    /// with the server's or the TLS layer's message.
     pub fn connect(url: &str) -> Result<Postgres> {
-        if url.contains("sslmode=require") || url.contains("sslmode=verify") {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "warehouse.url: sslmode=require is not supported by this build yet; use a TLS-terminating proxy or sslmode=disable",
-            ));
-        }
-        let client = Client::connect(url, NoTls)
-            .map_err(|e| Error::new(ErrorKind::Connect, redact(url, e)))?;
+        let tls = tls::TlsSettings::from_url(url)?;
+        let mut config: ::postgres::Config = tls
+            .url
+            .parse()
+            .map_err(|e| Error::new(ErrorKind::Config, redact(url, &e)))?;
+        config.ssl_mode(tls.driver_mode());
+        let connector = tls.connector()?;
+        let client = config.connect(connector).map_err(|e| {
+            Error::new(
+                ErrorKind::Connect,
+                tls.explain(redact(url, &e), &error_text(&e), e.as_db_error()),
+            )
+        })?;
         Ok(Postgres {
             client,
             dialect: Dialect::postgres(),
@@ -77,7 +86,7 @@ impl Postgres {
 }
 
 /// The connection error with the password kept out of it.
-fn redact(url: &str, e: ::postgres::Error) -> String {
+fn redact(url: &str, e: &::postgres::Error) -> String {
     let shown = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
@@ -88,7 +97,24 @@ fn redact(url: &str, e: ::postgres::Error) -> String {
         }
         _ => url.to_owned(),
     };
-    format!("{shown}: {e}")
+    format!("{shown}: {}", error_text(e))
+}
+
+/// The error with its causes: the driver's own text is only a category
+/// ("db error", "error performing TLS handshake"); what the server or the
+/// TLS layer said is in the chain.
+fn error_text(e: &::postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        src = s.source();
+    }
+    text
 }
 
 /// One cell in PostgreSQL's binary COPY encoding.

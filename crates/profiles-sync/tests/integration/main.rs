@@ -8,4 +8,5 @@ mod privacy;
 mod schema;
 mod serve;
 mod sync;
+mod tls;
 mod util;
