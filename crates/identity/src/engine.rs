@@ -248,89 +248,27 @@ impl Engine {
             return out;
         }
         let ts = ev.timestamp;
-        let mut found: SmallVec<[Option<IdentIdx>; 6]> = SmallVec::new();
-        let mut p: SmallVec<[ProfileIdx; 4]> = SmallVec::new();
-        loop {
-            found.clear();
-            p.clear();
-            for (t, v) in &ids {
-                let f = self.find(*t, v);
-                if let Some(i) = f {
-                    let c = self.profiles[self.idents[i as usize].owner as usize].canonical;
-                    if !p.contains(&c) {
-                        p.push(c);
-                    }
-                }
-                found.push(f);
+        // Each candidate is hashed and looked up once: a refused attempt below
+        // changes nothing, so what was found stays valid through the demotions,
+        // and the hash is reused to index a new identifier.
+        let mut look: SmallVec<[(u64, Option<IdentIdx>); 6]> = ids
+            .iter()
+            .map(|(t, v)| {
+                let h = self.hash(*t, v);
+                (h, self.find_hashed(h, *t, v))
+            })
+            .collect();
+        // The usual event: every identifier known, all on one profile.
+        if let Some(c) = self.sole_profile(&look) {
+            for &(_, f) in &look {
+                let r = &mut self.idents[f.expect("known") as usize];
+                r.last_seen = r.last_seen.max(ts);
             }
-            if p.is_empty() {
-                let np = self.create(fx);
-                for (t, v) in ids.drain(..) {
-                    self.attach(np, t, v.into_owned(), ts, fx);
-                }
-                out.segment = Some(np);
-                out.canonical = Some(np);
-                break;
-            }
-            p.sort_unstable();
-            // Alias calls never merge profiles (SPEC §3.1): an alias touching
-            // several profiles is refused like a broken rule and goes through the
-            // same demotion, so it resolves through its most trusted identifiers.
-            // It breaks none of §4.4's rules, so no conflict is recorded.
-            let refused = if ev.kind == EventType::Alias && p.len() > 1 {
-                Some(None)
-            } else {
-                self.check(&p, &ids, &found, ts).map(Some)
-            };
-            match refused {
-                None => {
-                    let target = p[0];
-                    for &other in &p[1..] {
-                        self.merge(other, target, fx);
-                    }
-                    out.merges = p.len() as u32 - 1;
-                    for ((t, v), f) in ids.drain(..).zip(found.iter()) {
-                        match f {
-                            Some(i) => {
-                                let r = &mut self.idents[*i as usize];
-                                r.last_seen = r.last_seen.max(ts);
-                            }
-                            None => self.attach(target, t, v.into_owned(), ts, fx),
-                        }
-                    }
-                    self.mark(target);
-                    out.segment = Some(*p.last().expect("p is not empty"));
-                    out.canonical = Some(target);
-                    break;
-                }
-                Some(rule) => {
-                    // Drop the least trusted identifier; among equals, the later one.
-                    // Past the identifier cap the event must still resolve to the
-                    // profile (SPEC §3.2): drop new identifiers before known ones, or
-                    // a new user id next to a known anonymous id would start a profile.
-                    let new_first = rule == Some(Rule::IdentifierCap) && found.contains(&None);
-                    let mut worst: Option<usize> = None;
-                    for (k, (t, _)) in ids.iter().enumerate() {
-                        if new_first && found[k].is_some() {
-                            continue;
-                        }
-                        let priority = self.settings.get(*t).priority;
-                        if worst.is_none_or(|w| priority >= self.settings.get(ids[w].0).priority) {
-                            worst = Some(k);
-                        }
-                    }
-                    let worst = worst.expect("ids is not empty");
-                    let (t, v) = ids.remove(worst);
-                    if let Some(rule) = rule {
-                        fx.push(Effect::Conflict(Conflict {
-                            ident_type: t,
-                            value: v.into_owned(),
-                            rule,
-                            profiles: p.to_vec(),
-                        }));
-                    }
-                }
-            }
+            self.mark(c);
+            out.segment = Some(c);
+            out.canonical = Some(c);
+        } else {
+            self.resolve(ev.kind, &mut ids, &mut look, ts, fx, &mut out);
         }
         if ev.kind == EventType::Identify || out.merges > 0 {
             let target = out.canonical.expect("resolved");
@@ -342,16 +280,122 @@ impl Engine {
         out
     }
 
+    /// The profile every identifier of the event already belongs to, if there
+    /// is one and none is new.
+    #[inline]
+    fn sole_profile(&self, look: &[(u64, Option<IdentIdx>)]) -> Option<ProfileIdx> {
+        let canonical = |f: Option<IdentIdx>| {
+            f.map(|i| self.profiles[self.idents[i as usize].owner as usize].canonical)
+        };
+        let c = canonical(look.first()?.1)?;
+        look[1..]
+            .iter()
+            .all(|&(_, f)| canonical(f) == Some(c))
+            .then_some(c)
+    }
+
+    /// SPEC §3.3's loop: find the profiles, merge or demote, attach.
+    fn resolve(
+        &mut self,
+        kind: EventType,
+        ids: &mut Candidates<'_>,
+        look: &mut SmallVec<[(u64, Option<IdentIdx>); 6]>,
+        ts: i64,
+        fx: &mut Vec<Effect>,
+        out: &mut Outcome,
+    ) {
+        let mut p: SmallVec<[ProfileIdx; 4]> = SmallVec::new();
+        loop {
+            p.clear();
+            for &i in look.iter().filter_map(|(_, f)| f.as_ref()) {
+                let c = self.profiles[self.idents[i as usize].owner as usize].canonical;
+                if !p.contains(&c) {
+                    p.push(c);
+                }
+            }
+            if p.is_empty() {
+                let np = self.create(fx);
+                for ((t, v), &(h, _)) in ids.iter_mut().zip(look.iter()) {
+                    let v = std::mem::take(v).into_owned();
+                    self.attach_hashed(np, *t, v, h, ts, fx);
+                }
+                out.segment = Some(np);
+                out.canonical = Some(np);
+                return;
+            }
+            p.sort_unstable();
+            // Alias calls never merge profiles (SPEC §3.1): an alias touching
+            // several profiles is refused like a broken rule and goes through the
+            // same demotion, so it resolves through its most trusted identifiers.
+            // It breaks none of §4.4's rules, so no conflict is recorded.
+            let refused = if kind == EventType::Alias && p.len() > 1 {
+                Some(None)
+            } else {
+                self.check(&p, ids, look, ts).map(Some)
+            };
+            let Some(rule) = refused else {
+                let target = p[0];
+                for &other in &p[1..] {
+                    self.merge(other, target, fx);
+                }
+                out.merges = p.len() as u32 - 1;
+                for ((t, v), &(h, f)) in ids.iter_mut().zip(look.iter()) {
+                    match f {
+                        Some(i) => {
+                            let r = &mut self.idents[i as usize];
+                            r.last_seen = r.last_seen.max(ts);
+                        }
+                        None => {
+                            let v = std::mem::take(v).into_owned();
+                            self.attach_hashed(target, *t, v, h, ts, fx);
+                        }
+                    }
+                }
+                self.mark(target);
+                out.segment = Some(*p.last().expect("p is not empty"));
+                out.canonical = Some(target);
+                return;
+            };
+            // Drop the least trusted identifier; among equals, the later one.
+            // Past the identifier cap the event must still resolve to the
+            // profile (SPEC §3.2): drop new identifiers before known ones, or
+            // a new user id next to a known anonymous id would start a profile.
+            let new_first =
+                rule == Some(Rule::IdentifierCap) && look.iter().any(|(_, f)| f.is_none());
+            let mut worst: Option<usize> = None;
+            for (k, (t, _)) in ids.iter().enumerate() {
+                if new_first && look[k].1.is_some() {
+                    continue;
+                }
+                let priority = self.settings.get(*t).priority;
+                if worst.is_none_or(|w| priority >= self.settings.get(ids[w].0).priority) {
+                    worst = Some(k);
+                }
+            }
+            let worst = worst.expect("ids is not empty");
+            let (t, v) = ids.remove(worst);
+            look.remove(worst);
+            if let Some(rule) = rule {
+                fx.push(Effect::Conflict(Conflict {
+                    ident_type: t,
+                    value: v.into_owned(),
+                    rule,
+                    profiles: p.to_vec(),
+                }));
+            }
+        }
+    }
+
     /// Whether merging `p` and attaching `ids` would break a rule, and which.
     fn check(
         &self,
         p: &[ProfileIdx],
         ids: &[Candidate],
-        found: &[Option<IdentIdx>],
+        look: &[(u64, Option<IdentIdx>)],
         ts: i64,
     ) -> Option<Rule> {
         let merging = p.len() > 1;
-        let new_count = found.iter().filter(|f| f.is_none()).count();
+        let new_count = look.iter().filter(|(_, f)| f.is_none()).count();
         if !merging && new_count == 0 {
             return None;
         }
@@ -370,10 +414,10 @@ impl Engine {
         }
         // Types whose count can grow: those of new identifiers, and on a merge
         // every type the profiles hold.
-        let mut types: Vec<TypeId> = ids
+        let mut types: SmallVec<[TypeId; 16]> = ids
             .iter()
-            .zip(found)
-            .filter(|(_, f)| f.is_none())
+            .zip(look)
+            .filter(|(_, (_, f))| f.is_none())
             .map(|((t, _), _)| *t)
             .collect();
         if merging {
@@ -392,14 +436,15 @@ impl Engine {
                     .iter()
                     .filter(|&&i| {
                         let r = &self.idents[i as usize];
-                        r.ty == t && (r.last_seen >= since || found.contains(&Some(i)))
+                        r.ty == t
+                            && (r.last_seen >= since || look.iter().any(|&(_, f)| f == Some(i)))
                     })
                     .count()
             };
             let fresh = ids
                 .iter()
-                .zip(found)
-                .filter(|((it, _), f)| *it == t && f.is_none())
+                .zip(look)
+                .filter(|((it, _), (_, f))| *it == t && f.is_none())
                 .count();
             let mut before = 0;
             let mut after = fresh;
@@ -429,8 +474,21 @@ impl Engine {
     }
 
     fn attach(&mut self, p: ProfileIdx, t: TypeId, v: String, ts: i64, fx: &mut Vec<Effect>) {
+        let h = self.hash(t, &v);
+        self.attach_hashed(p, t, v, h, ts, fx);
+    }
+
+    /// [`Engine::attach`] with `h == self.hash(t, &v)` already computed.
+    fn attach_hashed(
+        &mut self,
+        p: ProfileIdx,
+        t: TypeId,
+        v: String,
+        h: u64,
+        ts: i64,
+        fx: &mut Vec<Effect>,
+    ) {
         let i = self.idents.len() as IdentIdx;
-        let h = self.hasher.hash_one((t, v.as_str()));
         self.idents.push(IdentRec {
             ty: t,
             value: v.into_boxed_str(),
@@ -449,8 +507,18 @@ impl Engine {
         });
     }
 
+    /// The index's hash of an identifier.
+    #[inline]
+    fn hash(&self, t: TypeId, v: &str) -> u64 {
+        self.hasher.hash_one((t, v))
+    }
+
     fn find(&self, t: TypeId, v: &str) -> Option<IdentIdx> {
-        let h = self.hasher.hash_one((t, v));
+        self.find_hashed(self.hash(t, v), t, v)
+    }
+
+    #[inline]
+    fn find_hashed(&self, h: u64, t: TypeId, v: &str) -> Option<IdentIdx> {
         self.index
             .find(h, |&j| {
                 let r = &self.idents[j as usize];
