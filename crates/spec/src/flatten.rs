@@ -49,8 +49,12 @@ pub fn for_each_leaf<'a>(
     prefix: &str,
     mut f: impl FnMut(&str, &'a serde_json::Value),
 ) {
-    let mut path = String::with_capacity(64);
-    path.push_str(prefix);
+    // Allocated only when a name has to be built (see `walk`).
+    let mut path = String::new();
+    if !prefix.is_empty() {
+        path.reserve(64);
+        path.push_str(prefix);
+    }
     walk(obj, &mut path, &mut f);
 }
 
@@ -60,6 +64,11 @@ fn walk<'a>(
     f: &mut impl FnMut(&str, &'a serde_json::Value),
 ) {
     for (key, value) in obj {
+        // The usual key of a flat object (`plan`, `email`): its name is the key.
+        if path.is_empty() && !value.is_object() && is_snake_case(key) {
+            f(key, value);
+            continue;
+        }
         let len = path.len();
         if is_snake_case(key) {
             push_segment(path, key);

@@ -41,12 +41,19 @@ pub fn snake_case(input: &str) -> String {
 /// hot path skip an allocation for the common case of well-formed keys.
 pub fn is_snake_case(name: &str) -> bool {
     let b = name.as_bytes();
-    !b.is_empty()
-        && b[0] != b'_'
-        && b[b.len() - 1] != b'_'
-        && !name.contains("__")
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+    if b.is_empty() || b[0] == b'_' || b[b.len() - 1] == b'_' {
+        return false;
+    }
+    // One pass; `str::contains("__")` would set up a substring searcher per key.
+    let mut prev_sep = false;
+    for &c in b {
+        let sep = c == b'_';
+        if !(c.is_ascii_lowercase() || c.is_ascii_digit() || sep) || (sep && prev_sep) {
+            return false;
+        }
+        prev_sep = sep;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -87,6 +94,11 @@ mod tests {
             prop_assert!(out.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'));
             prop_assert!(!out.starts_with('_') && !out.ends_with('_') && !out.contains("__"));
             if !out.is_empty() { prop_assert!(is_snake_case(&out)); }
+        }
+
+        #[test]
+        fn is_snake_case_means_a_fixed_point(s in "[a-z0-9_A-Z. ]{0,12}") {
+            prop_assert_eq!(is_snake_case(&s), !s.is_empty() && snake_case(&s) == s);
         }
 
         #[test]
