@@ -20,7 +20,7 @@ use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use ps_spec::{Event, EventType};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 use sha1::{Digest, Sha1};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
@@ -232,9 +232,9 @@ impl Engine {
         // Per-event scratch lives on the stack: almost every event has a
         // handful of identifiers and touches one or two profiles.
         let mut ids: Candidates<'_> = SmallVec::new();
-        let new_types = extract(&mut self.settings, ev, &mut ids);
+        let found = extract(&mut self.settings, ev, &mut ids);
         let mut out = Outcome {
-            new_types,
+            new_types: found.new_types,
             ..Outcome::default()
         };
         if !self.suppressed.is_empty() {
@@ -272,7 +272,7 @@ impl Engine {
         }
         if ev.kind == EventType::Identify || out.merges > 0 {
             let target = out.canonical.expect("resolved");
-            let changed = ev.kind == EventType::Identify && self.apply_traits(target, ev);
+            let changed = ev.kind == EventType::Identify && self.apply_traits(target, found.traits);
             if changed || out.merges > 0 {
                 fx.push(Effect::Traits { profile: target });
             }
@@ -563,8 +563,8 @@ impl Engine {
     }
 
     /// Applies an identify call's traits; returns whether any value changed.
-    fn apply_traits(&mut self, p: ProfileIdx, ev: &Event) -> bool {
-        let Some(body) = ev.body() else { return false };
+    fn apply_traits(&mut self, p: ProfileIdx, traits: Option<&Map<String, Json>>) -> bool {
+        let Some(body) = traits else { return false };
         let order = self.order;
         let traits = &mut self.profiles[p as usize].traits;
         let mut changed = false;

@@ -8,11 +8,12 @@
 //! ## Speed
 //! This runs for every event, and `serde_json`'s maps are B-trees of heap
 //! strings: a `get` compares the wanted key with several stored keys, each a
-//! `memcmp` behind a pointer. So the payload and its `context` are each walked
-//! once, every key dispatched by a `match` (which compares lengths first and
-//! touches a key's bytes only when the length fits), instead of one `get` per
-//! field. The result is the same as looking each field up, because a map's keys
-//! are unique; `reference` in the tests keeps the lookup version to prove it.
+//! `memcmp` behind a pointer. Parsing notes which sources an event has
+//! ([`ps_spec::IdentitySources`]), so the usual event (no `context.traits`,
+//! device, integrations or external ids) is not looked into at all; when
+//! `context` is needed it is walked once, every key dispatched by a `match`
+//! (lengths first), rather than looked up once per field. Either way the
+//! result is what looking each field up gives (`reference` in the tests).
 
 use crate::settings::{Settings, TypeId};
 use ps_spec::{Event, EventType};
@@ -27,13 +28,11 @@ pub type Candidate<'e> = (TypeId, Cow<'e, str>);
 /// An event's candidates, on the stack for the usual handful.
 pub type Candidates<'e> = smallvec::SmallVec<[Candidate<'e>; 6]>;
 
-/// The parts of an event identifiers are read from, found in one pass.
+/// The parts of an event identifiers are read from.
 #[derive(Default)]
 struct Sources<'e> {
     /// `traits` of identify/group calls (a source of `email` and custom keys).
     traits: Option<&'e Map<String, Json>>,
-    /// `properties` of track/page/screen calls (custom keys only).
-    properties: Option<&'e Map<String, Json>>,
     /// Top-level `integrations`.
     integrations: Option<&'e Json>,
     context_traits: Option<&'e Map<String, Json>>,
@@ -44,23 +43,19 @@ struct Sources<'e> {
 
 impl<'e> Sources<'e> {
     fn of(ev: &'e Event) -> Sources<'e> {
-        let mut s = Sources::default();
-        let mut context = None;
-        let (traits_body, properties_body) = match ev.kind {
-            EventType::Identify | EventType::Group => (true, false),
-            EventType::Track | EventType::Page | EventType::Screen => (false, true),
-            EventType::Alias => (false, false),
+        let has = ev.identity_sources;
+        let mut s = Sources {
+            traits: match ev.kind {
+                EventType::Identify | EventType::Group => ev.body(),
+                _ => None,
+            },
+            integrations: has
+                .integrations
+                .then(|| ev.payload.get("integrations"))
+                .flatten(),
+            ..Sources::default()
         };
-        for (k, v) in &ev.payload {
-            match k.as_str() {
-                "context" => context = v.as_object(),
-                "integrations" => s.integrations = Some(v),
-                "traits" if traits_body => s.traits = v.as_object(),
-                "properties" if properties_body => s.properties = v.as_object(),
-                _ => {}
-            }
-        }
-        if let Some(c) = context {
+        if let Some(c) = has.in_context().then(|| ev.context()).flatten() {
             for (k, v) in c {
                 match k.as_str() {
                     "traits" => s.context_traits = v.as_object(),
@@ -75,14 +70,22 @@ impl<'e> Sources<'e> {
     }
 }
 
+/// What [`extract`] found besides the candidates.
+#[derive(Debug, Default)]
+pub struct Extracted<'e> {
+    /// Names of identifier types first seen here (from `context.externalIds`).
+    pub new_types: Vec<String>,
+    /// The `traits` object of an identify or group call.
+    pub traits: Option<&'e Map<String, Json>>,
+}
+
 /// Appends the event's identifiers to `out` in event order (the order that
-/// breaks demotion ties), blocked values and exact repeats left out. Returns
-/// the names of identifier types first seen here (from `context.externalIds`).
+/// breaks demotion ties), blocked values and exact repeats left out.
 pub fn extract<'e>(
     settings: &mut Settings,
     ev: &'e Event,
     out: &mut Candidates<'e>,
-) -> Vec<String> {
+) -> Extracted<'e> {
     let mut added = Vec::new();
     let b = settings.builtin;
     let push = |settings: &Settings, t: TypeId, v: Cow<'e, str>, out: &mut Candidates<'e>| {
@@ -151,7 +154,7 @@ pub fn extract<'e>(
     // Custom identifiers read from traits (identify, group), properties (track,
     // page, screen) and context.traits (any call).
     if !settings.custom.is_empty() {
-        let body = src.traits.or(src.properties);
+        let body = ev.body();
         for ci in 0..settings.custom.len() {
             let t = settings.custom[ci].0;
             for m in [body, src.context_traits].into_iter().flatten() {
@@ -189,7 +192,10 @@ pub fn extract<'e>(
             push(settings, t, id, out);
         }
     }
-    added
+    Extracted {
+        new_types: added,
+        traits: src.traits,
+    }
 }
 
 /// Identifier values are strings; numbers are accepted as their decimal text.
@@ -451,7 +457,7 @@ mod tests {
             p.insert("groupId".into(), json!("g"));
             let ev = ps_spec::parse_event(Json::Object(p), &Default::default(), None).unwrap();
             let (mut got, mut want) = (Candidates::new(), Candidates::new());
-            let got_added = extract(&mut a, &ev, &mut got);
+            let got_added = extract(&mut a, &ev, &mut got).new_types;
             let want_added = reference(&mut b, &ev, &mut want);
             assert_eq!((&got, &got_added), (&want, &want_added), "{:?}", ev.payload);
             seen.extend(got.iter().map(|(t, _)| a.name(*t).to_owned()));

@@ -183,7 +183,58 @@ pub struct Event {
     pub previous_id: Option<String>,
     /// `writeKey` carried by the payload, if any.
     pub write_key: Option<String>,
+    /// Where else than `userId`/`anonymousId` the payload could carry
+    /// identifiers, noted while parsing (the payload is not changed after).
+    pub identity_sources: IdentitySources,
     pub payload: Map<String, Json>,
+}
+
+/// Which of the places identity resolution reads identifiers from, beyond
+/// `userId` and `anonymousId`, an event has (SPEC §3.1; `ps_identity::extract`
+/// reads them). A flag means the key is present, whatever its value.
+///
+/// Most events have none of them, and then the identity engine reads nothing
+/// else of the payload: looking these keys up in `serde_json`'s B-tree maps
+/// for every event was most of the engine's time. The call's own `traits` or
+/// `properties` are not noted: the engine knows from the call type whether
+/// it needs them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdentitySources {
+    /// Top-level `integrations` (`Google Analytics.clientId`).
+    pub integrations: bool,
+    pub context_traits: bool,
+    pub context_device: bool,
+    pub context_integrations: bool,
+    pub context_external_ids: bool,
+}
+
+impl IdentitySources {
+    pub fn of(payload: &Map<String, Json>) -> IdentitySources {
+        let mut s = IdentitySources {
+            integrations: payload.contains_key("integrations"),
+            ..IdentitySources::default()
+        };
+        if let Some(Json::Object(context)) = payload.get("context") {
+            for k in context.keys() {
+                match k.as_str() {
+                    "traits" => s.context_traits = true,
+                    "device" => s.context_device = true,
+                    "integrations" => s.context_integrations = true,
+                    "externalIds" => s.context_external_ids = true,
+                    _ => {}
+                }
+            }
+        }
+        s
+    }
+
+    /// Whether any source is inside `context`.
+    pub fn in_context(&self) -> bool {
+        self.context_traits
+            || self.context_device
+            || self.context_integrations
+            || self.context_external_ids
+    }
 }
 
 impl Event {
@@ -236,7 +287,11 @@ pub fn parse_event_or_return(
         return Err((Refusal::NotAnObject, json));
     };
     match validate(&payload, arrival, raw) {
-        Ok(v) => Ok(Event { payload, ..v }),
+        Ok(v) => Ok(Event {
+            identity_sources: IdentitySources::of(&payload),
+            payload,
+            ..v
+        }),
         Err(r) => Err((r, Json::Object(payload))),
     }
 }
@@ -305,6 +360,7 @@ fn validate(
         group_id,
         previous_id: id_field(payload, "previousId")?,
         write_key: string_field(payload, "writeKey")?,
+        identity_sources: IdentitySources::default(),
         payload: Map::new(),
     })
 }

@@ -16,6 +16,7 @@ pub mod time;
 pub mod value;
 
 pub use event::{
-    parse_event, parse_event_or_return, parse_event_str, Arrival, Event, EventType, Refusal,
+    parse_event, parse_event_or_return, parse_event_str, Arrival, Event, EventType,
+    IdentitySources, Refusal,
 };
 pub use value::{ColumnType, Value};
