@@ -251,13 +251,11 @@ impl Engine {
         // Each candidate is hashed and looked up once: a refused attempt below
         // changes nothing, so what was found stays valid through the demotions,
         // and the hash is reused to index a new identifier.
-        let mut look: SmallVec<[(u64, Option<IdentIdx>); 6]> = ids
-            .iter()
-            .map(|(t, v)| {
-                let h = self.hash(*t, v);
-                (h, self.find_hashed(h, *t, v))
-            })
-            .collect();
+        let mut look: SmallVec<[(u64, Option<IdentIdx>); 6]> = SmallVec::new();
+        for (t, v) in &ids {
+            let h = self.hash(*t, v);
+            look.push((h, self.find_hashed(h, *t, v)));
+        }
         // The usual event: every identifier known, all on one profile.
         if let Some(c) = self.sole_profile(&look) {
             for &(_, f) in &look {

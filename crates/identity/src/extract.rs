@@ -88,15 +88,6 @@ pub fn extract<'e>(
 ) -> Extracted<'e> {
     let mut added = Vec::new();
     let b = settings.builtin;
-    let push = |settings: &Settings, t: TypeId, v: Cow<'e, str>, out: &mut Candidates<'e>| {
-        if v.is_empty()
-            || settings.is_blocked(t, &v)
-            || out.iter().any(|(ot, ov)| *ot == t && *ov == v)
-        {
-            return;
-        }
-        out.push((t, v));
-    };
     if let Some(u) = &ev.user_id {
         push(settings, b.user_id, Cow::Borrowed(u), out);
     }
@@ -196,6 +187,16 @@ pub fn extract<'e>(
         new_types: added,
         traits: src.traits,
     }
+}
+
+/// Adds a candidate unless it is empty, blocked or already there.
+#[inline]
+fn push<'e>(settings: &Settings, t: TypeId, v: Cow<'e, str>, out: &mut Candidates<'e>) {
+    if v.is_empty() || settings.is_blocked(t, &v) || out.iter().any(|(ot, ov)| *ot == t && *ov == v)
+    {
+        return;
+    }
+    out.push((t, v));
 }
 
 /// Identifier values are strings; numbers are accepted as their decimal text.

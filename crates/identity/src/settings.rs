@@ -387,6 +387,7 @@ impl Settings {
     }
 
     /// Whether `value` may not be promoted to an identifier of type `t`.
+    #[inline]
     pub fn is_blocked(&self, t: TypeId, value: &str) -> bool {
         self.any_blocked
             && self.types[t as usize]
