@@ -1,34 +1,13 @@
 //! The seed's case study (SPEC §7): every expected table and column, exactly,
 //! on every warehouse.
 
-use crate::util::{golden_dir, read_csv, Backend, Env, BACKENDS};
+use crate::util::{assert_golden_tables, golden_dir, Backend, Env, BACKENDS};
 
 fn check_golden(backend: Backend) {
     let env = Env::golden_on(backend);
     let input = golden_dir().join("case-study.jsonl");
     env.ok(&["sync", input.to_str().unwrap()]);
-    let mut checked = 0;
-    for entry in std::fs::read_dir(golden_dir().join("expected")).unwrap() {
-        let path = entry.unwrap().path();
-        let table = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        let (header, mut want) = read_csv(&path);
-        let cols: Vec<String> = header.iter().map(|c| ps_warehouse::quote(c)).collect();
-        let mut got = env.query(&format!(
-            "SELECT {} FROM {}",
-            cols.join(", "),
-            env.table("case_study", &table)
-        ));
-        want.sort();
-        got.sort();
-        assert_eq!(
-            got,
-            want,
-            "{backend:?}: table {table} ({})",
-            header.join(",")
-        );
-        checked += 1;
-    }
-    assert_eq!(checked, 8, "every expected table was compared");
+    assert_golden_tables(&env.url(), &format!("{backend:?}"));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! Endpoints, auth, limits and error bodies; the case study over HTTP; kill -9
 //! at random points loses no acknowledged event; SIGTERM drains the inbox.
 
-use crate::util::{golden_dir, read_csv, Backend, Env};
+use crate::util::{golden_dir, Backend, Env};
 use ps_ingest::client::{Client, Response};
 use ps_ingest::http::base64_encode;
 use serde_json::{json, Value as Json};
@@ -736,23 +736,7 @@ fn case_study_over_http_gives_the_golden_tables() {
     }
     let (status, log) = srv.terminate();
     assert!(status.success(), "{log}");
-    let mut checked = 0;
-    for entry in std::fs::read_dir(golden_dir().join("expected")).unwrap() {
-        let path = entry.unwrap().path();
-        let table = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        let (header, mut want) = read_csv(&path);
-        let cols: Vec<String> = header.iter().map(|c| ps_warehouse::quote(c)).collect();
-        let mut got = env.query(&format!(
-            "SELECT {} FROM \"wh\".\"case_study\".{}",
-            cols.join(", "),
-            ps_warehouse::quote(&table)
-        ));
-        want.sort();
-        got.sort();
-        assert_eq!(got, want, "table {table}");
-        checked += 1;
-    }
-    assert_eq!(checked, 8);
+    crate::util::assert_golden_tables(&env.url(), "over HTTP");
     // And every table equals a file replay of the same events.
     let reference = Env::golden();
     reference.ok(&[

@@ -5,7 +5,7 @@
 //! and stops it at the end. Missing PostgreSQL binaries or openssl fail the
 //! tests, never skip them.
 
-use crate::util::{cell, golden_dir, pg_admin_url, read_csv, repo_root};
+use crate::util::{golden_dir, pg_admin_url, repo_root};
 use ps_spec::Value;
 use ps_warehouse::ErrorKind;
 use std::path::PathBuf;
@@ -127,30 +127,7 @@ fn golden_case_study_syncs_over_sslmode_require() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut wh = ps_warehouse::open(&url).unwrap();
-    let mut checked = 0;
-    for entry in std::fs::read_dir(golden_dir().join("expected")).unwrap() {
-        let path = entry.unwrap().path();
-        let table = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        let (header, mut want) = read_csv(&path);
-        let cols: Vec<String> = header.iter().map(|c| ps_warehouse::quote(c)).collect();
-        let sql = format!(
-            "SELECT {} FROM {}",
-            cols.join(", "),
-            wh.dialect().table("case_study", &table)
-        );
-        let mut got: Vec<Vec<String>> = wh
-            .query(&sql)
-            .unwrap()
-            .iter()
-            .map(|r| r.iter().map(cell).collect())
-            .collect();
-        want.sort();
-        got.sort();
-        assert_eq!(got, want, "table {table} over TLS");
-        checked += 1;
-    }
-    assert_eq!(checked, 8, "every expected table was compared");
+    crate::util::assert_golden_tables(&url, "over TLS");
 }
 
 #[test]

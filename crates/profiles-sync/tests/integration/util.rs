@@ -237,3 +237,32 @@ pub fn gen_config(url: &str) -> String {
     }
     s
 }
+
+/// Asserts that the warehouse at `url` holds the case study's expected
+/// tables (`testdata/golden/expected/*.csv`), row for row, every column.
+pub fn assert_golden_tables(url: &str, label: &str) {
+    let mut wh = ps_warehouse::open(url).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(golden_dir().join("expected")).unwrap() {
+        let path = entry.unwrap().path();
+        let table = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let (header, mut want) = read_csv(&path);
+        let cols: Vec<String> = header.iter().map(|c| ps_warehouse::quote(c)).collect();
+        let sql = format!(
+            "SELECT {} FROM {}",
+            cols.join(", "),
+            wh.dialect().table("case_study", &table)
+        );
+        let mut got: Vec<Vec<String>> = wh
+            .query(&sql)
+            .unwrap()
+            .iter()
+            .map(|r| r.iter().map(cell).collect())
+            .collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{label}: table {table} ({})", header.join(","));
+        checked += 1;
+    }
+    assert_eq!(checked, 8, "{label}: every expected table was compared");
+}
