@@ -1,6 +1,7 @@
 //! The integration-test binary: real files, real DuckDB files, the real
 //! `profiles-sync` executable.
 
+mod bench_incremental;
 mod golden;
 mod incremental;
 mod pg_fault;

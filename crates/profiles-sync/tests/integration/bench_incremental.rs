@@ -1,0 +1,121 @@
+//! `profiles-sync bench --incremental` (issue 8): builds a space of N
+//! profiles, reports recovery, a 1k-event sync and a full rebuild, and reuses
+//! the space on a second run.
+
+use crate::util::{pg_fresh_database, Backend, BACKENDS};
+use serde_json::Value;
+use std::process::Command;
+
+const N: u64 = 2000;
+
+fn bench(url: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
+        .args(["bench", "--incremental", "--profiles", &N.to_string()])
+        .args(["--warehouse", url, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bench --incremental failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+fn count(url: &str, sql: &str) -> u64 {
+    let mut wh = ps_warehouse::open(url).unwrap();
+    match wh.query(sql).unwrap()[0][0] {
+        ps_spec::Value::Int(n) => n as u64,
+        ref v => panic!("{sql}: {v:?}"),
+    }
+}
+
+fn secs(v: &Value, path: &str) -> f64 {
+    let x = v
+        .pointer(path)
+        .unwrap_or_else(|| panic!("{path} missing in {v:#}"));
+    let s = x.as_f64().unwrap_or_else(|| panic!("{path} = {x}"));
+    assert!(s >= 0.0, "{path} = {s}");
+    s
+}
+
+#[test]
+fn bench_incremental_builds_measures_and_reuses() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            Backend::DuckDb => format!("duckdb://{}", dir.path().join("b.duckdb").display()),
+            Backend::Postgres => pg_fresh_database(),
+        };
+        let r = bench(&url);
+        assert_eq!(r["space"], "bench_incr_2000");
+        assert_eq!(r["profiles"], N);
+        assert_eq!(r["reused"], false, "{r:#}");
+        assert_eq!(r["profiles_before_sync"], N, "{r:#}");
+        assert_eq!(r["build_events"], N + N / 20);
+        let total = secs(&r, "/recovery/seconds");
+        let parts: f64 = [
+            "/recovery/fetch_state_seconds",
+            "/recovery/decode_state_seconds",
+            "/recovery/restore_seconds",
+            "/recovery/dedupe_ids_seconds",
+            "/recovery/other_seconds",
+        ]
+        .iter()
+        .map(|p| secs(&r, p))
+        .sum();
+        assert!((parts - total).abs() < 1e-3, "{r:#}");
+        assert_eq!(r["recovery"]["target_seconds"], 3.0);
+        secs(&r, "/recovery/cpu_seconds");
+        assert_eq!(r["sync"]["events"], 1000);
+        secs(&r, "/sync/seconds");
+        secs(&r, "/sync/landing_seconds");
+        secs(&r, "/sync/materialize_seconds");
+        let full = secs(&r, "/full_rebuild_seconds");
+        let ratio = secs(&r, "/sync_to_full_ratio");
+        assert!((ratio - secs(&r, "/sync/seconds") / full).abs() < 1e-9);
+        assert_eq!(r["sync_ratio_target"], 0.05);
+        assert!(r["sync_ratio_met"].is_boolean() && r["recovery"]["met"].is_boolean());
+        // 400 new profiles and 100 merges of existing ones.
+        assert_eq!(r["sync"]["profiles_created"], 400, "{r:#}");
+        assert_eq!(r["sync"]["merges"], 100, "{r:#}");
+        let after = r["profiles_after_sync"].as_u64().unwrap();
+        assert_eq!(after, N + 400);
+
+        // The space really holds them: one id_graph row per profile ever
+        // created, built with N profiles.
+        let d = ps_warehouse::open(&url).unwrap().dialect().clone();
+        let t = |name: &str| d.table("bench_incr_2000", name);
+        assert_eq!(
+            count(&url, &format!("SELECT count(*) FROM {}", t("id_graph"))),
+            after
+        );
+        assert_eq!(
+            count(
+                &url,
+                &format!("SELECT count(*) FROM {}", t("profile_traits"))
+            ),
+            after
+        );
+        // Build merges (N / 20) and the sync's: the merged-away profiles.
+        assert_eq!(
+            count(
+                &url,
+                &format!(
+                    "SELECT count(*) FROM {} WHERE merged_to IS NOT NULL",
+                    t("profile_traits")
+                )
+            ),
+            N / 20 + 100
+        );
+
+        // A second run reuses the space (no build) and syncs fresh events.
+        let r2 = bench(&url);
+        assert_eq!(r2["reused"], true, "{r2:#}");
+        assert!(r2["build_seconds"].is_null());
+        assert_eq!(r2["profiles_before_sync"], after);
+        assert_eq!(r2["sync"]["profiles_created"], 400, "{r2:#}");
+        assert_eq!(r2["profiles_after_sync"], after + 400);
+    }
+}
