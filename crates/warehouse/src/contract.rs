@@ -189,6 +189,18 @@ pub fn fixed_tables() -> Vec<TableSchema> {
     ]
 }
 
+/// Columns the incremental materialization looks rows up by (`ps-materialize`
+/// filters each table by the touched profiles): with an index, a sync of a
+/// thousand events reads a thousand profiles' rows, not the whole table.
+pub const LOOKUP_INDEXES: [(&str, &str); 6] = [
+    (ID_GRAPH_UPDATES, "segment_id"),
+    (EXTERNAL_ID_MAPPING_UPDATES, "segment_id"),
+    (PROFILE_TRAITS_UPDATES, "segment_id"),
+    (ID_GRAPH, "segment_id"),
+    (EXTERNAL_ID_MAPPING, "external_id_hash"),
+    (PROFILE_TRAITS, "canonical_segment_id"),
+];
+
 /// Names a trait may not take in the profile tables because a fixed column
 /// already has it; such traits are dropped and counted.
 pub fn reserved_trait_names() -> Vec<&'static str> {

@@ -26,6 +26,11 @@ pub struct Dialect {
     pub catalog: Option<String>,
     pub double_type: &'static str,
     pub varchar_type: &'static str,
+    /// Whether [`Dialect::create_index`] builds the contract's lookup
+    /// indexes. PostgreSQL: yes, so a sync's materialization reads only the
+    /// touched profiles' rows. DuckDB: no; its scans are columnar with zone
+    /// maps, and ART indexes would slow every append and delete.
+    pub lookup_indexes: bool,
 }
 
 impl Dialect {
@@ -34,6 +39,7 @@ impl Dialect {
             catalog: Some(catalog.to_owned()),
             double_type: "DOUBLE",
             varchar_type: "VARCHAR",
+            lookup_indexes: false,
         }
     }
 
@@ -42,6 +48,7 @@ impl Dialect {
             catalog: None,
             double_type: "DOUBLE PRECISION",
             varchar_type: "TEXT",
+            lookup_indexes: true,
         }
     }
 
@@ -79,6 +86,19 @@ impl Dialect {
             self.table(schema, &t.name),
             cols.join(", ")
         )
+    }
+
+    /// `CREATE INDEX IF NOT EXISTS` for one of the contract's lookup
+    /// indexes, or `None` where this warehouse goes without.
+    pub fn create_index(&self, schema: &str, table: &str, column: &str) -> Option<String> {
+        self.lookup_indexes.then(|| {
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                quote(&format!("{table}_{column}_idx")),
+                self.table(schema, table),
+                quote(column)
+            )
+        })
     }
 
     pub fn ddl(&self, schema: &str, d: &Ddl) -> String {
