@@ -29,7 +29,7 @@
 use ps_ingest::client::Client;
 use ps_ingest::http::base64_encode;
 use ps_ingest::{Options, Server, ServerConfig};
-use ps_pipeline::{Source, SpaceConfig};
+use ps_pipeline::SpaceConfig;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,12 +84,7 @@ fn options(dir: &std::path::Path) -> Options {
         space: "bench".into(),
         sources: ps_gen::sources(3)
             .into_iter()
-            .map(|(id, name, slug, write_key)| Source {
-                id,
-                name,
-                slug,
-                write_key,
-            })
+            .map(ps_pipeline::Source::from)
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
     };

@@ -16,6 +16,18 @@ pub struct Source {
     pub write_key: String,
 }
 
+impl From<(String, String, String, String)> for Source {
+    /// `(id, name, slug, write_key)`, the shape `ps_gen::sources` produces.
+    fn from((id, name, slug, write_key): (String, String, String, String)) -> Source {
+        Source {
+            id,
+            name,
+            slug,
+            write_key,
+        }
+    }
+}
+
 /// A space: one warehouse schema, its sources and identity rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpaceConfig {

@@ -1035,14 +1035,7 @@ impl Prepared {
             traits,
             stats,
         } = self;
-        // PostgreSQL leaves a dead tuple per DELETEd row: a scratch table
-        // emptied by DELETE at every commit grows without bound (seen: 1,500
-        // pages for 1,100 live keys) and every scan of it pays for that.
-        let clear_keys = if wh.kind() == "postgres" {
-            format!("TRUNCATE {}", d.table(&schema, c::STATE_KEYS))
-        } else {
-            format!("DELETE FROM {}", d.table(&schema, c::STATE_KEYS))
-        };
+        let clear_keys = d.empty_table(&schema, c::STATE_KEYS);
         let t0 = Instant::now();
         let mut t_mat = std::time::Duration::ZERO;
         transaction(wh, |wh| {
@@ -1077,12 +1070,8 @@ impl Prepared {
                 let tm = Instant::now();
                 wh.execute(&clear_keys)?;
                 wh.append(&schema, &keys_table, &touched)?;
-                // PostgreSQL plans with the scratch table's last statistics
-                // (taken when it was empty: one row), and picks nested loops
-                // that are quadratic in the touched profiles — minutes for a
-                // batch touching 200k. Fresh statistics give hash joins.
-                if wh.kind() == "postgres" {
-                    wh.execute(&format!("ANALYZE {}", d.table(&schema, c::STATE_KEYS)))?;
+                if let Some(sql) = d.refresh_statistics(&schema, c::STATE_KEYS) {
+                    wh.execute(&sql)?;
                 }
                 for sql in
                     ps_materialize::statements(&d, &schema, &traits, ps_materialize::Scope::Touched)

@@ -126,12 +126,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         space: "bench".into(),
         sources: ps_gen::sources(3)
             .into_iter()
-            .map(|(id, name, slug, write_key)| ps_pipeline::Source {
-                id,
-                name,
-                slug,
-                write_key,
-            })
+            .map(ps_pipeline::Source::from)
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
     };

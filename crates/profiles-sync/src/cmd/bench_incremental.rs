@@ -100,12 +100,7 @@ fn space_config(n: u64) -> SpaceConfig {
         space: format!("bench_incr_{n}"),
         sources: ps_gen::sources(1)
             .into_iter()
-            .map(|(id, name, slug, write_key)| ps_pipeline::Source {
-                id,
-                name,
-                slug,
-                write_key,
-            })
+            .map(ps_pipeline::Source::from)
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
     }

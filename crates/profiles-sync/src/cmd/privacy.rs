@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use anyhow::{anyhow, bail, Context, Result};
-use ps_pipeline::{Regulation, RegulationKind, Space, Subject};
+use ps_pipeline::{Regulation, RegulationKind, Subject};
 use serde_json::{json, Value as Json};
 use std::path::Path;
 use std::process::ExitCode;
@@ -93,7 +93,7 @@ pub fn list(config: &Path, as_json: bool) -> Result<ExitCode> {
             super::admin::message(&body)
         ),
         None => {
-            let (_, mut wh, space): (_, _, Space) = super::open(config)?;
+            let (_, mut wh, space) = super::open(config)?;
             space
                 .regulations(wh.as_mut())?
                 .iter()

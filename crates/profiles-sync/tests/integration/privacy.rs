@@ -2,7 +2,7 @@
 //! of it comes back; suppression refuses events until lifted; every request
 //! is recorded. On DuckDB and PostgreSQL.
 
-use crate::util::{cell, Backend, Env, BACKENDS};
+use crate::util::{table_rows, Backend, Env, BACKENDS};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 
@@ -61,33 +61,12 @@ fn history() -> Vec<String> {
 /// Every user-facing table of the space: name → rows (cells as text),
 /// load-time columns left out.
 fn tables(env: &Env) -> BTreeMap<String, Vec<Vec<String>>> {
-    let mut wh = ps_warehouse::open(&env.url()).unwrap();
-    let d = wh.dialect().clone();
-    let mut out = BTreeMap::new();
-    for t in wh.describe("case_study").unwrap() {
-        if t.name.starts_with("_ps_") || t.name == "regulations" {
-            continue;
-        }
-        let cols: Vec<String> = t
-            .columns
-            .iter()
-            .filter(|c| c.name != "uuid_ts" && c.name != "received_at")
-            .map(|c| ps_warehouse::quote(&c.name))
-            .collect();
-        let mut rows: Vec<Vec<String>> = wh
-            .query(&format!(
-                "SELECT {} FROM {}",
-                cols.join(", "),
-                d.table("case_study", &t.name)
-            ))
-            .unwrap()
-            .iter()
-            .map(|r| r.iter().map(cell).collect())
-            .collect();
-        rows.sort();
-        out.insert(t.name, rows);
-    }
-    out
+    table_rows(&env.url(), "case_study", |t| {
+        !t.starts_with("_ps_") && t != "regulations"
+    })
+    .into_iter()
+    .map(|(t, (_, rows))| (t, rows))
+    .collect()
 }
 
 /// Whether a row holds one of `needles`: as a whole cell, as an item of a

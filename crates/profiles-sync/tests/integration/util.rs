@@ -144,39 +144,53 @@ impl Env {
 
 /// [`Env::dump`] of any warehouse URL.
 pub fn dump_url(url: &str, schema: &str) -> BTreeMap<String, Vec<String>> {
-    {
-        let mut wh = ps_warehouse::open(url).unwrap();
-        let tables = wh.describe(schema).unwrap();
-        let d = wh.dialect().clone();
-        let mut out = BTreeMap::new();
-        for t in tables {
-            // Scratch keys and sync metadata (which records the load time) are not
-            // part of what a replay must reproduce.
-            if t.name == "_ps_keys" || t.name == "_ps_meta" {
-                continue;
-            }
-            let cols: Vec<String> = t
-                .columns
-                .iter()
-                .filter(|c| c.name != "uuid_ts" && c.name != "received_at")
-                .map(|c| ps_warehouse::quote(&c.name))
-                .collect();
-            let rows = wh
-                .query(&format!(
-                    "SELECT {} FROM {}",
-                    cols.join(", "),
-                    d.table(schema, &t.name)
-                ))
-                .unwrap();
-            let mut lines: Vec<String> = rows
-                .into_iter()
-                .map(|r| r.iter().map(cell).collect::<Vec<_>>().join("|"))
-                .collect();
+    // Scratch keys and sync metadata (which records the load time) are not
+    // part of what a replay must reproduce.
+    table_rows(url, schema, |t| t != "_ps_keys" && t != "_ps_meta")
+        .into_iter()
+        .map(|(t, (cols, rows))| {
+            let mut lines: Vec<String> = rows.iter().map(|r| r.join("|")).collect();
             lines.sort();
-            out.insert(format!("{}({})", t.name, cols.join(",")), lines);
+            (format!("{t}({})", cols.join(",")), lines)
+        })
+        .collect()
+}
+
+/// Every table of `schema` that `keep` accepts: its quoted columns (all but
+/// the load times `uuid_ts` and `received_at`) and its rows, cells as text,
+/// sorted.
+pub fn table_rows(
+    url: &str,
+    schema: &str,
+    keep: impl Fn(&str) -> bool,
+) -> BTreeMap<String, (Vec<String>, Vec<Vec<String>>)> {
+    let mut wh = ps_warehouse::open(url).unwrap();
+    let d = wh.dialect().clone();
+    let mut out = BTreeMap::new();
+    for t in wh.describe(schema).unwrap() {
+        if !keep(&t.name) {
+            continue;
         }
-        out
+        let cols: Vec<String> = t
+            .columns
+            .iter()
+            .filter(|c| c.name != "uuid_ts" && c.name != "received_at")
+            .map(|c| ps_warehouse::quote(&c.name))
+            .collect();
+        let mut rows: Vec<Vec<String>> = wh
+            .query(&format!(
+                "SELECT {} FROM {}",
+                cols.join(", "),
+                d.table(schema, &t.name)
+            ))
+            .unwrap()
+            .iter()
+            .map(|r| r.iter().map(cell).collect())
+            .collect();
+        rows.sort();
+        out.insert(t.name, (cols, rows));
     }
+    out
 }
 
 fn replace_url(text: &str, url: &str) -> String {
