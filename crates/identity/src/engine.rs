@@ -166,6 +166,9 @@ pub struct Engine {
     order: u64,
     dirty: Vec<ProfileIdx>,
     suppressed: std::collections::HashSet<(TypeId, Box<str>)>,
+    /// Whether [`Engine::process`] may take its shortcut (always, except in
+    /// the tests that compare it with the general path).
+    shortcuts: bool,
 }
 
 impl Engine {
@@ -182,6 +185,7 @@ impl Engine {
             order: 0,
             dirty: Vec::new(),
             suppressed: Default::default(),
+            shortcuts: true,
         }
     }
 
@@ -229,6 +233,95 @@ impl Engine {
 
     /// Processes one event, appending its effects to `fx`.
     pub fn process(&mut self, ev: &Event, fx: &mut Vec<Effect>) -> Outcome {
+        if self.shortcuts {
+            if let Some(out) = self.process_known(ev, fx) {
+                return out;
+            }
+        }
+        self.process_general(ev, fx)
+    }
+
+    /// Turns the shortcut of [`Engine::process`] off, for tests that compare
+    /// it with the general path.
+    #[doc(hidden)]
+    pub fn without_shortcuts(mut self) -> Engine {
+        self.shortcuts = false;
+        self
+    }
+
+    /// The usual event, without building the general path's candidate list:
+    /// its only identifiers can be `userId`, `anonymousId` and an identify or
+    /// group call's `traits.email` (a string), and they are all known on one
+    /// profile (or there are none). `None`, with nothing changed, for any
+    /// other event: [`Engine::process_general`] then does it all.
+    #[inline]
+    fn process_known(&mut self, ev: &Event, fx: &mut Vec<Effect>) -> Option<Outcome> {
+        let has = ev.identity_sources;
+        if has.integrations
+            || has.in_context()
+            || !self.suppressed.is_empty()
+            || !self.settings.custom.is_empty()
+        {
+            return None;
+        }
+        let b = self.settings.builtin;
+        let traits = match ev.kind {
+            EventType::Identify | EventType::Group => ev.body(),
+            _ => None,
+        };
+        let email = match traits.and_then(|m| m.get("email")) {
+            None => None,
+            Some(Json::String(s)) => Some(s.as_str()),
+            // A number is an identifier too (its text): the general path.
+            Some(Json::Number(_)) => return None,
+            Some(_) => None,
+        };
+        // What `extract` would find, in its order: three distinct types, so
+        // no repeats to drop.
+        let cands = [
+            (b.user_id, ev.user_id.as_deref()),
+            (b.anonymous_id, ev.anonymous_id.as_deref()),
+            (b.email, email),
+        ];
+        let mut found: [IdentIdx; 3] = [0; 3];
+        let mut n = 0;
+        let mut owner: Option<ProfileIdx> = None;
+        for (t, v) in cands {
+            let Some(v) = v else { continue };
+            if v.is_empty() || self.settings.is_blocked(t, v) {
+                continue;
+            }
+            let i = self.find(t, v)?;
+            let c = self.profiles[self.idents[i as usize].owner as usize].canonical;
+            if owner.is_some_and(|o| o != c) {
+                return None;
+            }
+            owner = Some(c);
+            found[n] = i;
+            n += 1;
+        }
+        self.order += 1;
+        let Some(c) = owner else {
+            return Some(Outcome::default());
+        };
+        let ts = ev.timestamp;
+        for &i in &found[..n] {
+            let r = &mut self.idents[i as usize];
+            r.last_seen = r.last_seen.max(ts);
+        }
+        self.mark(c);
+        if ev.kind == EventType::Identify && self.apply_traits(c, traits) {
+            fx.push(Effect::Traits { profile: c });
+        }
+        Some(Outcome {
+            segment: Some(c),
+            canonical: Some(c),
+            ..Outcome::default()
+        })
+    }
+
+    /// [`Engine::process`] for any event.
+    fn process_general(&mut self, ev: &Event, fx: &mut Vec<Effect>) -> Outcome {
         // Per-event scratch lives on the stack: almost every event has a
         // handful of identifiers and touches one or two profiles.
         let mut ids: Candidates<'_> = SmallVec::new();
