@@ -162,7 +162,7 @@ pub struct Engine {
     segment_ids: Vec<Box<str>>,
     idents: Vec<IdentRec>,
     index: HashTable<IdentIdx>,
-    hasher: DefaultHashBuilder,
+    hasher: IdentHasher,
     order: u64,
     dirty: Vec<ProfileIdx>,
     suppressed: std::collections::HashSet<(TypeId, Box<str>)>,
@@ -181,7 +181,7 @@ impl Engine {
             segment_ids: Vec::new(),
             idents: Vec::new(),
             index: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            hasher: IdentHasher::new(),
             order: 0,
             dirty: Vec::new(),
             suppressed: Default::default(),
@@ -589,7 +589,7 @@ impl Engine {
         let (idents, hasher) = (&self.idents, &self.hasher);
         self.index.insert_unique(h, i, |&j| {
             let r = &idents[j as usize];
-            hasher.hash_one((r.ty, &*r.value))
+            hasher.hash(r.ty, &r.value)
         });
         self.profiles[p as usize].idents.push(i);
         fx.push(Effect::Attached {
@@ -601,9 +601,10 @@ impl Engine {
     /// The index's hash of an identifier.
     #[inline]
     fn hash(&self, t: TypeId, v: &str) -> u64 {
-        self.hasher.hash_one((t, v))
+        self.hasher.hash(t, v)
     }
 
+    #[inline]
     fn find(&self, t: TypeId, v: &str) -> Option<IdentIdx> {
         self.find_hashed(self.hash(t, v), t, v)
     }
@@ -613,7 +614,7 @@ impl Engine {
         self.index
             .find(h, |&j| {
                 let r = &self.idents[j as usize];
-                r.ty == t && &*r.value == v
+                r.ty == t && same_bytes(r.value.as_bytes(), v.as_bytes())
             })
             .copied()
     }
@@ -859,6 +860,141 @@ pub fn make_id(scheme: IdScheme, space: &str, n: u64) -> String {
                 *d = ALPHABET[rem as usize];
             }
             format!("use_{}", std::str::from_utf8(&digits).expect("ascii"))
+        }
+    }
+}
+
+/// The identifier index's hash of `(type, value)`: foldhash's folded
+/// multiply applied to the value's bytes directly, without going through
+/// `Hasher` (which costs as much again for these short strings). Seeded per
+/// engine from hashbrown's randomly seeded default, so crafted identifiers
+/// cannot aim at one bucket. Nothing persisted depends on it: the index is
+/// rebuilt on restore.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdentHasher {
+    k: [u64; 3],
+}
+
+#[inline(always)]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+#[inline(always)]
+fn word(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+#[inline(always)]
+fn half(b: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_le_bytes(
+        b[at..at + 4].try_into().expect("4 bytes"),
+    ))
+}
+
+impl IdentHasher {
+    fn new() -> IdentHasher {
+        let random = DefaultHashBuilder::default();
+        IdentHasher {
+            k: [
+                random.hash_one(1u64),
+                random.hash_one(2u64),
+                random.hash_one(3u64) | 1,
+            ],
+        }
+    }
+
+    #[inline]
+    pub(crate) fn hash(&self, t: TypeId, v: &str) -> u64 {
+        let b = v.as_bytes();
+        let n = b.len();
+        let [k0, k1, k2] = self.k;
+        let mut s0 = k0 ^ u64::from(t);
+        let mut s1 = k1 ^ n as u64;
+        if n <= 16 {
+            let (lo, hi) = if n >= 8 {
+                (word(b, 0), word(b, n - 8))
+            } else if n >= 4 {
+                (half(b, 0), half(b, n - 4))
+            } else if n > 0 {
+                let x = u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
+                (x, 0)
+            } else {
+                (0, 0)
+            };
+            s0 ^= lo;
+            s1 ^= hi;
+        } else {
+            let mut i = 0;
+            while i + 16 < n {
+                s0 = fold(word(b, i) ^ s0, word(b, i + 8) ^ k2);
+                i += 16;
+            }
+            s1 = fold(word(b, n - 16) ^ s1, word(b, n - 8) ^ k2);
+        }
+        fold(s0 ^ k2, s1)
+    }
+}
+
+/// `a == b` for identifier values, inlined: most are a few words long, and
+/// a call to `memcmp` costs more than comparing them.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..base.len() {
+            let a = &base[..n];
+            assert!(same_bytes(a, a));
+            for m in 0..base.len() {
+                assert_eq!(same_bytes(a, &base[..m]), n == m);
+            }
+            for k in 0..n {
+                let mut b = a.to_vec();
+                b[k] ^= 1;
+                assert!(!same_bytes(a, &b), "length {n}, byte {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn ident_hash_sees_every_byte_and_the_type() {
+        let h = IdentHasher::new();
+        let base: Vec<u8> = (0..70u8).map(|i| b'0' + i % 43).collect();
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..base.len() {
+            let v = std::str::from_utf8(&base[..n]).unwrap();
+            assert_eq!(h.hash(1, v), h.hash(1, &String::from(v)));
+            assert!(seen.insert(h.hash(1, v)), "length {n}");
+            assert!(seen.insert(h.hash(2, v)), "type, length {n}");
+            for k in 0..n {
+                let mut b = base[..n].to_vec();
+                b[k] = b'~';
+                let w = std::str::from_utf8(&b).unwrap();
+                assert_ne!(h.hash(1, v), h.hash(1, w), "length {n}, byte {k}");
+            }
         }
     }
 }

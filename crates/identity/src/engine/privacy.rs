@@ -12,7 +12,6 @@
 use super::{Engine, IdentIdx, Profile, ProfileIdx};
 use crate::extract::Candidate;
 use crate::settings::TypeId;
-use std::hash::BuildHasher;
 
 /// What [`Engine::forget`] released.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,7 +77,7 @@ impl Engine {
 
     fn unindex(&mut self, i: IdentIdx) {
         let r = &self.idents[i as usize];
-        let h = self.hasher.hash_one((r.ty, &*r.value));
+        let h = self.hasher.hash(r.ty, &r.value);
         if let Ok(entry) = self.index.find_entry(h, |&j| j == i) {
             entry.remove();
         }

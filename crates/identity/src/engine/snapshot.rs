@@ -30,7 +30,6 @@ use super::{
 use crate::settings::{IdScheme, Settings, TypeId};
 use serde_json::Value as Json;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::ops::Range;
 
 /// First byte of every chunk; a different layout gets a different number.
@@ -354,7 +353,7 @@ impl Engine {
             let (idents, hasher) = (&e.idents, &e.hasher);
             e.index.reserve(ident_total as usize, |&j| {
                 let r = &idents[j as usize];
-                hasher.hash_one((r.ty, &*r.value))
+                hasher.hash(r.ty, &r.value)
             });
         }
         for h in heads {
@@ -390,7 +389,7 @@ impl Engine {
                     let v = rd.str()?;
                     let last_seen = unzigzag(rd.var()?);
                     let i = e.idents.len() as super::IdentIdx;
-                    let hash = e.hasher.hash_one((ty, v));
+                    let hash = e.hasher.hash(ty, v);
                     let (idents, hasher) = (&e.idents, &e.hasher);
                     match e.index.entry(
                         hash,
@@ -400,7 +399,7 @@ impl Engine {
                         },
                         |&j| {
                             let r = &idents[j as usize];
-                            hasher.hash_one((r.ty, &*r.value))
+                            hasher.hash(r.ty, &r.value)
                         },
                     ) {
                         hashbrown::hash_table::Entry::Occupied(_) => {
