@@ -33,6 +33,10 @@ use std::time::Instant;
 /// one JSON record per profile.
 const STATE_VERSION: &str = "2";
 
+/// `_ps_meta` key set to `1` once `_ps_seen` holds every dedupe key of the
+/// space; spaces from before it get their keys from the event tables once.
+const SEEN_META: &str = "seen";
+
 /// Where a sync's time went, for `profiles-sync bench`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {
@@ -65,6 +69,8 @@ pub struct Batch {
     checkpoints: Vec<(String, String)>,
     /// Statements run first in the commit's transaction (privacy deletes).
     pub(crate) statements: Vec<String>,
+    /// Dedupe keys this batch added to `Space::seen`, persisted with it.
+    new_keys: Vec<u128>,
 }
 
 impl Batch {
@@ -155,6 +161,134 @@ pub(crate) fn rejected_key(origin: &str, payload: &str) -> u128 {
     h.update(payload.as_bytes());
     let d = h.finalize();
     u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
+}
+
+/// The dedupe keys stored in `_ps_seen`, compacting its rows when commits
+/// have left many.
+fn load_seen(
+    wh: &mut dyn Warehouse,
+    schema: &str,
+    catalog: &Catalog,
+) -> Result<hashbrown::HashSet<u128>> {
+    use crate::state::seen;
+    let d = wh.dialect().clone();
+    let mut keys: Vec<u128> = Vec::new();
+    let (mut rows, mut bad, mut buf) = (0usize, false, Vec::new());
+    wh.for_each_row(
+        &format!("SELECT keys FROM {}", d.table(schema, c::STATE_SEEN)),
+        &mut |r| {
+            rows += 1;
+            match r.first() {
+                Some(Value::Str(cell)) => {
+                    bad |= seen::decode(cell, &mut buf, &mut keys).is_none();
+                }
+                _ => bad = true,
+            }
+        },
+    )?;
+    if bad {
+        return Err(state_err(
+            schema,
+            format!("{} holds a row that is not packed keys", c::STATE_SEEN),
+        ));
+    }
+    if rows > seen::COMPACT_ABOVE {
+        write_seen(wh, schema, catalog, &keys, false)?;
+    }
+    let mut set = hashbrown::HashSet::with_capacity(keys.len());
+    set.extend(keys);
+    Ok(set)
+}
+
+/// The dedupe keys of a space from before `_ps_seen`: every landed message
+/// id and refused payload, hashed; written to `_ps_seen` once so later
+/// starts read them from there.
+fn seen_from_tables(
+    wh: &mut dyn Warehouse,
+    schema: &str,
+    catalog: &Catalog,
+) -> Result<hashbrown::HashSet<u128>> {
+    let d = wh.dialect().clone();
+    let mut keys = Vec::new();
+    for t in c::CALL_TABLES {
+        if catalog.get(t).is_some() {
+            wh.for_each_row(
+                &format!("SELECT id FROM {}", d.table(schema, t)),
+                &mut |r| {
+                    if let Some(Value::Str(id)) = r.first() {
+                        keys.push(message_key(id));
+                    }
+                },
+            )?;
+        }
+    }
+    // Refused events are remembered too, so replaying a file does not
+    // record its refusals twice.
+    wh.for_each_row(
+        &format!(
+            "SELECT origin, payload FROM {}",
+            d.table(schema, c::REJECTED_EVENTS)
+        ),
+        &mut |r| {
+            if let Some(Value::Str(o)) = r.first() {
+                let p = match r.get(1) {
+                    Some(Value::Str(p)) => p.as_str(),
+                    _ => "",
+                };
+                keys.push(rejected_key(o, p));
+            }
+        },
+    )?;
+    let mut set = hashbrown::HashSet::with_capacity(keys.len());
+    set.extend(keys);
+    if !set.is_empty() {
+        let keys: Vec<u128> = set.iter().copied().collect();
+        write_seen(wh, schema, catalog, &keys, true)?;
+    }
+    Ok(set)
+}
+
+/// Replaces `_ps_seen` with `keys` in rows of [`crate::state::seen::PER_ROW`],
+/// in one transaction; `mark` also records in `_ps_meta` that the table is
+/// complete.
+fn write_seen(
+    wh: &mut dyn Warehouse,
+    schema: &str,
+    catalog: &Catalog,
+    keys: &[u128],
+    mark: bool,
+) -> Result<()> {
+    use crate::state::seen;
+    let d = wh.dialect().clone();
+    let table = |name: &str| {
+        catalog
+            .get(name)
+            .cloned()
+            .ok_or_else(|| state_err(schema, format!("table {name} is missing")))
+    };
+    let (seen_table, meta_table) = (table(c::STATE_SEEN)?, table(c::STATE_META)?);
+    let rows: Vec<Vec<Value>> = keys
+        .chunks(seen::PER_ROW)
+        .enumerate()
+        .map(|(i, part)| vec![Value::Int(i as i64), Value::Str(seen::encode(part))])
+        .collect();
+    transaction(wh, |wh| {
+        wh.execute(&format!("DELETE FROM {}", d.table(schema, c::STATE_SEEN)))?;
+        wh.append(schema, &seen_table, &rows)?;
+        if mark {
+            wh.execute(&format!(
+                "DELETE FROM {} WHERE key = {}",
+                d.table(schema, c::STATE_META),
+                ps_warehouse::literal(SEEN_META)
+            ))?;
+            wh.append(
+                schema,
+                &meta_table,
+                &[vec![Value::Str(SEEN_META.into()), Value::Str("1".into())]],
+            )?;
+        }
+        Ok(())
+    })
 }
 
 pub(crate) fn message_key(id: &str) -> u128 {
@@ -253,14 +387,25 @@ impl Space {
             None => EngineMeta::default(),
         };
         let t = Instant::now();
-        let rows = wh.query(&format!(
-            "SELECT state FROM {}",
-            d.table(&schema, c::STATE_PROFILES)
-        ))?;
-        recovery.fetch = t.elapsed();
-        let t = Instant::now();
-        let chunks = crate::state::decode_rows(rows).map_err(|m| state_err(&schema, m))?;
-        recovery.decode = t.elapsed();
+        // Streamed and decoded row by row: holding the text rows and their
+        // bytes at once doubled the peak memory of a restart.
+        let mut chunks: Vec<Vec<u8>> = Vec::new();
+        let mut bad = None;
+        wh.for_each_row(
+            &format!("SELECT state FROM {}", d.table(&schema, c::STATE_PROFILES)),
+            &mut |r| {
+                let td = Instant::now();
+                match crate::state::decode_row(r) {
+                    Ok(b) => chunks.push(b),
+                    Err(m) => bad = Some(m),
+                }
+                recovery.decode += td.elapsed();
+            },
+        )?;
+        if let Some(m) = bad {
+            return Err(state_err(&schema, m));
+        }
+        recovery.fetch = t.elapsed() - recovery.decode;
         let t = Instant::now();
         let engine = Engine::restore_snapshot(
             settings,
@@ -273,30 +418,13 @@ impl Space {
         drop(chunks);
         recovery.restore = t.elapsed();
         let t = Instant::now();
-        let mut seen = hashbrown::HashSet::new();
-        for t in c::CALL_TABLES {
-            if catalog.get(t).is_some() {
-                for r in wh.query(&format!("SELECT id FROM {}", d.table(&schema, t)))? {
-                    if let Some(Value::Str(id)) = r.first() {
-                        seen.insert(message_key(id));
-                    }
-                }
-            }
-        }
-        // Refused events are remembered too, so replaying a file does not
-        // record its refusals twice.
-        for r in wh.query(&format!(
-            "SELECT origin, payload FROM {}",
-            d.table(&schema, c::REJECTED_EVENTS)
-        ))? {
-            if let (Some(Value::Str(o)), p) = (r.first(), r.get(1)) {
-                let p = match p {
-                    Some(Value::Str(p)) => p.as_str(),
-                    _ => "",
-                };
-                seen.insert(rejected_key(o, p));
-            }
-        }
+        let mut seen = if meta.get(SEEN_META).map(String::as_str) == Some("1") {
+            load_seen(wh, &schema, &catalog)?
+        } else {
+            let seen = seen_from_tables(wh, &schema, &catalog)?;
+            meta.insert(SEEN_META.to_owned(), "1".to_owned());
+            seen
+        };
         recovery.dedupe = t.elapsed();
         let mut engine = engine;
         crate::privacy::restore(wh, &schema, &mut engine, &mut seen)?;
@@ -305,6 +433,20 @@ impl Space {
             .get("last_load")
             .and_then(|s| s.parse().ok())
             .unwrap_or(i64::MIN);
+        let recovery = RecoveryTimings {
+            total: t_open.elapsed(),
+            ..recovery
+        };
+        tracing::info!(
+            space = %schema,
+            profiles = engine.profile_count(),
+            dedupe_keys = seen.len(),
+            seconds = recovery.total.as_secs_f64(),
+            fetch = recovery.fetch.as_secs_f64(),
+            restore = recovery.restore.as_secs_f64(),
+            dedupe = recovery.dedupe.as_secs_f64(),
+            "state recovered"
+        );
         Ok(Space {
             sources: cfg
                 .sources
@@ -323,10 +465,7 @@ impl Space {
             timings: Timings::default(),
             meta,
             scratch_written: Vec::new(),
-            recovery: RecoveryTimings {
-                total: t_open.elapsed(),
-                ..recovery
-            },
+            recovery,
         })
     }
 
@@ -416,6 +555,7 @@ impl Space {
             batch.stats.duplicates += 1;
             return Ok(());
         }
+        batch.new_keys.push(key);
         self.land(batch, &ev, source, origin.place)
     }
 
@@ -428,12 +568,11 @@ impl Space {
         r: &Refusal,
         payload: Option<String>,
     ) {
-        if !self
-            .seen
-            .insert(rejected_key(place, payload.as_deref().unwrap_or("")))
-        {
+        let key = rejected_key(place, payload.as_deref().unwrap_or(""));
+        if !self.seen.insert(key) {
             return;
         }
+        batch.new_keys.push(key);
         let row = vec![
             Value::Ts(batch.load_time),
             Value::Ts(batch.load_time),
@@ -467,7 +606,11 @@ impl Space {
             // Refused and stored nowhere (not even in rejected_events, which
             // would keep the very data suppression is about). Forgetting its
             // message id lets a replay after `unsuppress` land it.
-            self.seen.remove(&message_key(&ev.message_id));
+            let key = message_key(&ev.message_id);
+            self.seen.remove(&key);
+            if batch.new_keys.last() == Some(&key) {
+                batch.new_keys.pop();
+            }
             let r = Refusal::Suppressed(t);
             batch
                 .stats
@@ -831,6 +974,16 @@ impl Space {
         for (k, v) in &batch.checkpoints {
             meta.insert(k.clone(), v.clone());
         }
+        if !batch.new_keys.is_empty() {
+            let keys = crate::state::seen::encode(&batch.new_keys);
+            batch.push(
+                c::STATE_SEEN,
+                vec![Value::Int(self.next_seq), Value::Str(keys)],
+            );
+        }
+        // Since `open`, `_ps_seen` has held every key (read from it, or
+        // written there from the event tables).
+        meta.insert(SEEN_META.to_owned(), "1".to_owned());
         let state_chunks = crate::state::chunks_of(&dirty);
         let state_rows = crate::state::encode_chunks(&self.engine, &state_chunks);
         let table = |name: &str| {

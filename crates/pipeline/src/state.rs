@@ -57,19 +57,17 @@ pub fn chunks_of(dirty: &[ps_identity::ProfileIdx]) -> Vec<u32> {
     c
 }
 
-/// The snapshot bytes of `SELECT state FROM _ps_profiles` rows.
-pub fn decode_rows(rows: Vec<Vec<ps_spec::Value>>) -> Result<Vec<Vec<u8>>, String> {
-    rows.into_iter()
-        .map(|r| match r.first() {
-            Some(ps_spec::Value::Str(s)) => {
-                let mut b = Vec::new();
-                base64::decode(s, &mut b)
-                    .ok_or_else(|| "a profile state row is not base64".to_owned())?;
-                Ok(b)
-            }
-            _ => Err("profile state row without state".to_owned()),
-        })
-        .collect()
+/// The snapshot bytes of one `SELECT state FROM _ps_profiles` row.
+pub fn decode_row(r: Vec<ps_spec::Value>) -> Result<Vec<u8>, String> {
+    match r.first() {
+        Some(ps_spec::Value::Str(s)) => {
+            let mut b = Vec::new();
+            base64::decode(s, &mut b)
+                .ok_or_else(|| "a profile state row is not base64".to_owned())?;
+            Ok(b)
+        }
+        _ => Err("profile state row without state".to_owned()),
+    }
 }
 
 /// Refuses a space whose `_ps_meta` records another state layout, before
@@ -100,6 +98,60 @@ pub fn check_version(
         }
     }
     Ok(())
+}
+
+/// The dedupe keys in `_ps_seen`: 16 bytes each (little-endian), packed,
+/// base64. Rows are appended per commit and compacted at start-up.
+pub mod seen {
+    /// Keys per row when the table is compacted: about 1.4 MB of text.
+    pub const PER_ROW: usize = 64 * 1024;
+
+    /// Rows in `_ps_seen` beyond which start-up compacts them.
+    pub const COMPACT_ABOVE: usize = 256;
+
+    /// The `keys` cell for `keys`.
+    pub fn encode(keys: &[u128]) -> String {
+        let mut b = Vec::with_capacity(keys.len() * 16);
+        for k in keys {
+            b.extend_from_slice(&k.to_le_bytes());
+        }
+        super::base64::encode(&b)
+    }
+
+    /// Adds the keys of one `keys` cell to `out`; `None` if it is not one.
+    pub fn decode(cell: &str, buf: &mut Vec<u8>, out: &mut impl Extend<u128>) -> Option<()> {
+        super::base64::decode(cell, buf)?;
+        if !buf.len().is_multiple_of(16) {
+            return None;
+        }
+        out.extend(
+            buf.chunks_exact(16)
+                .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes"))),
+        );
+        Some(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn round_trip() {
+            let keys = [
+                0u128,
+                1,
+                u128::MAX,
+                0x0123_4567_89ab_cdef_0011_2233_4455_6677,
+            ];
+            let mut back = Vec::new();
+            super::decode(&super::encode(&keys), &mut Vec::new(), &mut back).unwrap();
+            assert_eq!(back, keys);
+            assert!(super::decode(
+                &super::super::base64::encode(b"short"),
+                &mut Vec::new(),
+                &mut back
+            )
+            .is_none());
+        }
+    }
 }
 
 /// Standard base64 (RFC 4648, padded).

@@ -61,6 +61,10 @@ pub const PROFILE_TRAITS: &str = "profile_traits";
 pub const STATE_PROFILES: &str = "_ps_profiles";
 pub const STATE_META: &str = "_ps_meta";
 pub const STATE_KEYS: &str = "_ps_keys";
+/// The dedupe keys (128-bit hashes of message ids and of refused payloads)
+/// of everything that landed, packed: a restart reads a few megabytes instead
+/// of every event table's ids.
+pub const STATE_SEEN: &str = "_ps_seen";
 /// Privacy (SPEC §8): every request, user-facing; the identifiers currently
 /// suppressed; and the message keys of deleted events, so a replay of an old
 /// file cannot bring them back.
@@ -164,6 +168,9 @@ pub fn fixed_tables() -> Vec<TableSchema> {
         TableSchema::new(STATE_PROFILES, &[("chunk", B), ("state", V)]),
         TableSchema::new(STATE_META, &[("key", V), ("value", V)]),
         TableSchema::new(STATE_KEYS, &[("k", V)]),
+        // One row per commit (compacted at start-up): the 16-byte keys it
+        // added, concatenated, base64 (`ps_pipeline::state::seen`).
+        TableSchema::new(STATE_SEEN, &[("batch", B), ("keys", V)]),
         TableSchema::new(
             REGULATIONS,
             &[

@@ -89,7 +89,10 @@ fn from_ref(v: ValueRef<'_>) -> Value {
             DuckTimeUnit::Microsecond => t,
             DuckTimeUnit::Nanosecond => t / 1_000,
         }),
-        ValueRef::Text(b) => Value::Str(String::from_utf8_lossy(b).into_owned()),
+        ValueRef::Text(b) => Value::Str(match std::str::from_utf8(b) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(b).into_owned(),
+        }),
         other => Value::Str(format!("{other:?}")),
     }
 }
@@ -132,18 +135,23 @@ impl Warehouse for DuckDb {
     }
 
     fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>> {
+        let mut out = Vec::new();
+        self.for_each_row(sql, &mut |r| out.push(r))?;
+        Ok(out)
+    }
+
+    fn for_each_row(&mut self, sql: &str, f: &mut dyn FnMut(Vec<Value>)) -> Result<()> {
         let mut stmt = self.conn.prepare(sql).map_err(|e| q(e, sql))?;
         let mut rows = stmt.query([]).map_err(|e| q(e, sql))?;
         let n = rows.as_ref().map_or(0, |s| s.column_count());
-        let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(|e| q(e, sql))? {
             let mut r = Vec::with_capacity(n);
             for i in 0..n {
                 r.push(from_ref(row.get_ref(i).map_err(|e| q(e, sql))?));
             }
-            out.push(r);
+            f(r);
         }
-        Ok(out)
+        Ok(())
     }
 
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()> {

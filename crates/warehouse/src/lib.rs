@@ -37,6 +37,10 @@ pub trait Warehouse: Send {
     fn execute(&mut self, sql: &str) -> Result<()>;
     /// Runs a query and returns all its rows (for small results and state).
     fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>>;
+    /// Runs a query and hands each row to `f` as it arrives, for results
+    /// too big to hold twice (the engine state and dedupe keys at start-up):
+    /// nothing but the current row is buffered on this side.
+    fn for_each_row(&mut self, sql: &str, f: &mut dyn FnMut(Vec<Value>)) -> Result<()>;
     /// Bulk-loads rows into a table; a row shorter than the table is padded
     /// with NULLs (columns added later in the same batch).
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()>;

@@ -211,3 +211,103 @@ fn full_rebuild(backend: Backend) {
     env.ok(&["materialize", "--full"]);
     assert_eq!(env.dump("case_study"), incremental);
 }
+
+#[test]
+fn dedupe_keys_survive_restarts_compaction_and_older_spaces() {
+    for backend in BACKENDS {
+        dedupe_keys(backend);
+    }
+}
+
+/// `_ps_seen` holds every dedupe key: one row per commit, compacted at the
+/// next start, and rebuilt from the event tables for a space that predates it.
+fn dedupe_keys(backend: Backend) {
+    use ps_pipeline::state::seen::COMPACT_ABOVE;
+    use ps_pipeline::{Origin, Source, Space, SpaceConfig};
+    use ps_spec::Arrival;
+
+    let env = Env::golden_on(backend);
+    let url = env.url();
+    let cfg = SpaceConfig {
+        space: "dedupe".into(),
+        sources: vec![Source::from((
+            "s1".to_owned(),
+            "S1".to_owned(),
+            "s1".to_owned(),
+            "wk".to_owned(),
+        ))],
+        identity: Default::default(),
+    };
+    let origin = Origin {
+        place: "test",
+        default_source: Some(0),
+        batch_write_key: None,
+    };
+    let arrival = Arrival {
+        received_at: None,
+        batch_sent_at: None,
+        load_time: 0,
+    };
+    let n = COMPACT_ABOVE + 20;
+    let event = |i: usize| {
+        serde_json::json!({"type": "track", "event": "Viewed", "messageId": format!("m{i}"),
+            "anonymousId": format!("a{}", i % 7), "timestamp": "2026-01-01T00:00:00Z"})
+    };
+    let t0 = 1_767_225_600_000_000_i64;
+    // Replays every event and the refused one in one commit: returns the
+    // duplicates it counted.
+    let replay = || {
+        let mut wh = ps_warehouse::open(&url).unwrap();
+        let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
+        let mut b = space.begin_batch(t0 + 10_000_000);
+        for i in 0..n {
+            space
+                .add(&mut b, Ok(event(i)), None, origin, arrival)
+                .unwrap();
+        }
+        let _ = space.add(&mut b, Err("bad".into()), Some(b"{bad"), origin, arrival);
+        space.commit(wh.as_mut(), b).unwrap().duplicates
+    };
+    {
+        let mut wh = ps_warehouse::open(&url).unwrap();
+        let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
+        for i in 0..n {
+            let mut b = space.begin_batch(t0 + i as i64);
+            space
+                .add(&mut b, Ok(event(i)), None, origin, arrival)
+                .unwrap();
+            if i == 3 {
+                let refused = space.add(&mut b, Err("bad".into()), Some(b"{bad"), origin, arrival);
+                assert!(refused.is_err());
+            }
+            space.commit(wh.as_mut(), b).unwrap();
+        }
+    }
+    let seen_rows = || env.query("SELECT count(*) FROM dedupe._ps_seen")[0][0].clone();
+    let rejected = || env.query("SELECT count(*) FROM dedupe.rejected_events")[0][0].clone();
+    assert_eq!(seen_rows(), n.to_string(), "one row per commit");
+    let mut keys = crate::util::seen_keys(&url, "dedupe");
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), n + 1, "every event and the refused payload");
+    let before = env.dump("dedupe");
+
+    assert_eq!(replay(), n as u64);
+    assert_eq!(seen_rows(), "1", "compacted at start-up");
+    assert_eq!(rejected(), "1", "a refusal is recorded once");
+    assert_eq!(env.dump("dedupe"), before);
+
+    // A space from before `_ps_seen`: its keys come from the event tables.
+    let mut wh = ps_warehouse::open(&url).unwrap();
+    wh.execute("DROP TABLE dedupe._ps_seen").unwrap();
+    wh.execute("DELETE FROM dedupe._ps_meta WHERE key = 'seen'")
+        .unwrap();
+    drop(wh);
+    assert_eq!(replay(), n as u64);
+    assert_eq!(rejected(), "1");
+    assert_eq!(env.dump("dedupe"), before);
+    assert_eq!(
+        env.query("SELECT value FROM dedupe._ps_meta WHERE key = 'seen'"),
+        vec![vec!["1".to_owned()]]
+    );
+}

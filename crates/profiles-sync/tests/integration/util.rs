@@ -146,14 +146,42 @@ impl Env {
 pub fn dump_url(url: &str, schema: &str) -> BTreeMap<String, Vec<String>> {
     // Scratch keys and sync metadata (which records the load time) are not
     // part of what a replay must reproduce.
-    table_rows(url, schema, |t| t != "_ps_keys" && t != "_ps_meta")
-        .into_iter()
-        .map(|(t, (cols, rows))| {
-            let mut lines: Vec<String> = rows.iter().map(|r| r.join("|")).collect();
-            lines.sort();
-            (format!("{t}({})", cols.join(",")), lines)
-        })
-        .collect()
+    // `_ps_seen` is grouped by commit, so only its set of keys must match.
+    let mut out: BTreeMap<String, Vec<String>> = table_rows(url, schema, |t| {
+        t != "_ps_keys" && t != "_ps_meta" && t != "_ps_seen"
+    })
+    .into_iter()
+    .map(|(t, (cols, rows))| {
+        let mut lines: Vec<String> = rows.iter().map(|r| r.join("|")).collect();
+        lines.sort();
+        (format!("{t}({})", cols.join(",")), lines)
+    })
+    .collect();
+    let mut keys = seen_keys(url, schema);
+    keys.sort_unstable();
+    out.insert(
+        "_ps_seen(keys)".into(),
+        keys.iter().map(|k| format!("{k:032x}")).collect(),
+    );
+    out
+}
+
+/// Every dedupe key in `schema._ps_seen`.
+pub fn seen_keys(url: &str, schema: &str) -> Vec<u128> {
+    let mut wh = ps_warehouse::open(url).unwrap();
+    let sql = format!(
+        "SELECT keys FROM {}",
+        wh.dialect().table(schema, "_ps_seen")
+    );
+    let mut keys = Vec::new();
+    for r in wh.query(&sql).unwrap() {
+        let Some(ps_spec::Value::Str(cell)) = r.first() else {
+            panic!("_ps_seen row without keys: {r:?}");
+        };
+        ps_pipeline::state::seen::decode(cell, &mut Vec::new(), &mut keys)
+            .expect("_ps_seen holds packed keys");
+    }
+    keys
 }
 
 /// Every table of `schema` that `keep` accepts: its quoted columns (all but
