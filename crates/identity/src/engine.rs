@@ -17,7 +17,7 @@
 
 use crate::extract::{extract, Candidate, Candidates};
 use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 use ps_spec::{Event, EventType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -25,6 +25,7 @@ use sha1::{Digest, Sha1};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
 
+mod index;
 mod privacy;
 mod snapshot;
 pub use privacy::Forgotten;
@@ -161,7 +162,7 @@ pub struct Engine {
     profiles: Vec<Profile>,
     segment_ids: Vec<Box<str>>,
     idents: Vec<IdentRec>,
-    index: HashTable<IdentIdx>,
+    index: index::Index,
     hasher: IdentHasher,
     order: u64,
     dirty: Vec<ProfileIdx>,
@@ -180,7 +181,7 @@ impl Engine {
             profiles: Vec::new(),
             segment_ids: Vec::new(),
             idents: Vec::new(),
-            index: HashTable::new(),
+            index: index::Index::default(),
             hasher: IdentHasher::new(),
             order: 0,
             dirty: Vec::new(),
@@ -586,11 +587,7 @@ impl Engine {
             owner: p,
             last_seen: ts,
         });
-        let (idents, hasher) = (&self.idents, &self.hasher);
-        self.index.insert_unique(h, i, |&j| {
-            let r = &idents[j as usize];
-            hasher.hash(r.ty, &r.value)
-        });
+        self.index.insert(h, i);
         self.profiles[p as usize].idents.push(i);
         fx.push(Effect::Attached {
             profile: p,
@@ -609,14 +606,12 @@ impl Engine {
         self.find_hashed(self.hash(t, v), t, v)
     }
 
-    #[inline]
+    #[inline(always)]
     fn find_hashed(&self, h: u64, t: TypeId, v: &str) -> Option<IdentIdx> {
-        self.index
-            .find(h, |&j| {
-                let r = &self.idents[j as usize];
-                r.ty == t && same_bytes(r.value.as_bytes(), v.as_bytes())
-            })
-            .copied()
+        self.index.find(h, |j| {
+            let r = &self.idents[j as usize];
+            r.ty == t && same_bytes(r.value.as_bytes(), v.as_bytes())
+        })
     }
 
     /// Merges `from` (a live profile) into `into`.
@@ -905,7 +900,7 @@ impl IdentHasher {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn hash(&self, t: TypeId, v: &str) -> u64 {
         let b = v.as_bytes();
         let n = b.len();

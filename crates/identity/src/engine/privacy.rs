@@ -78,9 +78,7 @@ impl Engine {
     fn unindex(&mut self, i: IdentIdx) {
         let r = &self.idents[i as usize];
         let h = self.hasher.hash(r.ty, &r.value);
-        if let Ok(entry) = self.index.find_entry(h, |&j| j == i) {
-            entry.remove();
-        }
+        self.index.remove(h, i);
         // The arena slot stays (indices are positions) but keeps no value.
         self.idents[i as usize].value = Box::from("");
     }

@@ -349,13 +349,7 @@ impl Engine {
         e.profiles.reserve_exact(n);
         e.segment_ids.reserve_exact(n);
         e.idents.reserve_exact(ident_total as usize);
-        {
-            let (idents, hasher) = (&e.idents, &e.hasher);
-            e.index.reserve(ident_total as usize, |&j| {
-                let r = &idents[j as usize];
-                hasher.hash(r.ty, &r.value)
-            });
-        }
+        e.index.reserve(ident_total as usize);
         for h in heads {
             let mut rd = h.reader;
             let dict = Chunk::dictionaries(&mut rd)?;
@@ -390,28 +384,13 @@ impl Engine {
                     let last_seen = unzigzag(rd.var()?);
                     let i = e.idents.len() as super::IdentIdx;
                     let hash = e.hasher.hash(ty, v);
-                    let (idents, hasher) = (&e.idents, &e.hasher);
-                    match e.index.entry(
-                        hash,
-                        |&j| {
-                            let r = &idents[j as usize];
-                            r.ty == ty && &*r.value == v
-                        },
-                        |&j| {
-                            let r = &idents[j as usize];
-                            hasher.hash(r.ty, &r.value)
-                        },
-                    ) {
-                        hashbrown::hash_table::Entry::Occupied(_) => {
-                            return Err(RestoreError(format!(
-                                "identifier {}:{v} is held by two profiles",
-                                e.settings.name(ty)
-                            )));
-                        }
-                        hashbrown::hash_table::Entry::Vacant(slot) => {
-                            slot.insert(i);
-                        }
+                    if e.find_hashed(hash, ty, v).is_some() {
+                        return Err(RestoreError(format!(
+                            "identifier {}:{v} is held by two profiles",
+                            e.settings.name(ty)
+                        )));
                     }
+                    e.index.insert(hash, i);
                     e.idents.push(IdentRec {
                         ty,
                         value: v.into(),
