@@ -101,7 +101,7 @@ struct IdentRec {
 
 #[derive(Debug, Clone)]
 struct TraitRec {
-    name: Box<str>,
+    name: NameId,
     /// `Json::Null` marks a trait removed by an explicit null; it is kept so a
     /// merge still knows when it was removed.
     value: Json,
@@ -164,6 +164,7 @@ pub struct Engine {
     idents: Vec<IdentRec>,
     index: index::Index,
     hasher: IdentHasher,
+    names: Names,
     order: u64,
     dirty: Vec<ProfileIdx>,
     suppressed: std::collections::HashSet<(TypeId, Box<str>)>,
@@ -183,6 +184,7 @@ impl Engine {
             idents: Vec::new(),
             index: index::Index::default(),
             hasher: IdentHasher::new(),
+            names: Names::default(),
             order: 0,
             dirty: Vec::new(),
             suppressed: Default::default(),
@@ -222,7 +224,7 @@ impl Engine {
             .traits
             .iter()
             .filter(|t| !t.value.is_null())
-            .map(|t| (&*t.name, &t.value))
+            .map(|t| (self.names.get(t.name), &t.value))
     }
 
     /// Resolves an identifier to its canonical profile.
@@ -653,35 +655,46 @@ impl Engine {
     fn apply_traits(&mut self, p: ProfileIdx, traits: Option<&Map<String, Json>>) -> bool {
         let Some(body) = traits else { return false };
         let order = self.order;
+        let (names, hasher) = (&mut self.names, &self.hasher);
         let traits = &mut self.profiles[p as usize].traits;
         let mut changed = false;
-        ps_spec::flatten::for_each_leaf(body, "", |name, leaf| {
+        // Where the next trait is likely to be: calls tend to send the same
+        // keys, which come sorted, in the order the profile first got them.
+        let mut hint = 0;
+        for_each_trait(body, |name, leaf| {
             if name.is_empty() {
                 return;
             }
-            match traits.iter_mut().find(|x| &*x.name == name) {
-                Some(x) => {
+            let (at, id) = match traits.get(hint) {
+                Some(x) if same_bytes(names.get(x.name).as_bytes(), name.as_bytes()) => {
+                    (Some(hint), x.name)
+                }
+                _ => {
+                    let id = names.id(hasher, name);
+                    (traits.iter().position(|x| x.name == id), id)
+                }
+            };
+            match at {
+                Some(k) => {
+                    let x = &mut traits[k];
                     if x.value != *leaf {
                         changed = true;
-                        x.value = leaf.clone();
+                        assign(&mut x.value, leaf);
                     }
                     x.order = order;
+                    hint = k + 1;
                 }
                 // An explicit null for a trait the profile lacks changes nothing
                 // now, but is kept (as a removal) so a later merge does not bring
                 // back an older value from the other profile.
-                None if leaf.is_null() => traits.push(TraitRec {
-                    name: name.into(),
-                    value: Json::Null,
-                    order,
-                }),
                 None => {
-                    changed = true;
+                    changed |= !leaf.is_null();
                     traits.push(TraitRec {
-                        name: name.into(),
+                        name: id,
                         value: leaf.clone(),
                         order,
                     });
+                    hint = traits.len();
                 }
             }
         });
@@ -731,7 +744,7 @@ impl Engine {
             traits: prof
                 .traits
                 .iter()
-                .map(|t| (t.name.to_string(), t.value.clone(), t.order))
+                .map(|t| (self.names.get(t.name).to_owned(), t.value.clone(), t.order))
                 .collect(),
         }
     }
@@ -788,7 +801,7 @@ impl Engine {
                 .traits
                 .iter()
                 .map(|(n, v, o)| TraitRec {
-                    name: n.as_str().into(),
+                    name: e.names.id(&e.hasher, n),
                     value: v.clone(),
                     order: *o,
                 })
@@ -856,6 +869,71 @@ pub fn make_id(scheme: IdScheme, space: &str, n: u64) -> String {
             }
             format!("use_{}", std::str::from_utf8(&digits).expect("ascii"))
         }
+    }
+}
+
+/// A trait name's number in the engine's [`Names`].
+type NameId = u32;
+
+/// Trait names, each stored once per engine: profiles hold their numbers.
+/// (Names are few, most profiles share them; a name stays here for the
+/// engine's life, even when no profile holds it any more.)
+#[derive(Debug, Default)]
+struct Names {
+    list: Vec<Box<str>>,
+    index: index::Index,
+}
+
+impl Names {
+    /// The number of `name`, adding it if new.
+    fn id(&mut self, hasher: &IdentHasher, name: &str) -> NameId {
+        let h = hasher.hash(0, name);
+        let list = &self.list;
+        if let Some(i) = self.index.find(h, |j| {
+            same_bytes(list[j as usize].as_bytes(), name.as_bytes())
+        }) {
+            return i;
+        }
+        let i = self.list.len() as NameId;
+        self.list.push(name.into());
+        self.index.insert(h, i);
+        i
+    }
+
+    #[inline]
+    fn get(&self, id: NameId) -> &str {
+        &self.list[id as usize]
+    }
+}
+
+/// `ps_spec::flatten::for_each_leaf(body, "", f)`, with the usual key (flat,
+/// already snake_case) handled here: the name is the key.
+fn for_each_trait<'a>(body: &'a Map<String, Json>, mut f: impl FnMut(&str, &'a Json)) {
+    use ps_spec::naming::{is_snake_case, snake_case};
+    for (key, value) in body {
+        let snake = is_snake_case(key);
+        if snake && !value.is_object() {
+            f(key, value);
+            continue;
+        }
+        let name = if snake {
+            std::borrow::Cow::Borrowed(key.as_str())
+        } else {
+            std::borrow::Cow::Owned(snake_case(key))
+        };
+        match value {
+            Json::Object(child) => ps_spec::flatten::for_each_leaf(child, &name, &mut f),
+            leaf => f(&name, leaf),
+        }
+    }
+}
+
+/// `*dst = src.clone()`, reusing a string's buffer.
+#[inline]
+fn assign(dst: &mut Json, src: &Json) {
+    match (dst, src) {
+        (Json::String(d), Json::String(s)) => d.clone_from(s),
+        (d, s) => *d = s.clone(),
     }
 }
 
@@ -956,6 +1034,53 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `for_each_trait` gives exactly what `ps_spec`'s `for_each_leaf` gives.
+    #[test]
+    fn for_each_trait_equals_for_each_leaf() {
+        const KEYS: [&str; 12] = [
+            "plan",
+            "email",
+            "accountType",
+            "a_b",
+            "_x",
+            "x_",
+            "a__b",
+            "",
+            "$$",
+            "Ü",
+            "2fa",
+            "n1",
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        fn object(next: &mut impl FnMut(u64) -> u64, depth: u32) -> Map<String, Json> {
+            (0..next(6))
+                .map(|_| {
+                    let k = KEYS[next(KEYS.len() as u64) as usize].to_owned();
+                    let v = match next(if depth == 0 { 3 } else { 4 }) {
+                        0 => Json::Null,
+                        1 => Json::from(next(100)),
+                        2 => Json::from(KEYS[next(KEYS.len() as u64) as usize]),
+                        _ => Json::Object(object(next, depth - 1)),
+                    };
+                    (k, v)
+                })
+                .collect()
+        }
+        for _ in 0..5_000 {
+            let body = object(&mut next, 3);
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            for_each_trait(&body, |n, v| got.push((n.to_owned(), v.clone())));
+            ps_spec::flatten::for_each_leaf(&body, "", |n, v| want.push((n.to_owned(), v.clone())));
+            assert_eq!(got, want, "{body:?}");
+        }
+    }
 
     #[test]
     fn same_bytes_is_equality() {

@@ -197,7 +197,7 @@ impl Engine {
     pub fn encode_snapshot(&self, range: Range<ProfileIdx>, out: &mut Vec<u8>) {
         let profiles = &self.profiles[range.start as usize..range.end as usize];
         let mut types: Vec<TypeId> = Vec::new();
-        let mut names: HashMap<&str, u64> = HashMap::new();
+        let mut names: HashMap<super::NameId, u64> = HashMap::new();
         let mut name_list: Vec<&str> = Vec::new();
         let mut ident_count = 0u64;
         for p in profiles {
@@ -209,8 +209,8 @@ impl Engine {
                 }
             }
             for t in &p.traits {
-                names.entry(&t.name).or_insert_with(|| {
-                    name_list.push(&t.name);
+                names.entry(t.name).or_insert_with(|| {
+                    name_list.push(self.names.get(t.name));
                     name_list.len() as u64 - 1
                 });
             }
@@ -241,7 +241,7 @@ impl Engine {
             }
             put_var(out, p.traits.len() as u64);
             for t in &p.traits {
-                put_var(out, names[&*t.name]);
+                put_var(out, names[&t.name]);
                 put_value(out, &t.value);
                 put_var(out, t.order);
             }
@@ -358,6 +358,11 @@ impl Engine {
                 .iter()
                 .map(|t| e.settings.type_id_or_add(t).0)
                 .collect();
+            let names: Vec<super::NameId> = dict
+                .names
+                .iter()
+                .map(|n| e.names.id(&e.hasher, n))
+                .collect();
             for k in 0..h.count {
                 let p = (h.first + k) as ProfileIdx;
                 e.segment_ids.push(rd.str()?.into());
@@ -402,10 +407,12 @@ impl Engine {
                 let nt = rd.len()?;
                 prof.traits.reserve_exact(nt);
                 for _ in 0..nt {
-                    let name = dict.name(rd.var()?)?;
+                    let name = *names
+                        .get(rd.var()? as usize)
+                        .ok_or_else(|| corrupt("trait name out of range"))?;
                     let value = rd.value()?;
                     prof.traits.push(TraitRec {
-                        name: name.into(),
+                        name,
                         value,
                         order: rd.var()?,
                     });
