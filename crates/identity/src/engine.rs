@@ -841,9 +841,27 @@ impl Engine {
 
 /// Profile ids. The `use` scheme hashes the space and the profile's number so
 /// ids are stable across replays yet do not reveal how many profiles exist.
+/// (Built without `format!`, at their exact length: one allocation per id.)
 pub fn make_id(scheme: IdScheme, space: &str, n: u64) -> String {
     match scheme {
-        IdScheme::Sequential => format!("profile_{n}"),
+        IdScheme::Sequential => {
+            let mut digits = [0u8; 20];
+            let mut at = digits.len();
+            let mut rest = n;
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (rest % 10) as u8;
+                rest /= 10;
+                if rest == 0 {
+                    break;
+                }
+            }
+            let digits = std::str::from_utf8(&digits[at..]).expect("ascii");
+            let mut id = String::with_capacity("profile_".len() + digits.len());
+            id.push_str("profile_");
+            id.push_str(digits);
+            id
+        }
         IdScheme::Use => {
             const ALPHABET: &[u8; 62] =
                 b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -853,10 +871,10 @@ pub fn make_id(scheme: IdScheme, space: &str, n: u64) -> String {
             h.update(n.to_be_bytes());
             let digest = h.finalize();
             // 27 base-62 digits of the 160-bit digest, most significant first.
-            let mut num: Vec<u32> = digest
-                .chunks(4)
-                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let mut num = [0u32; 5];
+            for (limb, c) in num.iter_mut().zip(digest.chunks(4)) {
+                *limb = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+            }
             let mut digits = [0u8; 27];
             for d in digits.iter_mut().rev() {
                 let mut rem: u64 = 0;
@@ -867,7 +885,10 @@ pub fn make_id(scheme: IdScheme, space: &str, n: u64) -> String {
                 }
                 *d = ALPHABET[rem as usize];
             }
-            format!("use_{}", std::str::from_utf8(&digits).expect("ascii"))
+            let mut id = String::with_capacity("use_".len() + digits.len());
+            id.push_str("use_");
+            id.push_str(std::str::from_utf8(&digits).expect("ascii"));
+            id
         }
     }
 }
@@ -1079,6 +1100,57 @@ mod tests {
             for_each_trait(&body, |n, v| got.push((n.to_owned(), v.clone())));
             ps_spec::flatten::for_each_leaf(&body, "", |n, v| want.push((n.to_owned(), v.clone())));
             assert_eq!(got, want, "{body:?}");
+        }
+    }
+
+    /// `make_id` as it was (with `format!`): ids must stay identical, since
+    /// stored state and warehouse rows hold them.
+    fn make_id_reference(scheme: IdScheme, space: &str, n: u64) -> String {
+        match scheme {
+            IdScheme::Sequential => format!("profile_{n}"),
+            IdScheme::Use => {
+                const ALPHABET: &[u8; 62] =
+                    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+                let mut h = Sha1::new();
+                h.update(space.as_bytes());
+                h.update([0]);
+                h.update(n.to_be_bytes());
+                let digest = h.finalize();
+                // 27 base-62 digits of the 160-bit digest, most significant first.
+                let mut num: Vec<u32> = digest
+                    .chunks(4)
+                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                let mut digits = [0u8; 27];
+                for d in digits.iter_mut().rev() {
+                    let mut rem: u64 = 0;
+                    for limb in num.iter_mut() {
+                        let cur = (rem << 32) | *limb as u64;
+                        *limb = (cur / 62) as u32;
+                        rem = cur % 62;
+                    }
+                    *d = ALPHABET[rem as usize];
+                }
+                format!("use_{}", std::str::from_utf8(&digits).expect("ascii"))
+            }
+        }
+    }
+
+    #[test]
+    fn make_id_is_unchanged() {
+        for space in [
+            "",
+            "s",
+            "space_a",
+            "a space name longer than one sha-1 block of sixty-four bytes",
+        ] {
+            for n in (0..2_000).chain([u64::from(u32::MAX), u64::MAX - 1, u64::MAX]) {
+                for scheme in [IdScheme::Use, IdScheme::Sequential] {
+                    let id = make_id(scheme, space, n);
+                    assert_eq!(id, make_id_reference(scheme, space, n));
+                    assert_eq!(id.capacity(), id.len());
+                }
+            }
         }
     }
 
