@@ -21,7 +21,7 @@ use ps_identity::{Effect, Engine, EngineMeta, IdScheme, ProfileIdx, Rule, Settin
 use ps_spec::flatten::for_each_leaf;
 use ps_spec::naming::snake_case;
 use ps_spec::{parse_event_or_return, Arrival, ColumnType, Event, EventType, Refusal, Value};
-use ps_warehouse::contract::{self as c, Catalog, Ddl};
+use ps_warehouse::contract::{self as c, Catalog, Ddl, TableId};
 use ps_warehouse::Warehouse;
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
@@ -712,13 +712,11 @@ impl Space {
                 let (seq, common) = self.common(batch, ev, src);
                 let mut row = vec![Value::Str(seq.to_string()), sid(self, *profile)];
                 row.extend(common);
-                let traits: Vec<(String, Value)> = self
-                    .engine
-                    .traits(*profile)
-                    .map(|(n, v)| (n.to_owned(), Value::from_json(v)))
-                    .collect();
-                for (name, value) in traits {
-                    if self.reserved_traits.contains(name.as_str()) {
+                let known = |t| self.catalog.id(t).expect("open checks the fixed tables");
+                let (updates, current) =
+                    (known(c::PROFILE_TRAITS_UPDATES), known(c::PROFILE_TRAITS));
+                for (name, v) in self.engine.traits(*profile) {
+                    if self.reserved_traits.contains(name) {
                         *batch
                             .stats
                             .dropped
@@ -726,24 +724,22 @@ impl Space {
                             .or_default() += 1;
                         continue;
                     }
+                    let value = Value::from_json(v);
                     let Some(ty) = value.column_type() else {
                         continue;
                     };
-                    let (pos, have) = self.catalog.ensure_column(
-                        c::PROFILE_TRAITS_UPDATES,
-                        &name,
-                        ty,
-                        &mut batch.ddl,
-                    );
+                    let (pos, have) =
+                        self.catalog
+                            .ensure_column_in(updates, name, ty, &mut batch.ddl);
                     self.catalog
-                        .ensure_column(c::PROFILE_TRAITS, &name, have, &mut batch.ddl);
+                        .ensure_column_in(current, name, have, &mut batch.ddl);
                     put(
                         &mut row,
                         pos,
                         value,
                         have,
                         c::PROFILE_TRAITS_UPDATES,
-                        &name,
+                        name,
                         &mut batch.stats,
                     );
                 }
@@ -792,13 +788,18 @@ impl Space {
         }
     }
 
+    /// The event's row in its call table and, for a track, in its own
+    /// table. `context` is walked once for both rows: it is most of an
+    /// event's leaves.
     fn event_rows(&mut self, batch: &mut Batch, ev: &Event, seg: Option<&str>, src: &Source) {
         let table = ev.kind.table();
-        self.event_row(batch, table, ev, seg, src, ev.kind != EventType::Track);
+        let mut rows: Vec<(TableId, &str, Vec<Value>)> = Vec::with_capacity(2);
+        let own_table;
+        rows.push(self.start_row(batch, table, ev, seg, src));
         if ev.kind == EventType::Track {
-            let name = snake_case(ev.event.as_deref().unwrap_or_default());
-            if c::is_free_event_table_name(&name) {
-                self.event_row(batch, &name, ev, seg, src, true);
+            own_table = snake_case(ev.event.as_deref().unwrap_or_default());
+            if c::is_free_event_table_name(&own_table) {
+                rows.push(self.start_row(batch, &own_table, ev, seg, src));
             } else {
                 *batch
                     .stats
@@ -807,23 +808,54 @@ impl Space {
                     .or_default() += 1;
             }
         }
+        if let Some(ctx) = ev.context() {
+            for_each_leaf(ctx, "context", |name, leaf| {
+                let mut value = Some(Value::from_json(leaf));
+                let n = rows.len();
+                for (i, (tid, t, row)) in rows.iter_mut().enumerate() {
+                    let v = if i + 1 == n {
+                        value.take().expect("taken by the last row only")
+                    } else {
+                        value.clone().expect("present until the last row")
+                    };
+                    let _ =
+                        self.put_value(row, (*tid, t), name, v, &mut batch.ddl, &mut batch.stats);
+                }
+            });
+        }
+        // A track's properties go to its own table only (`tracks` holds the
+        // call's common columns), every other call's body to its table.
+        let body_row = match ev.kind {
+            EventType::Track => rows.get_mut(1),
+            _ => rows.first_mut(),
+        };
+        if let (Some((tid, t, row)), Some(b)) = (body_row, ev.body()) {
+            self.put_body(batch, (*tid, t), row, b);
+        }
+        for (_, t, row) in rows {
+            batch.push(t, row);
+            match batch.stats.rows.get_mut(t) {
+                Some(n) => *n += 1,
+                None => {
+                    batch.stats.rows.insert(t.to_owned(), 1);
+                }
+            }
+        }
     }
 
-    fn event_row(
+    /// A row of `table` with its standard columns filled and room for the
+    /// columns the table has now.
+    fn start_row<'t>(
         &mut self,
         batch: &mut Batch,
-        table: &str,
+        table: &'t str,
         ev: &Event,
         seg: Option<&str>,
         src: &Source,
-        body: bool,
-    ) {
+    ) -> (TableId, &'t str, Vec<Value>) {
         let std = c::event_standard_columns(table);
-        let width = self
-            .catalog
-            .ensure_table(table, std, &mut batch.ddl)
-            .columns
-            .len();
+        let tid = self.catalog.ensure_table(table, std, &mut batch.ddl);
+        let width = self.catalog.table(tid).columns.len();
         let s = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Str(v.to_owned()));
         let ts = |v: Option<i64>| v.map_or(Value::Null, Value::Ts);
         let mut row = Vec::with_capacity(width);
@@ -851,85 +883,72 @@ impl Space {
         }
         debug_assert_eq!(row.len(), std.len());
         row.resize(width, Value::Null);
-        if let Some(ctx) = ev.context() {
-            for_each_leaf(ctx, "context", |name, leaf| {
-                let _ = self.put_json(
-                    &mut row,
-                    table,
-                    name,
-                    leaf,
-                    &mut batch.ddl,
-                    &mut batch.stats,
-                );
-            });
-        }
-        if body {
-            if let Some(b) = ev.body() {
-                // Columns this body already wrote: a second key that names
-                // the same column is a collision (last one wins, counted).
-                let mut written = std::mem::take(&mut self.scratch_written);
-                written.clear();
-                for_each_leaf(b, "", |name, leaf| {
-                    if name.is_empty() {
-                        *batch.stats.dropped.entry("empty_name".into()).or_default() += 1;
-                    } else if self.reserved_event.contains(name) {
-                        *batch
-                            .stats
-                            .dropped
-                            .entry("reserved_column_name".into())
-                            .or_default() += 1;
-                    } else if let Some(pos) = self.put_json(
-                        &mut row,
-                        table,
-                        name,
-                        leaf,
-                        &mut batch.ddl,
-                        &mut batch.stats,
-                    ) {
-                        if written.len() <= pos {
-                            written.resize(pos + 1, false);
-                        }
-                        if std::mem::replace(&mut written[pos], true) {
-                            *batch
-                                .stats
-                                .dropped
-                                .entry("name_collision".into())
-                                .or_default() += 1;
-                        }
-                    }
-                });
-                self.scratch_written = written;
-            }
-        }
-        batch.push(table, row);
-        match batch.stats.rows.get_mut(table) {
-            Some(n) => *n += 1,
-            None => {
-                batch.stats.rows.insert(table.to_owned(), 1);
-            }
-        }
+        (tid, table, row)
     }
 
-    fn put_json(
+    /// The payload's own fields (properties or traits), flattened into `row`.
+    fn put_body(
+        &mut self,
+        batch: &mut Batch,
+        table: (TableId, &str),
+        row: &mut Vec<Value>,
+        body: &serde_json::Map<String, Json>,
+    ) {
+        // Columns this body already wrote: a second key that names the same
+        // column is a collision (last one wins, counted).
+        let mut written = std::mem::take(&mut self.scratch_written);
+        written.clear();
+        for_each_leaf(body, "", |name, leaf| {
+            if name.is_empty() {
+                *batch.stats.dropped.entry("empty_name".into()).or_default() += 1;
+            } else if self.reserved_event.contains(name) {
+                *batch
+                    .stats
+                    .dropped
+                    .entry("reserved_column_name".into())
+                    .or_default() += 1;
+            } else if let Some(pos) = self.put_value(
+                row,
+                table,
+                name,
+                Value::from_json(leaf),
+                &mut batch.ddl,
+                &mut batch.stats,
+            ) {
+                if written.len() <= pos {
+                    written.resize(pos + 1, false);
+                }
+                if std::mem::replace(&mut written[pos], true) {
+                    *batch
+                        .stats
+                        .dropped
+                        .entry("name_collision".into())
+                        .or_default() += 1;
+                }
+            }
+        });
+        self.scratch_written = written;
+    }
+
+    fn put_value(
         &mut self,
         row: &mut Vec<Value>,
-        table: &str,
+        (tid, table): (TableId, &str),
         name: &str,
-        leaf: &Json,
+        value: Value,
         ddl: &mut Vec<Ddl>,
         stats: &mut SyncStats,
     ) -> Option<usize> {
-        let value = Value::from_json(leaf);
         let Some(ty) = value.column_type() else {
             // A null only matters for a column that already exists, where the
             // cell is NULL anyway — unless an earlier key of this payload filled it.
-            let pos = self.catalog.position(table, name)?;
+            let pos = self.catalog.position_in(tid, name)?;
             if pos < row.len() {
                 row[pos] = Value::Null;
             }
             return Some(pos);
         };
-        let (pos, have) = self.catalog.ensure_column(table, name, ty, ddl);
+        let (pos, have) = self.catalog.ensure_column_in(tid, name, ty, ddl);
         put(row, pos, value, have, table, name, stats);
         Some(pos)
     }

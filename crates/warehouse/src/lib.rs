@@ -17,7 +17,7 @@ pub mod duckdb;
 mod error;
 pub mod postgres;
 
-pub use contract::{Catalog, Column, Ddl, TableSchema};
+pub use contract::{Catalog, Column, Ddl, TableId, TableSchema};
 pub use dialect::{literal, quote, Dialect};
 pub use error::{Error, ErrorKind, Result};
 
