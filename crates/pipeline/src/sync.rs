@@ -64,7 +64,7 @@ pub struct SyncOptions {
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
-            batch_events: 200_000,
+            batch_events: 100_000,
             default_source: None,
         }
     }

@@ -190,8 +190,11 @@ impl Default for SyncConfig {
     }
 }
 
+/// Two batches are in memory at once (one landing, the next being built):
+/// at 1M events on PostgreSQL, 200k-event batches peaked at 1.0 GB of RSS
+/// and 100k at 0.63 GB, at the same speed (32-34 s either way).
 fn default_batch() -> usize {
-    200_000
+    100_000
 }
 
 impl Config {
