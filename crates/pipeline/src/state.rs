@@ -7,11 +7,12 @@ use std::time::Duration;
 pub struct RecoveryTimings {
     /// Fetching the engine state rows from the warehouse.
     pub fetch: Duration,
-    /// Decoding them into profile records.
+    /// Decoding them (base64) while they stream in.
     pub decode: Duration,
     /// `Engine::restore`: rebuilding profiles and the identifier index.
     pub restore: Duration,
-    /// Reading the landed message ids (the dedupe set).
+    /// Reading the dedupe keys (`_ps_seen`; once, for an older space, the
+    /// event tables' ids).
     pub dedupe: Duration,
     /// All of `Space::open`.
     pub total: Duration,

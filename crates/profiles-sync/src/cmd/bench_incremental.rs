@@ -459,9 +459,9 @@ fn print_table(r: &Report) {
     );
     for (name, s) in [
         ("  fetch engine state (_ps_profiles)", v.fetch_state_seconds),
-        ("  decode records", v.decode_state_seconds),
+        ("  decode (base64)", v.decode_state_seconds),
         ("  Engine::restore", v.restore_seconds),
-        ("  landed message ids (dedupe)", v.dedupe_ids_seconds),
+        ("  dedupe keys (_ps_seen)", v.dedupe_ids_seconds),
         ("  other (catalog, meta)", v.other_seconds),
     ] {
         println!("{name:<38} {s:>10.3}");
