@@ -76,6 +76,12 @@ impl Postgres {
                 tls.explain(redact(url, &e), &error_text(&e), e.as_db_error()),
             )
         })?;
+        let mut client = client;
+        // Every start re-runs `CREATE INDEX IF NOT EXISTS`, whose "already
+        // exists, skipping" notices would otherwise reach the log each time.
+        client
+            .batch_execute("SET client_min_messages TO warning")
+            .map_err(|e| classify(e, "SET client_min_messages TO warning"))?;
         Ok(Postgres {
             client,
             dialect: Dialect::postgres(),
