@@ -15,23 +15,12 @@ mod common;
 
 use common::*;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ps_identity::{Effect, Engine};
 use ps_spec::Event;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 const N: usize = 200_000;
 const CHUNK: usize = 1_000;
-
-fn process_all(e: &mut Engine, events: &[Event], fx: &mut Vec<Effect>) -> u64 {
-    let mut n = 0u64;
-    for ev in events {
-        fx.clear();
-        let o = e.process(ev, fx);
-        n += o.segment.is_some() as u64 + fx.len() as u64;
-    }
-    n
-}
 
 fn bench(c: &mut Criterion) {
     let texts: Vec<String> = realistic_mix(42, N).iter().map(|v| v.to_string()).collect();

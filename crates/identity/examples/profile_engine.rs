@@ -22,17 +22,6 @@ use ps_spec::Event;
 use std::hint::black_box;
 
 #[inline(never)]
-fn process_all(e: &mut Engine, events: &[Event], fx: &mut Vec<Effect>) -> u64 {
-    let mut n = 0u64;
-    for ev in events {
-        fx.clear();
-        let o = e.process(ev, fx);
-        n += o.segment.is_some() as u64 + fx.len() as u64;
-    }
-    n
-}
-
-#[inline(never)]
 fn warm_up(e: &mut Engine, events: &[Event], fx: &mut Vec<Effect>) -> u64 {
     let mut n = 0u64;
     for ev in events {

@@ -413,3 +413,18 @@ pub fn realistic_mix(seed: u64, n: usize) -> Vec<Value> {
     }
     out
 }
+
+/// Runs every event through the engine, returning a count that depends on
+/// the outcomes (so the work cannot be optimized away). Not inlined, so that
+/// profilers attribute the engine's cost to one frame (the callgrind example
+/// and the criterion bench share it).
+#[inline(never)]
+pub fn process_all(e: &mut Engine, events: &[Event], fx: &mut Vec<Effect>) -> u64 {
+    let mut n = 0u64;
+    for ev in events {
+        fx.clear();
+        let o = e.process(ev, fx);
+        n += o.segment.is_some() as u64 + fx.len() as u64;
+    }
+    n
+}
