@@ -18,8 +18,8 @@
 //!   ([`ps_identity::Engine::forget`]): the identifiers are released, so the
 //!   same values later start a new profile with a new id.
 //!
-//! The message ids of the deleted events are kept, hashed, in
-//! `_ps_forgotten`, so replaying an old file cannot bring the events back;
+//! The dedupe keys of the deleted events (hashed message ids) stay in
+//! `_ps_seen`, so replaying an old file cannot bring the events back;
 //! rows are chosen by profile, so another profile's events are never touched
 //! (an event of another profile that merely *mentions* the identifier — a
 //! shared device's anonymous id, an email demoted by a conflict — stays: it is
@@ -35,7 +35,7 @@
 //! delete's subject is kept as `type:sha256:<first 16 hex digits>`.
 
 use crate::error::Result;
-use crate::space::{message_key, rejected_key, Space};
+use crate::space::Space;
 use ps_identity::Engine;
 use ps_spec::Value;
 use ps_warehouse::contract as c;
@@ -157,14 +157,9 @@ impl Regulation {
     }
 }
 
-/// Loads what [`Space::open`] needs: suppressions into the engine, and the
-/// keys of deleted events into the dedupe set.
-pub(crate) fn restore(
-    wh: &mut dyn Warehouse,
-    schema: &str,
-    engine: &mut Engine,
-    seen: &mut hashbrown::HashSet<u128>,
-) -> Result<()> {
+/// Loads the suppressions into the engine at [`Space::open`]. (The keys of
+/// deleted events need nothing here: they stay in `_ps_seen`.)
+pub(crate) fn restore(wh: &mut dyn Warehouse, schema: &str, engine: &mut Engine) -> Result<()> {
     let d = wh.dialect().clone();
     for r in wh.query(&format!(
         "SELECT external_id_type, external_id_value FROM {}",
@@ -172,17 +167,6 @@ pub(crate) fn restore(
     ))? {
         if let (Some(Value::Str(t)), Some(Value::Str(v))) = (r.first(), r.get(1)) {
             engine.suppress(t, v);
-        }
-    }
-    for r in wh.query(&format!(
-        "SELECT k FROM {}",
-        d.table(schema, c::STATE_FORGOTTEN)
-    ))? {
-        if let Some(Value::Str(k)) = r.first() {
-            let k = u128::from_str_radix(k, 16).map_err(|_| {
-                crate::space::state_err(schema, format!("bad key {k:?} in _ps_forgotten"))
-            })?;
-            seen.insert(k);
         }
     }
     Ok(())
@@ -379,13 +363,13 @@ impl Space {
         let segs_in = in_list(&segs);
         let mut plan: Vec<(String, String)> = Vec::new();
         let fixed: Vec<String> = c::fixed_tables().into_iter().map(|t| t.name).collect();
-        let mut event_tables: Vec<String> = self
+        // By name (`Catalog::tables` order), so the plan is deterministic.
+        let event_tables: Vec<String> = self
             .catalog
             .tables()
             .filter(|t| !fixed.contains(&t.name) && t.position("segment_id").is_some())
             .map(|t| t.name.clone())
             .collect();
-        event_tables.sort();
         for t in &event_tables {
             plan.push((t.clone(), format!("segment_id IN ({segs_in})")));
         }
@@ -428,37 +412,12 @@ impl Space {
         if !rejected.is_empty() {
             plan.push((c::REJECTED_EVENTS.into(), rejected.join(" OR ")));
         }
+        // The deleted events' dedupe keys stay in `_ps_seen`, so a replay
+        // of an old file cannot bring them back; only the count is needed.
         let mut rows = BTreeMap::new();
-        let forget = |batch: &mut crate::Batch, k: u128| {
-            batch.push(c::STATE_FORGOTTEN, vec![Value::Str(format!("{k:032x}"))]);
-        };
         for (table, cond) in &plan {
             let t = d.table(&schema, table);
-            let n = if event_tables.contains(table) {
-                let ids = wh.query(&format!("SELECT id FROM {t} WHERE {cond}"))?;
-                for r in &ids {
-                    if let Some(Value::Str(id)) = r.first() {
-                        forget(batch, message_key(id));
-                    }
-                }
-                ids.len() as u64
-            } else if table == c::REJECTED_EVENTS {
-                let got = wh.query(&format!("SELECT origin, payload FROM {t} WHERE {cond}"))?;
-                for r in &got {
-                    let o = match r.first() {
-                        Some(Value::Str(o)) => o.as_str(),
-                        _ => "",
-                    };
-                    let p = match r.get(1) {
-                        Some(Value::Str(p)) => p.as_str(),
-                        _ => "",
-                    };
-                    forget(batch, rejected_key(o, p));
-                }
-                got.len() as u64
-            } else {
-                count(wh, &format!("SELECT COUNT(*) FROM {t} WHERE {cond}"))?
-            };
+            let n = count(wh, &format!("SELECT COUNT(*) FROM {t} WHERE {cond}"))?;
             if n > 0 {
                 batch
                     .statements

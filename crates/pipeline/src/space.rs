@@ -172,7 +172,7 @@ fn load_seen(
 ) -> Result<hashbrown::HashSet<u128>> {
     use crate::state::seen;
     let d = wh.dialect().clone();
-    let mut keys: Vec<u128> = Vec::new();
+    let mut set = hashbrown::HashSet::new();
     let (mut rows, mut bad, mut buf) = (0usize, false, Vec::new());
     wh.for_each_row(
         &format!("SELECT keys FROM {}", d.table(schema, c::STATE_SEEN)),
@@ -180,7 +180,7 @@ fn load_seen(
             rows += 1;
             match r.first() {
                 Some(Value::Str(cell)) => {
-                    bad |= seen::decode(cell, &mut buf, &mut keys).is_none();
+                    bad |= seen::decode(cell, &mut buf, &mut set).is_none();
                 }
                 _ => bad = true,
             }
@@ -193,16 +193,16 @@ fn load_seen(
         ));
     }
     if rows > seen::COMPACT_ABOVE {
+        let keys: Vec<u128> = set.iter().copied().collect();
         write_seen(wh, schema, catalog, &keys, false)?;
     }
-    let mut set = hashbrown::HashSet::with_capacity(keys.len());
-    set.extend(keys);
     Ok(set)
 }
 
 /// The dedupe keys of a space from before `_ps_seen`: every landed message
-/// id and refused payload, hashed; written to `_ps_seen` once so later
-/// starts read them from there.
+/// id and refused payload, hashed, and the keys of events deleted by privacy
+/// requests (`_ps_forgotten`, where those spaces kept them); written to
+/// `_ps_seen` once so later starts read them from there.
 fn seen_from_tables(
     wh: &mut dyn Warehouse,
     schema: &str,
@@ -239,12 +239,30 @@ fn seen_from_tables(
             }
         },
     )?;
-    let mut set = hashbrown::HashSet::with_capacity(keys.len());
-    set.extend(keys);
-    if !set.is_empty() {
-        let keys: Vec<u128> = set.iter().copied().collect();
+    if catalog.get(c::STATE_FORGOTTEN).is_some() {
+        let mut bad = None;
+        wh.for_each_row(
+            &format!("SELECT k FROM {}", d.table(schema, c::STATE_FORGOTTEN)),
+            &mut |r| {
+                if let Some(Value::Str(k)) = r.first() {
+                    match u128::from_str_radix(k, 16) {
+                        Ok(k) => keys.push(k),
+                        Err(_) => bad = Some(k.clone()),
+                    }
+                }
+            },
+        )?;
+        if let Some(k) = bad {
+            return Err(state_err(schema, format!("bad key {k:?} in _ps_forgotten")));
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    if !keys.is_empty() {
         write_seen(wh, schema, catalog, &keys, true)?;
     }
+    let mut set = hashbrown::HashSet::with_capacity(keys.len());
+    set.extend(keys);
     Ok(set)
 }
 
@@ -418,7 +436,7 @@ impl Space {
         drop(chunks);
         recovery.restore = t.elapsed();
         let t = Instant::now();
-        let mut seen = if meta.get(SEEN_META).map(String::as_str) == Some("1") {
+        let seen = if meta.get(SEEN_META).map(String::as_str) == Some("1") {
             load_seen(wh, &schema, &catalog)?
         } else {
             let seen = seen_from_tables(wh, &schema, &catalog)?;
@@ -427,7 +445,7 @@ impl Space {
         };
         recovery.dedupe = t.elapsed();
         let mut engine = engine;
-        crate::privacy::restore(wh, &schema, &mut engine, &mut seen)?;
+        crate::privacy::restore(wh, &schema, &mut engine)?;
         let next_seq = meta.get("seq").and_then(|s| s.parse().ok()).unwrap_or(1);
         let last_load = meta
             .get("last_load")
@@ -810,17 +828,13 @@ impl Space {
         }
         if let Some(ctx) = ev.context() {
             for_each_leaf(ctx, "context", |name, leaf| {
-                let mut value = Some(Value::from_json(leaf));
-                let n = rows.len();
-                for (i, (tid, t, row)) in rows.iter_mut().enumerate() {
-                    let v = if i + 1 == n {
-                        value.take().expect("taken by the last row only")
-                    } else {
-                        value.clone().expect("present until the last row")
-                    };
-                    let _ =
-                        self.put_value(row, (*tid, t), name, v, &mut batch.ddl, &mut batch.stats);
+                let value = Value::from_json(leaf);
+                let (ddl, stats) = (&mut batch.ddl, &mut batch.stats);
+                let ((tid, t, row), others) = rows.split_last_mut().expect("one row at least");
+                for (tid, t, row) in others {
+                    let _ = self.put_value(row, (*tid, t), name, value.clone(), ddl, stats);
                 }
+                let _ = self.put_value(row, (*tid, t), name, value, ddl, stats);
             });
         }
         // A track's properties go to its own table only (`tracks` holds the

@@ -64,11 +64,13 @@ pub const STATE_KEYS: &str = "_ps_keys";
 /// of everything that landed, packed: a restart reads a few megabytes instead
 /// of every event table's ids.
 pub const STATE_SEEN: &str = "_ps_seen";
-/// Privacy (SPEC §8): every request, user-facing; the identifiers currently
-/// suppressed; and the message keys of deleted events, so a replay of an old
-/// file cannot bring them back.
+/// Privacy (SPEC §8): every request, user-facing, and the identifiers
+/// currently suppressed.
 pub const REGULATIONS: &str = "regulations";
 pub const STATE_SUPPRESSIONS: &str = "_ps_suppressions";
+/// Where spaces from before `_ps_seen` kept the dedupe keys of events deleted
+/// by privacy requests; read once when such a space's keys move to
+/// `_ps_seen`, no longer created or written.
 pub const STATE_FORGOTTEN: &str = "_ps_forgotten";
 
 /// The provenance columns every landed profile table carries (SPEC §4).
@@ -191,7 +193,6 @@ pub fn fixed_tables() -> Vec<TableSchema> {
                 ("external_id_value", V),
             ],
         ),
-        TableSchema::new(STATE_FORGOTTEN, &[("k", V)]),
     ]
 }
 

@@ -297,15 +297,32 @@ fn dedupe_keys(backend: Backend) {
     assert_eq!(rejected(), "1", "a refusal is recorded once");
     assert_eq!(env.dump("dedupe"), before);
 
-    // A space from before `_ps_seen`: its keys come from the event tables.
+    // A space from before `_ps_seen`: its keys come from the event tables,
+    // and from `_ps_forgotten`, where such a space kept the keys of events
+    // a privacy request deleted.
+    let forgotten = format!("{:032x}", 0xdead_beef_u128);
     let mut wh = ps_warehouse::open(&url).unwrap();
     wh.execute("DROP TABLE dedupe._ps_seen").unwrap();
     wh.execute("DELETE FROM dedupe._ps_meta WHERE key = 'seen'")
         .unwrap();
+    wh.execute("CREATE TABLE dedupe._ps_forgotten (k VARCHAR)")
+        .unwrap();
+    wh.execute(&format!(
+        "INSERT INTO dedupe._ps_forgotten VALUES ('{forgotten}')"
+    ))
+    .unwrap();
     drop(wh);
     assert_eq!(replay(), n as u64);
     assert_eq!(rejected(), "1");
-    assert_eq!(env.dump("dedupe"), before);
+    let mut expected = before.clone();
+    let keys = expected.get_mut("_ps_seen(keys)").unwrap();
+    keys.push(forgotten.clone());
+    keys.sort();
+    expected.insert(
+        format!("_ps_forgotten({})", ps_warehouse::quote("k")),
+        vec![forgotten],
+    );
+    assert_eq!(env.dump("dedupe"), expected);
     assert_eq!(
         env.query("SELECT value FROM dedupe._ps_meta WHERE key = 'seen'"),
         vec![vec!["1".to_owned()]]
