@@ -440,6 +440,8 @@ impl Space {
             load_seen(wh, &schema, &catalog)?
         } else {
             let seen = seen_from_tables(wh, &schema, &catalog)?;
+            // From here on `_ps_seen` holds every key (a new space's none);
+            // the space's meta says so with its next commit.
             meta.insert(SEEN_META.to_owned(), "1".to_owned());
             seen
         };
@@ -1014,9 +1016,6 @@ impl Space {
                 vec![Value::Int(self.next_seq), Value::Str(keys)],
             );
         }
-        // Since `open`, `_ps_seen` has held every key (read from it, or
-        // written there from the event tables).
-        meta.insert(SEEN_META.to_owned(), "1".to_owned());
         let state_chunks = crate::state::chunks_of(&dirty);
         let state_rows = crate::state::encode_chunks(&self.engine, &state_chunks);
         let table = |name: &str| {
