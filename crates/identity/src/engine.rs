@@ -108,14 +108,16 @@ struct TraitRec {
     order: u64,
 }
 
+/// A profile's state besides its canonical pointer and dirty flag, which the
+/// engine keeps in dense arrays of their own: every event reads one and sets
+/// the other, and a 4-byte or 1-byte entry is far likelier to be in cache
+/// than this 80-byte one.
 #[derive(Debug, Clone, Default)]
 struct Profile {
-    canonical: ProfileIdx,
     merges: u32,
     members: Vec<ProfileIdx>,
     idents: Vec<IdentIdx>,
     traits: Vec<TraitRec>,
-    dirty: bool,
 }
 
 /// A profile's persistent state, as stored by the warehouse and read back by
@@ -160,6 +162,10 @@ pub struct Engine {
     scheme: IdScheme,
     space: String,
     profiles: Vec<Profile>,
+    /// Each profile's canonical profile (itself while live): one hop.
+    canon: Vec<ProfileIdx>,
+    /// Whether the profile is in `dirty`.
+    marked: Vec<bool>,
     segment_ids: Vec<Box<str>>,
     idents: Vec<IdentRec>,
     index: index::Index,
@@ -180,6 +186,8 @@ impl Engine {
             scheme,
             space: space.to_owned(),
             profiles: Vec::new(),
+            canon: Vec::new(),
+            marked: Vec::new(),
             segment_ids: Vec::new(),
             idents: Vec::new(),
             index: index::Index::default(),
@@ -209,7 +217,7 @@ impl Engine {
     }
 
     pub fn canonical(&self, p: ProfileIdx) -> ProfileIdx {
-        self.profiles[p as usize].canonical
+        self.canon[p as usize]
     }
 
     /// `(type name, value)` of an identifier.
@@ -231,7 +239,7 @@ impl Engine {
     pub fn lookup(&self, type_name: &str, value: &str) -> Option<ProfileIdx> {
         let t = self.settings.type_id(type_name)?;
         self.find(t, value)
-            .map(|i| self.profiles[self.idents[i as usize].owner as usize].canonical)
+            .map(|i| self.canon[self.idents[i as usize].owner as usize])
     }
 
     /// Processes one event, appending its effects to `fx`.
@@ -295,7 +303,7 @@ impl Engine {
                 continue;
             }
             let i = self.find(t, v)?;
-            let c = self.profiles[self.idents[i as usize].owner as usize].canonical;
+            let c = self.canon[self.idents[i as usize].owner as usize];
             if owner.is_some_and(|o| o != c) {
                 return None;
             }
@@ -378,9 +386,8 @@ impl Engine {
     /// is one and none is new.
     #[inline]
     fn sole_profile(&self, look: &[(u64, Option<IdentIdx>)]) -> Option<ProfileIdx> {
-        let canonical = |f: Option<IdentIdx>| {
-            f.map(|i| self.profiles[self.idents[i as usize].owner as usize].canonical)
-        };
+        let canonical =
+            |f: Option<IdentIdx>| f.map(|i| self.canon[self.idents[i as usize].owner as usize]);
         let c = canonical(look.first()?.1)?;
         look[1..]
             .iter()
@@ -402,7 +409,7 @@ impl Engine {
         loop {
             p.clear();
             for &i in look.iter().filter_map(|(_, f)| f.as_ref()) {
-                let c = self.profiles[self.idents[i as usize].owner as usize].canonical;
+                let c = self.canon[self.idents[i as usize].owner as usize];
                 if !p.contains(&c) {
                     p.push(c);
                 }
@@ -556,10 +563,9 @@ impl Engine {
 
     fn create(&mut self, fx: &mut Vec<Effect>) -> ProfileIdx {
         let idx = self.profiles.len() as ProfileIdx;
-        self.profiles.push(Profile {
-            canonical: idx,
-            ..Profile::default()
-        });
+        self.profiles.push(Profile::default());
+        self.canon.push(idx);
+        self.marked.push(false);
         self.segment_ids
             .push(make_id(self.scheme, &self.space, idx as u64 + 1).into_boxed_str());
         self.mark(idx);
@@ -622,20 +628,16 @@ impl Engine {
         moved.push(from);
         moved.sort_unstable();
         for &s in &moved {
-            self.profiles[s as usize].canonical = into;
+            self.canon[s as usize] = into;
             self.mark(s);
             fx.push(Effect::Repointed {
                 segment: s,
                 canonical: into,
             });
         }
+        // (`from` was among `moved`: re-pointed and marked.)
         let f = std::mem::take(&mut self.profiles[from as usize]);
         let f_merges = f.merges;
-        self.profiles[from as usize] = Profile {
-            canonical: into,
-            dirty: true,
-            ..Profile::default()
-        };
         let t = &mut self.profiles[into as usize];
         t.members.extend(moved);
         t.members.sort_unstable();
@@ -702,10 +704,11 @@ impl Engine {
         changed
     }
 
+    #[inline]
     fn mark(&mut self, p: ProfileIdx) {
-        let prof = &mut self.profiles[p as usize];
-        if !prof.dirty {
-            prof.dirty = true;
+        let m = &mut self.marked[p as usize];
+        if !*m {
+            *m = true;
             self.dirty.push(p);
         }
     }
@@ -715,7 +718,7 @@ impl Engine {
     pub fn take_dirty(&mut self) -> Vec<ProfileIdx> {
         let mut d = std::mem::take(&mut self.dirty);
         for &p in &d {
-            self.profiles[p as usize].dirty = false;
+            self.marked[p as usize] = false;
         }
         d.sort_unstable();
         d
@@ -727,7 +730,7 @@ impl Engine {
         ProfileRecord {
             segment_id: self.segment_ids[p as usize].to_string(),
             ord: p,
-            canonical: self.segment_ids[prof.canonical as usize].to_string(),
+            canonical: self.segment_ids[self.canon[p as usize] as usize].to_string(),
             merges: prof.merges,
             idents: prof
                 .idents
@@ -783,6 +786,8 @@ impl Engine {
             by_id.insert(r.segment_id.as_str(), i as ProfileIdx);
         }
         e.profiles = vec![Profile::default(); records.len()];
+        e.canon = vec![0; records.len()];
+        e.marked = vec![false; records.len()];
         e.segment_ids = records
             .iter()
             .map(|r| r.segment_id.clone().into_boxed_str())
@@ -794,8 +799,8 @@ impl Engine {
                     r.segment_id, r.canonical
                 ))
             })?;
+            e.canon[i] = c;
             let prof = &mut e.profiles[i];
-            prof.canonical = c;
             prof.merges = r.merges;
             prof.traits = r
                 .traits
@@ -808,10 +813,10 @@ impl Engine {
                 .collect();
         }
         for i in 0..records.len() {
-            let c = e.profiles[i].canonical;
+            let c = e.canon[i];
             if c as usize != i {
                 // One hop: a merged-away profile must point at a live one.
-                if e.profiles[c as usize].canonical != c {
+                if e.canon[c as usize] != c {
                     return Err(RestoreError(format!(
                         "profile {} points to {}, which is itself merged away",
                         records[i].segment_id, records[c as usize].segment_id
@@ -831,9 +836,6 @@ impl Engine {
                 }
                 e.attach(i as ProfileIdx, t, v.clone(), *seen, &mut sink);
             }
-        }
-        for p in &mut e.profiles {
-            p.dirty = false;
         }
         Ok(e)
     }

@@ -26,7 +26,7 @@ pub struct Forgotten {
 impl Engine {
     /// A live profile and every segment merged into it, ascending.
     pub fn segments_of(&self, canonical: ProfileIdx) -> Vec<ProfileIdx> {
-        let c = self.profiles[canonical as usize].canonical;
+        let c = self.canon[canonical as usize];
         let mut v = self.profiles[c as usize].members.clone();
         v.push(c);
         v.sort_unstable();
@@ -36,7 +36,7 @@ impl Engine {
     /// The identifiers a profile holds (through its canonical profile), as
     /// `(type name, value)` in attachment order.
     pub fn identifiers_of(&self, p: ProfileIdx) -> Vec<(String, String)> {
-        let c = self.profiles[p as usize].canonical;
+        let c = self.canon[p as usize];
         self.profiles[c as usize]
             .idents
             .iter()
@@ -52,7 +52,7 @@ impl Engine {
     /// the next commit — the one that deletes the rows.
     pub fn forget(&mut self, p: ProfileIdx) -> Forgotten {
         let segments = self.segments_of(p);
-        let c = self.profiles[p as usize].canonical;
+        let c = self.canon[p as usize];
         let idents = std::mem::take(&mut self.profiles[c as usize].idents);
         let mut identifiers = Vec::with_capacity(idents.len());
         for &i in &idents {
@@ -61,12 +61,8 @@ impl Engine {
             self.unindex(i);
         }
         for &s in &segments {
-            let dirty = self.profiles[s as usize].dirty;
-            self.profiles[s as usize] = Profile {
-                canonical: s,
-                dirty,
-                ..Profile::default()
-            };
+            self.profiles[s as usize] = Profile::default();
+            self.canon[s as usize] = s;
             self.mark(s);
         }
         Forgotten {

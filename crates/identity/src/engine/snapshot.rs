@@ -229,7 +229,7 @@ impl Engine {
         }
         for (k, p) in profiles.iter().enumerate() {
             put_str(out, &self.segment_ids[range.start as usize + k]);
-            put_var(out, u64::from(p.canonical));
+            put_var(out, u64::from(self.canon[range.start as usize + k]));
             put_var(out, u64::from(p.merges));
             put_var(out, p.idents.len() as u64);
             for &i in &p.idents {
@@ -347,6 +347,8 @@ impl Engine {
         }
         let n = to_u32(next)? as usize;
         e.profiles.reserve_exact(n);
+        e.canon.reserve_exact(n);
+        e.marked = vec![false; n];
         e.segment_ids.reserve_exact(n);
         e.idents.reserve_exact(ident_total as usize);
         e.index.reserve(ident_total as usize);
@@ -373,8 +375,8 @@ impl Engine {
                         e.segment_ids[p as usize]
                     )));
                 }
+                e.canon.push(canonical as ProfileIdx);
                 let mut prof = Profile {
-                    canonical: canonical as ProfileIdx,
                     merges: to_u32(rd.var()?)?,
                     ..Profile::default()
                 };
@@ -424,10 +426,10 @@ impl Engine {
             }
         }
         for i in 0..n {
-            let c = e.profiles[i].canonical;
+            let c = e.canon[i];
             if c as usize != i {
                 // One hop: a merged-away profile must point at a live one.
-                if e.profiles[c as usize].canonical != c {
+                if e.canon[c as usize] != c {
                     return Err(RestoreError(format!(
                         "profile {} points to {}, which is itself merged away",
                         e.segment_ids[i], e.segment_ids[c as usize]
