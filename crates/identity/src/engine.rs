@@ -91,12 +91,74 @@ pub struct Outcome {
     pub suppressed: Option<(String, String)>,
 }
 
+/// Values up to this many bytes are stored in the identifier's record.
+const INLINE: usize = 44;
+
+/// One identifier: a cache line holding everything a lookup reads (type,
+/// value, owner) and the last-seen time it updates. Values longer than
+/// [`INLINE`] bytes (rare: ids are mostly UUIDs, emails and shorter) live in
+/// the engine's `spill` arena instead, the record holding their offset. A
+/// value in a separate heap string cost a second cache miss per lookup, and
+/// about as much memory again as the part of the line it now fills.
 #[derive(Debug, Clone)]
+#[repr(align(64))]
 struct IdentRec {
-    ty: TypeId,
-    value: Box<str>,
-    owner: ProfileIdx,
     last_seen: i64,
+    owner: ProfileIdx,
+    ty: TypeId,
+    len: u32,
+    /// The value when `len <= INLINE`, else its offset in `spill` (8 bytes,
+    /// little-endian).
+    bytes: [u8; INLINE],
+}
+
+impl IdentRec {
+    fn new(ty: TypeId, v: &str, owner: ProfileIdx, last_seen: i64, spill: &mut Vec<u8>) -> Self {
+        let v = v.as_bytes();
+        let mut bytes = [0u8; INLINE];
+        if v.len() <= INLINE {
+            bytes[..v.len()].copy_from_slice(v);
+        } else {
+            bytes[..8].copy_from_slice(&(spill.len() as u64).to_le_bytes());
+            spill.extend_from_slice(v);
+        }
+        IdentRec {
+            last_seen,
+            owner,
+            ty,
+            len: u32::try_from(v.len()).expect("identifier under 4 GiB"),
+            bytes,
+        }
+    }
+
+    /// The value's bytes (`spill` is the engine's).
+    #[inline(always)]
+    fn value<'a>(&'a self, spill: &'a [u8]) -> &'a [u8] {
+        let n = self.len as usize;
+        if n <= INLINE {
+            &self.bytes[..n]
+        } else {
+            let at = word(&self.bytes, 0) as usize;
+            &spill[at..at + n]
+        }
+    }
+
+    /// The value (`spill` is the engine's).
+    fn value_str<'a>(&'a self, spill: &'a [u8]) -> &'a str {
+        std::str::from_utf8(self.value(spill)).expect("stored from a str")
+    }
+
+    /// Erases the value (its bytes too, when spilled), for a privacy
+    /// deletion.
+    fn erase(&mut self, spill: &mut [u8]) {
+        let n = self.len as usize;
+        if n > INLINE {
+            let at = word(&self.bytes, 0) as usize;
+            spill[at..at + n].fill(0);
+        }
+        self.bytes = [0; INLINE];
+        self.len = 0;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +230,8 @@ pub struct Engine {
     marked: Vec<bool>,
     segment_ids: Vec<Box<str>>,
     idents: Vec<IdentRec>,
+    /// Identifier values too long for their record.
+    spill: Vec<u8>,
     index: index::Index,
     hasher: IdentHasher,
     names: Names,
@@ -190,6 +254,7 @@ impl Engine {
             marked: Vec::new(),
             segment_ids: Vec::new(),
             idents: Vec::new(),
+            spill: Vec::new(),
             index: index::Index::default(),
             hasher: IdentHasher::new(),
             names: Names::default(),
@@ -223,7 +288,7 @@ impl Engine {
     /// `(type name, value)` of an identifier.
     pub fn identifier(&self, i: IdentIdx) -> (&str, &str) {
         let r = &self.idents[i as usize];
-        (self.settings.name(r.ty), &r.value)
+        (self.settings.name(r.ty), r.value_str(&self.spill))
     }
 
     /// The profile's current traits in first-set order (removed ones left out).
@@ -416,8 +481,7 @@ impl Engine {
             }
             if p.is_empty() {
                 let np = self.create(fx);
-                for ((t, v), &(h, _)) in ids.iter_mut().zip(look.iter()) {
-                    let v = std::mem::take(v).into_owned();
+                for ((t, v), &(h, _)) in ids.iter().zip(look.iter()) {
                     self.attach_hashed(np, *t, v, h, ts, fx);
                 }
                 out.segment = Some(np);
@@ -440,14 +504,13 @@ impl Engine {
                     self.merge(other, target, fx);
                 }
                 out.merges = p.len() as u32 - 1;
-                for ((t, v), &(h, f)) in ids.iter_mut().zip(look.iter()) {
+                for ((t, v), &(h, f)) in ids.iter().zip(look.iter()) {
                     match f {
                         Some(i) => {
                             let r = &mut self.idents[i as usize];
                             r.last_seen = r.last_seen.max(ts);
                         }
                         None => {
-                            let v = std::mem::take(v).into_owned();
                             self.attach_hashed(target, *t, v, h, ts, fx);
                         }
                     }
@@ -573,8 +636,8 @@ impl Engine {
         idx
     }
 
-    fn attach(&mut self, p: ProfileIdx, t: TypeId, v: String, ts: i64, fx: &mut Vec<Effect>) {
-        let h = self.hash(t, &v);
+    fn attach(&mut self, p: ProfileIdx, t: TypeId, v: &str, ts: i64, fx: &mut Vec<Effect>) {
+        let h = self.hash(t, v);
         self.attach_hashed(p, t, v, h, ts, fx);
     }
 
@@ -583,18 +646,19 @@ impl Engine {
         &mut self,
         p: ProfileIdx,
         t: TypeId,
-        v: String,
+        v: &str,
         h: u64,
         ts: i64,
         fx: &mut Vec<Effect>,
     ) {
         let i = self.idents.len() as IdentIdx;
-        self.idents.push(IdentRec {
-            ty: t,
-            value: v.into_boxed_str(),
-            owner: p,
-            last_seen: ts,
-        });
+        if self.idents.len() == self.idents.capacity() {
+            // Grow by half, not double: records are a cache line each,
+            // and doubling would leave up to half of them unused.
+            self.idents.reserve_exact((self.idents.len() / 2).max(64));
+        }
+        self.idents
+            .push(IdentRec::new(t, v, p, ts, &mut self.spill));
         self.index.insert(h, i);
         self.profiles[p as usize].idents.push(i);
         fx.push(Effect::Attached {
@@ -618,7 +682,7 @@ impl Engine {
     fn find_hashed(&self, h: u64, t: TypeId, v: &str) -> Option<IdentIdx> {
         self.index.find(h, |j| {
             let r = &self.idents[j as usize];
-            r.ty == t && same_bytes(r.value.as_bytes(), v.as_bytes())
+            r.ty == t && same_bytes(r.value(&self.spill), v.as_bytes())
         })
     }
 
@@ -739,7 +803,7 @@ impl Engine {
                     let r = &self.idents[i as usize];
                     (
                         self.settings.name(r.ty).to_owned(),
-                        r.value.to_string(),
+                        r.value_str(&self.spill).to_owned(),
                         r.last_seen,
                     )
                 })
@@ -834,7 +898,7 @@ impl Engine {
                         "identifier {ty}:{v} is held by two profiles"
                     )));
                 }
-                e.attach(i as ProfileIdx, t, v.clone(), *seen, &mut sink);
+                e.attach(i as ProfileIdx, t, v, *seen, &mut sink);
             }
         }
         Ok(e)

@@ -116,3 +116,54 @@ fn suppressed_identifiers_refuse_the_event_without_changing_state() {
     assert!(s.outcome.suppressed.is_none());
     assert_eq!(e.lookup("anonymous_id", "a9"), e.lookup("user_id", "u1"));
 }
+
+/// Identifier values of every length around the engine's inline limit (44
+/// bytes; longer ones are stored apart) resolve, survive a restore from
+/// records and from a snapshot, and are released by forgetting.
+#[test]
+fn long_identifiers_resolve_restore_and_forget() {
+    let value = |n: usize, tag: char| -> String {
+        (0..n)
+            .map(|i| {
+                if i == 0 {
+                    tag
+                } else {
+                    (b'a' + (i % 26) as u8) as char
+                }
+            })
+            .collect()
+    };
+    let mut events = Vec::new();
+    for n in [1, 8, 16, 17, 43, 44, 45, 64, 200] {
+        events.push(event(&identify(
+            &format!("i{n}"),
+            &value(n, 'u'),
+            &value(n, 'a'),
+            &format!("{}@x.y", value(n, 'e')),
+        )));
+        events.push(event(&json!({"type": "track", "event": "E",
+            "messageId": format!("t{n}"), "timestamp": at(2_000_000),
+            "anonymousId": value(n, 'a'), "userId": value(n, 'u')})));
+    }
+    restore_check(&IdentityConfig::default(), &events, 9, "long identifiers");
+    let mut e = default_engine();
+    for ev in &events {
+        run_event(&mut e, ev);
+    }
+    for n in [1, 8, 16, 17, 43, 44, 45, 64, 200] {
+        let p = e.lookup("user_id", &value(n, 'u')).expect("known");
+        assert_eq!(e.lookup("anonymous_id", &value(n, 'a')), Some(p));
+        let mut want = vec![
+            ("user_id".to_owned(), value(n, 'u')),
+            ("anonymous_id".to_owned(), value(n, 'a')),
+            ("email".to_owned(), format!("{}@x.y", value(n, 'e'))),
+        ];
+        assert_eq!(e.identifiers_of(p), want, "length {n}");
+        let mut got = e.forget(p).identifiers;
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(e.lookup("user_id", &value(n, 'u')), None);
+        assert_eq!(e.lookup("email", &format!("{}@x.y", value(n, 'e'))), None);
+    }
+}

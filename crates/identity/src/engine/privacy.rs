@@ -73,10 +73,10 @@ impl Engine {
 
     fn unindex(&mut self, i: IdentIdx) {
         let r = &self.idents[i as usize];
-        let h = self.hasher.hash(r.ty, &r.value);
+        let h = self.hasher.hash(r.ty, r.value_str(&self.spill));
         self.index.remove(h, i);
         // The arena slot stays (indices are positions) but keeps no value.
-        self.idents[i as usize].value = Box::from("");
+        self.idents[i as usize].erase(&mut self.spill);
     }
 
     /// Refuses, from now on, events carrying `type_name:value`. Returns

@@ -236,7 +236,7 @@ impl Engine {
                 let r = &self.idents[i as usize];
                 let ti = types.iter().position(|&t| t == r.ty).expect("collected");
                 put_var(out, ti as u64);
-                put_str(out, &r.value);
+                put_str(out, r.value_str(&self.spill));
                 put_var(out, zigzag(r.last_seen));
             }
             put_var(out, p.traits.len() as u64);
@@ -398,12 +398,8 @@ impl Engine {
                         )));
                     }
                     e.index.insert(hash, i);
-                    e.idents.push(IdentRec {
-                        ty,
-                        value: v.into(),
-                        owner: p,
-                        last_seen,
-                    });
+                    e.idents
+                        .push(IdentRec::new(ty, v, p, last_seen, &mut e.spill));
                     prof.idents.push(i);
                 }
                 let nt = rd.len()?;
