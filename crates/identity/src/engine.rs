@@ -174,11 +174,15 @@ struct TraitRec {
 /// engine keeps in dense arrays of their own: every event reads one and sets
 /// the other, and a 4-byte or 1-byte entry is far likelier to be in cache
 /// than this 80-byte one.
+///
+/// Members and identifiers are few per profile: up to four are kept in
+/// place, in the space a `Vec` would take, so most profiles allocate for
+/// neither.
 #[derive(Debug, Clone, Default)]
 struct Profile {
     merges: u32,
-    members: Vec<ProfileIdx>,
-    idents: Vec<IdentIdx>,
+    members: SmallVec<[ProfileIdx; 4]>,
+    idents: SmallVec<[IdentIdx; 4]>,
     traits: Vec<TraitRec>,
 }
 
@@ -228,7 +232,7 @@ pub struct Engine {
     canon: Vec<ProfileIdx>,
     /// Whether the profile is in `dirty`.
     marked: Vec<bool>,
-    segment_ids: Vec<Box<str>>,
+    segment_ids: SegmentIds,
     idents: Vec<IdentRec>,
     /// Identifier values too long for their record.
     spill: Vec<u8>,
@@ -252,7 +256,7 @@ impl Engine {
             profiles: Vec::new(),
             canon: Vec::new(),
             marked: Vec::new(),
-            segment_ids: Vec::new(),
+            segment_ids: SegmentIds::default(),
             idents: Vec::new(),
             spill: Vec::new(),
             index: index::Index::default(),
@@ -278,7 +282,7 @@ impl Engine {
     }
 
     pub fn segment_id(&self, p: ProfileIdx) -> &str {
-        &self.segment_ids[p as usize]
+        self.segment_ids.get(p)
     }
 
     pub fn canonical(&self, p: ProfileIdx) -> ProfileIdx {
@@ -629,8 +633,9 @@ impl Engine {
         self.profiles.push(Profile::default());
         self.canon.push(idx);
         self.marked.push(false);
-        self.segment_ids
-            .push(make_id(self.scheme, &self.space, idx as u64 + 1).into_boxed_str());
+        let mut buf = [0u8; 27];
+        let (prefix, digits) = id_parts(self.scheme, &self.space, idx as u64 + 1, &mut buf);
+        self.segment_ids.push(&[prefix, digits]);
         self.mark(idx);
         fx.push(Effect::Created { profile: idx });
         idx
@@ -792,9 +797,9 @@ impl Engine {
     pub fn record(&self, p: ProfileIdx) -> ProfileRecord {
         let prof = &self.profiles[p as usize];
         ProfileRecord {
-            segment_id: self.segment_ids[p as usize].to_string(),
+            segment_id: self.segment_id(p).to_owned(),
             ord: p,
-            canonical: self.segment_ids[self.canon[p as usize] as usize].to_string(),
+            canonical: self.segment_id(self.canon[p as usize]).to_owned(),
             merges: prof.merges,
             idents: prof
                 .idents
@@ -852,10 +857,13 @@ impl Engine {
         e.profiles = vec![Profile::default(); records.len()];
         e.canon = vec![0; records.len()];
         e.marked = vec![false; records.len()];
-        e.segment_ids = records
-            .iter()
-            .map(|r| r.segment_id.clone().into_boxed_str())
-            .collect();
+        e.segment_ids.reserve(
+            records.len(),
+            records.iter().map(|r| r.segment_id.len()).sum(),
+        );
+        for r in &records {
+            e.segment_ids.push(&[&r.segment_id]);
+        }
         for (i, r) in records.iter().enumerate() {
             let c = *by_id.get(r.canonical.as_str()).ok_or_else(|| {
                 RestoreError(format!(
@@ -909,24 +917,35 @@ impl Engine {
 /// ids are stable across replays yet do not reveal how many profiles exist.
 /// (Built without `format!`, at their exact length: one allocation per id.)
 pub fn make_id(scheme: IdScheme, space: &str, n: u64) -> String {
+    let mut buf = [0u8; 27];
+    let (prefix, digits) = id_parts(scheme, space, n, &mut buf);
+    let mut id = String::with_capacity(prefix.len() + digits.len());
+    id.push_str(prefix);
+    id.push_str(digits);
+    id
+}
+
+/// [`make_id`] in two parts, the prefix and the digits (written to `buf`),
+/// so the engine can append them to its segment ids without a `String`.
+fn id_parts<'b>(
+    scheme: IdScheme,
+    space: &str,
+    n: u64,
+    buf: &'b mut [u8; 27],
+) -> (&'static str, &'b str) {
     match scheme {
         IdScheme::Sequential => {
-            let mut digits = [0u8; 20];
-            let mut at = digits.len();
+            let mut at = buf.len();
             let mut rest = n;
             loop {
                 at -= 1;
-                digits[at] = b'0' + (rest % 10) as u8;
+                buf[at] = b'0' + (rest % 10) as u8;
                 rest /= 10;
                 if rest == 0 {
                     break;
                 }
             }
-            let digits = std::str::from_utf8(&digits[at..]).expect("ascii");
-            let mut id = String::with_capacity("profile_".len() + digits.len());
-            id.push_str("profile_");
-            id.push_str(digits);
-            id
+            ("profile_", std::str::from_utf8(&buf[at..]).expect("ascii"))
         }
         IdScheme::Use => {
             const ALPHABET: &[u8; 62] =
@@ -941,8 +960,7 @@ pub fn make_id(scheme: IdScheme, space: &str, n: u64) -> String {
             for (limb, c) in num.iter_mut().zip(digest.chunks(4)) {
                 *limb = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
             }
-            let mut digits = [0u8; 27];
-            for d in digits.iter_mut().rev() {
+            for d in buf.iter_mut().rev() {
                 let mut rem: u64 = 0;
                 for limb in num.iter_mut() {
                     let cur = (rem << 32) | *limb as u64;
@@ -951,11 +969,42 @@ pub fn make_id(scheme: IdScheme, space: &str, n: u64) -> String {
                 }
                 *d = ALPHABET[rem as usize];
             }
-            let mut id = String::with_capacity("use_".len() + digits.len());
-            id.push_str("use_");
-            id.push_str(std::str::from_utf8(&digits).expect("ascii"));
-            id
+            ("use_", std::str::from_utf8(&buf[..]).expect("ascii"))
         }
+    }
+}
+
+/// Every profile's segment id, end to end in one string: no allocation per
+/// profile, and 8 bytes of bookkeeping each instead of a boxed string's 16
+/// and its heap block's overhead.
+#[derive(Debug, Default)]
+struct SegmentIds {
+    text: String,
+    /// Where each profile's id ends in `text` (it starts where the previous
+    /// one ends).
+    ends: Vec<u64>,
+}
+
+impl SegmentIds {
+    /// Appends the next profile's id, given in parts.
+    fn push(&mut self, parts: &[&str]) {
+        for part in parts {
+            self.text.push_str(part);
+        }
+        self.ends.push(self.text.len() as u64);
+    }
+
+    #[inline]
+    fn get(&self, p: ProfileIdx) -> &str {
+        let p = p as usize;
+        let start = if p == 0 { 0 } else { self.ends[p - 1] as usize };
+        &self.text[start..self.ends[p] as usize]
+    }
+
+    /// Makes room for `n` more ids of `bytes` bytes in all.
+    fn reserve(&mut self, n: usize, bytes: usize) {
+        self.ends.reserve_exact(n);
+        self.text.reserve_exact(bytes);
     }
 }
 

@@ -27,7 +27,7 @@ impl Engine {
     /// A live profile and every segment merged into it, ascending.
     pub fn segments_of(&self, canonical: ProfileIdx) -> Vec<ProfileIdx> {
         let c = self.canon[canonical as usize];
-        let mut v = self.profiles[c as usize].members.clone();
+        let mut v = self.profiles[c as usize].members.to_vec();
         v.push(c);
         v.sort_unstable();
         v

@@ -228,7 +228,7 @@ impl Engine {
             put_str(out, n);
         }
         for (k, p) in profiles.iter().enumerate() {
-            put_str(out, &self.segment_ids[range.start as usize + k]);
+            put_str(out, self.segment_id(range.start + k as ProfileIdx));
             put_var(out, u64::from(self.canon[range.start as usize + k]));
             put_var(out, u64::from(p.merges));
             put_var(out, p.idents.len() as u64);
@@ -349,7 +349,7 @@ impl Engine {
         e.profiles.reserve_exact(n);
         e.canon.reserve_exact(n);
         e.marked = vec![false; n];
-        e.segment_ids.reserve_exact(n);
+        e.segment_ids.reserve(n, 0);
         e.idents.reserve_exact(ident_total as usize);
         e.index.reserve(ident_total as usize);
         for h in heads {
@@ -367,12 +367,12 @@ impl Engine {
                 .collect();
             for k in 0..h.count {
                 let p = (h.first + k) as ProfileIdx;
-                e.segment_ids.push(rd.str()?.into());
+                e.segment_ids.push(&[rd.str()?]);
                 let canonical = rd.var()?;
                 if canonical >= next {
                     return Err(RestoreError(format!(
                         "profile {} points to unknown profile {canonical}",
-                        e.segment_ids[p as usize]
+                        e.segment_id(p)
                     )));
                 }
                 e.canon.push(canonical as ProfileIdx);
@@ -428,7 +428,8 @@ impl Engine {
                 if e.canon[c as usize] != c {
                     return Err(RestoreError(format!(
                         "profile {} points to {}, which is itself merged away",
-                        e.segment_ids[i], e.segment_ids[c as usize]
+                        e.segment_id(i as ProfileIdx),
+                        e.segment_id(c)
                     )));
                 }
                 e.profiles[c as usize].members.push(i as ProfileIdx);
