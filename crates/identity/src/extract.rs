@@ -51,7 +51,7 @@ impl<'e> Sources<'e> {
             },
             integrations: has
                 .integrations
-                .then(|| ev.payload.get("integrations"))
+                .then(|| ev.payload().get("integrations"))
                 .flatten(),
             ..Sources::default()
         };
@@ -286,7 +286,7 @@ mod tests {
                 .and_then(|g| g.get("clientId"))
                 .and_then(scalar)
         };
-        if let Some(cid) = ga(Some(&ev.payload)).or_else(|| ga(context)) {
+        if let Some(cid) = ga(Some(ev.payload())).or_else(|| ga(context)) {
             push(settings, b.ga_client_id, cid, out);
         }
         if !settings.custom.is_empty() {
@@ -460,7 +460,12 @@ mod tests {
             let (mut got, mut want) = (Candidates::new(), Candidates::new());
             let got_added = extract(&mut a, &ev, &mut got).new_types;
             let want_added = reference(&mut b, &ev, &mut want);
-            assert_eq!((&got, &got_added), (&want, &want_added), "{:?}", ev.payload);
+            assert_eq!(
+                (&got, &got_added),
+                (&want, &want_added),
+                "{:?}",
+                ev.payload()
+            );
             seen.extend(got.iter().map(|(t, _)| a.name(*t).to_owned()));
         }
         // The generator reaches every source.

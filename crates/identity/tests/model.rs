@@ -130,7 +130,7 @@ impl Model {
                 }
             }
         };
-        let p = &ev.payload;
+        let p = ev.payload();
         push(0, p.get("userId").and_then(Value::as_str));
         push(2, p.get("anonymousId").and_then(Value::as_str));
         if matches!(ev.kind, EventType::Identify | EventType::Group) {
@@ -353,7 +353,7 @@ impl Model {
         // SPEC §3.4: identify traits; an explicit null is a statement too.
         let mut changed = false;
         if ev.kind == EventType::Identify {
-            if let Some(traits) = ev.payload.get("traits").and_then(Value::as_object) {
+            if let Some(traits) = ev.payload().get("traits").and_then(Value::as_object) {
                 let order = self.order;
                 let prof = &mut self.profiles[canonical];
                 for (name, value) in traits {
@@ -545,7 +545,7 @@ fn check_against_model(
             new_types: s.outcome.new_types.clone(),
             effects: s.text.clone(),
         };
-        assert_eq!(got, want, "event {k}: {:?}", ev.payload);
+        assert_eq!(got, want, "event {k}: {:?}", ev.payload());
         for f in &s.effects {
             match f {
                 Effect::Created { profile } => {

@@ -681,8 +681,7 @@ fn check_event(
                 };
             }
             let entry = if added_id {
-                let bytes =
-                    serde_json::to_vec(&Json::Object(ev.payload)).expect("a JSON value serializes");
+                let bytes = serde_json::to_vec(ev.payload()).expect("a JSON value serializes");
                 Entry {
                     kind: EntryKind::Payload,
                     bytes,

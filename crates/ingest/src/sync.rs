@@ -398,7 +398,7 @@ fn add_records(space: &mut Space, batch: &mut ps_pipeline::Batch, rb: &ReadBatch
                         default_source: None,
                         batch_write_key: rec.write_key.as_deref(),
                     };
-                    let _ = space.add(batch, payload, Some(&e.bytes), origin, arrival);
+                    let _ = space.add_json(batch, payload, Some(&e.bytes), origin, arrival);
                 }
                 EntryKind::TooLarge => {
                     let refusal = Refusal::TooLarge(e.bytes.len());

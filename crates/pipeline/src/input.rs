@@ -7,7 +7,7 @@
 //! started on, so a refusal can say where to look.
 
 use flate2::read::MultiGzDecoder;
-use serde_json::Value as Json;
+use ps_spec::tape::{Doc, JsonRef, Kind};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
@@ -16,7 +16,7 @@ use std::path::Path;
 #[derive(Debug)]
 pub struct RawEvent {
     pub line: u64,
-    pub payload: Result<Json, String>,
+    pub payload: Result<Doc, String>,
     /// `writeKey` of the enclosing batch body.
     pub batch_write_key: Option<String>,
     /// `sentAt` of the enclosing batch body.
@@ -85,11 +85,11 @@ pub fn read_events(
         let mut text = String::new();
         reader.read_to_string(&mut text)?;
         bytes(text.len() as u64);
-        document(&text, 1, &mut f);
+        document(text, 1, &mut f);
         return Ok(());
     }
     let mut line_no = 0u64;
-    let mut line = String::new();
+    let mut line = String::with_capacity(4096);
     let mut pending: Option<(u64, String)> = None;
     // Only a document that starts pretty-printed may span lines; in JSON lines a
     // broken line must not swallow the valid lines after it.
@@ -105,35 +105,40 @@ pub fn read_events(
         if let Some((start, acc)) = pending.as_mut() {
             // Inside a pretty-printed document: gather lines until it parses.
             acc.push_str(&line);
-            if let Ok(v) = serde_json::from_str::<Json>(acc) {
-                let start = *start;
-                pending = None;
-                emit(v, start, &mut f);
+            match Doc::parse(std::mem::take(acc)) {
+                Ok(doc) => {
+                    let start = *start;
+                    pending = None;
+                    emit(doc, start, &mut f);
+                }
+                Err((_, back)) => *acc = back,
             }
             continue;
         }
-        let text = line.trim();
-        if text.is_empty() {
+        if line.trim().is_empty() {
             continue;
         }
         let may_span = std::mem::take(&mut first_content);
-        match serde_json::from_str::<Json>(text) {
-            Ok(v) => emit(v, line_no, &mut f),
-            Err(e) if may_span && e.is_eof() && text.starts_with('{') => {
-                pending = Some((line_no, line.clone()));
+        // The line becomes the event's text (the next line gets a new buffer).
+        let text = std::mem::replace(&mut line, String::with_capacity(4096));
+        match Doc::parse(text) {
+            Ok(doc) => emit(doc, line_no, &mut f),
+            Err((e, back)) if may_span && e.is_eof() && back.trim_start().starts_with('{') => {
+                pending = Some((line_no, back));
             }
-            Err(e) => f(RawEvent {
+            Err((e, _)) => f(RawEvent {
                 line: line_no,
-                payload: Err(e.to_string()),
+                payload: Err(e.into_message()),
                 batch_write_key: None,
                 batch_sent_at: None,
             }),
         }
     }
     if let Some((start, acc)) = pending {
-        let err = serde_json::from_str::<Json>(&acc)
-            .err()
-            .map_or_else(|| "incomplete JSON".to_owned(), |e| e.to_string());
+        let err = match Doc::parse(acc) {
+            Err((e, _)) => e.into_message(),
+            Ok(_) => "incomplete JSON".to_owned(),
+        };
         f(RawEvent {
             line: start,
             payload: Err(err),
@@ -144,12 +149,12 @@ pub fn read_events(
     Ok(())
 }
 
-fn document(text: &str, line: u64, f: &mut impl FnMut(RawEvent)) {
-    match serde_json::from_str::<Json>(text) {
-        Ok(v) => emit(v, line, f),
-        Err(e) => f(RawEvent {
+fn document(text: String, line: u64, f: &mut impl FnMut(RawEvent)) {
+    match Doc::parse(text) {
+        Ok(doc) => emit(doc, line, f),
+        Err((e, _)) => f(RawEvent {
             line,
-            payload: Err(e.to_string()),
+            payload: Err(e.into_message()),
             batch_write_key: None,
             batch_sent_at: None,
         }),
@@ -157,46 +162,48 @@ fn document(text: &str, line: u64, f: &mut impl FnMut(RawEvent)) {
 }
 
 /// One parsed JSON value: an event, an array of events, or a batch body.
-fn emit(v: Json, line: u64, f: &mut impl FnMut(RawEvent)) {
-    match v {
-        Json::Array(items) => {
-            for item in items {
-                f(RawEvent {
-                    line,
-                    payload: Ok(item),
-                    batch_write_key: None,
-                    batch_sent_at: None,
-                });
-            }
+fn emit(doc: Doc, line: u64, f: &mut impl FnMut(RawEvent)) {
+    let root = doc.root();
+    // Elements of an array or a batch become documents of their own.
+    let each = |items: JsonRef<'_>,
+                key: Option<String>,
+                sent: Option<String>,
+                f: &mut dyn FnMut(RawEvent)| {
+        for item in items.elements() {
+            let payload = Doc::parse(item.raw().to_owned()).map_err(|(e, _)| e.into_message());
+            f(RawEvent {
+                line,
+                payload,
+                batch_write_key: key.clone(),
+                batch_sent_at: sent.clone(),
+            });
         }
-        Json::Object(mut o) if o.get("batch").is_some_and(Json::is_array) => {
-            let key = o.get("writeKey").and_then(Json::as_str).map(str::to_owned);
-            let sent = o.get("sentAt").and_then(Json::as_str).map(str::to_owned);
-            if let Some(Json::Array(items)) = o.remove("batch") {
-                for item in items {
-                    f(RawEvent {
-                        line,
-                        payload: Ok(item),
-                        batch_write_key: key.clone(),
-                        batch_sent_at: sent.clone(),
-                    });
-                }
-            }
-        }
-        other => f(RawEvent {
-            line,
-            payload: Ok(other),
-            batch_write_key: None,
-            batch_sent_at: None,
-        }),
+    };
+    if matches!(root.kind(), Kind::Array) {
+        each(root, None, None, f);
+        return;
     }
+    if let Some(batch) = root
+        .get("batch")
+        .filter(|b| matches!(b.kind(), Kind::Array))
+    {
+        let text = |k: &str| root.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        each(batch, text("writeKey"), text("sentAt"), f);
+        return;
+    }
+    f(RawEvent {
+        line,
+        payload: Ok(doc),
+        batch_write_key: None,
+        batch_sent_at: None,
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn collect(text: &str) -> Vec<(u64, Result<Json, String>, Option<String>)> {
+    fn collect(text: &str) -> Vec<(u64, Result<Doc, String>, Option<String>)> {
         let mut out = Vec::new();
         let reader: Box<dyn BufRead + Send> = Box::new(io::Cursor::new(text.as_bytes().to_vec()));
         read_events(

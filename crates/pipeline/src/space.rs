@@ -18,11 +18,12 @@ use crate::state::RecoveryTimings;
 use crate::stats::SyncStats;
 use hashbrown::HashSet;
 use ps_identity::{Effect, Engine, EngineMeta, IdScheme, ProfileIdx, Rule, Settings};
-use ps_spec::flatten::for_each_leaf;
+use ps_spec::flatten::for_each_doc_leaf;
 use ps_spec::naming::snake_case;
-use ps_spec::{parse_event_or_return, Arrival, ColumnType, Event, EventType, Refusal, Value};
+use ps_spec::tape::JsonRef;
+use ps_spec::{parse_doc, tape::Doc, Arrival, Cell, ColumnType, Event, EventType, Refusal, Value};
 use ps_warehouse::contract::{self as c, Catalog, Ddl, TableId};
-use ps_warehouse::Warehouse;
+use ps_warehouse::{RowBuffer, Warehouse};
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
 use std::collections::BTreeMap;
@@ -63,6 +64,8 @@ pub struct Batch {
     load_time: i64,
     ddl: Vec<Ddl>,
     rows: BTreeMap<String, Vec<Vec<Value>>>,
+    /// The event tables' rows, column by column, by `TableId::index`.
+    buffers: Vec<RowBuffer>,
     touched: Vec<ProfileIdx>,
     pub stats: SyncStats,
     events: usize,
@@ -80,7 +83,7 @@ impl Batch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events == 0 && self.rows.is_empty()
+        self.events == 0 && self.rows.is_empty() && self.buffers.iter().all(RowBuffer::is_empty)
     }
 
     pub fn load_time(&self) -> i64 {
@@ -99,6 +102,14 @@ impl Batch {
         let key = format!("cp:{key}");
         self.checkpoints.retain(|(k, _)| *k != key);
         self.checkpoints.push((key, value));
+    }
+
+    fn buffer(&mut self, table: TableId) -> &mut RowBuffer {
+        let i = table.index();
+        if self.buffers.len() <= i {
+            self.buffers.resize_with(i + 1, RowBuffer::new);
+        }
+        &mut self.buffers[i]
     }
 
     pub(crate) fn push(&mut self, table: &str, row: Vec<Value>) {
@@ -141,6 +152,8 @@ pub struct Space {
     meta: BTreeMap<String, String>,
     /// Reused per event body: which columns it has written.
     scratch_written: Vec<bool>,
+    /// Text of array/object leaves while they are written (`Cell::from_json`).
+    scratch_text: String,
     /// How long [`Space::open`] took, by part.
     pub recovery: RecoveryTimings,
 }
@@ -485,6 +498,7 @@ impl Space {
             timings: Timings::default(),
             meta,
             scratch_written: Vec::new(),
+            scratch_text: String::new(),
             recovery,
         })
     }
@@ -516,12 +530,26 @@ impl Space {
         }
     }
 
+    /// [`Space::add`] of a payload held as a `serde_json` value (the HTTP
+    /// server's, which it amends before the pipeline sees it).
+    pub fn add_json(
+        &mut self,
+        batch: &mut Batch,
+        payload: std::result::Result<Json, String>,
+        raw: Option<&[u8]>,
+        origin: Origin<'_>,
+        arrival: Arrival,
+    ) -> std::result::Result<(), Refusal> {
+        let doc = payload.map(|j| Doc::parse(j.to_string()).expect("serde_json writes JSON"));
+        self.add(batch, doc, raw, origin, arrival)
+    }
+
     /// Validates, deduplicates and resolves one payload, adding its rows to
     /// `batch`. A refusal is counted in the batch, and also returned.
     pub fn add(
         &mut self,
         batch: &mut Batch,
-        payload: std::result::Result<Json, String>,
+        payload: std::result::Result<Doc, String>,
         raw: Option<&[u8]>,
         origin: Origin<'_>,
         arrival: Arrival,
@@ -534,7 +562,7 @@ impl Space {
         };
         let parsed = match payload {
             Err(e) => Err((Refusal::MalformedJson(e), None)),
-            Ok(json) => parse_event_or_return(json, &arrival, raw).map_err(|(r, j)| (r, Some(j))),
+            Ok(doc) => parse_doc(doc, &arrival, raw).map_err(|(r, d)| (r, Some(d))),
         };
         let resolved = parsed.and_then(|ev| {
             let source = match ev.write_key.as_deref().or(origin.batch_write_key) {
@@ -546,7 +574,7 @@ impl Space {
             };
             match source {
                 Ok(s) => Ok((ev, s)),
-                Err(r) => Err((r, Some(Json::Object(ev.payload)))),
+                Err(r) => Err((r, Some(ev.into_doc()))),
             }
         });
         self.timings.parse += t0.elapsed();
@@ -563,7 +591,8 @@ impl Space {
                     .map(|i| self.cfg.sources[i].id.clone());
                 let text = match (raw, json) {
                     (Some(r), _) => Some(String::from_utf8_lossy(r).into_owned()),
-                    (None, Some(j)) => Some(j.to_string()),
+                    // As `serde_json` writes it (keys sorted), as always.
+                    (None, Some(d)) => Some(d.root().to_json().to_string()),
                     (None, None) => None,
                 };
                 self.reject(batch, src, origin.place, &refusal, text);
@@ -810,16 +839,15 @@ impl Space {
 
     /// The event's row in its call table and, for a track, in its own
     /// table. `context` is walked once for both rows: it is most of an
-    /// event's leaves.
+    /// event's leaves. The rows are written straight into the batch's
+    /// column buffers (`ps_warehouse::rows`), cell by cell.
     fn event_rows(&mut self, batch: &mut Batch, ev: &Event, seg: Option<&str>, src: &Source) {
-        let table = ev.kind.table();
-        let mut rows: Vec<(TableId, &str, Vec<Value>)> = Vec::with_capacity(2);
-        let own_table;
-        rows.push(self.start_row(batch, table, ev, seg, src));
+        let mut tables: [Option<TableId>; 2] = [None, None];
+        tables[0] = Some(self.start_row(batch, ev.kind.table(), ev, seg, src));
         if ev.kind == EventType::Track {
-            own_table = snake_case(ev.event.as_deref().unwrap_or_default());
-            if c::is_free_event_table_name(&own_table) {
-                rows.push(self.start_row(batch, &own_table, ev, seg, src));
+            let own = snake_case(ev.event.as_deref().unwrap_or_default());
+            if c::is_free_event_table_name(&own) {
+                tables[1] = Some(self.start_row(batch, &own, ev, seg, src));
             } else {
                 *batch
                     .stats
@@ -828,28 +856,28 @@ impl Space {
                     .or_default() += 1;
             }
         }
-        if let Some(ctx) = ev.context() {
-            for_each_leaf(ctx, "context", |name, leaf| {
-                let value = Value::from_json(leaf);
-                let (ddl, stats) = (&mut batch.ddl, &mut batch.stats);
-                let ((tid, t, row), others) = rows.split_last_mut().expect("one row at least");
-                for (tid, t, row) in others {
-                    let _ = self.put_value(row, (*tid, t), name, value.clone(), ddl, stats);
+        let mut scratch = std::mem::take(&mut self.scratch_text);
+        if let Some(ctx) = ev.context_ref() {
+            for_each_doc_leaf(ctx, "context", |name, leaf| {
+                let cell = Cell::from_ref(leaf, &mut scratch);
+                for tid in tables.iter().flatten() {
+                    let _ = self.put_cell(batch, *tid, name, cell);
                 }
-                let _ = self.put_value(row, (*tid, t), name, value, ddl, stats);
             });
         }
         // A track's properties go to its own table only (`tracks` holds the
         // call's common columns), every other call's body to its table.
-        let body_row = match ev.kind {
-            EventType::Track => rows.get_mut(1),
-            _ => rows.first_mut(),
+        let body_table = match ev.kind {
+            EventType::Track => tables[1],
+            _ => tables[0],
         };
-        if let (Some((tid, t, row)), Some(b)) = (body_row, ev.body()) {
-            self.put_body(batch, (*tid, t), row, b);
+        if let (Some(tid), Some(b)) = (body_table, ev.body_ref()) {
+            self.put_body(batch, tid, b, &mut scratch);
         }
-        for (_, t, row) in rows {
-            batch.push(t, row);
+        self.scratch_text = scratch;
+        for tid in tables.into_iter().flatten() {
+            batch.buffer(tid).end_row();
+            let t = self.catalog.table(tid).name.as_str();
             match batch.stats.rows.get_mut(t) {
                 Some(n) => *n += 1,
                 None => {
@@ -859,62 +887,80 @@ impl Space {
         }
     }
 
-    /// A row of `table` with its standard columns filled and room for the
-    /// columns the table has now.
-    fn start_row<'t>(
+    /// Starts a row of `table` with its standard columns filled.
+    fn start_row(
         &mut self,
         batch: &mut Batch,
-        table: &'t str,
+        table: &str,
         ev: &Event,
         seg: Option<&str>,
         src: &Source,
-    ) -> (TableId, &'t str, Vec<Value>) {
+    ) -> TableId {
         let std = c::event_standard_columns(table);
         let tid = self.catalog.ensure_table(table, std, &mut batch.ddl);
-        let width = self.catalog.table(tid).columns.len();
-        let s = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Str(v.to_owned()));
-        let ts = |v: Option<i64>| v.map_or(Value::Null, Value::Ts);
-        let mut row = Vec::with_capacity(width);
-        row.extend([
-            Value::Str(ev.message_id.clone()),
+        fn s(v: Option<&str>) -> Cell<'_> {
+            v.map_or(Cell::Null, Cell::Str)
+        }
+        let ts = |v: Option<i64>| v.map_or(Cell::Null, Cell::Ts);
+        let own_name;
+        let mut cells = [Cell::Null; 13];
+        cells[..10].copy_from_slice(&[
+            Cell::Str(&ev.message_id),
             s(seg),
-            Value::Str(src.id.clone()),
+            Cell::Str(&src.id),
             s(ev.anonymous_id.as_deref()),
             s(ev.user_id.as_deref()),
-            Value::Ts(ev.received_at),
+            Cell::Ts(ev.received_at),
             ts(ev.sent_at),
-            Value::Ts(ev.timestamp),
+            Cell::Ts(ev.timestamp),
             ts(ev.original_timestamp),
-            Value::Ts(batch.load_time),
+            Cell::Ts(batch.load_time),
         ]);
-        match table {
-            "pages" | "screens" => row.extend([s(ev.name.as_deref()), s(ev.category.as_deref())]),
-            "groups" => row.push(s(ev.group_id.as_deref())),
-            "aliases" => row.push(s(ev.previous_id.as_deref())),
-            "identifies" => {}
+        let n = match table {
+            "pages" | "screens" => {
+                cells[10] = s(ev.name.as_deref());
+                cells[11] = s(ev.category.as_deref());
+                12
+            }
+            "groups" => {
+                cells[10] = s(ev.group_id.as_deref());
+                11
+            }
+            "aliases" => {
+                cells[10] = s(ev.previous_id.as_deref());
+                11
+            }
+            "identifies" => 10,
             _ => {
                 let name = ev.event.as_deref().unwrap_or_default();
-                row.extend([Value::Str(snake_case(name)), Value::Str(name.to_owned())]);
+                own_name = snake_case(name);
+                cells[10] = Cell::Str(&own_name);
+                cells[11] = Cell::Str(name);
+                12
             }
+        };
+        debug_assert_eq!(n, std.len());
+        let buf = batch.buffer(tid);
+        for (i, (cell, (_, ty))) in cells[..n].iter().zip(std).enumerate() {
+            buf.set(i, *ty, *cell);
         }
-        debug_assert_eq!(row.len(), std.len());
-        row.resize(width, Value::Null);
-        (tid, table, row)
+        tid
     }
 
-    /// The payload's own fields (properties or traits), flattened into `row`.
+    /// The payload's own fields (properties or traits), flattened into the
+    /// row being built in `tid`.
     fn put_body(
         &mut self,
         batch: &mut Batch,
-        table: (TableId, &str),
-        row: &mut Vec<Value>,
-        body: &serde_json::Map<String, Json>,
+        tid: TableId,
+        body: JsonRef<'_>,
+        scratch: &mut String,
     ) {
         // Columns this body already wrote: a second key that names the same
         // column is a collision (last one wins, counted).
         let mut written = std::mem::take(&mut self.scratch_written);
         written.clear();
-        for_each_leaf(body, "", |name, leaf| {
+        for_each_doc_leaf(body, "", |name, leaf| {
             if name.is_empty() {
                 *batch.stats.dropped.entry("empty_name".into()).or_default() += 1;
             } else if self.reserved_event.contains(name) {
@@ -923,14 +969,8 @@ impl Space {
                     .dropped
                     .entry("reserved_column_name".into())
                     .or_default() += 1;
-            } else if let Some(pos) = self.put_value(
-                row,
-                table,
-                name,
-                Value::from_json(leaf),
-                &mut batch.ddl,
-                &mut batch.stats,
-            ) {
+            } else if let Some(pos) = self.put_cell(batch, tid, name, Cell::from_ref(leaf, scratch))
+            {
                 if written.len() <= pos {
                     written.resize(pos + 1, false);
                 }
@@ -946,26 +986,39 @@ impl Space {
         self.scratch_written = written;
     }
 
-    fn put_value(
+    /// Writes `cell` into column `name` of the row being built in `tid`,
+    /// adding the column (typed by the cell) if it is new, and casting to
+    /// the column's type if it is not. Returns the column's position.
+    fn put_cell(
         &mut self,
-        row: &mut Vec<Value>,
-        (tid, table): (TableId, &str),
+        batch: &mut Batch,
+        tid: TableId,
         name: &str,
-        value: Value,
-        ddl: &mut Vec<Ddl>,
-        stats: &mut SyncStats,
+        cell: Cell<'_>,
     ) -> Option<usize> {
-        let Some(ty) = value.column_type() else {
+        let Some(ty) = cell.column_type() else {
             // A null only matters for a column that already exists, where the
             // cell is NULL anyway — unless an earlier key of this payload filled it.
             let pos = self.catalog.position_in(tid, name)?;
-            if pos < row.len() {
-                row[pos] = Value::Null;
-            }
+            let have = self.catalog.table(tid).columns[pos].ty;
+            batch.buffer(tid).set(pos, have, Cell::Null);
             return Some(pos);
         };
-        let (pos, have) = self.catalog.ensure_column_in(tid, name, ty, ddl);
-        put(row, pos, value, have, table, name, stats);
+        let (pos, have) = self.catalog.ensure_column_in(tid, name, ty, &mut batch.ddl);
+        let mut cast = String::new();
+        let stored = match cell.cast(have, &mut cast) {
+            Some(c) => c,
+            None => {
+                let t = &self.catalog.table(tid).name;
+                *batch
+                    .stats
+                    .type_conflicts
+                    .entry(format!("{t}.{name}"))
+                    .or_default() += 1;
+                Cell::Null
+            }
+        };
+        batch.buffer(tid).set(pos, have, stored);
         Some(pos)
     }
 
@@ -1030,10 +1083,20 @@ impl Space {
             .into_iter()
             .map(|(t, rows)| (table(&t), rows))
             .collect();
+        let buffers = std::mem::take(&mut batch.buffers)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(i, b)| {
+                let t = self.catalog.tables_by_index()[i].clone();
+                (t, b)
+            })
+            .collect();
         let prepared = Prepared {
             d: d.clone(),
             statements,
             appends,
+            buffers,
             state_chunks,
             state_rows,
             dirty_profiles: dirty.len(),
@@ -1178,6 +1241,7 @@ pub struct Prepared {
     /// Privacy deletes, then DDL for new tables and columns.
     statements: Vec<String>,
     appends: Vec<(ps_warehouse::TableSchema, Vec<Vec<Value>>)>,
+    buffers: Vec<(ps_warehouse::TableSchema, RowBuffer)>,
     state_chunks: Vec<u32>,
     state_rows: Vec<Vec<Value>>,
     dirty_profiles: usize,
@@ -1209,6 +1273,7 @@ impl Prepared {
             d,
             statements,
             appends,
+            buffers,
             state_chunks,
             state_rows,
             dirty_profiles,
@@ -1230,6 +1295,11 @@ impl Prepared {
             for (t, rows) in &appends {
                 let ta = Instant::now();
                 wh.append(&schema, t, rows)?;
+                tracing::debug!(table = %t.name, rows = rows.len(), columns = t.columns.len(), elapsed = ?ta.elapsed(), "appended");
+            }
+            for (t, rows) in &buffers {
+                let ta = Instant::now();
+                wh.append_buffer(&schema, t, rows)?;
                 tracing::debug!(table = %t.name, rows = rows.len(), columns = t.columns.len(), elapsed = ?ta.elapsed(), "appended");
             }
             let ts = Instant::now();

@@ -36,8 +36,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut out = Vec::with_capacity(32);
             let mut stats = FlattenStats::default();
-            flatten_object(ev.context().unwrap(), "context", &mut out, &mut stats);
-            flatten_object(ev.body().unwrap(), "", &mut out, &mut stats);
+            flatten_object(ev.context_ref().unwrap(), "context", &mut out, &mut stats);
+            flatten_object(ev.body_ref().unwrap(), "", &mut out, &mut stats);
             black_box(out.len())
         })
     });

@@ -6,9 +6,11 @@
 //! caller reports it with its file and line (or in the HTTP response) and goes on
 //! with the next event, so one bad payload never costs its neighbours.
 
+use crate::tape::{Doc, JsonRef, Kind};
 use crate::time::{parse_timestamp, Micros};
 use serde_json::{Map, Value as Json};
 use sha1::{Digest, Sha1};
+use std::cell::OnceCell;
 use std::fmt;
 
 /// Longest `messageId` accepted, as Segment's API enforces.
@@ -159,8 +161,7 @@ pub struct Arrival {
     pub load_time: Micros,
 }
 
-/// A valid, normalized event. The payload object is kept so later stages can
-/// read `context`, `traits` and `properties` without copying them.
+/// A valid, normalized event, with its payload.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub kind: EventType,
@@ -186,7 +187,18 @@ pub struct Event {
     /// Where else than `userId`/`anonymousId` the payload could carry
     /// identifiers, noted while parsing (the payload is not changed after).
     pub identity_sources: IdentitySources,
-    pub payload: Map<String, Json>,
+    /// The payload as parsed: later stages read `context`, `traits` and
+    /// `properties` from it without copying them.
+    doc: Doc,
+    /// Nodes of `doc`: the payload's `context` and its call's `traits` or
+    /// `properties`, when they are objects.
+    context_at: Option<u32>,
+    body_at: Option<u32>,
+    /// `serde_json` maps of the parts the identity engine reads as maps,
+    /// built the first time it asks (most events never do).
+    payload_map: OnceCell<Map<String, Json>>,
+    context_map: OnceCell<Option<Map<String, Json>>>,
+    body_map: OnceCell<Option<Map<String, Json>>>,
 }
 
 /// Which of the places identity resolution reads identifiers from, beyond
@@ -209,20 +221,18 @@ pub struct IdentitySources {
 }
 
 impl IdentitySources {
-    pub fn of(payload: &Map<String, Json>) -> IdentitySources {
+    fn of(integrations: bool, context: Option<JsonRef<'_>>) -> IdentitySources {
         let mut s = IdentitySources {
-            integrations: payload.contains_key("integrations"),
+            integrations,
             ..IdentitySources::default()
         };
-        if let Some(Json::Object(context)) = payload.get("context") {
-            for k in context.keys() {
-                match k.as_str() {
-                    "traits" => s.context_traits = true,
-                    "device" => s.context_device = true,
-                    "integrations" => s.context_integrations = true,
-                    "externalIds" => s.context_external_ids = true,
-                    _ => {}
-                }
+        for (k, _) in context.iter().flat_map(JsonRef::members) {
+            match k {
+                "traits" => s.context_traits = true,
+                "device" => s.context_device = true,
+                "integrations" => s.context_integrations = true,
+                "externalIds" => s.context_external_ids = true,
+                _ => {}
             }
         }
         s
@@ -238,17 +248,45 @@ impl IdentitySources {
 }
 
 impl Event {
-    /// `context`, or an empty object.
-    pub fn context(&self) -> Option<&Map<String, Json>> {
-        self.payload.get("context").and_then(Json::as_object)
+    /// The payload's `context`, if it is an object.
+    pub fn context_ref(&self) -> Option<JsonRef<'_>> {
+        self.context_at.map(|i| self.doc.at(i))
     }
 
-    /// `traits` for identify/group, `properties` for track/page/screen.
+    /// `traits` for identify/group, `properties` for track/page/screen, if
+    /// it is an object.
+    pub fn body_ref(&self) -> Option<JsonRef<'_>> {
+        self.body_at.map(|i| self.doc.at(i))
+    }
+
+    /// [`Event::context_ref`] as a `serde_json` map.
+    pub fn context(&self) -> Option<&Map<String, Json>> {
+        self.context_map
+            .get_or_init(|| self.context_ref().and_then(|c| c.to_map()))
+            .as_ref()
+    }
+
+    /// [`Event::body_ref`] as a `serde_json` map.
     pub fn body(&self) -> Option<&Map<String, Json>> {
-        self.kind
-            .payload_key()
-            .and_then(|k| self.payload.get(k))
-            .and_then(Json::as_object)
+        self.body_map
+            .get_or_init(|| self.body_ref().and_then(|c| c.to_map()))
+            .as_ref()
+    }
+
+    /// The whole payload as a `serde_json` map.
+    pub fn payload(&self) -> &Map<String, Json> {
+        self.payload_map
+            .get_or_init(|| self.doc.root().to_map().unwrap_or_default())
+    }
+
+    /// The parsed payload, given back.
+    pub fn into_doc(self) -> Doc {
+        self.doc
+    }
+
+    /// The payload's text, as it arrived.
+    pub fn text(&self) -> &str {
+        self.doc.text()
     }
 
     /// The name that goes into `triggering_event_name`.
@@ -263,9 +301,9 @@ impl Event {
 
 /// Parses one JSON text into an event.
 pub fn parse_event_str(text: &str, arrival: &Arrival) -> Result<Event, Refusal> {
-    let json: Json =
-        serde_json::from_str(text).map_err(|e| Refusal::MalformedJson(e.to_string()))?;
-    parse_event(json, arrival, Some(text.as_bytes()))
+    let doc =
+        Doc::parse(text.to_owned()).map_err(|(e, _)| Refusal::MalformedJson(e.into_message()))?;
+    parse_doc(doc, arrival, Some(text.as_bytes())).map_err(|(r, _)| r)
 }
 
 /// Validates and normalizes one payload. `raw` is the payload's original bytes,
@@ -283,28 +321,90 @@ pub fn parse_event_or_return(
     arrival: &Arrival,
     raw: Option<&[u8]>,
 ) -> Result<Event, (Refusal, Json)> {
-    let Json::Object(payload) = json else {
+    if !json.is_object() {
         return Err((Refusal::NotAnObject, json));
-    };
-    match validate(&payload, arrival, raw) {
-        Ok(v) => Ok(Event {
-            identity_sources: IdentitySources::of(&payload),
-            payload,
-            ..v
-        }),
-        Err(r) => Err((r, Json::Object(payload))),
+    }
+    let doc = Doc::parse(json.to_string()).expect("serde_json writes JSON");
+    parse_doc(doc, arrival, raw).map_err(|(r, _)| (r, json))
+}
+
+/// Validates and normalizes a parsed payload; a refusal hands the document
+/// back.
+pub fn parse_doc(doc: Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, (Refusal, Doc)> {
+    if !doc.root().is_object() {
+        return Err((Refusal::NotAnObject, doc));
+    }
+    match validate(&doc, arrival, raw) {
+        Ok(ev) => Ok(Event { doc, ..ev }),
+        Err(r) => Err((r, doc)),
     }
 }
 
-fn validate(
-    payload: &Map<String, Json>,
-    arrival: &Arrival,
-    raw: Option<&[u8]>,
-) -> Result<Event, Refusal> {
-    let kind = match payload.get("type") {
-        None | Some(Json::Null) => return Err(Refusal::MissingType),
-        Some(Json::String(s)) => {
-            EventType::parse(s).ok_or_else(|| Refusal::UnknownType(s.clone()))?
+/// The top-level fields validation reads, found in one pass over the
+/// payload's members (a repeated key keeps its last value, as in
+/// `serde_json`).
+#[derive(Default)]
+struct Top<'a> {
+    ty: Option<JsonRef<'a>>,
+    user_id: Option<JsonRef<'a>>,
+    anonymous_id: Option<JsonRef<'a>>,
+    event: Option<JsonRef<'a>>,
+    group_id: Option<JsonRef<'a>>,
+    message_id: Option<JsonRef<'a>>,
+    timestamp: Option<JsonRef<'a>>,
+    original_timestamp: Option<JsonRef<'a>>,
+    sent_at: Option<JsonRef<'a>>,
+    received_at: Option<JsonRef<'a>>,
+    name: Option<JsonRef<'a>>,
+    category: Option<JsonRef<'a>>,
+    previous_id: Option<JsonRef<'a>>,
+    write_key: Option<JsonRef<'a>>,
+    context: Option<JsonRef<'a>>,
+    traits: Option<JsonRef<'a>>,
+    properties: Option<JsonRef<'a>>,
+    integrations: bool,
+}
+
+impl<'a> Top<'a> {
+    fn of(root: JsonRef<'a>) -> Top<'a> {
+        let mut t = Top::default();
+        for (k, v) in root.members() {
+            let slot = match k {
+                "type" => &mut t.ty,
+                "userId" => &mut t.user_id,
+                "anonymousId" => &mut t.anonymous_id,
+                "event" => &mut t.event,
+                "groupId" => &mut t.group_id,
+                "messageId" => &mut t.message_id,
+                "timestamp" => &mut t.timestamp,
+                "originalTimestamp" => &mut t.original_timestamp,
+                "sentAt" => &mut t.sent_at,
+                "receivedAt" => &mut t.received_at,
+                "name" => &mut t.name,
+                "category" => &mut t.category,
+                "previousId" => &mut t.previous_id,
+                "writeKey" => &mut t.write_key,
+                "context" => &mut t.context,
+                "traits" => &mut t.traits,
+                "properties" => &mut t.properties,
+                "integrations" => {
+                    t.integrations = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            *slot = Some(v);
+        }
+        t
+    }
+}
+
+fn validate(doc: &Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, Refusal> {
+    let top = Top::of(doc.root());
+    let kind = match top.ty.map(|v| v.kind()) {
+        None | Some(Kind::Null) => return Err(Refusal::MissingType),
+        Some(Kind::Str(s)) => {
+            EventType::parse(s).ok_or_else(|| Refusal::UnknownType(s.to_owned()))?
         }
         Some(_) => {
             return Err(Refusal::BadField {
@@ -313,30 +413,32 @@ fn validate(
             })
         }
     };
-    let user_id = id_field(payload, "userId")?;
-    let anonymous_id = id_field(payload, "anonymousId")?;
+    let user_id = id_field(top.user_id, "userId")?;
+    let anonymous_id = id_field(top.anonymous_id, "anonymousId")?;
     if user_id.is_none() && anonymous_id.is_none() {
         return Err(Refusal::MissingIdentity);
     }
-    let event = string_field(payload, "event")?;
+    let event = string_field(top.event, "event")?;
     if kind == EventType::Track && event.as_deref().is_none_or(str::is_empty) {
         return Err(Refusal::MissingEvent);
     }
-    let group_id = id_field(payload, "groupId")?;
+    let group_id = id_field(top.group_id, "groupId")?;
     if kind == EventType::Group && group_id.is_none() {
         return Err(Refusal::MissingGroupId);
     }
-    let message_id = match id_field(payload, "messageId")? {
+    let message_id = match id_field(top.message_id, "messageId")? {
         Some(m) if m.chars().count() > MAX_MESSAGE_ID_LEN => {
             return Err(Refusal::MessageIdTooLong(m.chars().count()))
         }
         Some(m) => m,
-        None => derived_message_id(payload, raw),
+        None => derived_message_id(doc, raw),
     };
-    let timestamp = ts_field(payload, "timestamp")?;
-    let original = ts_field(payload, "originalTimestamp")?;
-    let sent_at = ts_field(payload, "sentAt")?.or(arrival.batch_sent_at);
-    let received_at = arrival.received_at.or(ts_field(payload, "receivedAt")?);
+    let timestamp = ts_field(top.timestamp, "timestamp")?;
+    let original = ts_field(top.original_timestamp, "originalTimestamp")?;
+    let sent_at = ts_field(top.sent_at, "sentAt")?.or(arrival.batch_sent_at);
+    let received_at = arrival
+        .received_at
+        .or(ts_field(top.received_at, "receivedAt")?);
     let device_time = original.or(timestamp);
     let corrected = match (received_at, sent_at, device_time) {
         (Some(recv), Some(sent), Some(dev)) => recv - (sent - dev),
@@ -345,6 +447,13 @@ fn validate(
             .or(received_at)
             .unwrap_or(arrival.load_time),
     };
+    let context = top.context.filter(JsonRef::is_object);
+    let body = match kind {
+        EventType::Identify | EventType::Group => top.traits,
+        EventType::Track | EventType::Page | EventType::Screen => top.properties,
+        EventType::Alias => None,
+    }
+    .filter(JsonRef::is_object);
     Ok(Event {
         kind,
         message_id,
@@ -355,24 +464,30 @@ fn validate(
         sent_at,
         received_at: received_at.unwrap_or(arrival.load_time),
         event,
-        name: string_field(payload, "name")?,
-        category: string_field(payload, "category")?,
+        name: string_field(top.name, "name")?,
+        category: string_field(top.category, "category")?,
         group_id,
-        previous_id: id_field(payload, "previousId")?,
-        write_key: string_field(payload, "writeKey")?,
-        identity_sources: IdentitySources::default(),
-        payload: Map::new(),
+        previous_id: id_field(top.previous_id, "previousId")?,
+        write_key: string_field(top.write_key, "writeKey")?,
+        identity_sources: IdentitySources::of(top.integrations, context),
+        doc: Doc::default(),
+        context_at: context.map(|c| c.index()),
+        body_at: body.map(|b| b.index()),
+        payload_map: OnceCell::new(),
+        context_map: OnceCell::new(),
+        body_map: OnceCell::new(),
     })
 }
 
 /// An id-like field: strings are taken as they are, numbers as their decimal
 /// text (SDKs do send numeric user ids); empty means absent.
-fn id_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<String>, Refusal> {
-    match p.get(field) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) if s.is_empty() => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.clone())),
-        Some(Json::Number(n)) => Ok(Some(n.to_string())),
+fn id_field(v: Option<JsonRef<'_>>, field: &'static str) -> Result<Option<String>, Refusal> {
+    match v.map(|v| (v, v.kind())) {
+        None | Some((_, Kind::Null)) => Ok(None),
+        Some((_, Kind::Str(""))) => Ok(None),
+        Some((_, Kind::Str(s))) => Ok(Some(s.to_owned())),
+        Some((_, Kind::Int(i))) => Ok(Some(i.to_string())),
+        Some((v, Kind::Number)) => Ok(v.number().map(|n| n.to_string())),
         Some(_) => Err(Refusal::BadField {
             field,
             expected: "a string",
@@ -380,11 +495,12 @@ fn id_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<String>
     }
 }
 
-fn string_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<String>, Refusal> {
-    match p.get(field) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.clone())),
-        Some(Json::Number(n)) => Ok(Some(n.to_string())),
+fn string_field(v: Option<JsonRef<'_>>, field: &'static str) -> Result<Option<String>, Refusal> {
+    match v.map(|v| (v, v.kind())) {
+        None | Some((_, Kind::Null)) => Ok(None),
+        Some((_, Kind::Str(s))) => Ok(Some(s.to_owned())),
+        Some((_, Kind::Int(i))) => Ok(Some(i.to_string())),
+        Some((v, Kind::Number)) => Ok(v.number().map(|n| n.to_string())),
         Some(_) => Err(Refusal::BadField {
             field,
             expected: "a string",
@@ -392,18 +508,16 @@ fn string_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<Str
     }
 }
 
-fn ts_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<Micros>, Refusal> {
-    match p.get(field) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) if s.is_empty() => Ok(None),
-        Some(Json::String(s)) => {
-            parse_timestamp(s)
-                .map(Some)
-                .ok_or_else(|| Refusal::BadTimestamp {
-                    field,
-                    value: s.clone(),
-                })
-        }
+fn ts_field(v: Option<JsonRef<'_>>, field: &'static str) -> Result<Option<Micros>, Refusal> {
+    match v.map(|v| v.kind()) {
+        None | Some(Kind::Null) => Ok(None),
+        Some(Kind::Str("")) => Ok(None),
+        Some(Kind::Str(s)) => parse_timestamp(s)
+            .map(Some)
+            .ok_or_else(|| Refusal::BadTimestamp {
+                field,
+                value: s.to_owned(),
+            }),
         Some(_) => Err(Refusal::BadField {
             field,
             expected: "an ISO-8601 string",
@@ -413,11 +527,13 @@ fn ts_field(p: &Map<String, Json>, field: &'static str) -> Result<Option<Micros>
 
 /// `messageId` for events that came without one: a hash of the payload, so the
 /// same line replayed gives the same id and is deduplicated.
-fn derived_message_id(p: &Map<String, Json>, raw: Option<&[u8]>) -> String {
+fn derived_message_id(doc: &Doc, raw: Option<&[u8]>) -> String {
     let mut h = Sha1::new();
     match raw {
         Some(bytes) => h.update(bytes),
-        None => h.update(Json::Object(p.clone()).to_string().as_bytes()),
+        // The payload as `serde_json` writes it (keys sorted, no spaces),
+        // as ids were always derived: a replay must find the same ids.
+        None => h.update(doc.root().to_json().to_string().as_bytes()),
     }
     format!("ps-{}", hex::encode(&h.finalize()[..16]))
 }

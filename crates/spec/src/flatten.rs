@@ -7,6 +7,7 @@
 //! (`userId` and `user_id`) keep the last value, and the collision is counted.
 
 use crate::naming::{is_snake_case, snake_case};
+use crate::tape::{is_strictly_sorted, JsonRef};
 use crate::value::Value;
 use serde_json::Map;
 
@@ -27,29 +28,77 @@ pub type Columns = Vec<(String, Value)>;
 /// (`"context"` gives `context_…`; an empty prefix gives bare names).
 /// JSON nulls are kept as [`Value::Null`]: for traits an explicit null means
 /// "remove", and for event columns it is simply a NULL cell.
-pub fn flatten_object(
-    obj: &Map<String, serde_json::Value>,
-    prefix: &str,
-    out: &mut Columns,
-    stats: &mut FlattenStats,
-) {
-    for_each_leaf(obj, prefix, |path, leaf| {
+pub fn flatten_object(obj: JsonRef<'_>, prefix: &str, out: &mut Columns, stats: &mut FlattenStats) {
+    for_each_doc_leaf(obj, prefix, |path, leaf| {
         if path.is_empty() {
             stats.empty_names += 1;
         } else {
-            insert(out, path, Value::from_json(leaf), stats);
+            insert(out, path, Value::from_json(&leaf.to_json()), stats);
         }
     });
 }
 
-/// Calls `f(column_name, leaf)` for every leaf of `obj` in document order. The
-/// name is empty when the whole path snake-cases to nothing.
+/// Calls `f(column_name, leaf)` for every leaf of `obj`, keys of each object
+/// in byte order (a repeated key once, with its last value: the order and
+/// the values a `serde_json` map would give). The name is empty when the
+/// whole path snake-cases to nothing.
+pub fn for_each_doc_leaf<'a>(obj: JsonRef<'a>, prefix: &str, mut f: impl FnMut(&str, JsonRef<'a>)) {
+    // Allocated only when a name has to be built (see `walk`).
+    let mut path = String::new();
+    if !prefix.is_empty() {
+        path.reserve(64);
+        path.push_str(prefix);
+    }
+    walk_doc(obj, &mut path, &mut f);
+}
+
+fn walk_doc<'a>(obj: JsonRef<'a>, path: &mut String, f: &mut impl FnMut(&str, JsonRef<'a>)) {
+    if is_strictly_sorted(obj.members()) {
+        for (key, value) in obj.members() {
+            member(key, value, path, f);
+        }
+    } else {
+        let mut sorted = Vec::new();
+        obj.sorted_members(&mut sorted);
+        for (key, value) in sorted {
+            member(key, value, path, f);
+        }
+    }
+}
+
+fn member<'a>(
+    key: &str,
+    value: JsonRef<'a>,
+    path: &mut String,
+    f: &mut impl FnMut(&str, JsonRef<'a>),
+) {
+    // The usual key of a flat object (`plan`, `email`): its name is the key.
+    if path.is_empty() && !value.is_object() && is_snake_case(key) {
+        f(key, value);
+        return;
+    }
+    let len = path.len();
+    if is_snake_case(key) {
+        push_segment(path, key);
+    } else {
+        let seg = snake_case(key);
+        push_segment(path, &seg);
+    }
+    if value.is_object() {
+        walk_doc(value, path, f);
+    } else {
+        f(path, value);
+    }
+    path.truncate(len);
+}
+
+/// [`for_each_doc_leaf`] of a `serde_json` map (the identity engine keeps
+/// profile traits as maps).
 pub fn for_each_leaf<'a>(
     obj: &'a Map<String, serde_json::Value>,
     prefix: &str,
     mut f: impl FnMut(&str, &'a serde_json::Value),
 ) {
-    // Allocated only when a name has to be built (see `walk`).
     let mut path = String::new();
     if !prefix.is_empty() {
         path.reserve(64);
@@ -64,7 +113,6 @@ fn walk<'a>(
     f: &mut impl FnMut(&str, &'a serde_json::Value),
 ) {
     for (key, value) in obj {
-        // The usual key of a flat object (`plan`, `email`): its name is the key.
         if path.is_empty() && !value.is_object() && is_snake_case(key) {
             f(key, value);
             continue;
@@ -112,7 +160,8 @@ mod tests {
     fn flat(v: serde_json::Value, prefix: &str) -> (Columns, FlattenStats) {
         let mut out = Vec::new();
         let mut stats = FlattenStats::default();
-        flatten_object(v.as_object().unwrap(), prefix, &mut out, &mut stats);
+        let doc = crate::tape::Doc::parse(v.to_string()).unwrap();
+        flatten_object(doc.root(), prefix, &mut out, &mut stats);
         (out, stats)
     }
 
@@ -151,5 +200,22 @@ mod tests {
         );
         assert_eq!(stats.collisions, 1);
         assert_eq!(stats.empty_names, 1);
+    }
+
+    #[test]
+    fn document_and_map_walks_agree() {
+        let v = json!({"b": {"Z z": 1, "a": [1]}, "A": null, "userId": "u", "user_id": 2, "n": {"m": {"k": "deep"}}});
+        let mut from_map = Vec::new();
+        for_each_leaf(v.as_object().unwrap(), "p", |n, l| {
+            from_map.push((n.to_owned(), l.clone()))
+        });
+        // Unsorted and with a repeated key, as SDKs may send it.
+        let text = r#"{"userId":"x","n":{"m":{"k":"deep"}},"b":{"a":[1],"Z z":1},"user_id":2,"A":null,"userId":"u"}"#;
+        let doc = crate::tape::Doc::parse(text.to_owned()).unwrap();
+        let mut from_doc = Vec::new();
+        for_each_doc_leaf(doc.root(), "p", |n, l| {
+            from_doc.push((n.to_owned(), l.to_json()))
+        });
+        assert_eq!(from_doc, from_map);
     }
 }

@@ -12,11 +12,12 @@
 pub mod event;
 pub mod flatten;
 pub mod naming;
+pub mod tape;
 pub mod time;
 pub mod value;
 
 pub use event::{
-    parse_event, parse_event_or_return, parse_event_str, Arrival, Event, EventType,
+    parse_doc, parse_event, parse_event_or_return, parse_event_str, Arrival, Event, EventType,
     IdentitySources, Refusal,
 };
-pub use value::{ColumnType, Value};
+pub use value::{Cell, ColumnType, Value};

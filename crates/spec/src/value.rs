@@ -6,6 +6,7 @@
 //! JSON text) and are otherwise stored as NULL and counted, so that one bad
 //! payload can never break a table that dashboards depend on.
 
+use crate::tape::{JsonRef, Kind};
 use crate::time::{format_iso, parse_timestamp, Micros};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -114,6 +115,141 @@ impl Value {
     }
 }
 
+/// One cell, borrowed: what a row buffer copies into its columns. Typing
+/// a JSON leaf as a `Cell` ([`Cell::from_json`]) copies nothing, where a
+/// [`Value`] owns a copy of every string.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+    /// Microseconds since the epoch.
+    Ts(Micros),
+}
+
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(v: &'a Value) -> Cell<'a> {
+        match v {
+            Value::Null => Cell::Null,
+            Value::Bool(b) => Cell::Bool(*b),
+            Value::Int(i) => Cell::Int(*i),
+            Value::Float(f) => Cell::Float(*f),
+            Value::Str(s) => Cell::Str(s),
+            Value::Ts(t) => Cell::Ts(*t),
+        }
+    }
+}
+
+impl<'a> Cell<'a> {
+    pub fn to_value(self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Bool(b) => Value::Bool(b),
+            Cell::Int(i) => Value::Int(i),
+            Cell::Float(f) => Value::Float(f),
+            Cell::Str(s) => Value::Str(s.to_owned()),
+            Cell::Ts(t) => Value::Ts(t),
+        }
+    }
+
+    /// [`Value::from_json`] of a leaf of a parsed document, without the
+    /// copy: arrays and objects, the only leaves that need new text, are
+    /// written into `scratch` as `serde_json` writes them.
+    pub fn from_ref(v: JsonRef<'a>, scratch: &'a mut String) -> Cell<'a> {
+        match v.kind() {
+            Kind::Null => Cell::Null,
+            Kind::Bool(b) => Cell::Bool(b),
+            Kind::Int(i) => Cell::Int(i),
+            Kind::Number => match v.number() {
+                Some(n) => match n.as_i64() {
+                    Some(i) => Cell::Int(i),
+                    None => n.as_f64().map(Cell::Float).unwrap_or(Cell::Null),
+                },
+                None => Cell::Null,
+            },
+            Kind::Str(s) => match parse_timestamp(s) {
+                Some(t) => Cell::Ts(t),
+                None => Cell::Str(s),
+            },
+            Kind::Array | Kind::Object => {
+                scratch.clear();
+                use std::fmt::Write;
+                let _ = write!(scratch, "{}", v.to_json());
+                Cell::Str(scratch)
+            }
+        }
+    }
+
+    /// [`Value::from_json`] without the copy: arrays and objects, the only
+    /// leaves that need new text, are written into `scratch`.
+    pub fn from_json(v: &'a serde_json::Value, scratch: &'a mut String) -> Cell<'a> {
+        match v {
+            serde_json::Value::Null => Cell::Null,
+            serde_json::Value::Bool(b) => Cell::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Cell::Int(i),
+                None => n.as_f64().map(Cell::Float).unwrap_or(Cell::Null),
+            },
+            serde_json::Value::String(s) => match parse_timestamp(s) {
+                Some(t) => Cell::Ts(t),
+                None => Cell::Str(s),
+            },
+            other => {
+                scratch.clear();
+                use std::fmt::Write;
+                let _ = write!(scratch, "{other}");
+                Cell::Str(scratch)
+            }
+        }
+    }
+
+    /// The type a column would get if this cell were its first.
+    pub fn column_type(&self) -> Option<ColumnType> {
+        Some(match self {
+            Cell::Null => return None,
+            Cell::Bool(_) => ColumnType::Boolean,
+            Cell::Int(_) => ColumnType::Bigint,
+            Cell::Float(_) => ColumnType::Double,
+            Cell::Str(_) => ColumnType::Varchar,
+            Cell::Ts(_) => ColumnType::Timestamp,
+        })
+    }
+
+    /// [`Value::cast`] of a borrowed cell: the same rules, and text made by
+    /// the cast goes into `scratch`.
+    pub fn cast<'b>(self, to: ColumnType, scratch: &'b mut String) -> Option<Cell<'b>>
+    where
+        'a: 'b,
+    {
+        use ColumnType as T;
+        match (self, to) {
+            (Cell::Null, _) => Some(Cell::Null),
+            (v @ Cell::Bool(_), T::Boolean)
+            | (v @ Cell::Int(_), T::Bigint)
+            | (v @ Cell::Float(_), T::Double)
+            | (v @ Cell::Str(_), T::Varchar)
+            | (v @ Cell::Ts(_), T::Timestamp) => Some(v),
+            (Cell::Int(i), T::Double) => {
+                let f = i as f64;
+                (f as i64 == i).then_some(Cell::Float(f))
+            }
+            (Cell::Float(f), T::Bigint) => {
+                (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(Cell::Int(f as i64))
+            }
+            (v @ (Cell::Bool(_) | Cell::Int(_) | Cell::Float(_) | Cell::Ts(_)), T::Varchar) => {
+                let Some(Value::Str(s)) = v.to_value().cast(T::Varchar) else {
+                    return None;
+                };
+                *scratch = s;
+                Some(Cell::Str(scratch))
+            }
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +293,43 @@ mod tests {
         );
         assert_eq!(Value::Int(7).cast(ColumnType::Timestamp), None);
         assert_eq!(Value::Null.cast(ColumnType::Boolean), Some(Value::Null));
+    }
+
+    #[test]
+    fn cells_type_and_cast_as_values_do() {
+        let leaves = [
+            json!(null),
+            json!(true),
+            json!(3),
+            json!(-2.0),
+            json!(2.5),
+            json!(1e300),
+            json!("x"),
+            json!("2024-01-01T00:00:00Z"),
+            json!([1, {"a": "b"}]),
+            json!({"k": 1}),
+        ];
+        let types = [
+            ColumnType::Timestamp,
+            ColumnType::Bigint,
+            ColumnType::Double,
+            ColumnType::Boolean,
+            ColumnType::Varchar,
+        ];
+        for leaf in &leaves {
+            let mut scratch = String::new();
+            let cell = Cell::from_json(leaf, &mut scratch);
+            let value = Value::from_json(leaf);
+            let doc = crate::tape::Doc::parse(leaf.to_string()).unwrap();
+            let mut scratch2 = String::new();
+            assert_eq!(Cell::from_ref(doc.root(), &mut scratch2), cell, "{leaf}");
+            assert_eq!(cell.to_value(), value, "{leaf}");
+            assert_eq!(cell.column_type(), value.column_type(), "{leaf}");
+            for ty in types {
+                let mut out = String::new();
+                let got = cell.cast(ty, &mut out).map(Cell::to_value);
+                assert_eq!(got, value.clone().cast(ty), "{leaf} as {ty}");
+            }
+        }
     }
 }

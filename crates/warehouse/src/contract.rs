@@ -334,6 +334,14 @@ pub struct Catalog {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TableId(u32);
 
+impl TableId {
+    /// A dense index (tables are numbered from 0 in the order the catalog
+    /// learnt them), for per-table arrays.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// A change [`Catalog`] made that the warehouse must apply before loading.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ddl {
@@ -382,6 +390,11 @@ impl Catalog {
 
     pub fn get(&self, table: &str) -> Option<&TableSchema> {
         Some(self.table(self.id(table)?))
+    }
+
+    /// Every table, by [`TableId::index`].
+    pub fn tables_by_index(&self) -> &[TableSchema] {
+        &self.tables
     }
 
     /// Every table, by name.

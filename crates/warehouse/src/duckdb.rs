@@ -8,6 +8,7 @@
 use crate::contract::TableSchema;
 use crate::dialect::{literal, Dialect};
 use crate::error::{Error, ErrorKind, Result};
+use crate::rows::{Cell, ColumnBuf, RowBuffer};
 use crate::Warehouse;
 use duckdb::arrow::array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, StringBuilder, TimestampMicrosecondArray,
@@ -155,7 +156,32 @@ impl Warehouse for DuckDb {
     }
 
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()> {
-        if rows.is_empty() {
+        let null = Value::Null;
+        self.append_cells(schema, table, rows.len(), |r, i| {
+            Cell::from(rows[r].get(i).unwrap_or(&null))
+        })
+    }
+
+    fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()> {
+        let columns: Vec<Option<&ColumnBuf>> =
+            (0..table.columns.len()).map(|i| rows.column(i)).collect();
+        self.append_cells(schema, table, rows.len(), |r, i| match columns[i] {
+            Some(c) => c.cell(r, table.columns[i].ty),
+            None => Cell::Null,
+        })
+    }
+}
+
+impl DuckDb {
+    /// Appends `n` rows whose cells `cell(row, column)` gives.
+    fn append_cells<'a>(
+        &mut self,
+        schema: &str,
+        table: &TableSchema,
+        n: usize,
+        cell: impl Fn(usize, usize) -> Cell<'a>,
+    ) -> Result<()> {
+        if n == 0 {
             return Ok(());
         }
         let what = format!("appending to {schema}.{}", table.name);
@@ -167,33 +193,34 @@ impl Warehouse for DuckDb {
         // Rows are handed over column by column as Arrow arrays: DuckDB then
         // copies whole vectors instead of converting one cell at a time.
         const CHUNK: usize = 64 * 1024;
-        for part in rows.chunks(CHUNK) {
-            let batch = record_batch(table, part)
+        let mut start = 0;
+        while start < n {
+            let end = n.min(start + CHUNK);
+            let batch = record_batch(table, start..end, &cell)
                 .map_err(|e| Error::new(ErrorKind::Query, e).with_statement(&what))?;
             app.append_record_batch(batch).map_err(|e| q(e, &what))?;
+            start = end;
         }
         app.flush().map_err(|e| q(e, &what))
     }
 }
 
-/// Converts rows (padded with NULLs to the table's width) into an Arrow batch
-/// in the table's column order and types.
-fn record_batch(
+/// The rows `rows` as an Arrow batch in the table's column order and types.
+fn record_batch<'a>(
     table: &TableSchema,
-    rows: &[Vec<Value>],
+    rows: std::ops::Range<usize>,
+    cell: &impl Fn(usize, usize) -> Cell<'a>,
 ) -> std::result::Result<RecordBatch, ArrowError> {
     let mut fields = Vec::with_capacity(table.columns.len());
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.columns.len());
+    let n = rows.len();
     for (i, col) in table.columns.iter().enumerate() {
-        fn at(r: &[Value], i: usize) -> &Value {
-            r.get(i).unwrap_or(&Value::Null)
-        }
         let (dt, array): (DataType, ArrayRef) = match col.ty {
             ColumnType::Varchar => {
-                let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
-                for r in rows {
-                    match at(r, i) {
-                        Value::Str(s) => b.append_value(s),
+                let mut b = StringBuilder::with_capacity(n, n * 16);
+                for r in rows.clone() {
+                    match cell(r, i) {
+                        Cell::Str(s) => b.append_value(s),
                         _ => b.append_null(),
                     }
                 }
@@ -201,52 +228,40 @@ fn record_batch(
             }
             ColumnType::Bigint => {
                 let a: Int64Array = rows
-                    .iter()
-                    .map(|r| {
-                        if let Value::Int(v) = at(r, i) {
-                            Some(*v)
-                        } else {
-                            None
-                        }
+                    .clone()
+                    .map(|r| match cell(r, i) {
+                        Cell::Int(v) => Some(v),
+                        _ => None,
                     })
                     .collect();
                 (DataType::Int64, Arc::new(a))
             }
             ColumnType::Double => {
                 let a: Float64Array = rows
-                    .iter()
-                    .map(|r| {
-                        if let Value::Float(v) = at(r, i) {
-                            Some(*v)
-                        } else {
-                            None
-                        }
+                    .clone()
+                    .map(|r| match cell(r, i) {
+                        Cell::Float(v) => Some(v),
+                        _ => None,
                     })
                     .collect();
                 (DataType::Float64, Arc::new(a))
             }
             ColumnType::Boolean => {
                 let a: BooleanArray = rows
-                    .iter()
-                    .map(|r| {
-                        if let Value::Bool(v) = at(r, i) {
-                            Some(*v)
-                        } else {
-                            None
-                        }
+                    .clone()
+                    .map(|r| match cell(r, i) {
+                        Cell::Bool(v) => Some(v),
+                        _ => None,
                     })
                     .collect();
                 (DataType::Boolean, Arc::new(a))
             }
             ColumnType::Timestamp => {
                 let a: TimestampMicrosecondArray = rows
-                    .iter()
-                    .map(|r| {
-                        if let Value::Ts(v) = at(r, i) {
-                            Some(*v)
-                        } else {
-                            None
-                        }
+                    .clone()
+                    .map(|r| match cell(r, i) {
+                        Cell::Ts(v) => Some(v),
+                        _ => None,
                     })
                     .collect();
                 (

@@ -16,10 +16,12 @@ pub mod dialect;
 pub mod duckdb;
 mod error;
 pub mod postgres;
+pub mod rows;
 
 pub use contract::{Catalog, Column, Ddl, TableId, TableSchema};
 pub use dialect::{literal, quote, Dialect};
 pub use error::{Error, ErrorKind, Result};
+pub use rows::{Cell, ColumnBuf, RowBuffer};
 
 use ps_spec::{ColumnType, Value};
 
@@ -44,6 +46,8 @@ pub trait Warehouse: Send {
     /// Bulk-loads rows into a table; a row shorter than the table is padded
     /// with NULLs (columns added later in the same batch).
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()>;
+    /// Bulk-loads rows kept column by column (the event tables' rows).
+    fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()>;
 }
 
 /// Opens a warehouse from its URL: `duckdb://PATH` (or `duckdb://:memory:`),

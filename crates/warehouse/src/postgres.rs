@@ -9,6 +9,7 @@
 use crate::contract::TableSchema;
 use crate::dialect::{literal, quote, Dialect};
 use crate::error::{Error, ErrorKind, Result};
+use crate::rows::{Cell, ColumnBuf, RowBuffer};
 use crate::Warehouse;
 use ::postgres::types::{FromSql, ToSql, Type};
 use ::postgres::Client;
@@ -124,18 +125,18 @@ fn error_text(e: &::postgres::Error) -> String {
 /// One cell in PostgreSQL's binary COPY encoding: its length (-1 for NULL)
 /// and its bytes. Values already have their column's type (the pipeline casts
 /// them), so the column type is not consulted.
-fn encode_cell(v: &Value, out: &mut Vec<u8>, sql: &str) -> Result<()> {
+fn encode_cell(v: Cell<'_>, out: &mut Vec<u8>, sql: &str) -> Result<()> {
     let fixed = |out: &mut Vec<u8>, b: &[u8]| {
         out.extend_from_slice(&(b.len() as i32).to_be_bytes());
         out.extend_from_slice(b);
     };
     match v {
-        Value::Null => out.extend_from_slice(&(-1i32).to_be_bytes()),
-        Value::Bool(b) => fixed(out, &[u8::from(*b)]),
-        Value::Int(i) => fixed(out, &i.to_be_bytes()),
-        Value::Float(f) => fixed(out, &f.to_be_bytes()),
-        Value::Ts(t) => fixed(out, &(t - PG_EPOCH_OFFSET).to_be_bytes()),
-        Value::Str(s) => {
+        Cell::Null => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        Cell::Bool(b) => fixed(out, &[u8::from(b)]),
+        Cell::Int(i) => fixed(out, &i.to_be_bytes()),
+        Cell::Float(f) => fixed(out, &f.to_be_bytes()),
+        Cell::Ts(t) => fixed(out, &(t - PG_EPOCH_OFFSET).to_be_bytes()),
+        Cell::Str(s) => {
             let len = i32::try_from(s.len()).map_err(|_| {
                 Error::new(ErrorKind::Query, "a text value is over 2 GB").with_statement(sql)
             })?;
@@ -251,8 +252,33 @@ impl Warehouse for Postgres {
     }
 
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()> {
+        let null = Value::Null;
+        self.copy(schema, table, rows.len(), |r, i| {
+            Cell::from(rows[r].get(i).unwrap_or(&null))
+        })
+    }
+
+    fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()> {
+        let columns: Vec<Option<&ColumnBuf>> =
+            (0..table.columns.len()).map(|i| rows.column(i)).collect();
+        self.copy(schema, table, rows.len(), |r, i| match columns[i] {
+            Some(c) => c.cell(r, table.columns[i].ty),
+            None => Cell::Null,
+        })
+    }
+}
+
+impl Postgres {
+    /// Binary COPY of `n` rows whose cells `cell(row, column)` gives.
+    fn copy<'a>(
+        &mut self,
+        schema: &str,
+        table: &TableSchema,
+        n: usize,
+        cell: impl Fn(usize, usize) -> Cell<'a>,
+    ) -> Result<()> {
         use std::io::Write;
-        if rows.is_empty() {
+        if n == 0 {
             return Ok(());
         }
         let cols: Vec<String> = table.columns.iter().map(|c| quote(&c.name)).collect();
@@ -272,12 +298,11 @@ impl Warehouse for Postgres {
         let mut buf = Vec::with_capacity(FLUSH + 64 * 1024);
         buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
         buf.extend_from_slice(&[0; 8]); // flags, header extension length
-        let null = Value::Null;
         let mut failed = None;
-        for row in rows {
+        for r in 0..n {
             buf.extend_from_slice(&width.to_be_bytes());
             for i in 0..table.columns.len() {
-                encode_cell(row.get(i).unwrap_or(&null), &mut buf, &sql)?;
+                encode_cell(cell(r, i), &mut buf, &sql)?;
             }
             if buf.len() >= FLUSH {
                 if let Err(e) = writer.write_all(&buf) {

@@ -265,7 +265,7 @@ fn build(wh: &mut dyn Warehouse, space: &mut Space, n: u64) -> Result<u64> {
         if failure.is_some() {
             return;
         }
-        let _ = space.add(&mut batch, Ok(ev), None, ORIGIN, Arrival::default());
+        let _ = space.add_json(&mut batch, Ok(ev), None, ORIGIN, Arrival::default());
         fed += 1;
         if batch.len() >= BUILD_BATCH {
             let full = std::mem::replace(&mut batch, space.begin_batch(now_micros()));
@@ -384,7 +384,7 @@ fn measure(url: &str, n: u64, as_json: bool) -> Result<ExitCode> {
     let t = Instant::now();
     let mut batch = space.begin_batch(now_micros());
     for ev in events {
-        let _ = space.add(&mut batch, Ok(ev), None, ORIGIN, Arrival::default());
+        let _ = space.add_json(&mut batch, Ok(ev), None, ORIGIN, Arrival::default());
     }
     let stats = space.commit(wh.as_mut(), batch)?;
     let sync_time = t.elapsed();

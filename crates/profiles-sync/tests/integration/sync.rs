@@ -262,7 +262,7 @@ fn dedupe_keys(backend: Backend) {
         let mut b = space.begin_batch(t0 + 10_000_000);
         for i in 0..n {
             space
-                .add(&mut b, Ok(event(i)), None, origin, arrival)
+                .add_json(&mut b, Ok(event(i)), None, origin, arrival)
                 .unwrap();
         }
         let _ = space.add(&mut b, Err("bad".into()), Some(b"{bad"), origin, arrival);
@@ -274,7 +274,7 @@ fn dedupe_keys(backend: Backend) {
         for i in 0..n {
             let mut b = space.begin_batch(t0 + i as i64);
             space
-                .add(&mut b, Ok(event(i)), None, origin, arrival)
+                .add_json(&mut b, Ok(event(i)), None, origin, arrival)
                 .unwrap();
             if i == 3 {
                 let refused = space.add(&mut b, Err("bad".into()), Some(b"{bad"), origin, arrival);

@@ -1,0 +1,831 @@
+//! A JSON document as one flat array of nodes over its own text.
+//!
+//! Parsing a payload into `serde_json::Value` builds a B-tree per object and
+//! a heap string per key and per string value, and freeing that tree again
+//! was a fifth of a sync's main thread. An event is read once, front to back
+//! (validation, identifiers, flattening into columns), so it needs none of
+//! that: a [`Doc`] keeps the line's text and a [`Vec`] of nodes that point
+//! into it. Strings without escapes are slices of the text; the few with
+//! escapes are decoded once into a side buffer. A subtree that someone does
+//! want as a `serde_json::Value` (the identity engine's traits, an array
+//! stored as JSON text) is parsed from its own slice of the text with
+//! `serde_json`, so it comes out exactly as before.
+//!
+//! The grammar is JSON's (RFC 8259) with `serde_json`'s limits: nesting
+//! deeper than 128 and numbers out of `f64`'s range are errors. Anything this
+//! parser refuses is handed to `serde_json` for its error message, so a
+//! refusal reads the same as it always did.
+
+use serde_json::Value as Json;
+
+/// Nesting depth at which `serde_json` stops (its recursion limit).
+const MAX_DEPTH: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Null,
+    True,
+    False,
+    /// An integer literal that fits `i64`, kept in `a`/`b` as its two halves.
+    Int,
+    /// Any other number: its text is `a..b`.
+    Number,
+    /// A string without escapes: its text (between the quotes) is `a..b`.
+    Str,
+    /// A string with escapes, decoded into `Doc::decoded[a..b]`.
+    Decoded,
+    /// `a` members (a key node and a value subtree each); the subtree ends
+    /// before node `b`.
+    Object,
+    /// `a` elements; the subtree ends before node `b`.
+    Array,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    tag: Tag,
+    a: u32,
+    b: u32,
+    /// Where the value's text starts and ends in the document (for
+    /// subtrees handed to `serde_json`).
+    start: u32,
+    end: u32,
+}
+
+/// A parsed JSON text (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct Doc {
+    text: String,
+    nodes: Vec<Node>,
+    decoded: String,
+}
+
+/// Why a text is not JSON; [`ParseError::message`] is `serde_json`'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    message: String,
+    eof: bool,
+}
+
+impl ParseError {
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the text ended too early (it may go on on the next line).
+    pub fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    pub fn into_message(self) -> String {
+        self.message
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl Doc {
+    /// Parses `text`, which the document keeps.
+    pub fn parse(text: String) -> Result<Doc, (ParseError, String)> {
+        if u32::try_from(text.len()).is_err() {
+            let message = "a JSON text over 4 GB".to_owned();
+            return Err((
+                ParseError {
+                    message,
+                    eof: false,
+                },
+                text,
+            ));
+        }
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+            nodes: Vec::with_capacity(64),
+            decoded: String::new(),
+        };
+        let ok = p.ws().and_then(|_| p.value(0)).and_then(|_| {
+            p.ws()?;
+            (p.i == p.s.len()).then_some(())
+        });
+        match ok {
+            Some(()) => {
+                let (nodes, decoded) = (p.nodes, p.decoded);
+                Ok(Doc {
+                    text,
+                    nodes,
+                    decoded,
+                })
+            }
+            None => {
+                let (message, eof) = match serde_json::from_str::<Json>(&text) {
+                    Err(e) => (e.to_string(), e.is_eof()),
+                    // Should not happen: both follow RFC 8259. Refusing with
+                    // a message of our own beats landing a misread payload.
+                    Ok(_) => (
+                        format!("JSON this parser cannot read (byte {})", p.i),
+                        false,
+                    ),
+                };
+                Err((ParseError { message, eof }, text))
+            }
+        }
+    }
+
+    /// The document's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
+    /// The top-level value.
+    pub fn root(&self) -> JsonRef<'_> {
+        JsonRef { doc: self, i: 0 }
+    }
+
+    /// The value at node `i` (from [`JsonRef::index`]).
+    pub fn at(&self, i: u32) -> JsonRef<'_> {
+        assert!((i as usize) < self.nodes.len(), "node {i} of this document");
+        JsonRef { doc: self, i }
+    }
+}
+
+/// One value of a [`Doc`].
+#[derive(Clone, Copy)]
+pub struct JsonRef<'a> {
+    doc: &'a Doc,
+    i: u32,
+}
+
+impl std::fmt::Debug for JsonRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.raw())
+    }
+}
+
+/// What a [`JsonRef`] is, with its scalar.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind<'a> {
+    Null,
+    Bool(bool),
+    /// An integer that fits `i64`.
+    Int(i64),
+    /// Any other number (`serde_json`'s reading: a float, or an integer
+    /// beyond `i64` as `u64` or `f64`): call [`JsonRef::number`].
+    Number,
+    Str(&'a str),
+    Object,
+    Array,
+}
+
+impl<'a> JsonRef<'a> {
+    /// The value's node, for [`Doc::at`].
+    pub fn index(&self) -> u32 {
+        self.i
+    }
+
+    fn node(&self) -> &'a Node {
+        &self.doc.nodes[self.i as usize]
+    }
+
+    pub fn kind(&self) -> Kind<'a> {
+        let n = self.node();
+        match n.tag {
+            Tag::Null => Kind::Null,
+            Tag::True => Kind::Bool(true),
+            Tag::False => Kind::Bool(false),
+            Tag::Int => Kind::Int(((u64::from(n.a) << 32) | u64::from(n.b)) as i64),
+            Tag::Number => Kind::Number,
+            Tag::Str => Kind::Str(&self.doc.text[n.a as usize..n.b as usize]),
+            Tag::Decoded => Kind::Str(&self.doc.decoded[n.a as usize..n.b as usize]),
+            Tag::Object => Kind::Object,
+            Tag::Array => Kind::Array,
+        }
+    }
+
+    pub fn is_object(&self) -> bool {
+        self.node().tag == Tag::Object
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.node().tag == Tag::Null
+    }
+
+    pub fn as_str(&self) -> Option<&'a str> {
+        match self.kind() {
+            Kind::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A number as `serde_json` reads it.
+    pub fn number(&self) -> Option<serde_json::Number> {
+        match self.kind() {
+            Kind::Int(i) => Some(i.into()),
+            Kind::Number => serde_json::from_str(self.raw()).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value's own text, as it appears in the document.
+    pub fn raw(&self) -> &'a str {
+        let n = self.node();
+        &self.doc.text[n.start as usize..n.end as usize]
+    }
+
+    /// The value as `serde_json` would have parsed it.
+    pub fn to_json(&self) -> Json {
+        match self.kind() {
+            Kind::Null => Json::Null,
+            Kind::Bool(b) => Json::Bool(b),
+            Kind::Int(i) => Json::from(i),
+            Kind::Number => Json::Number(self.number().expect("the parser checked the number")),
+            Kind::Str(s) => Json::String(s.to_owned()),
+            Kind::Array => Json::Array(self.elements().map(|e| e.to_json()).collect()),
+            Kind::Object => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in self.members() {
+                    m.insert(k.to_owned(), v.to_json());
+                }
+                Json::Object(m)
+            }
+        }
+    }
+
+    /// Elements of an array, nothing for anything else.
+    pub fn elements(&self) -> impl Iterator<Item = JsonRef<'a>> {
+        let n = self.node();
+        let (mut next, end) = if n.tag == Tag::Array {
+            (self.i + 1, n.b)
+        } else {
+            (0, 0)
+        };
+        let doc = self.doc;
+        std::iter::from_fn(move || {
+            if next >= end {
+                return None;
+            }
+            let v = JsonRef { doc, i: next };
+            let vn = v.node();
+            next = match vn.tag {
+                Tag::Object | Tag::Array => vn.b,
+                _ => next + 1,
+            };
+            Some(v)
+        })
+    }
+
+    /// Members of an object in document order (duplicates included; see
+    /// [`JsonRef::get`] and [`JsonRef::sorted_members`]), nothing for
+    /// anything else.
+    pub fn members(&self) -> Members<'a> {
+        let n = self.node();
+        let (next, end) = if n.tag == Tag::Object {
+            (self.i + 1, n.b)
+        } else {
+            (0, 0)
+        };
+        Members {
+            doc: self.doc,
+            next,
+            end,
+        }
+    }
+
+    /// The value of `key` (the last one, if the key repeats: `serde_json`
+    /// keeps the last).
+    pub fn get(&self, key: &str) -> Option<JsonRef<'a>> {
+        self.members()
+            .filter(|(k, _)| *k == key)
+            .last()
+            .map(|(_, v)| v)
+    }
+
+    /// Members in the order a `serde_json::Map` (a B-tree) holds them: by
+    /// key bytes, a repeated key once, with its last value. Column names and
+    /// the order new columns are added come from this order, as they did
+    /// when payloads were `serde_json` maps.
+    pub fn sorted_members(&self, out: &mut Vec<(&'a str, JsonRef<'a>)>) {
+        out.clear();
+        out.extend(self.members());
+        if !is_strictly_sorted(self.members()) {
+            // Stable: among equal keys the last stays last, and is kept.
+            out.sort_by(|a, b| a.0.cmp(b.0));
+            let mut i = 0;
+            while i + 1 < out.len() {
+                if out[i].0 == out[i + 1].0 {
+                    out.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// The object as a `serde_json` map (for the identity engine).
+    pub fn to_map(&self) -> Option<serde_json::Map<String, Json>> {
+        match self.to_json() {
+            Json::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the keys ascend with no repeats: then document order is
+/// already `serde_json`'s order.
+pub fn is_strictly_sorted<'a>(mut members: impl Iterator<Item = (&'a str, JsonRef<'a>)>) -> bool {
+    let Some((mut prev, _)) = members.next() else {
+        return true;
+    };
+    for (k, _) in members {
+        if k <= prev {
+            return false;
+        }
+        prev = k;
+    }
+    true
+}
+
+/// Iterator over an object's members: `(key, value)`.
+#[derive(Debug, Clone)]
+pub struct Members<'a> {
+    doc: &'a Doc,
+    next: u32,
+    end: u32,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a str, JsonRef<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        let key = JsonRef {
+            doc: self.doc,
+            i: self.next,
+        };
+        let value = JsonRef {
+            doc: self.doc,
+            i: self.next + 1,
+        };
+        let vn = value.node();
+        self.next = match vn.tag {
+            Tag::Object | Tag::Array => vn.b,
+            _ => self.next + 2,
+        };
+        Some((key.as_str().unwrap_or_default(), value))
+    }
+}
+
+struct Parser<'s> {
+    s: &'s [u8],
+    i: usize,
+    nodes: Vec<Node>,
+    decoded: String,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) -> Option<()> {
+        while let Some(&c) = self.s.get(self.i) {
+            if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+        Some(())
+    }
+
+    fn push(&mut self, tag: Tag, a: u32, b: u32, start: usize) -> usize {
+        self.nodes.push(Node {
+            tag,
+            a,
+            b,
+            start: start as u32,
+            end: self.i as u32,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn lit(&mut self, word: &[u8], tag: Tag) -> Option<()> {
+        let start = self.i;
+        if self.s[self.i..].starts_with(word) {
+            self.i += word.len();
+            self.push(tag, 0, 0, start);
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match *self.s.get(self.i)? {
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b'"' => {
+                let start = self.i;
+                let (tag, a, b) = self.string()?;
+                self.push(tag, a, b, start);
+                Some(())
+            }
+            b'n' => self.lit(b"null", Tag::Null),
+            b't' => self.lit(b"true", Tag::True),
+            b'f' => self.lit(b"false", Tag::False),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<()> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        let start = self.i;
+        self.i += 1;
+        let at = self.push(Tag::Object, 0, 0, start);
+        let mut n = 0u32;
+        self.ws();
+        if self.s.get(self.i) == Some(&b'}') {
+            self.i += 1;
+        } else {
+            loop {
+                self.ws();
+                if self.s.get(self.i) != Some(&b'"') {
+                    return None;
+                }
+                let kstart = self.i;
+                let (tag, a, b) = self.string()?;
+                self.push(tag, a, b, kstart);
+                self.ws();
+                if self.s.get(self.i) != Some(&b':') {
+                    return None;
+                }
+                self.i += 1;
+                self.ws();
+                self.value(depth)?;
+                n += 1;
+                self.ws();
+                match self.s.get(self.i)? {
+                    b',' => self.i += 1,
+                    b'}' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        let end = self.nodes.len() as u32;
+        let node = &mut self.nodes[at];
+        node.a = n;
+        node.b = end;
+        node.end = self.i as u32;
+        Some(())
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        let start = self.i;
+        self.i += 1;
+        let at = self.push(Tag::Array, 0, 0, start);
+        let mut n = 0u32;
+        self.ws();
+        if self.s.get(self.i) == Some(&b']') {
+            self.i += 1;
+        } else {
+            loop {
+                self.ws();
+                self.value(depth)?;
+                n += 1;
+                self.ws();
+                match self.s.get(self.i)? {
+                    b',' => self.i += 1,
+                    b']' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        let end = self.nodes.len() as u32;
+        let node = &mut self.nodes[at];
+        node.a = n;
+        node.b = end;
+        node.end = self.i as u32;
+        Some(())
+    }
+
+    /// A string starting at the opening quote: its tag and span.
+    fn string(&mut self) -> Option<(Tag, u32, u32)> {
+        self.i += 1;
+        let start = self.i;
+        loop {
+            match *self.s.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    return Some((Tag::Str, start as u32, (self.i - 1) as u32));
+                }
+                b'\\' => break,
+                c if c < 0x20 => return None,
+                _ => self.i += 1,
+            }
+        }
+        // Escapes: decode the whole string into the side buffer.
+        let dstart = self.decoded.len();
+        let mut plain = start;
+        loop {
+            match *self.s.get(self.i)? {
+                b'"' => {
+                    self.flush(plain);
+                    self.i += 1;
+                    return Some((Tag::Decoded, dstart as u32, self.decoded.len() as u32));
+                }
+                b'\\' => {
+                    self.flush(plain);
+                    self.i += 1;
+                    let c = match *self.s.get(self.i)? {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            self.i += 1;
+                            let hi = self.hex4()?;
+                            let c = if (0xD800..0xDC00).contains(&hi) {
+                                if self.s.get(self.i..self.i + 2)? != b"\\u" {
+                                    return None;
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return None;
+                                }
+                                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?
+                            } else {
+                                char::from_u32(hi)?
+                            };
+                            self.decoded.push(c);
+                            plain = self.i;
+                            continue;
+                        }
+                        _ => return None,
+                    };
+                    self.decoded.push(c);
+                    self.i += 1;
+                    plain = self.i;
+                }
+                c if c < 0x20 => return None,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    /// Copies the unescaped run `from..self.i` into the side buffer.
+    fn flush(&mut self, from: usize) {
+        if from < self.i {
+            // The text is a `String` and runs split only at ASCII bytes.
+            let run = std::str::from_utf8(&self.s[from..self.i]).expect("UTF-8 text");
+            self.decoded.push_str(run);
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let h = self.s.get(self.i..self.i + 4)?;
+        let mut v = 0u32;
+        for &c in h {
+            v = v * 16 + (c as char).to_digit(16)?;
+        }
+        self.i += 4;
+        Some(v)
+    }
+
+    fn number(&mut self) -> Option<()> {
+        let start = self.i;
+        let s = self.s;
+        if s[self.i] == b'-' {
+            self.i += 1;
+        }
+        match s.get(self.i)? {
+            b'0' => self.i += 1,
+            b'1'..=b'9' => {
+                while s.get(self.i).is_some_and(u8::is_ascii_digit) {
+                    self.i += 1;
+                }
+            }
+            _ => return None,
+        }
+        let mut integer = true;
+        if s.get(self.i) == Some(&b'.') {
+            integer = false;
+            self.i += 1;
+            if !s.get(self.i)?.is_ascii_digit() {
+                return None;
+            }
+            while s.get(self.i).is_some_and(u8::is_ascii_digit) {
+                self.i += 1;
+            }
+        }
+        if matches!(s.get(self.i), Some(b'e' | b'E')) {
+            integer = false;
+            self.i += 1;
+            if matches!(s.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if !s.get(self.i)?.is_ascii_digit() {
+                return None;
+            }
+            while s.get(self.i).is_some_and(u8::is_ascii_digit) {
+                self.i += 1;
+            }
+        }
+        let text = std::str::from_utf8(&s[start..self.i]).expect("ASCII");
+        // `-0` is a float to serde_json (it keeps the sign).
+        if integer && text != "-0" {
+            if let Ok(v) = text.parse::<i64>() {
+                let v = v as u64;
+                self.push(Tag::Int, (v >> 32) as u32, v as u32, start);
+                return Some(());
+            }
+        }
+        // Out of f64's range is an error to serde_json; everything else
+        // is read by it when used.
+        serde_json::from_str::<serde_json::Number>(text).ok()?;
+        self.push(Tag::Number, start as u32, self.i as u32, start);
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tape's reading of `text`, rebuilt as a `serde_json::Value`
+    /// node by node (not through `to_json`'s shortcut).
+    fn rebuild(v: JsonRef<'_>) -> Json {
+        match v.kind() {
+            Kind::Null => Json::Null,
+            Kind::Bool(b) => Json::Bool(b),
+            Kind::Int(i) => Json::from(i),
+            Kind::Number => Json::Number(v.number().unwrap()),
+            Kind::Str(s) => Json::String(s.to_owned()),
+            Kind::Array => Json::Array(v.elements().map(rebuild).collect()),
+            Kind::Object => {
+                let mut m = serde_json::Map::new();
+                for (k, x) in v.members() {
+                    m.insert(k.to_owned(), rebuild(x));
+                }
+                Json::Object(m)
+            }
+        }
+    }
+
+    fn same_as_serde(text: &str) {
+        let ours = Doc::parse(text.to_owned());
+        let theirs = serde_json::from_str::<Json>(text);
+        match (ours, theirs) {
+            (Ok(d), Ok(j)) => {
+                assert_eq!(rebuild(d.root()), j, "{text}");
+                assert_eq!(d.root().to_json(), j, "{text}");
+                if let Json::Object(m) = &j {
+                    let mut sorted = Vec::new();
+                    d.root().sorted_members(&mut sorted);
+                    let keys: Vec<&str> = sorted.iter().map(|(k, _)| *k).collect();
+                    let want: Vec<&str> = m.keys().map(String::as_str).collect();
+                    assert_eq!(keys, want, "{text}");
+                    for (k, v) in sorted {
+                        assert_eq!(rebuild(v), m[k], "{text}");
+                        assert_eq!(rebuild(d.root().get(k).unwrap()), m[k], "{text}");
+                    }
+                }
+            }
+            (Err((e, back)), Err(j)) => {
+                assert_eq!(e.message(), j.to_string(), "{text}");
+                assert_eq!(back, text);
+            }
+            (o, t) => panic!("{text}: ours {o:?}, serde_json {t:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_what_serde_json_reads() {
+        for text in [
+            r#"{"type":"track","userId":"u1","properties":{"price":19.99,"n":3,"ok":true,"none":null}}"#,
+            r#" { "b" : 1 , "a" : [ 1 , 2.5 , "x" , { "c" : [] } ] , "B" : {} } "#,
+            r#"{"k":1,"k":2,"j":{"k":"first"},"k":3}"#,
+            r#"{"esc":"a\"b\\c\/d\b\f\n\r\t","u":"\u00e9\u4e2d\ud83d\ude00","plain":"é中😀"}"#,
+            r#"{"\u0041key":"v","Akey":"w"}"#,
+            r#"{"big":12345678901234567890,"neg":-9223372036854775808,"over":-9223372036854775809}"#,
+            r#"{"z":-0,"f":1.0,"e":1e5,"E":-2.5E-3,"zero":0}"#,
+            r#"[1,[2,[3]],{}]"#,
+            r#""just a string""#,
+            "3",
+            "null",
+            r#"{"emptykey":{"":1}}"#,
+        ] {
+            same_as_serde(text);
+        }
+    }
+
+    #[test]
+    fn refuses_what_serde_json_refuses_with_its_message() {
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        for text in [
+            "",
+            "{",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{a:1}"#,
+            "[1,]",
+            "01",
+            "1.",
+            "1e",
+            "-",
+            "tru",
+            "nul",
+            r#"{"a":1} x"#,
+            "\"tab\tinside\"",
+            r#""\x""#,
+            r#""\ud800""#,
+            r#""\ud800\u0041""#,
+            r#""\udc00""#,
+            r#""\u12""#,
+            "1e400",
+            "[1 2]",
+            deep.as_str(),
+        ] {
+            same_as_serde(text);
+        }
+    }
+
+    #[test]
+    fn nesting_up_to_serde_jsons_limit_is_read() {
+        let ok = "[".repeat(127) + &"]".repeat(127);
+        same_as_serde(&ok);
+        let over = "[".repeat(128) + &"]".repeat(128);
+        same_as_serde(&over);
+        let obj = r#"{"a":"#.repeat(128) + "1" + &"}".repeat(128);
+        same_as_serde(&obj);
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            any::<i64>().prop_map(Json::from),
+            any::<u64>().prop_map(Json::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Json::from),
+            // Keys and strings from a small alphabet with quotes, escapes,
+            // control characters and non-ASCII, so keys collide and sort.
+            "[a-cA-C_ \"\\\u{1}\u{e9}\u{1F600}]{0,6}".prop_map(Json::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Json::Array),
+                prop::collection::vec(("[a-cA-C_ \u{e9}]{0,3}", inner), 0..6)
+                    .prop_map(|kv| Json::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Any JSON `serde_json` writes, compact or pretty, reads back the
+        /// same through the tape; and a text cut short or with one byte
+        /// changed is accepted or refused exactly as `serde_json` does.
+        #[test]
+        fn agrees_with_serde_json(v in json_value(), cut in 0usize..400, byte in 0u8..128) {
+            let compact = v.to_string();
+            same_as_serde(&compact);
+            same_as_serde(&serde_json::to_string_pretty(&v).unwrap());
+            let mut b = compact.clone().into_bytes();
+            if !b.is_empty() {
+                let at = cut % b.len();
+                same_as_serde(std::str::from_utf8(&b[..at]).unwrap_or(""));
+                if b[at].is_ascii() {
+                    b[at] = byte;
+                    if let Ok(t) = std::str::from_utf8(&b) {
+                        same_as_serde(t);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! How fast DuckDB takes event-table rows through `append_buffer`:
+//! `cargo run --release -p ps-warehouse --example duck_append -- ROWS COLUMNS [SETTING…]`
+//! (settings are SQL run first, e.g. "SET threads=1").
+use ps_spec::{Cell, ColumnType};
+use ps_warehouse::{duckdb::DuckDb, RowBuffer, TableSchema, Warehouse};
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rows: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let cols: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(40);
+    let path = std::env::temp_dir().join(format!("duck_append_{}.duckdb", std::process::id()));
+    let mut wh = DuckDb::open(path.to_str().unwrap()).unwrap();
+    for s in &args[3.min(args.len())..] {
+        wh.execute(s).unwrap();
+    }
+    let names: Vec<String> = (0..cols).map(|i| format!("c{i}")).collect();
+    let spec: Vec<(&str, ColumnType)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let ty = match i % 5 {
+                0 => ColumnType::Timestamp,
+                1 => ColumnType::Bigint,
+                _ => ColumnType::Varchar,
+            };
+            (n.as_str(), ty)
+        })
+        .collect();
+    let table = TableSchema::new("t", &spec);
+    wh.execute("CREATE SCHEMA s").unwrap();
+    wh.execute(&format!(
+        "CREATE TABLE s.t ({})",
+        spec.iter()
+            .map(|(n, t)| format!("{n} {}", t.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .unwrap();
+    let mut buf = RowBuffer::new();
+    let texts = [
+        "https://example.com/products/123",
+        "Mozilla/5.0 (X11; Linux x86_64)",
+        "en-US",
+        "analytics.js",
+        "google",
+    ];
+    for r in 0..rows {
+        for (i, (_, ty)) in spec.iter().enumerate() {
+            let cell = match ty {
+                ColumnType::Timestamp => Cell::Ts(1_700_000_000_000_000 + r as i64),
+                ColumnType::Bigint => Cell::Int(r as i64),
+                _ => Cell::Str(texts[(r + i) % texts.len()]),
+            };
+            buf.set(i, *ty, cell);
+        }
+        buf.end_row();
+    }
+    let t0 = Instant::now();
+    wh.begin().unwrap();
+    wh.append_buffer("s", &table, &buf).unwrap();
+    let t1 = Instant::now();
+    wh.commit().unwrap();
+    let t2 = Instant::now();
+    println!(
+        "{rows} rows x {cols} columns: append {:.3} s, commit {:.3} s, total {:.3} s = {:.0} rows/s, {:.1}M cells/s",
+        (t1 - t0).as_secs_f64(),
+        (t2 - t1).as_secs_f64(),
+        (t2 - t0).as_secs_f64(),
+        rows as f64 / (t2 - t0).as_secs_f64(),
+        (rows * cols) as f64 / (t2 - t0).as_secs_f64() / 1e6
+    );
+    drop(wh);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("duckdb.wal"));
+}

@@ -1,0 +1,339 @@
+//! Rows on their way to a warehouse, kept column by column.
+//!
+//! The event tables take almost every row a sync lands, and their rows are
+//! wide (a track's own table has every `context_…` column and every property
+//! any event of that name ever had) and mostly NULL. Keeping them as
+//! `Vec<Value>` rows cost an allocation per row, one per string cell, a pass
+//! to turn rows into columns for DuckDB, and as much again to free it all. A
+//! [`RowBuffer`] instead appends each cell to its column's one buffer: string
+//! bytes go into one growing `String` per column, and a column that a row
+//! does not mention costs that row nothing until the column is read.
+//!
+//! A row is built in place: [`RowBuffer::set`] writes a cell of the current
+//! row (a second write to the same cell replaces the first: a payload whose
+//! keys collide keeps the last value), [`RowBuffer::end_row`] closes it.
+//! Columns may appear in the middle of a batch (the catalog adds them as new
+//! keys arrive): earlier rows read NULL there.
+
+use crate::contract::TableSchema;
+pub use ps_spec::Cell;
+use ps_spec::{ColumnType, Value};
+
+/// The cells of one column, in row order, up to the last row that wrote it.
+#[derive(Debug, Clone)]
+pub struct ColumnBuf {
+    valid: Vec<bool>,
+    data: Data,
+}
+
+#[derive(Debug, Clone)]
+enum Data {
+    /// Every string of the column back to back; `ends[i]` is where row
+    /// `i`'s ends (a NULL's is empty).
+    Str {
+        bytes: String,
+        ends: Vec<usize>,
+    },
+    /// Bigint and timestamp (microseconds).
+    I64(Vec<i64>),
+    F64(Vec<f64>),
+    Bool(Vec<bool>),
+}
+
+impl ColumnBuf {
+    fn new(ty: ColumnType) -> ColumnBuf {
+        let data = match ty {
+            ColumnType::Varchar => Data::Str {
+                bytes: String::new(),
+                ends: Vec::new(),
+            },
+            ColumnType::Bigint | ColumnType::Timestamp => Data::I64(Vec::new()),
+            ColumnType::Double => Data::F64(Vec::new()),
+            ColumnType::Boolean => Data::Bool(Vec::new()),
+        };
+        ColumnBuf {
+            valid: Vec::new(),
+            data,
+        }
+    }
+
+    /// Rows written so far (later rows are NULL).
+    pub fn len(&self) -> usize {
+        self.valid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.valid.is_empty()
+    }
+
+    fn push_null(&mut self) {
+        self.valid.push(false);
+        match &mut self.data {
+            Data::Str { bytes, ends } => ends.push(bytes.len()),
+            Data::I64(v) => v.push(0),
+            Data::F64(v) => v.push(0.0),
+            Data::Bool(v) => v.push(false),
+        }
+    }
+
+    fn pop(&mut self) {
+        self.valid.pop();
+        match &mut self.data {
+            Data::Str { bytes, ends } => {
+                ends.pop();
+                bytes.truncate(ends.last().copied().unwrap_or(0));
+            }
+            Data::I64(v) => {
+                v.pop();
+            }
+            Data::F64(v) => {
+                v.pop();
+            }
+            Data::Bool(v) => {
+                v.pop();
+            }
+        }
+    }
+
+    /// Appends `cell`; a cell of another type than the column's is stored
+    /// as NULL (callers cast first: see `ps_spec::Value::cast`).
+    fn push(&mut self, cell: Cell<'_>) {
+        let ok = match (&mut self.data, cell) {
+            (Data::Str { bytes, ends }, Cell::Str(s)) => {
+                bytes.push_str(s);
+                ends.push(bytes.len());
+                true
+            }
+            (Data::I64(v), Cell::Int(x) | Cell::Ts(x)) => {
+                v.push(x);
+                true
+            }
+            (Data::F64(v), Cell::Float(x)) => {
+                v.push(x);
+                true
+            }
+            (Data::Bool(v), Cell::Bool(x)) => {
+                v.push(x);
+                true
+            }
+            _ => false,
+        };
+        if ok {
+            self.valid.push(true);
+        } else {
+            debug_assert!(matches!(cell, Cell::Null), "{cell:?} into {:?}", self.data);
+            self.push_null();
+        }
+    }
+
+    pub fn is_valid(&self, row: usize) -> bool {
+        self.valid.get(row).copied().unwrap_or(false)
+    }
+
+    /// The string at `row` (empty for NULL or another type).
+    pub fn str_at(&self, row: usize) -> &str {
+        match &self.data {
+            Data::Str { bytes, ends } if row < ends.len() => {
+                let start = if row == 0 { 0 } else { ends[row - 1] };
+                &bytes[start..ends[row]]
+            }
+            _ => "",
+        }
+    }
+
+    pub fn i64_at(&self, row: usize) -> i64 {
+        match &self.data {
+            Data::I64(v) => v.get(row).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    pub fn f64_at(&self, row: usize) -> f64 {
+        match &self.data {
+            Data::F64(v) => v.get(row).copied().unwrap_or(0.0),
+            _ => 0.0,
+        }
+    }
+
+    pub fn bool_at(&self, row: usize) -> bool {
+        match &self.data {
+            Data::Bool(v) => v.get(row).copied().unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    /// The cell at `row`, read as a column of type `ty`.
+    pub fn cell(&self, row: usize, ty: ColumnType) -> Cell<'_> {
+        if !self.is_valid(row) {
+            return Cell::Null;
+        }
+        match ty {
+            ColumnType::Varchar => Cell::Str(self.str_at(row)),
+            ColumnType::Bigint => Cell::Int(self.i64_at(row)),
+            ColumnType::Timestamp => Cell::Ts(self.i64_at(row)),
+            ColumnType::Double => Cell::Float(self.f64_at(row)),
+            ColumnType::Boolean => Cell::Bool(self.bool_at(row)),
+        }
+    }
+
+    /// Bytes of string data, for sizing output buffers.
+    pub fn str_bytes(&self) -> usize {
+        match &self.data {
+            Data::Str { bytes, .. } => bytes.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// Rows of one table, stored column by column (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct RowBuffer {
+    rows: usize,
+    columns: Vec<Option<ColumnBuf>>,
+}
+
+impl RowBuffer {
+    pub fn new() -> RowBuffer {
+        RowBuffer::default()
+    }
+
+    /// Finished rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Writes column `col` (of type `ty`) of the row being built, replacing
+    /// what an earlier write to it in this row put there.
+    pub fn set(&mut self, col: usize, ty: ColumnType, cell: Cell<'_>) {
+        let row = self.rows;
+        if self.columns.len() <= col {
+            if matches!(cell, Cell::Null) {
+                return;
+            }
+            self.columns.resize_with(col + 1, || None);
+        }
+        let c = match &mut self.columns[col] {
+            Some(c) => c,
+            None if matches!(cell, Cell::Null) => return,
+            slot @ None => slot.insert(ColumnBuf::new(ty)),
+        };
+        if c.len() > row {
+            c.pop();
+        } else if matches!(cell, Cell::Null) {
+            // Not written in this row: it reads NULL already.
+            return;
+        }
+        while c.len() < row {
+            c.push_null();
+        }
+        c.push(cell);
+    }
+
+    /// Closes the row being built.
+    pub fn end_row(&mut self) {
+        self.rows += 1;
+    }
+
+    /// Appends a whole row of `table` (a row shorter than the table is NULL
+    /// in the rest).
+    pub fn push_values(&mut self, table: &TableSchema, row: &[Value]) {
+        for (i, v) in row.iter().enumerate() {
+            if !v.is_null() {
+                self.set(i, table.columns[i].ty, Cell::from(v));
+            }
+        }
+        self.end_row();
+    }
+
+    /// Column `i`, if any row wrote it (`None`: NULL in every row).
+    pub fn column(&self, i: usize) -> Option<&ColumnBuf> {
+        self.columns.get(i).and_then(Option::as_ref)
+    }
+
+    /// Row `row` as values, in `table`'s column order (tests, debugging).
+    pub fn row_values(&self, table: &TableSchema, row: usize) -> Vec<Value> {
+        table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                self.column(i)
+                    .map_or(Value::Null, |b| b.cell(row, c.ty).to_value())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ColumnType as T;
+
+    fn table() -> TableSchema {
+        TableSchema::new(
+            "t",
+            &[
+                ("a", T::Varchar),
+                ("b", T::Bigint),
+                ("c", T::Varchar),
+                ("d", T::Timestamp),
+            ],
+        )
+    }
+
+    #[test]
+    fn rows_round_trip_with_late_columns_overwrites_and_nulls() {
+        let t = table();
+        let mut b = RowBuffer::new();
+        b.set(0, T::Varchar, Cell::Str("x"));
+        b.set(1, T::Bigint, Cell::Int(1));
+        b.end_row();
+        // Row 1: the last write of a cell wins, a NULL write clears it.
+        b.set(0, T::Varchar, Cell::Str("first"));
+        b.set(0, T::Varchar, Cell::Str("second"));
+        b.set(1, T::Bigint, Cell::Int(2));
+        b.set(1, T::Bigint, Cell::Null);
+        b.end_row();
+        // Row 2: a column first written now; the rows before read NULL.
+        b.set(2, T::Varchar, Cell::Str("late"));
+        b.set(3, T::Timestamp, Cell::Ts(7));
+        b.end_row();
+        b.end_row();
+        b.push_values(&t, &[Value::Str("v".into()), Value::Null, Value::Null]);
+        assert_eq!(b.len(), 5);
+        let rows: Vec<Vec<Value>> = (0..5).map(|r| b.row_values(&t, r)).collect();
+        use Value::*;
+        assert_eq!(
+            rows,
+            vec![
+                vec![Str("x".into()), Int(1), Null, Null],
+                vec![Str("second".into()), Null, Null, Null],
+                vec![Null, Null, Str("late".into()), Ts(7)],
+                vec![Null, Null, Null, Null],
+                vec![Str("v".into()), Null, Null, Null],
+            ]
+        );
+    }
+
+    #[test]
+    fn replacing_a_string_keeps_the_rows_before_it() {
+        let t = TableSchema::new("t", &[("a", T::Varchar)]);
+        let mut b = RowBuffer::new();
+        for s in ["one", "two"] {
+            b.set(0, T::Varchar, Cell::Str(s));
+            b.end_row();
+        }
+        b.set(0, T::Varchar, Cell::Str("three"));
+        b.set(0, T::Varchar, Cell::Str("3"));
+        b.end_row();
+        let got: Vec<Value> = (0..3).map(|r| b.row_values(&t, r).remove(0)).collect();
+        assert_eq!(
+            got,
+            ["one", "two", "3"].map(|s| Value::Str(s.into())).to_vec()
+        );
+    }
+}
