@@ -22,6 +22,14 @@ use ps_spec::{ColumnType, Value};
 use std::path::Path;
 use std::sync::Arc;
 
+/// DuckDB's own worker threads, unless the URL says `?threads=N`. A sync
+/// already keeps two threads of ours busy (reading, building rows) beside
+/// the one that lands; DuckDB's default of one thread per core made its
+/// workers fight them for the cores: on a 2-core machine appending 200k
+/// wide rows took 1.5–2.1 s with its default and 0.9–1.2 s with one thread
+/// (`examples/duck_append.rs`).
+pub const DEFAULT_THREADS: usize = 1;
+
 /// A DuckDB file (or an in-memory database for `duckdb://:memory:`).
 pub struct DuckDb {
     conn: Connection,

@@ -50,17 +50,39 @@ pub trait Warehouse: Send {
     fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()>;
 }
 
-/// Opens a warehouse from its URL: `duckdb://PATH` (or `duckdb://:memory:`),
-/// or `postgres://USER:PASS@HOST:PORT/DB`.
+/// Opens a warehouse from its URL: `duckdb://PATH[?threads=N]` (or
+/// `duckdb://:memory:`), or `postgres://USER:PASS@HOST:PORT/DB`.
 pub fn open(url: &str) -> Result<Box<dyn Warehouse>> {
-    if let Some(path) = url.strip_prefix("duckdb://") {
+    if let Some(rest) = url.strip_prefix("duckdb://") {
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         if path.is_empty() {
             return Err(Error::new(
                 ErrorKind::Config,
                 "warehouse.url `duckdb://` needs a file path, e.g. duckdb://profiles.duckdb",
             ));
         }
-        return Ok(Box::new(duckdb::DuckDb::open(path)?));
+        let mut threads = duckdb::DEFAULT_THREADS;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("threads", n)) => {
+                    threads = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Config,
+                            format!("warehouse.url: threads={n:?} is not a positive number"),
+                        )
+                    })?
+                }
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!("warehouse.url: unknown DuckDB option {pair:?} (known: threads=N)"),
+                    ))
+                }
+            }
+        }
+        let mut db = duckdb::DuckDb::open(path)?;
+        db.execute(&format!("SET threads = {threads}"))?;
+        return Ok(Box::new(db));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Box::new(crate::postgres::Postgres::connect(url)?));
@@ -117,4 +139,34 @@ fn group_columns(rows: Vec<Vec<Value>>) -> Result<Vec<TableSchema>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    fn threads(url: &str) -> Result<i64> {
+        let mut wh = open(url)?;
+        match wh
+            .query("SELECT current_setting('threads')")?
+            .remove(0)
+            .remove(0)
+        {
+            Value::Int(n) => Ok(n),
+            other => panic!("threads is {other:?}"),
+        }
+    }
+
+    #[test]
+    fn duckdb_threads_default_to_one_and_the_url_can_say_otherwise() {
+        assert_eq!(threads("duckdb://:memory:").unwrap(), 1);
+        assert_eq!(threads("duckdb://:memory:?threads=2").unwrap(), 2);
+        for bad in ["duckdb://:memory:?threads=0", "duckdb://:memory:?threads=x"] {
+            let e = threads(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.to_string().contains("threads"), "{e}");
+        }
+        let e = threads("duckdb://:memory:?thread=2").unwrap_err();
+        assert!(e.to_string().contains("unknown DuckDB option"), "{e}");
+    }
 }
