@@ -1292,14 +1292,17 @@ impl Prepared {
             for sql in &statements {
                 wh.execute(sql)?;
             }
-            for (t, rows) in &appends {
+            // Each table's rows are freed as soon as the warehouse has them:
+            // the warehouse holds its own copy until the commit, and two
+            // batches are in memory at once (one landing, one being built).
+            for (t, rows) in appends {
                 let ta = Instant::now();
-                wh.append(&schema, t, rows)?;
+                wh.append(&schema, &t, &rows)?;
                 tracing::debug!(table = %t.name, rows = rows.len(), columns = t.columns.len(), elapsed = ?ta.elapsed(), "appended");
             }
-            for (t, rows) in &buffers {
+            for (t, rows) in buffers {
                 let ta = Instant::now();
-                wh.append_buffer(&schema, t, rows)?;
+                wh.append_buffer(&schema, &t, &rows)?;
                 tracing::debug!(table = %t.name, rows = rows.len(), columns = t.columns.len(), elapsed = ?ta.elapsed(), "appended");
             }
             let ts = Instant::now();

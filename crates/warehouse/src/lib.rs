@@ -50,7 +50,7 @@ pub trait Warehouse: Send {
     fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()>;
 }
 
-/// Opens a warehouse from its URL: `duckdb://PATH[?threads=N]` (or
+/// Opens a warehouse from its URL: `duckdb://PATH[?threads=N&memory_limit=SIZE]` (or
 /// `duckdb://:memory:`), or `postgres://USER:PASS@HOST:PORT/DB`.
 pub fn open(url: &str) -> Result<Box<dyn Warehouse>> {
     if let Some(rest) = url.strip_prefix("duckdb://") {
@@ -62,8 +62,10 @@ pub fn open(url: &str) -> Result<Box<dyn Warehouse>> {
             ));
         }
         let mut threads = duckdb::DEFAULT_THREADS;
+        let mut memory_limit = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
+                Some(("memory_limit", v)) => memory_limit = Some(v.to_owned()),
                 Some(("threads", n)) => {
                     threads = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
                         Error::new(
@@ -75,13 +77,25 @@ pub fn open(url: &str) -> Result<Box<dyn Warehouse>> {
                 _ => {
                     return Err(Error::new(
                         ErrorKind::Config,
-                        format!("warehouse.url: unknown DuckDB option {pair:?} (known: threads=N)"),
+                        format!(
+                            "warehouse.url: unknown DuckDB option {pair:?} \
+                             (known: threads=N, memory_limit=SIZE)"
+                        ),
                     ))
                 }
             }
         }
         let mut db = duckdb::DuckDb::open(path)?;
         db.execute(&format!("SET threads = {threads}"))?;
+        if let Some(m) = memory_limit {
+            db.execute(&format!("SET memory_limit = {}", literal(&m)))
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Config,
+                        format!("warehouse.url: memory_limit={m:?}: {e}"),
+                    )
+                })?;
+        }
         return Ok(Box::new(db));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -166,6 +180,12 @@ mod url_tests {
             assert_eq!(e.kind(), ErrorKind::Config);
             assert!(e.to_string().contains("threads"), "{e}");
         }
+        assert_eq!(
+            threads("duckdb://:memory:?memory_limit=300MB&threads=3").unwrap(),
+            3
+        );
+        let e = threads("duckdb://:memory:?memory_limit=lots").unwrap_err();
+        assert!(e.to_string().contains("memory_limit"), "{e}");
         let e = threads("duckdb://:memory:?thread=2").unwrap_err();
         assert!(e.to_string().contains("unknown DuckDB option"), "{e}");
     }
