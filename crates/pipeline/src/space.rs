@@ -152,7 +152,7 @@ pub struct Space {
     meta: BTreeMap<String, String>,
     /// Reused per event body: which columns it has written.
     scratch_written: Vec<bool>,
-    /// Text of array/object leaves while they are written (`Cell::from_json`).
+    /// Text of array/object leaves while they are written (`Cell::from_ref`).
     scratch_text: String,
     /// How long [`Space::open`] took, by part.
     pub recovery: RecoveryTimings,

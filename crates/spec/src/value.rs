@@ -116,7 +116,7 @@ impl Value {
 }
 
 /// One cell, borrowed: what a row buffer copies into its columns. Typing
-/// a JSON leaf as a `Cell` ([`Cell::from_json`]) copies nothing, where a
+/// a JSON leaf as a `Cell` ([`Cell::from_ref`]) copies nothing, where a
 /// [`Value`] owns a copy of every string.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Cell<'a> {
@@ -177,29 +177,6 @@ impl<'a> Cell<'a> {
                 scratch.clear();
                 use std::fmt::Write;
                 let _ = write!(scratch, "{}", v.to_json());
-                Cell::Str(scratch)
-            }
-        }
-    }
-
-    /// [`Value::from_json`] without the copy: arrays and objects, the only
-    /// leaves that need new text, are written into `scratch`.
-    pub fn from_json(v: &'a serde_json::Value, scratch: &'a mut String) -> Cell<'a> {
-        match v {
-            serde_json::Value::Null => Cell::Null,
-            serde_json::Value::Bool(b) => Cell::Bool(*b),
-            serde_json::Value::Number(n) => match n.as_i64() {
-                Some(i) => Cell::Int(i),
-                None => n.as_f64().map(Cell::Float).unwrap_or(Cell::Null),
-            },
-            serde_json::Value::String(s) => match parse_timestamp(s) {
-                Some(t) => Cell::Ts(t),
-                None => Cell::Str(s),
-            },
-            other => {
-                scratch.clear();
-                use std::fmt::Write;
-                let _ = write!(scratch, "{other}");
                 Cell::Str(scratch)
             }
         }
@@ -317,12 +294,10 @@ mod tests {
             ColumnType::Varchar,
         ];
         for leaf in &leaves {
-            let mut scratch = String::new();
-            let cell = Cell::from_json(leaf, &mut scratch);
-            let value = Value::from_json(leaf);
             let doc = crate::tape::Doc::parse(leaf.to_string()).unwrap();
-            let mut scratch2 = String::new();
-            assert_eq!(Cell::from_ref(doc.root(), &mut scratch2), cell, "{leaf}");
+            let mut scratch = String::new();
+            let cell = Cell::from_ref(doc.root(), &mut scratch);
+            let value = Value::from_json(leaf);
             assert_eq!(cell.to_value(), value, "{leaf}");
             assert_eq!(cell.column_type(), value.column_type(), "{leaf}");
             for ty in types {
