@@ -6,7 +6,7 @@
 //! byte ranges by [`crate::scan`]) → write key from the body (401) → batch
 //! size (400) → per event: parse, [`prepare`] (`type` from the path, the
 //! batch's `context`, `context.ip`), a `messageId` when missing,
-//! [`ps_spec::parse_event`] validation → one inbox record holding the events'
+//! [`ps_spec::validate_json`] validation → one inbox record holding the events'
 //! original bytes (re-serialized only when a `messageId` was assigned) and
 //! what [`prepare`] needs → wait for the group commit → answer. The answer is
 //! sent only after the record is synced to disk: a 200 is a promise that the
@@ -30,7 +30,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use ps_pipeline::{RegulationKind, Subject};
 use ps_spec::time::{now_micros, parse_timestamp};
-use ps_spec::{parse_event_or_return, Arrival, EventType, Refusal};
+use ps_spec::{validate_json, Arrival, EventType, Refusal};
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -656,7 +656,11 @@ fn check_event(
         bytes: raw.to_vec(),
     };
     let too_large = raw.len() > limits.max_event_bytes;
-    match parse_event_or_return(item, arrival, None) {
+    let checked = match &item {
+        Json::Object(o) => validate_json(o, arrival),
+        _ => Err(Refusal::NotAnObject),
+    };
+    match checked {
         Ok(ev) => {
             // The same source rule as `Space::add`: the event's own write key
             // wins over the request's.
@@ -681,7 +685,7 @@ fn check_event(
                 };
             }
             let entry = if added_id {
-                let bytes = serde_json::to_vec(ev.payload()).expect("a JSON value serializes");
+                let bytes = serde_json::to_vec(&item).expect("a JSON value serializes");
                 Entry {
                     kind: EntryKind::Payload,
                     bytes,
@@ -695,7 +699,7 @@ fn check_event(
                 refusal: None,
             }
         }
-        Err((refusal, _)) => Checked {
+        Err(refusal) => Checked {
             entry: stored(if too_large {
                 EntryKind::TooLarge
             } else {

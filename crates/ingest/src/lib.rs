@@ -1,7 +1,7 @@
 //! # ps-ingest: the HTTP Tracking API and continuous sync (`profiles-sync serve`)
 //!
 //! ```text
-//! HTTP (tokio/axum) ─▶ validate at the edge (ps_spec::parse_event)
+//! HTTP (tokio/axum) ─▶ validate at the edge (ps_spec::validate_json)
 //!     ─▶ inbox record ─▶ writer thread: append + one fsync per group ─▶ 200
 //!     ─▶ sync thread, every sync_interval: read records ─▶ Space::add
 //!        ─▶ Batch::set_checkpoint("inbox", position) ─▶ Space::commit

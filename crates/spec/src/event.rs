@@ -334,7 +334,23 @@ pub fn parse_doc(doc: Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Even
     if !doc.root().is_object() {
         return Err((Refusal::NotAnObject, doc));
     }
-    match validate(&doc, arrival, raw) {
+    let top = Top::of(doc.root());
+    let checked = validate(&top, arrival, || derived_message_id(&doc, raw)).map(|ev| {
+        let context = top.context.filter(JsonRef::is_object);
+        let body = match ev.kind {
+            EventType::Identify | EventType::Group => top.traits,
+            EventType::Track | EventType::Page | EventType::Screen => top.properties,
+            EventType::Alias => None,
+        }
+        .filter(JsonRef::is_object);
+        Event {
+            identity_sources: IdentitySources::of(top.integrations, context),
+            context_at: context.map(|c| c.index()),
+            body_at: body.map(|b| b.index()),
+            ..ev
+        }
+    });
+    match checked {
         Ok(ev) => Ok(Event { doc, ..ev }),
         Err(r) => Err((r, doc)),
     }
@@ -345,27 +361,87 @@ pub fn parse_doc(doc: Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Even
 /// `serde_json`).
 #[derive(Default)]
 struct Top<'a> {
-    ty: Option<JsonRef<'a>>,
-    user_id: Option<JsonRef<'a>>,
-    anonymous_id: Option<JsonRef<'a>>,
-    event: Option<JsonRef<'a>>,
-    group_id: Option<JsonRef<'a>>,
-    message_id: Option<JsonRef<'a>>,
-    timestamp: Option<JsonRef<'a>>,
-    original_timestamp: Option<JsonRef<'a>>,
-    sent_at: Option<JsonRef<'a>>,
-    received_at: Option<JsonRef<'a>>,
-    name: Option<JsonRef<'a>>,
-    category: Option<JsonRef<'a>>,
-    previous_id: Option<JsonRef<'a>>,
-    write_key: Option<JsonRef<'a>>,
+    ty: Option<Field<'a>>,
+    user_id: Option<Field<'a>>,
+    anonymous_id: Option<Field<'a>>,
+    event: Option<Field<'a>>,
+    group_id: Option<Field<'a>>,
+    message_id: Option<Field<'a>>,
+    timestamp: Option<Field<'a>>,
+    original_timestamp: Option<Field<'a>>,
+    sent_at: Option<Field<'a>>,
+    received_at: Option<Field<'a>>,
+    name: Option<Field<'a>>,
+    category: Option<Field<'a>>,
+    previous_id: Option<Field<'a>>,
+    write_key: Option<Field<'a>>,
     context: Option<JsonRef<'a>>,
     traits: Option<JsonRef<'a>>,
     properties: Option<JsonRef<'a>>,
     integrations: bool,
 }
 
+/// A top-level scalar as validation sees it, from the tape or from a
+/// `serde_json` value.
+#[derive(Debug, Clone)]
+enum Field<'a> {
+    Null,
+    Str(&'a str),
+    Int(i64),
+    /// Any other number, as `serde_json` reads it.
+    Num(serde_json::Number),
+    /// An array or an object.
+    Other,
+}
+
+impl<'a> Field<'a> {
+    fn of_ref(v: JsonRef<'a>) -> Field<'a> {
+        match v.kind() {
+            Kind::Null => Field::Null,
+            Kind::Str(s) => Field::Str(s),
+            Kind::Int(i) => Field::Int(i),
+            Kind::Number => v.number().map_or(Field::Other, Field::Num),
+            Kind::Bool(_) | Kind::Object | Kind::Array => Field::Other,
+        }
+    }
+
+    fn of_json(v: &'a Json) -> Field<'a> {
+        match v {
+            Json::Null => Field::Null,
+            Json::String(s) => Field::Str(s),
+            Json::Number(n) => n.as_i64().map_or_else(|| Field::Num(n.clone()), Field::Int),
+            _ => Field::Other,
+        }
+    }
+}
+
 impl<'a> Top<'a> {
+    /// The fields of a `serde_json` payload (`context` and the body are not
+    /// read: [`validate_json`] checks a payload, it builds no event).
+    fn of_map(p: &'a Map<String, Json>) -> Top<'a> {
+        let f = |k: &str| p.get(k).map(Field::of_json);
+        Top {
+            ty: f("type"),
+            user_id: f("userId"),
+            anonymous_id: f("anonymousId"),
+            event: f("event"),
+            group_id: f("groupId"),
+            message_id: f("messageId"),
+            timestamp: f("timestamp"),
+            original_timestamp: f("originalTimestamp"),
+            sent_at: f("sentAt"),
+            received_at: f("receivedAt"),
+            name: f("name"),
+            category: f("category"),
+            previous_id: f("previousId"),
+            write_key: f("writeKey"),
+            context: None,
+            traits: None,
+            properties: None,
+            integrations: p.contains_key("integrations"),
+        }
+    }
+
     fn of(root: JsonRef<'a>) -> Top<'a> {
         let mut t = Top::default();
         for (k, v) in root.members() {
@@ -384,27 +460,61 @@ impl<'a> Top<'a> {
                 "category" => &mut t.category,
                 "previousId" => &mut t.previous_id,
                 "writeKey" => &mut t.write_key,
-                "context" => &mut t.context,
-                "traits" => &mut t.traits,
-                "properties" => &mut t.properties,
+                "context" => {
+                    t.context = Some(v);
+                    continue;
+                }
+                "traits" => {
+                    t.traits = Some(v);
+                    continue;
+                }
+                "properties" => {
+                    t.properties = Some(v);
+                    continue;
+                }
                 "integrations" => {
                     t.integrations = true;
                     continue;
                 }
                 _ => continue,
             };
-            *slot = Some(v);
+            *slot = Some(Field::of_ref(v));
         }
         t
     }
 }
 
-fn validate(doc: &Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, Refusal> {
-    let top = Top::of(doc.root());
-    let kind = match top.ty.map(|v| v.kind()) {
-        None | Some(Kind::Null) => return Err(Refusal::MissingType),
-        Some(Kind::Str(s)) => {
-            EventType::parse(s).ok_or_else(|| Refusal::UnknownType(s.to_owned()))?
+/// What [`validate_json`] found valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    pub kind: EventType,
+    pub message_id: String,
+    pub write_key: Option<String>,
+}
+
+/// The checks of [`parse_event`] on a `serde_json` payload that is not
+/// turned into an event: the HTTP server answers each event of a request
+/// with them and stores the request's bytes, so it needs no event model.
+pub fn validate_json(payload: &Map<String, Json>, arrival: &Arrival) -> Result<Validated, Refusal> {
+    let ev = validate(&Top::of_map(payload), arrival, || {
+        derive_id(Json::Object(payload.clone()).to_string().as_bytes())
+    })?;
+    Ok(Validated {
+        kind: ev.kind,
+        message_id: ev.message_id,
+        write_key: ev.write_key,
+    })
+}
+
+fn validate(
+    top: &Top<'_>,
+    arrival: &Arrival,
+    derived_id: impl FnOnce() -> String,
+) -> Result<Event, Refusal> {
+    let kind = match &top.ty {
+        None | Some(Field::Null) => return Err(Refusal::MissingType),
+        Some(Field::Str(s)) => {
+            EventType::parse(s).ok_or_else(|| Refusal::UnknownType((*s).to_owned()))?
         }
         Some(_) => {
             return Err(Refusal::BadField {
@@ -413,32 +523,32 @@ fn validate(doc: &Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, R
             })
         }
     };
-    let user_id = id_field(top.user_id, "userId")?;
-    let anonymous_id = id_field(top.anonymous_id, "anonymousId")?;
+    let user_id = id_field(top.user_id.clone(), "userId")?;
+    let anonymous_id = id_field(top.anonymous_id.clone(), "anonymousId")?;
     if user_id.is_none() && anonymous_id.is_none() {
         return Err(Refusal::MissingIdentity);
     }
-    let event = string_field(top.event, "event")?;
+    let event = string_field(top.event.clone(), "event")?;
     if kind == EventType::Track && event.as_deref().is_none_or(str::is_empty) {
         return Err(Refusal::MissingEvent);
     }
-    let group_id = id_field(top.group_id, "groupId")?;
+    let group_id = id_field(top.group_id.clone(), "groupId")?;
     if kind == EventType::Group && group_id.is_none() {
         return Err(Refusal::MissingGroupId);
     }
-    let message_id = match id_field(top.message_id, "messageId")? {
+    let message_id = match id_field(top.message_id.clone(), "messageId")? {
         Some(m) if m.chars().count() > MAX_MESSAGE_ID_LEN => {
             return Err(Refusal::MessageIdTooLong(m.chars().count()))
         }
         Some(m) => m,
-        None => derived_message_id(doc, raw),
+        None => derived_id(),
     };
-    let timestamp = ts_field(top.timestamp, "timestamp")?;
-    let original = ts_field(top.original_timestamp, "originalTimestamp")?;
-    let sent_at = ts_field(top.sent_at, "sentAt")?.or(arrival.batch_sent_at);
+    let timestamp = ts_field(top.timestamp.clone(), "timestamp")?;
+    let original = ts_field(top.original_timestamp.clone(), "originalTimestamp")?;
+    let sent_at = ts_field(top.sent_at.clone(), "sentAt")?.or(arrival.batch_sent_at);
     let received_at = arrival
         .received_at
-        .or(ts_field(top.received_at, "receivedAt")?);
+        .or(ts_field(top.received_at.clone(), "receivedAt")?);
     let device_time = original.or(timestamp);
     let corrected = match (received_at, sent_at, device_time) {
         (Some(recv), Some(sent), Some(dev)) => recv - (sent - dev),
@@ -447,13 +557,6 @@ fn validate(doc: &Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, R
             .or(received_at)
             .unwrap_or(arrival.load_time),
     };
-    let context = top.context.filter(JsonRef::is_object);
-    let body = match kind {
-        EventType::Identify | EventType::Group => top.traits,
-        EventType::Track | EventType::Page | EventType::Screen => top.properties,
-        EventType::Alias => None,
-    }
-    .filter(JsonRef::is_object);
     Ok(Event {
         kind,
         message_id,
@@ -464,15 +567,15 @@ fn validate(doc: &Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, R
         sent_at,
         received_at: received_at.unwrap_or(arrival.load_time),
         event,
-        name: string_field(top.name, "name")?,
-        category: string_field(top.category, "category")?,
+        name: string_field(top.name.clone(), "name")?,
+        category: string_field(top.category.clone(), "category")?,
         group_id,
-        previous_id: id_field(top.previous_id, "previousId")?,
-        write_key: string_field(top.write_key, "writeKey")?,
-        identity_sources: IdentitySources::of(top.integrations, context),
+        previous_id: id_field(top.previous_id.clone(), "previousId")?,
+        write_key: string_field(top.write_key.clone(), "writeKey")?,
+        identity_sources: IdentitySources::default(),
         doc: Doc::default(),
-        context_at: context.map(|c| c.index()),
-        body_at: body.map(|b| b.index()),
+        context_at: None,
+        body_at: None,
         payload_map: OnceCell::new(),
         context_map: OnceCell::new(),
         body_map: OnceCell::new(),
@@ -481,38 +584,30 @@ fn validate(doc: &Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Event, R
 
 /// An id-like field: strings are taken as they are, numbers as their decimal
 /// text (SDKs do send numeric user ids); empty means absent.
-fn id_field(v: Option<JsonRef<'_>>, field: &'static str) -> Result<Option<String>, Refusal> {
-    match v.map(|v| (v, v.kind())) {
-        None | Some((_, Kind::Null)) => Ok(None),
-        Some((_, Kind::Str(""))) => Ok(None),
-        Some((_, Kind::Str(s))) => Ok(Some(s.to_owned())),
-        Some((_, Kind::Int(i))) => Ok(Some(i.to_string())),
-        Some((v, Kind::Number)) => Ok(v.number().map(|n| n.to_string())),
-        Some(_) => Err(Refusal::BadField {
+fn id_field(v: Option<Field<'_>>, field: &'static str) -> Result<Option<String>, Refusal> {
+    match v {
+        Some(Field::Str("")) => Ok(None),
+        v => string_field(v, field),
+    }
+}
+
+fn string_field(v: Option<Field<'_>>, field: &'static str) -> Result<Option<String>, Refusal> {
+    match v {
+        None | Some(Field::Null) => Ok(None),
+        Some(Field::Str(s)) => Ok(Some(s.to_owned())),
+        Some(Field::Int(i)) => Ok(Some(i.to_string())),
+        Some(Field::Num(n)) => Ok(Some(n.to_string())),
+        Some(Field::Other) => Err(Refusal::BadField {
             field,
             expected: "a string",
         }),
     }
 }
 
-fn string_field(v: Option<JsonRef<'_>>, field: &'static str) -> Result<Option<String>, Refusal> {
-    match v.map(|v| (v, v.kind())) {
-        None | Some((_, Kind::Null)) => Ok(None),
-        Some((_, Kind::Str(s))) => Ok(Some(s.to_owned())),
-        Some((_, Kind::Int(i))) => Ok(Some(i.to_string())),
-        Some((v, Kind::Number)) => Ok(v.number().map(|n| n.to_string())),
-        Some(_) => Err(Refusal::BadField {
-            field,
-            expected: "a string",
-        }),
-    }
-}
-
-fn ts_field(v: Option<JsonRef<'_>>, field: &'static str) -> Result<Option<Micros>, Refusal> {
-    match v.map(|v| v.kind()) {
-        None | Some(Kind::Null) => Ok(None),
-        Some(Kind::Str("")) => Ok(None),
-        Some(Kind::Str(s)) => parse_timestamp(s)
+fn ts_field(v: Option<Field<'_>>, field: &'static str) -> Result<Option<Micros>, Refusal> {
+    match v {
+        None | Some(Field::Null) | Some(Field::Str("")) => Ok(None),
+        Some(Field::Str(s)) => parse_timestamp(s)
             .map(Some)
             .ok_or_else(|| Refusal::BadTimestamp {
                 field,
@@ -528,13 +623,17 @@ fn ts_field(v: Option<JsonRef<'_>>, field: &'static str) -> Result<Option<Micros
 /// `messageId` for events that came without one: a hash of the payload, so the
 /// same line replayed gives the same id and is deduplicated.
 fn derived_message_id(doc: &Doc, raw: Option<&[u8]>) -> String {
-    let mut h = Sha1::new();
     match raw {
-        Some(bytes) => h.update(bytes),
+        Some(bytes) => derive_id(bytes),
         // The payload as `serde_json` writes it (keys sorted, no spaces),
         // as ids were always derived: a replay must find the same ids.
-        None => h.update(doc.root().to_json().to_string().as_bytes()),
+        None => derive_id(doc.root().to_json().to_string().as_bytes()),
     }
+}
+
+fn derive_id(bytes: &[u8]) -> String {
+    let mut h = Sha1::new();
+    h.update(bytes);
     format!("ps-{}", hex::encode(&h.finalize()[..16]))
 }
 
@@ -616,5 +715,36 @@ mod tests {
         // Without receivedAt the event keeps its own timestamp.
         let e = parse(r#"{"type":"page","userId":"u","sentAt":"2024-01-01T12:05:00Z","timestamp":"2024-01-01T12:04:00Z"}"#).unwrap();
         assert_eq!(format_sql(e.timestamp), "2024-01-01 12:04:00");
+    }
+
+    #[test]
+    fn validate_json_agrees_with_parse_event() {
+        let arrival = Arrival {
+            load_time: 0,
+            ..Arrival::default()
+        };
+        for text in [
+            r#"{"type":"track","userId":"u","event":"E","messageId":"m","writeKey":"k"}"#,
+            r#"{"type":"identify","userId":42,"messageId":7}"#,
+            r#"{"type":"page","anonymousId":"a","messageId":1.5}"#,
+            r#"{"type":"page","userId":""}"#,
+            r#"{"type":"group","userId":"u"}"#,
+            r#"{"type":"track","userId":"u"}"#,
+            r#"{"type":"nope","userId":"u"}"#,
+            r#"{"type":7,"userId":"u"}"#,
+            r#"{"userId":"u"}"#,
+            r#"{"type":"page","userId":true}"#,
+            r#"{"type":"page","userId":"u","timestamp":"soon"}"#,
+            r#"{"type":"page","userId":"u","timestamp":5}"#,
+            r#"{"type":"page","userId":"u","writeKey":["x"]}"#,
+            r#"{"type":"alias","userId":"u","previousId":"p"}"#,
+        ] {
+            let json: Json = serde_json::from_str(text).unwrap();
+            let want = parse_event(json.clone(), &arrival, None)
+                .map(|e| (e.kind, e.message_id, e.write_key));
+            let got = validate_json(json.as_object().unwrap(), &arrival)
+                .map(|v| (v.kind, v.message_id, v.write_key));
+            assert_eq!(got, want, "{text}");
+        }
     }
 }

@@ -17,7 +17,7 @@ pub mod time;
 pub mod value;
 
 pub use event::{
-    parse_doc, parse_event, parse_event_or_return, parse_event_str, Arrival, Event, EventType,
-    IdentitySources, Refusal,
+    parse_doc, parse_event, parse_event_or_return, parse_event_str, validate_json, Arrival, Event,
+    EventType, IdentitySources, Refusal, Validated,
 };
 pub use value::{Cell, ColumnType, Value};
