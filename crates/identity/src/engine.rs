@@ -357,35 +357,20 @@ impl Engine {
             Some(_) => None,
         };
         // What `extract` would find, in its order: three distinct types, so
-        // no repeats to drop.
-        let cands = [
-            (b.user_id, ev.user_id.as_deref()),
-            (b.anonymous_id, ev.anonymous_id.as_deref()),
-            (b.email, email),
-        ];
-        let mut found: [IdentIdx; 3] = [0; 3];
-        let mut n = 0;
+        // no repeats to drop. (Straight-line code: a loop over the three is
+        // not unrolled, and its set-up cost as much as the lookups.)
         let mut owner: Option<ProfileIdx> = None;
-        for (t, v) in cands {
-            let Some(v) = v else { continue };
-            if v.is_empty() || self.settings.is_blocked(t, v) {
-                continue;
-            }
-            let i = self.find(t, v)?;
-            let c = self.canon[self.idents[i as usize].owner as usize];
-            if owner.is_some_and(|o| o != c) {
-                return None;
-            }
-            owner = Some(c);
-            found[n] = i;
-            n += 1;
-        }
+        let found = [
+            self.known_on(b.user_id, ev.user_id.as_deref(), &mut owner)?,
+            self.known_on(b.anonymous_id, ev.anonymous_id.as_deref(), &mut owner)?,
+            self.known_on(b.email, email, &mut owner)?,
+        ];
         self.order += 1;
         let Some(c) = owner else {
             return Some(Outcome::default());
         };
         let ts = ev.timestamp;
-        for &i in &found[..n] {
+        for i in found.into_iter().flatten() {
             let r = &mut self.idents[i as usize];
             r.last_seen = r.last_seen.max(ts);
         }
@@ -398,6 +383,30 @@ impl Engine {
             canonical: Some(c),
             ..Outcome::default()
         })
+    }
+
+    /// One candidate of [`Engine::process_known`]: `Some(None)` when there
+    /// is none (absent, empty or blocked), `Some(Some(i))` when it is the
+    /// known identifier `i` on `owner` (set if still `None`), `None` when it
+    /// is new or on another profile.
+    #[inline(always)]
+    fn known_on(
+        &self,
+        t: TypeId,
+        v: Option<&str>,
+        owner: &mut Option<ProfileIdx>,
+    ) -> Option<Option<IdentIdx>> {
+        let Some(v) = v else { return Some(None) };
+        if v.is_empty() || self.settings.is_blocked(t, v) {
+            return Some(None);
+        }
+        let i = self.find(t, v)?;
+        let c = self.canon[self.idents[i as usize].owner as usize];
+        if owner.is_some_and(|o| o != c) {
+            return None;
+        }
+        *owner = Some(c);
+        Some(Some(i))
     }
 
     /// [`Engine::process`] for any event.
@@ -1135,12 +1144,13 @@ impl IdentHasher {
             s0 ^= lo;
             s1 ^= hi;
         } else {
-            let mut i = 0;
-            while i + 16 < n {
-                s0 = fold(word(b, i) ^ s0, word(b, i + 8) ^ k2);
-                i += 16;
+            // Every 16-byte block that ends before the last byte, then the
+            // last 16 bytes (whole blocks: no bounds checks in the loop).
+            for c in b[..n - 1].chunks_exact(16) {
+                s0 = fold(first8(c) ^ s0, last8(c) ^ k2);
             }
-            s1 = fold(word(b, n - 16) ^ s1, word(b, n - 8) ^ k2);
+            let c = &b[n - 16..];
+            s1 = fold(first8(c) ^ s1, last8(c) ^ k2);
         }
         fold(s0 ^ k2, s1)
     }
@@ -1155,16 +1165,29 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     if n < 8 {
-        return a == b;
+        return if n >= 4 {
+            half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+        } else {
+            a == b
+        };
     }
-    let mut i = 0;
-    while i + 8 < n {
-        if word(a, i) != word(b, i) {
-            return false;
-        }
-        i += 8;
-    }
-    word(a, n - 8) == word(b, n - 8)
+    // Whole words (no bounds checks in the loop), then the last 8 bytes.
+    a.chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .all(|(x, y)| first8(x) == first8(y))
+        && last8(a) == last8(b)
+}
+
+/// The first 8 bytes of `b` (at least 8 long), little-endian.
+#[inline(always)]
+fn first8(b: &[u8]) -> u64 {
+    u64::from_le_bytes(*b.first_chunk::<8>().expect("8 bytes"))
+}
+
+/// The last 8 bytes of `b` (at least 8 long), little-endian.
+#[inline(always)]
+fn last8(b: &[u8]) -> u64 {
+    u64::from_le_bytes(*b.last_chunk::<8>().expect("8 bytes"))
 }
 
 #[cfg(test)]
