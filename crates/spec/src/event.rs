@@ -284,11 +284,6 @@ impl Event {
         self.doc
     }
 
-    /// The payload's text, as it arrived.
-    pub fn text(&self) -> &str {
-        self.doc.text()
-    }
-
     /// The name that goes into `triggering_event_name`.
     pub fn display_name(&self) -> Option<&str> {
         match self.kind {

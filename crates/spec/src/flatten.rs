@@ -43,35 +43,74 @@ pub fn flatten_object(obj: JsonRef<'_>, prefix: &str, out: &mut Columns, stats: 
 /// the values a `serde_json` map would give). The name is empty when the
 /// whole path snake-cases to nothing.
 pub fn for_each_doc_leaf<'a>(obj: JsonRef<'a>, prefix: &str, mut f: impl FnMut(&str, JsonRef<'a>)) {
-    // Allocated only when a name has to be built (see `walk`).
+    walk(obj, &mut start(prefix), &mut f);
+}
+
+/// [`for_each_doc_leaf`] of a `serde_json` map (the identity engine keeps
+/// profile traits as maps).
+pub fn for_each_leaf<'a>(
+    obj: &'a Map<String, serde_json::Value>,
+    prefix: &str,
+    mut f: impl FnMut(&str, &'a serde_json::Value),
+) {
+    let mut path = start(prefix);
+    for (key, value) in obj {
+        member(key, value, &mut path, &mut f);
+    }
+}
+
+/// The path buffer; allocated only when a name has to be built (see
+/// `member`).
+fn start(prefix: &str) -> String {
     let mut path = String::new();
     if !prefix.is_empty() {
         path.reserve(64);
         path.push_str(prefix);
     }
-    walk_doc(obj, &mut path, &mut f);
+    path
 }
 
-fn walk_doc<'a>(obj: JsonRef<'a>, path: &mut String, f: &mut impl FnMut(&str, JsonRef<'a>)) {
-    if is_strictly_sorted(obj.members()) {
-        for (key, value) in obj.members() {
-            member(key, value, path, f);
-        }
-    } else {
-        let mut sorted = Vec::new();
-        obj.sorted_members(&mut sorted);
-        for (key, value) in sorted {
-            member(key, value, path, f);
+/// A JSON value flattening walks: a tape node or a `serde_json` value.
+trait Tree<'a>: Copy {
+    fn is_object(self) -> bool;
+    /// `f(key, value)` for each member of an object, in `serde_json`'s map
+    /// order; nothing for anything else.
+    fn for_each_member(self, f: impl FnMut(&'a str, Self));
+}
+
+impl<'a> Tree<'a> for JsonRef<'a> {
+    fn is_object(self) -> bool {
+        JsonRef::is_object(&self)
+    }
+
+    fn for_each_member(self, mut f: impl FnMut(&'a str, Self)) {
+        if is_strictly_sorted(self.members()) {
+            self.members().for_each(|(k, v)| f(k, v));
+        } else {
+            let mut sorted = Vec::new();
+            self.sorted_members(&mut sorted);
+            sorted.into_iter().for_each(|(k, v)| f(k, v));
         }
     }
 }
 
-fn member<'a>(
-    key: &str,
-    value: JsonRef<'a>,
-    path: &mut String,
-    f: &mut impl FnMut(&str, JsonRef<'a>),
-) {
+impl<'a> Tree<'a> for &'a serde_json::Value {
+    fn is_object(self) -> bool {
+        serde_json::Value::is_object(self)
+    }
+
+    fn for_each_member(self, mut f: impl FnMut(&'a str, Self)) {
+        if let serde_json::Value::Object(m) = self {
+            m.iter().for_each(|(k, v)| f(k, v));
+        }
+    }
+}
+
+fn walk<'a, T: Tree<'a>>(obj: T, path: &mut String, f: &mut impl FnMut(&str, T)) {
+    obj.for_each_member(|key, value| member(key, value, path, f));
+}
+
+fn member<'a, T: Tree<'a>>(key: &str, value: T, path: &mut String, f: &mut impl FnMut(&str, T)) {
     // The usual key of a flat object (`plan`, `email`): its name is the key.
     if path.is_empty() && !value.is_object() && is_snake_case(key) {
         f(key, value);
@@ -85,51 +124,11 @@ fn member<'a>(
         push_segment(path, &seg);
     }
     if value.is_object() {
-        walk_doc(value, path, f);
+        walk(value, path, f);
     } else {
         f(path, value);
     }
     path.truncate(len);
-}
-
-/// [`for_each_doc_leaf`] of a `serde_json` map (the identity engine keeps
-/// profile traits as maps).
-pub fn for_each_leaf<'a>(
-    obj: &'a Map<String, serde_json::Value>,
-    prefix: &str,
-    mut f: impl FnMut(&str, &'a serde_json::Value),
-) {
-    let mut path = String::new();
-    if !prefix.is_empty() {
-        path.reserve(64);
-        path.push_str(prefix);
-    }
-    walk(obj, &mut path, &mut f);
-}
-
-fn walk<'a>(
-    obj: &'a Map<String, serde_json::Value>,
-    path: &mut String,
-    f: &mut impl FnMut(&str, &'a serde_json::Value),
-) {
-    for (key, value) in obj {
-        if path.is_empty() && !value.is_object() && is_snake_case(key) {
-            f(key, value);
-            continue;
-        }
-        let len = path.len();
-        if is_snake_case(key) {
-            push_segment(path, key);
-        } else {
-            let seg = snake_case(key);
-            push_segment(path, &seg);
-        }
-        match value {
-            serde_json::Value::Object(child) => walk(child, path, f),
-            leaf => f(path, leaf),
-        }
-        path.truncate(len);
-    }
 }
 
 fn push_segment(path: &mut String, seg: &str) {

@@ -8,8 +8,9 @@
 //! into it. Strings without escapes are slices of the text; the few with
 //! escapes are decoded once into a side buffer. A subtree that someone does
 //! want as a `serde_json::Value` (the identity engine's traits, an array
-//! stored as JSON text) is parsed from its own slice of the text with
-//! `serde_json`, so it comes out exactly as before.
+//! stored as JSON text) is built from the nodes ([`JsonRef::to_json`]);
+//! numbers other than plain `i64`s are read by `serde_json` from their own
+//! text, so everything comes out exactly as before.
 //!
 //! The grammar is JSON's (RFC 8259) with `serde_json`'s limits: nesting
 //! deeper than 128 and numbers out of `f64`'s range are errors. Anything this
@@ -137,15 +138,6 @@ impl Doc {
         }
     }
 
-    /// The document's text.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    pub fn into_text(self) -> String {
-        self.text
-    }
-
     /// The top-level value.
     pub fn root(&self) -> JsonRef<'_> {
         JsonRef { doc: self, i: 0 }
@@ -213,10 +205,6 @@ impl<'a> JsonRef<'a> {
 
     pub fn is_object(&self) -> bool {
         self.node().tag == Tag::Object
-    }
-
-    pub fn is_null(&self) -> bool {
-        self.node().tag == Tag::Null
     }
 
     pub fn as_str(&self) -> Option<&'a str> {
@@ -316,7 +304,7 @@ impl<'a> JsonRef<'a> {
     pub fn sorted_members(&self, out: &mut Vec<(&'a str, JsonRef<'a>)>) {
         out.clear();
         out.extend(self.members());
-        if !is_strictly_sorted(self.members()) {
+        if out.windows(2).any(|w| w[0].0 >= w[1].0) {
             // Stable: among equal keys the last stays last, and is kept.
             out.sort_by(|a, b| a.0.cmp(b.0));
             let mut i = 0;
@@ -429,8 +417,8 @@ impl Parser<'_> {
 
     fn value(&mut self, depth: usize) -> Option<()> {
         match *self.s.get(self.i)? {
-            b'{' => self.object(depth + 1),
-            b'[' => self.array(depth + 1),
+            b'{' => self.container(Tag::Object, depth + 1),
+            b'[' => self.container(Tag::Array, depth + 1),
             b'"' => {
                 let start = self.i;
                 let (tag, a, b) = self.string()?;
@@ -445,73 +433,44 @@ impl Parser<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Option<()> {
+    /// An object (`tag` Object, closed by `}`: each element is a key, a
+    /// colon and a value) or an array (closed by `]`), from its opening
+    /// bracket.
+    fn container(&mut self, tag: Tag, depth: usize) -> Option<()> {
         if depth >= MAX_DEPTH {
             return None;
         }
+        let close = if tag == Tag::Object { b'}' } else { b']' };
         let start = self.i;
         self.i += 1;
-        let at = self.push(Tag::Object, 0, 0, start);
+        let at = self.push(tag, 0, 0, start);
         let mut n = 0u32;
         self.ws();
-        if self.s.get(self.i) == Some(&b'}') {
+        if self.s.get(self.i) == Some(&close) {
             self.i += 1;
         } else {
             loop {
                 self.ws();
-                if self.s.get(self.i) != Some(&b'"') {
-                    return None;
-                }
-                let kstart = self.i;
-                let (tag, a, b) = self.string()?;
-                self.push(tag, a, b, kstart);
-                self.ws();
-                if self.s.get(self.i) != Some(&b':') {
-                    return None;
-                }
-                self.i += 1;
-                self.ws();
-                self.value(depth)?;
-                n += 1;
-                self.ws();
-                match self.s.get(self.i)? {
-                    b',' => self.i += 1,
-                    b'}' => {
-                        self.i += 1;
-                        break;
+                if tag == Tag::Object {
+                    if self.s.get(self.i) != Some(&b'"') {
+                        return None;
                     }
-                    _ => return None,
+                    let kstart = self.i;
+                    let (ktag, a, b) = self.string()?;
+                    self.push(ktag, a, b, kstart);
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b':') {
+                        return None;
+                    }
+                    self.i += 1;
+                    self.ws();
                 }
-            }
-        }
-        let end = self.nodes.len() as u32;
-        let node = &mut self.nodes[at];
-        node.a = n;
-        node.b = end;
-        node.end = self.i as u32;
-        Some(())
-    }
-
-    fn array(&mut self, depth: usize) -> Option<()> {
-        if depth >= MAX_DEPTH {
-            return None;
-        }
-        let start = self.i;
-        self.i += 1;
-        let at = self.push(Tag::Array, 0, 0, start);
-        let mut n = 0u32;
-        self.ws();
-        if self.s.get(self.i) == Some(&b']') {
-            self.i += 1;
-        } else {
-            loop {
-                self.ws();
                 self.value(depth)?;
                 n += 1;
                 self.ws();
-                match self.s.get(self.i)? {
+                match *self.s.get(self.i)? {
                     b',' => self.i += 1,
-                    b']' => {
+                    c if c == close => {
                         self.i += 1;
                         break;
                     }

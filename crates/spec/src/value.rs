@@ -87,31 +87,14 @@ impl Value {
     }
 
     /// Casts into a column of type `to`. `None` means the cast would lose
-    /// information: the caller stores NULL and counts it.
+    /// information: the caller stores NULL and counts it. (The rules are
+    /// [`Cell::cast`]'s.)
     pub fn cast(self, to: ColumnType) -> Option<Value> {
-        use ColumnType as T;
-        match (self, to) {
-            (Value::Null, _) => Some(Value::Null),
-            (v @ Value::Bool(_), T::Boolean)
-            | (v @ Value::Int(_), T::Bigint)
-            | (v @ Value::Float(_), T::Double)
-            | (v @ Value::Str(_), T::Varchar)
-            | (v @ Value::Ts(_), T::Timestamp) => Some(v),
-            (Value::Int(i), T::Double) => {
-                let f = i as f64;
-                (f as i64 == i).then_some(Value::Float(f))
-            }
-            (Value::Float(f), T::Bigint) => {
-                (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(Value::Int(f as i64))
-            }
-            (Value::Bool(b), T::Varchar) => Some(Value::Str(b.to_string())),
-            (Value::Int(i), T::Varchar) => Some(Value::Str(i.to_string())),
-            (Value::Float(f), T::Varchar) => Some(Value::Str(
-                serde_json::Number::from_f64(f).map_or_else(|| f.to_string(), |n| n.to_string()),
-            )),
-            (Value::Ts(t), T::Varchar) => Some(Value::Str(format_iso(t))),
-            _ => None,
+        if self.column_type().is_none_or(|t| t == to) {
+            return Some(self);
         }
+        let mut text = String::new();
+        Cell::from(&self).cast(to, &mut text).map(Cell::to_value)
     }
 }
 
@@ -127,6 +110,11 @@ pub enum Cell<'a> {
     Str(&'a str),
     /// Microseconds since the epoch.
     Ts(Micros),
+}
+
+fn text(scratch: &mut String, s: String) -> Option<Cell<'_>> {
+    *scratch = s;
+    Some(Cell::Str(scratch))
 }
 
 impl<'a> From<&'a Value> for Cell<'a> {
@@ -194,8 +182,9 @@ impl<'a> Cell<'a> {
         })
     }
 
-    /// [`Value::cast`] of a borrowed cell: the same rules, and text made by
-    /// the cast goes into `scratch`.
+    /// Casts into a column of type `to`; text made by the cast (a number or
+    /// a timestamp into a varchar column) goes into `scratch`. `None` means
+    /// the cast would lose information.
     pub fn cast<'b>(self, to: ColumnType, scratch: &'b mut String) -> Option<Cell<'b>>
     where
         'a: 'b,
@@ -215,13 +204,13 @@ impl<'a> Cell<'a> {
             (Cell::Float(f), T::Bigint) => {
                 (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(Cell::Int(f as i64))
             }
-            (v @ (Cell::Bool(_) | Cell::Int(_) | Cell::Float(_) | Cell::Ts(_)), T::Varchar) => {
-                let Some(Value::Str(s)) = v.to_value().cast(T::Varchar) else {
-                    return None;
-                };
-                *scratch = s;
-                Some(Cell::Str(scratch))
-            }
+            (Cell::Bool(b), T::Varchar) => text(scratch, b.to_string()),
+            (Cell::Int(i), T::Varchar) => text(scratch, i.to_string()),
+            (Cell::Float(f), T::Varchar) => text(
+                scratch,
+                serde_json::Number::from_f64(f).map_or_else(|| f.to_string(), |n| n.to_string()),
+            ),
+            (Cell::Ts(t), T::Varchar) => text(scratch, format_iso(t)),
             _ => None,
         }
     }
@@ -269,6 +258,17 @@ mod tests {
             Some(Value::Str("7".into()))
         );
         assert_eq!(Value::Int(7).cast(ColumnType::Timestamp), None);
+        // Text the cast makes: serde_json's number text, ISO-8601 times.
+        for (v, text) in [
+            (Value::Float(2.5), "2.5"),
+            (Value::Float(2.0), "2.0"),
+            (Value::Ts(0), "1970-01-01T00:00:00.000Z"),
+            (Value::Bool(false), "false"),
+        ] {
+            assert_eq!(v.cast(ColumnType::Varchar), Some(Value::Str(text.into())));
+        }
+        assert_eq!(Value::Ts(0).cast(ColumnType::Timestamp), Some(Value::Ts(0)));
+        assert_eq!(Value::Str("x".into()).cast(ColumnType::Timestamp), None);
         assert_eq!(Value::Null.cast(ColumnType::Boolean), Some(Value::Null));
     }
 
