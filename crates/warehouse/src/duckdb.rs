@@ -8,7 +8,7 @@
 use crate::contract::TableSchema;
 use crate::dialect::{literal, Dialect};
 use crate::error::{Error, ErrorKind, Result};
-use crate::rows::{Cell, ColumnBuf, RowBuffer};
+use crate::rows::{value_cells, Cell, RowBuffer};
 use crate::Warehouse;
 use duckdb::arrow::array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, StringBuilder, TimestampMicrosecondArray,
@@ -49,6 +49,42 @@ fn q(e: duckdb::Error, sql: &str) -> Error {
 }
 
 impl DuckDb {
+    /// Opens what follows `duckdb://` in a warehouse URL: `PATH` (or
+    /// `:memory:`), then optionally `?threads=N&memory_limit=SIZE`.
+    pub fn open_url(rest: &str) -> Result<DuckDb> {
+        let config = |m: String| Error::new(ErrorKind::Config, format!("warehouse.url: {m}"));
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "warehouse.url `duckdb://` needs a file path, e.g. duckdb://profiles.duckdb",
+            ));
+        }
+        let mut settings = vec![("threads", DEFAULT_THREADS.to_string())];
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("threads", n)) => {
+                    if n.parse::<usize>().map_or(true, |n| n == 0) {
+                        return Err(config(format!("threads={n:?} is not a positive number")));
+                    }
+                    settings[0].1 = n.to_owned();
+                }
+                Some(("memory_limit", v)) => settings.push(("memory_limit", literal(v))),
+                _ => {
+                    return Err(config(format!(
+                        "unknown DuckDB option {pair:?} (known: threads=N, memory_limit=SIZE)"
+                    )))
+                }
+            }
+        }
+        let mut db = DuckDb::open(path)?;
+        for (name, value) in settings {
+            db.execute(&format!("SET {name} = {value}"))
+                .map_err(|e| config(format!("{name}={value}: {e}")))?;
+        }
+        Ok(db)
+    }
+
     pub fn open(path: &str) -> Result<DuckDb> {
         let conn = if path == ":memory:" {
             Connection::open_in_memory()
@@ -164,19 +200,11 @@ impl Warehouse for DuckDb {
     }
 
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()> {
-        let null = Value::Null;
-        self.append_cells(schema, table, rows.len(), |r, i| {
-            Cell::from(rows[r].get(i).unwrap_or(&null))
-        })
+        self.append_cells(schema, table, rows.len(), value_cells(rows))
     }
 
     fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()> {
-        let columns: Vec<Option<&ColumnBuf>> =
-            (0..table.columns.len()).map(|i| rows.column(i)).collect();
-        self.append_cells(schema, table, rows.len(), |r, i| match columns[i] {
-            Some(c) => c.cell(r, table.columns[i].ty),
-            None => Cell::Null,
-        })
+        self.append_cells(schema, table, rows.len(), rows.cells(table))
     }
 }
 

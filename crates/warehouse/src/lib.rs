@@ -54,49 +54,7 @@ pub trait Warehouse: Send {
 /// `duckdb://:memory:`), or `postgres://USER:PASS@HOST:PORT/DB`.
 pub fn open(url: &str) -> Result<Box<dyn Warehouse>> {
     if let Some(rest) = url.strip_prefix("duckdb://") {
-        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-        if path.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "warehouse.url `duckdb://` needs a file path, e.g. duckdb://profiles.duckdb",
-            ));
-        }
-        let mut threads = duckdb::DEFAULT_THREADS;
-        let mut memory_limit = None;
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("memory_limit", v)) => memory_limit = Some(v.to_owned()),
-                Some(("threads", n)) => {
-                    threads = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Config,
-                            format!("warehouse.url: threads={n:?} is not a positive number"),
-                        )
-                    })?
-                }
-                _ => {
-                    return Err(Error::new(
-                        ErrorKind::Config,
-                        format!(
-                            "warehouse.url: unknown DuckDB option {pair:?} \
-                             (known: threads=N, memory_limit=SIZE)"
-                        ),
-                    ))
-                }
-            }
-        }
-        let mut db = duckdb::DuckDb::open(path)?;
-        db.execute(&format!("SET threads = {threads}"))?;
-        if let Some(m) = memory_limit {
-            db.execute(&format!("SET memory_limit = {}", literal(&m)))
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::Config,
-                        format!("warehouse.url: memory_limit={m:?}: {e}"),
-                    )
-                })?;
-        }
-        return Ok(Box::new(db));
+        return Ok(Box::new(duckdb::DuckDb::open_url(rest)?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Box::new(crate::postgres::Postgres::connect(url)?));

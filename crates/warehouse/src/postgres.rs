@@ -9,7 +9,7 @@
 use crate::contract::TableSchema;
 use crate::dialect::{literal, quote, Dialect};
 use crate::error::{Error, ErrorKind, Result};
-use crate::rows::{Cell, ColumnBuf, RowBuffer};
+use crate::rows::{value_cells, Cell, RowBuffer};
 use crate::Warehouse;
 use ::postgres::types::{FromSql, ToSql, Type};
 use ::postgres::Client;
@@ -252,19 +252,11 @@ impl Warehouse for Postgres {
     }
 
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()> {
-        let null = Value::Null;
-        self.copy(schema, table, rows.len(), |r, i| {
-            Cell::from(rows[r].get(i).unwrap_or(&null))
-        })
+        self.copy(schema, table, rows.len(), value_cells(rows))
     }
 
     fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()> {
-        let columns: Vec<Option<&ColumnBuf>> =
-            (0..table.columns.len()).map(|i| rows.column(i)).collect();
-        self.copy(schema, table, rows.len(), |r, i| match columns[i] {
-            Some(c) => c.cell(r, table.columns[i].ty),
-            None => Cell::Null,
-        })
+        self.copy(schema, table, rows.len(), rows.cells(table))
     }
 }
 

@@ -131,7 +131,7 @@ impl ColumnBuf {
     }
 
     /// The string at `row` (empty for NULL or another type).
-    pub fn str_at(&self, row: usize) -> &str {
+    fn str_at(&self, row: usize) -> &str {
         match &self.data {
             Data::Str { bytes, ends } if row < ends.len() => {
                 let start = if row == 0 { 0 } else { ends[row - 1] };
@@ -141,21 +141,21 @@ impl ColumnBuf {
         }
     }
 
-    pub fn i64_at(&self, row: usize) -> i64 {
+    fn i64_at(&self, row: usize) -> i64 {
         match &self.data {
             Data::I64(v) => v.get(row).copied().unwrap_or(0),
             _ => 0,
         }
     }
 
-    pub fn f64_at(&self, row: usize) -> f64 {
+    fn f64_at(&self, row: usize) -> f64 {
         match &self.data {
             Data::F64(v) => v.get(row).copied().unwrap_or(0.0),
             _ => 0.0,
         }
     }
 
-    pub fn bool_at(&self, row: usize) -> bool {
+    fn bool_at(&self, row: usize) -> bool {
         match &self.data {
             Data::Bool(v) => v.get(row).copied().unwrap_or(false),
             _ => false,
@@ -173,14 +173,6 @@ impl ColumnBuf {
             ColumnType::Timestamp => Cell::Ts(self.i64_at(row)),
             ColumnType::Double => Cell::Float(self.f64_at(row)),
             ColumnType::Boolean => Cell::Bool(self.bool_at(row)),
-        }
-    }
-
-    /// Bytes of string data, for sizing output buffers.
-    pub fn str_bytes(&self) -> usize {
-        match &self.data {
-            Data::Str { bytes, .. } => bytes.len(),
-            _ => 0,
         }
     }
 }
@@ -249,29 +241,42 @@ impl RowBuffer {
         self.end_row();
     }
 
+    /// `cell(row, column)` of these rows, read as `table`'s columns: what a
+    /// warehouse encodes.
+    pub fn cells<'a>(&'a self, table: &'a TableSchema) -> impl Fn(usize, usize) -> Cell<'a> + 'a {
+        let columns: Vec<Option<&ColumnBuf>> =
+            (0..table.columns.len()).map(|i| self.column(i)).collect();
+        move |r, i| match columns[i] {
+            Some(c) => c.cell(r, table.columns[i].ty),
+            None => Cell::Null,
+        }
+    }
+
     /// Column `i`, if any row wrote it (`None`: NULL in every row).
     pub fn column(&self, i: usize) -> Option<&ColumnBuf> {
         self.columns.get(i).and_then(Option::as_ref)
     }
+}
 
-    /// Row `row` as values, in `table`'s column order (tests, debugging).
-    pub fn row_values(&self, table: &TableSchema, row: usize) -> Vec<Value> {
-        table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                self.column(i)
-                    .map_or(Value::Null, |b| b.cell(row, c.ty).to_value())
-            })
-            .collect()
-    }
+/// `cell(row, column)` of rows held as values; a row shorter than its
+/// table is NULL in the rest.
+pub fn value_cells<'a>(rows: &'a [Vec<Value>]) -> impl Fn(usize, usize) -> Cell<'a> + 'a {
+    move |r, i| rows[r].get(i).map_or(Cell::Null, Cell::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ColumnType as T;
+
+    /// Row `row` as values, in `table`'s column order, read as warehouses
+    /// read it.
+    fn row_values(b: &RowBuffer, table: &TableSchema, row: usize) -> Vec<Value> {
+        let cells = b.cells(table);
+        (0..table.columns.len())
+            .map(|i| cells(row, i).to_value())
+            .collect()
+    }
 
     fn table() -> TableSchema {
         TableSchema::new(
@@ -305,7 +310,7 @@ mod tests {
         b.end_row();
         b.push_values(&t, &[Value::Str("v".into()), Value::Null, Value::Null]);
         assert_eq!(b.len(), 5);
-        let rows: Vec<Vec<Value>> = (0..5).map(|r| b.row_values(&t, r)).collect();
+        let rows: Vec<Vec<Value>> = (0..5).map(|r| row_values(&b, &t, r)).collect();
         use Value::*;
         assert_eq!(
             rows,
@@ -330,7 +335,7 @@ mod tests {
         b.set(0, T::Varchar, Cell::Str("three"));
         b.set(0, T::Varchar, Cell::Str("3"));
         b.end_row();
-        let got: Vec<Value> = (0..3).map(|r| b.row_values(&t, r).remove(0)).collect();
+        let got: Vec<Value> = (0..3).map(|r| row_values(&b, &t, r).remove(0)).collect();
         assert_eq!(
             got,
             ["one", "two", "3"].map(|s| Value::Str(s.into())).to_vec()
