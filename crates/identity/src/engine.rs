@@ -18,9 +18,11 @@
 use crate::extract::{extract, Candidate, Candidates};
 use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
 use hashbrown::DefaultHashBuilder;
+use ps_spec::flatten::for_each_doc_leaf;
+use ps_spec::tape::{JsonRef, Kind};
 use ps_spec::{Event, EventType};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
 use smallvec::SmallVec;
 use std::hash::BuildHasher;
@@ -346,15 +348,14 @@ impl Engine {
         }
         let b = self.settings.builtin;
         let traits = match ev.kind {
-            EventType::Identify | EventType::Group => ev.body(),
+            EventType::Identify | EventType::Group => ev.body_ref(),
             _ => None,
         };
-        let email = match traits.and_then(|m| m.get("email")) {
-            None => None,
-            Some(Json::String(s)) => Some(s.as_str()),
+        let email = match traits.and_then(|m| m.get("email")).map(|v| v.kind()) {
+            Some(Kind::Str(s)) => Some(s),
             // A number is an identifier too (its text): the general path.
-            Some(Json::Number(_)) => return None,
-            Some(_) => None,
+            Some(Kind::Int(_) | Kind::Number) => return None,
+            _ => None,
         };
         // What `extract` would find, in its order: three distinct types, so
         // no repeats to drop. (Straight-line code: a loop over the three is
@@ -732,7 +733,9 @@ impl Engine {
     }
 
     /// Applies an identify call's traits; returns whether any value changed.
-    fn apply_traits(&mut self, p: ProfileIdx, traits: Option<&Map<String, Json>>) -> bool {
+    /// A leaf is compared with the stored value on the tape; its
+    /// `serde_json` value is built only when it is new or changed.
+    fn apply_traits(&mut self, p: ProfileIdx, traits: Option<JsonRef<'_>>) -> bool {
         let Some(body) = traits else { return false };
         let order = self.order;
         let (names, hasher) = (&mut self.names, &self.hasher);
@@ -741,7 +744,7 @@ impl Engine {
         // Where the next trait is likely to be: calls tend to send the same
         // keys, which come sorted, in the order the profile first got them.
         let mut hint = 0;
-        for_each_trait(body, |name, leaf| {
+        for_each_doc_leaf(body, "", |name, leaf| {
             if name.is_empty() {
                 return;
             }
@@ -757,7 +760,7 @@ impl Engine {
             match at {
                 Some(k) => {
                     let x = &mut traits[k];
-                    if x.value != *leaf {
+                    if !leaf.eq_json(&x.value) {
                         changed = true;
                         assign(&mut x.value, leaf);
                     }
@@ -768,10 +771,10 @@ impl Engine {
                 // now, but is kept (as a removal) so a later merge does not bring
                 // back an older value from the other profile.
                 None => {
-                    changed |= !leaf.is_null();
+                    changed |= leaf.kind() != Kind::Null;
                     traits.push(TraitRec {
                         name: id,
-                        value: leaf.clone(),
+                        value: leaf.to_json(),
                         order,
                     });
                     hint = traits.len();
@@ -1051,34 +1054,15 @@ impl Names {
     }
 }
 
-/// `ps_spec::flatten::for_each_leaf(body, "", f)`, with the usual key (flat,
-/// already snake_case) handled here: the name is the key.
-fn for_each_trait<'a>(body: &'a Map<String, Json>, mut f: impl FnMut(&str, &'a Json)) {
-    use ps_spec::naming::{is_snake_case, snake_case};
-    for (key, value) in body {
-        let snake = is_snake_case(key);
-        if snake && !value.is_object() {
-            f(key, value);
-            continue;
-        }
-        let name = if snake {
-            std::borrow::Cow::Borrowed(key.as_str())
-        } else {
-            std::borrow::Cow::Owned(snake_case(key))
-        };
-        match value {
-            Json::Object(child) => ps_spec::flatten::for_each_leaf(child, &name, &mut f),
-            leaf => f(&name, leaf),
-        }
-    }
-}
-
-/// `*dst = src.clone()`, reusing a string's buffer.
+/// `*dst = src.to_json()`, reusing a string's buffer.
 #[inline]
-fn assign(dst: &mut Json, src: &Json) {
-    match (dst, src) {
-        (Json::String(d), Json::String(s)) => d.clone_from(s),
-        (d, s) => *d = s.clone(),
+fn assign(dst: &mut Json, src: JsonRef<'_>) {
+    match (dst, src.kind()) {
+        (Json::String(d), Kind::Str(s)) => {
+            d.clear();
+            d.push_str(s);
+        }
+        (d, _) => *d = src.to_json(),
     }
 }
 
@@ -1194,13 +1178,59 @@ fn last8(b: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    /// `for_each_trait` gives exactly what `ps_spec`'s `for_each_leaf` gives.
+    /// `apply_traits` as it was, on the `serde_json` map of the traits (the
+    /// payload as `serde_json` reads it): names from `for_each_leaf`, values
+    /// compared and cloned as `serde_json` values.
+    fn apply_traits_reference(
+        e: &mut Engine,
+        p: ProfileIdx,
+        body: Option<&serde_json::Map<String, Json>>,
+    ) -> bool {
+        let Some(body) = body else { return false };
+        let order = e.order;
+        let (names, hasher) = (&mut e.names, &e.hasher);
+        let traits = &mut e.profiles[p as usize].traits;
+        let mut changed = false;
+        ps_spec::flatten::for_each_leaf(body, "", |name, leaf| {
+            if name.is_empty() {
+                return;
+            }
+            let id = names.id(hasher, name);
+            match traits.iter_mut().find(|x| x.name == id) {
+                Some(x) => {
+                    if x.value != *leaf {
+                        changed = true;
+                        x.value = leaf.clone();
+                    }
+                    x.order = order;
+                }
+                None => {
+                    changed |= !leaf.is_null();
+                    traits.push(TraitRec {
+                        name: id,
+                        value: leaf.clone(),
+                        order,
+                    });
+                }
+            }
+        });
+        e.mark(p);
+        changed
+    }
+
+    /// Trait updates read from the tape change exactly what the map version
+    /// changed, report the same `changed`, and leave the same snapshot
+    /// bytes: on traits with repeated and unsorted keys, keys that name the
+    /// same trait (`planName`, `plan_name`), nested objects, arrays holding
+    /// objects, and numbers `serde_json` tells apart (`1`, `1.0`, `-0`).
     #[test]
-    fn for_each_trait_equals_for_each_leaf() {
-        const KEYS: [&str; 12] = [
+    fn tape_traits_equal_map_traits() {
+        use crate::testgen::{key_text, Rng, Tree, NUMBERS};
+        const KEYS: [&str; 16] = [
             "plan",
             "email",
-            "accountType",
+            "planName",
+            "plan_name",
             "a_b",
             "_x",
             "x_",
@@ -1210,34 +1240,64 @@ mod tests {
             "Ü",
             "2fa",
             "n1",
+            "A",
+            "a",
+            "address",
         ];
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
-        fn object(next: &mut impl FnMut(u64) -> u64, depth: u32) -> Map<String, Json> {
-            (0..next(6))
-                .map(|_| {
-                    let k = KEYS[next(KEYS.len() as u64) as usize].to_owned();
-                    let v = match next(if depth == 0 { 3 } else { 4 }) {
-                        0 => Json::Null,
-                        1 => Json::from(next(100)),
-                        2 => Json::from(KEYS[next(KEYS.len() as u64) as usize]),
-                        _ => Json::Object(object(next, depth - 1)),
-                    };
-                    (k, v)
-                })
-                .collect()
+        const STRINGS: [&str; 5] = ["free", "pro", "", "Pro", "x"];
+        fn value(r: &mut Rng, depth: u32) -> Tree {
+            match r.below(if depth == 0 { 6 } else { 8 }) {
+                0 => Tree::Leaf("null".into()),
+                1 => Tree::Leaf(["true", "false"][r.below(2) as usize].into()),
+                2 => Tree::Leaf(r.pick(&NUMBERS).into()),
+                3 | 4 => {
+                    let s = r.pick(&STRINGS);
+                    Tree::Leaf(key_text(r, s))
+                }
+                5 => Tree::Array(
+                    (0..r.below(3))
+                        .map(|_| value(r, depth.saturating_sub(1)))
+                        .collect(),
+                ),
+                _ => object(r, depth - 1),
+            }
         }
-        for _ in 0..5_000 {
-            let body = object(&mut next, 3);
-            let (mut got, mut want) = (Vec::new(), Vec::new());
-            for_each_trait(&body, |n, v| got.push((n.to_owned(), v.clone())));
-            ps_spec::flatten::for_each_leaf(&body, "", |n, v| want.push((n.to_owned(), v.clone())));
-            assert_eq!(got, want, "{body:?}");
+        fn object(r: &mut Rng, depth: u32) -> Tree {
+            let mut o = Tree::Object(Vec::new());
+            for _ in 0..r.below(7) {
+                let k = r.pick(&KEYS);
+                let v = value(r, depth);
+                o.put(r, k, v);
+            }
+            o
+        }
+        let mut r = Rng(0x2545_F491_4F6C_DD1D);
+        for round in 0..300 {
+            let settings = || Settings::new(&Default::default()).unwrap();
+            let (mut a, mut b) = (
+                Engine::new(settings(), IdScheme::Sequential, "t"),
+                Engine::new(settings(), IdScheme::Sequential, "t"),
+            );
+            let (pa, pb) = (a.create(&mut Vec::new()), b.create(&mut Vec::new()));
+            for step in 0..40 {
+                let traits = object(&mut r, 2).text();
+                let text = format!(r#"{{"type":"identify","userId":"u","traits":{traits}}}"#);
+                let ev = ps_spec::parse_event_str(&text, &Default::default()).unwrap();
+                a.order += 1;
+                b.order += 1;
+                let got = a.apply_traits(pa, ev.body_ref());
+                let want = apply_traits_reference(&mut b, pb, ev.body());
+                assert_eq!(got, want, "round {round}, step {step}: {text}");
+                assert_eq!(
+                    a.record(pa),
+                    b.record(pb),
+                    "round {round}, step {step}: {text}"
+                );
+                let (mut sa, mut sb) = (Vec::new(), Vec::new());
+                a.encode_snapshot(0..1, &mut sa);
+                b.encode_snapshot(0..1, &mut sb);
+                assert_eq!(sa, sb, "round {round}, step {step}: {text}");
+            }
         }
     }
 

@@ -16,8 +16,8 @@
 //! result is what looking each field up gives (`reference` in the tests).
 
 use crate::settings::{Settings, TypeId};
+use ps_spec::tape::{JsonRef, Kind};
 use ps_spec::{Event, EventType};
-use serde_json::{Map, Value as Json};
 use std::borrow::Cow;
 
 /// An identifier candidate: its type and verbatim value, borrowed from the
@@ -28,17 +28,25 @@ pub type Candidate<'e> = (TypeId, Cow<'e, str>);
 /// An event's candidates, on the stack for the usual handful.
 pub type Candidates<'e> = smallvec::SmallVec<[Candidate<'e>; 6]>;
 
-/// The parts of an event identifiers are read from.
+/// The parts of an event identifiers are read from. Each is what a
+/// `serde_json` map of the payload would hold: for a repeated key, its last
+/// value (an earlier object under the same key is not looked into).
 #[derive(Default)]
 struct Sources<'e> {
     /// `traits` of identify/group calls (a source of `email` and custom keys).
-    traits: Option<&'e Map<String, Json>>,
+    traits: Option<JsonRef<'e>>,
     /// Top-level `integrations`.
-    integrations: Option<&'e Json>,
-    context_traits: Option<&'e Map<String, Json>>,
-    device: Option<&'e Map<String, Json>>,
-    context_integrations: Option<&'e Json>,
-    external_ids: Option<&'e Vec<Json>>,
+    integrations: Option<JsonRef<'e>>,
+    /// The next four, when objects (or, for `externalIds`, an array).
+    context_traits: Option<JsonRef<'e>>,
+    device: Option<JsonRef<'e>>,
+    context_integrations: Option<JsonRef<'e>>,
+    external_ids: Option<JsonRef<'e>>,
+}
+
+/// `Some(v)` if `v` is an object.
+fn object(v: JsonRef<'_>) -> Option<JsonRef<'_>> {
+    v.is_object().then_some(v)
 }
 
 impl<'e> Sources<'e> {
@@ -46,22 +54,23 @@ impl<'e> Sources<'e> {
         let has = ev.identity_sources;
         let mut s = Sources {
             traits: match ev.kind {
-                EventType::Identify | EventType::Group => ev.body(),
+                EventType::Identify | EventType::Group => ev.body_ref(),
                 _ => None,
             },
             integrations: has
                 .integrations
-                .then(|| ev.payload().get("integrations"))
+                .then(|| ev.payload_ref().get("integrations"))
                 .flatten(),
             ..Sources::default()
         };
-        if let Some(c) = has.in_context().then(|| ev.context()).flatten() {
-            for (k, v) in c {
-                match k.as_str() {
-                    "traits" => s.context_traits = v.as_object(),
-                    "device" => s.device = v.as_object(),
+        if let Some(c) = has.in_context().then(|| ev.context_ref()).flatten() {
+            // Document order: a later repeat of a key replaces the earlier.
+            for (k, v) in c.members() {
+                match k {
+                    "traits" => s.context_traits = object(v),
+                    "device" => s.device = object(v),
                     "integrations" => s.context_integrations = Some(v),
-                    "externalIds" => s.external_ids = v.as_array(),
+                    "externalIds" => s.external_ids = matches!(v.kind(), Kind::Array).then_some(v),
                     _ => {}
                 }
             }
@@ -76,7 +85,7 @@ pub struct Extracted<'e> {
     /// Names of identifier types first seen here (from `context.externalIds`).
     pub new_types: Vec<String>,
     /// The `traits` object of an identify or group call.
-    pub traits: Option<&'e Map<String, Json>>,
+    pub traits: Option<JsonRef<'e>>,
 }
 
 /// Appends the event's identifiers to `out` in event order (the order that
@@ -103,12 +112,12 @@ pub fn extract<'e>(
     if let Some(device) = src.device {
         let (mut kind, mut id, mut ad_id, mut ad_tracking, mut token) =
             ("", None, None, false, None);
-        for (k, v) in device {
-            match k.as_str() {
+        for (k, v) in device.members() {
+            match k {
                 "type" => kind = v.as_str().unwrap_or_default(),
                 "id" => id = Some(v),
                 "advertisingId" => ad_id = Some(v),
-                "adTrackingEnabled" => ad_tracking = v.as_bool() == Some(true),
+                "adTrackingEnabled" => ad_tracking = v.kind() == Kind::Bool(true),
                 "token" => token = Some(v),
                 _ => {}
             }
@@ -134,7 +143,7 @@ pub fn extract<'e>(
             }
         }
     }
-    let ga = |i: Option<&'e Json>| {
+    let ga = |i: Option<JsonRef<'e>>| {
         i.and_then(|i| i.get("Google Analytics"))
             .and_then(|g| g.get("clientId"))
             .and_then(scalar)
@@ -145,7 +154,7 @@ pub fn extract<'e>(
     // Custom identifiers read from traits (identify, group), properties (track,
     // page, screen) and context.traits (any call).
     if !settings.custom.is_empty() {
-        let body = ev.body();
+        let body = ev.body_ref();
         for ci in 0..settings.custom.len() {
             let t = settings.custom[ci].0;
             for m in [body, src.context_traits].into_iter().flatten() {
@@ -158,18 +167,17 @@ pub fn extract<'e>(
         }
     }
     if let Some(ext) = src.external_ids {
-        for e in ext {
-            let Some(e) = e.as_object() else { continue };
+        for e in ext.elements().filter(JsonRef::is_object) {
             let (mut id, mut ty, mut collection) = (None, None, "users");
-            for (k, v) in e {
-                match k.as_str() {
-                    "id" => id = scalar(v),
+            for (k, v) in e.members() {
+                match k {
+                    "id" => id = Some(v),
                     "type" => ty = v.as_str(),
                     "collection" => collection = v.as_str().unwrap_or("users"),
                     _ => {}
                 }
             }
-            let (Some(id), Some(ty)) = (id, ty) else {
+            let (Some(id), Some(ty)) = (id.and_then(scalar), ty) else {
                 continue;
             };
             if collection != "users" {
@@ -199,11 +207,13 @@ fn push<'e>(settings: &Settings, t: TypeId, v: Cow<'e, str>, out: &mut Candidate
     out.push((t, v));
 }
 
-/// Identifier values are strings; numbers are accepted as their decimal text.
-fn scalar(v: &Json) -> Option<Cow<'_, str>> {
-    match v {
-        Json::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
-        Json::Number(n) => Some(Cow::Owned(n.to_string())),
+/// Identifier values are strings; numbers are accepted as their decimal text
+/// (as `serde_json` writes the number it reads).
+fn scalar(v: JsonRef<'_>) -> Option<Cow<'_, str>> {
+    match v.kind() {
+        Kind::Str(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+        Kind::Int(i) => Some(Cow::Owned(i.to_string())),
+        Kind::Number => v.number().map(|n| Cow::Owned(n.to_string())),
         _ => None,
     }
 }
@@ -212,10 +222,11 @@ fn scalar(v: &Json) -> Option<Cow<'_, str>> {
 mod tests {
     use super::*;
     use crate::settings::{IdentifierConfig, IdentityConfig};
-    use serde_json::json;
+    use serde_json::{Map, Value as Json};
 
-    /// The straightforward version, one `get` per field: the single-pass
-    /// [`extract`] must give exactly what it gives.
+    /// The straightforward version on `serde_json` maps of the payload (as
+    /// `serde_json` reads it), one `get` per field: [`extract`], which reads
+    /// the tape in one pass per object, must give exactly what it gives.
     fn reference<'e>(
         settings: &mut Settings,
         ev: &'e Event,
@@ -247,7 +258,7 @@ mod tests {
             .and_then(|c| c.get("traits"))
             .and_then(Json::as_object);
         for src in [traits, context_traits].into_iter().flatten() {
-            if let Some(v) = src.get("email").and_then(scalar) {
+            if let Some(v) = src.get("email").and_then(scalar_json) {
                 push(settings, b.email, v, out);
             }
         }
@@ -267,15 +278,15 @@ mod tests {
                 None
             };
             if let Some([id_t, idfa_t, token_t]) = ids {
-                if let Some(id) = device.get("id").and_then(scalar) {
+                if let Some(id) = device.get("id").and_then(scalar_json) {
                     push(settings, id_t, id, out);
                 }
                 if device.get("adTrackingEnabled").and_then(Json::as_bool) == Some(true) {
-                    if let Some(id) = device.get("advertisingId").and_then(scalar) {
+                    if let Some(id) = device.get("advertisingId").and_then(scalar_json) {
                         push(settings, idfa_t, id, out);
                     }
                 }
-                if let Some(tok) = device.get("token").and_then(scalar) {
+                if let Some(tok) = device.get("token").and_then(scalar_json) {
                     push(settings, token_t, tok, out);
                 }
             }
@@ -284,7 +295,7 @@ mod tests {
             m.and_then(|i| i.get("integrations"))
                 .and_then(|i| i.get("Google Analytics"))
                 .and_then(|g| g.get("clientId"))
-                .and_then(scalar)
+                .and_then(scalar_json)
         };
         if let Some(cid) = ga(Some(ev.payload())).or_else(|| ga(context)) {
             push(settings, b.ga_client_id, cid, out);
@@ -295,7 +306,7 @@ mod tests {
                 let t = settings.custom[ci].0;
                 for src in [body, context_traits].into_iter().flatten() {
                     for ki in 0..settings.custom[ci].1.len() {
-                        if let Some(v) = src.get(&settings.custom[ci].1[ki]).and_then(scalar) {
+                        if let Some(v) = src.get(&settings.custom[ci].1[ki]).and_then(scalar_json) {
                             push(settings, t, v, out);
                         }
                     }
@@ -308,7 +319,7 @@ mod tests {
         {
             for e in ext {
                 let (Some(id), Some(ty)) = (
-                    e.get("id").and_then(scalar),
+                    e.get("id").and_then(scalar_json),
                     e.get("type").and_then(Json::as_str),
                 ) else {
                     continue;
@@ -331,22 +342,18 @@ mod tests {
         added
     }
 
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-
-        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-            xs[self.below(xs.len() as u64) as usize]
+    /// `scalar` as it was on `serde_json` values.
+    fn scalar_json(v: &Json) -> Option<Cow<'_, str>> {
+        match v {
+            Json::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+            Json::Number(n) => Some(Cow::Owned(n.to_string())),
+            _ => None,
         }
     }
 
-    const KEYS: [&str; 22] = [
+    use crate::testgen::{object, value, Rng, Tree};
+
+    const KEYS: [&str; 23] = [
         "email",
         "traits",
         "device",
@@ -369,32 +376,87 @@ mod tests {
         "Email",
         "ID",
         "",
+        "é",
     ];
     const STRINGS: [&str; 13] = [
         "Android", "", "x", "y", "android", "iOS", "ios", "users", "accounts", "CRM", "crm",
         "null", "blocked",
     ];
 
-    /// A random JSON value over the keys and strings extraction cares about.
-    fn value(r: &mut Rng, depth: u32) -> Json {
-        match r.below(if depth == 0 { 5 } else { 8 }) {
-            0 => Json::Null,
-            1 => json!(r.below(2) == 0),
-            2 => json!(r.below(3) as i64 - 1),
-            3 | 4 => json!(r.pick(&STRINGS)),
-            5 => Json::Array((0..r.below(3)).map(|_| value(r, depth - 1)).collect()),
-            _ => Json::Object(object(r, depth - 1)),
+    /// A random event text: the parts extraction reads, more often than
+    /// chance would give them, with repeated keys (an object under a key
+    /// that a later repeat replaces), any key order and escapes.
+    fn event_text(r: &mut Rng, kind: &str) -> String {
+        let obj = |r: &mut Rng, depth| object(r, &KEYS, &STRINGS, depth);
+        let val = |r: &mut Rng, depth| value(r, &KEYS, &STRINGS, depth);
+        let mut p = obj(r, 4);
+        for key in ["context", "traits", "properties", "integrations"] {
+            for _ in 0..r.below(3) {
+                let v = if r.below(5) == 0 {
+                    val(r, 1)
+                } else {
+                    obj(r, 3)
+                };
+                p.put(r, key, v);
+            }
         }
-    }
-
-    fn object(r: &mut Rng, depth: u32) -> Map<String, Json> {
-        (0..r.below(6))
-            .map(|_| (r.pick(&KEYS).to_owned(), value(r, depth)))
-            .collect()
+        let ga = |r: &mut Rng| {
+            let mut g = Tree::Object(Vec::new());
+            let cid = val(r, 0);
+            g.put(r, "clientId", cid);
+            let mut i = Tree::Object(Vec::new());
+            i.put(r, "Google Analytics", g);
+            i
+        };
+        if r.below(3) == 0 {
+            let i = ga(r);
+            p.put(r, "integrations", i);
+        }
+        if let Some(c) = p.last_object("context") {
+            if r.below(3) == 0 {
+                let i = ga(r);
+                c.put(r, "integrations", i);
+            }
+            for key in ["traits", "device", "integrations", "externalIds"] {
+                for _ in 0..r.below(3) {
+                    let v = if key == "externalIds" && r.below(4) > 0 {
+                        Tree::Array((0..3).map(|_| obj(r, 1)).collect())
+                    } else if r.below(6) == 0 {
+                        val(r, 1)
+                    } else {
+                        let mut m = obj(r, 2);
+                        if key == "device" {
+                            for k in ["type", "adTrackingEnabled", "advertisingId"] {
+                                for _ in 0..r.below(3) {
+                                    let v = val(r, 0);
+                                    m.put(r, k, v);
+                                }
+                            }
+                        }
+                        m
+                    };
+                    c.put(r, key, v);
+                }
+            }
+        }
+        let Tree::Object(ms) = &mut p else {
+            unreachable!()
+        };
+        let user = serde_json::to_string(r.pick(&STRINGS)).unwrap();
+        for (k, v) in [
+            ("type", format!("{kind:?}")),
+            ("userId", user),
+            ("anonymousId", "\"anon\"".into()),
+            ("event", "\"E\"".into()),
+            ("groupId", "\"g\"".into()),
+        ] {
+            ms.push((format!("{k:?}"), Tree::Leaf(v)));
+        }
+        p.text()
     }
 
     #[test]
-    fn single_pass_equals_field_lookups() {
+    fn tape_equals_field_lookups_on_maps() {
         let cfg = IdentityConfig {
             use_recommended_blocked_values: true,
             identifiers: vec![
@@ -415,63 +477,35 @@ mod tests {
         let mut r = Rng(0x9E37_79B9_7F4A_7C15);
         let (mut a, mut b) = (Settings::new(&cfg).unwrap(), Settings::new(&cfg).unwrap());
         let mut seen = std::collections::BTreeSet::new();
-        for i in 0..20_000 {
-            let mut p = object(&mut r, 4);
-            // The parts extraction reads, more often than chance would give them.
-            for key in ["context", "traits", "properties", "integrations"] {
-                if r.below(3) > 0 {
-                    p.insert(key.into(), Json::Object(object(&mut r, 3)));
-                }
-            }
-            let ga = |r: &mut Rng| json!({"Google Analytics": {"clientId": value(r, 0)}});
-            if r.below(3) == 0 {
-                p.insert("integrations".into(), ga(&mut r));
-            }
-            if let Some(Json::Object(c)) = p.get_mut("context") {
-                if r.below(3) == 0 {
-                    c.insert("integrations".into(), ga(&mut r));
-                }
-                for key in ["traits", "device", "integrations", "externalIds"] {
-                    if r.below(2) > 0 {
-                        let v = if key == "externalIds" {
-                            Json::Array((0..3).map(|_| Json::Object(object(&mut r, 1))).collect())
-                        } else {
-                            let mut m = object(&mut r, 2);
-                            if key == "device" {
-                                for k in ["type", "adTrackingEnabled", "advertisingId"] {
-                                    if r.below(2) > 0 {
-                                        m.insert(k.into(), value(&mut r, 0));
-                                    }
-                                }
-                            }
-                            Json::Object(m)
-                        };
-                        c.insert(key.into(), v);
-                    }
-                }
-            }
+        let mut numeric = 0;
+        for i in 0..30_000 {
             let kind = ["identify", "track", "page", "screen", "group", "alias"][i % 6];
-            p.insert("type".into(), json!(kind));
-            p.insert("userId".into(), json!(r.pick(&STRINGS)));
-            p.insert("anonymousId".into(), json!("anon"));
-            p.insert("event".into(), json!("E"));
-            p.insert("groupId".into(), json!("g"));
-            let ev = ps_spec::parse_event(Json::Object(p), &Default::default(), None).unwrap();
+            let text = event_text(&mut r, kind);
+            let ev = ps_spec::parse_event_str(&text, &Default::default())
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
             let (mut got, mut want) = (Candidates::new(), Candidates::new());
-            let got_added = extract(&mut a, &ev, &mut got).new_types;
+            let found = extract(&mut a, &ev, &mut got);
             let want_added = reference(&mut b, &ev, &mut want);
+            assert_eq!((&got, &found.new_types), (&want, &want_added), "{text}");
             assert_eq!(
-                (&got, &got_added),
-                (&want, &want_added),
-                "{:?}",
-                ev.payload()
+                found.traits.and_then(|t| t.to_map()).as_ref(),
+                match ev.kind {
+                    EventType::Identify | EventType::Group => ev.body(),
+                    _ => None,
+                },
+                "{text}"
             );
             seen.extend(got.iter().map(|(t, _)| a.name(*t).to_owned()));
+            numeric += got
+                .iter()
+                .filter(|(_, v)| v.starts_with(|c: char| c.is_ascii_digit() || c == '-'))
+                .count();
         }
-        // The generator reaches every source.
+        // The generator reaches every source, and numbers count.
         for t in [
             "email",
             "android.id",
+            "android.idfa",
             "ios.idfa",
             "ios.push_token",
             "ga_client_id",
@@ -479,6 +513,7 @@ mod tests {
         ] {
             assert!(seen.contains(t), "{t} never extracted: {seen:?}");
         }
+        assert!(numeric > 100, "{numeric} numeric identifiers");
         assert!(
             !a.added_types().is_empty(),
             "no type added from externalIds"

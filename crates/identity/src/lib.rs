@@ -19,6 +19,8 @@
 pub mod engine;
 pub mod extract;
 pub mod settings;
+#[cfg(test)]
+mod testgen;
 
 pub use engine::{
     Conflict, Effect, Engine, EngineMeta, Forgotten, IdentIdx, Outcome, ProfileIdx, ProfileRecord,

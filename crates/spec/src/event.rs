@@ -259,6 +259,11 @@ impl Event {
         self.body_at.map(|i| self.doc.at(i))
     }
 
+    /// The whole payload.
+    pub fn payload_ref(&self) -> JsonRef<'_> {
+        self.doc.root()
+    }
+
     /// [`Event::context_ref`] as a `serde_json` map.
     pub fn context(&self) -> Option<&Map<String, Json>> {
         self.context_map

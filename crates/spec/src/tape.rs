@@ -318,6 +318,39 @@ impl<'a> JsonRef<'a> {
         }
     }
 
+    /// Whether the value equals `v`, i.e. `self.to_json() == *v`, without
+    /// building it: an object equals a map with its distinct keys, each with
+    /// its last value; numbers compare as `serde_json` reads them (`1` and
+    /// `1.0` differ, `0.0` and `-0.0` do not).
+    pub fn eq_json(&self, v: &Json) -> bool {
+        match (self.kind(), v) {
+            (Kind::Null, Json::Null) => true,
+            (Kind::Bool(a), Json::Bool(b)) => a == *b,
+            (Kind::Int(i), Json::Number(n)) => serde_json::Number::from(i) == *n,
+            (Kind::Number, Json::Number(n)) => self.number().is_some_and(|m| m == *n),
+            (Kind::Str(a), Json::String(b)) => a == b,
+            (Kind::Array, Json::Array(xs)) => {
+                let n = self.node().a as usize;
+                n == xs.len() && self.elements().zip(xs).all(|(e, x)| e.eq_json(x))
+            }
+            (Kind::Object, Json::Object(m)) => {
+                // Each distinct key once, at its last occurrence.
+                let mut distinct = 0;
+                for (at, (k, x)) in self.members().enumerate() {
+                    if self.members().skip(at + 1).any(|(k2, _)| k2 == k) {
+                        continue;
+                    }
+                    distinct += 1;
+                    if !m.get(k).is_some_and(|y| x.eq_json(y)) {
+                        return false;
+                    }
+                }
+                distinct == m.len()
+            }
+            _ => false,
+        }
+    }
+
     /// The object as a `serde_json` map (for the identity engine).
     pub fn to_map(&self) -> Option<serde_json::Map<String, Json>> {
         match self.to_json() {
@@ -661,6 +694,7 @@ mod tests {
             (Ok(d), Ok(j)) => {
                 assert_eq!(rebuild(d.root()), j, "{text}");
                 assert_eq!(d.root().to_json(), j, "{text}");
+                assert!(d.root().eq_json(&j), "{text}");
                 if let Json::Object(m) = &j {
                     let mut sorted = Vec::new();
                     d.root().sorted_members(&mut sorted);
@@ -698,6 +732,49 @@ mod tests {
             r#"{"emptykey":{"":1}}"#,
         ] {
             same_as_serde(text);
+        }
+    }
+
+    #[test]
+    fn eq_json_is_equality_of_the_read_value() {
+        let json = |t: &str| serde_json::from_str::<Json>(t).unwrap();
+        for (text, other, equal) in [
+            (r#"{"k":1,"k":2}"#, r#"{"k":2}"#, true),
+            (r#"{"k":1,"k":2}"#, r#"{"k":1}"#, false),
+            (r#"{"k":1,"j":0,"k":2}"#, r#"{"j":0,"k":2}"#, true),
+            (r#"{"k":1,"j":0,"k":2}"#, r#"{"j":0,"k":2,"i":3}"#, false),
+            (r#"{"a":1,"b":2}"#, r#"{"a":1}"#, false),
+            (r#"{"a":1}"#, r#"{"a":1,"b":2}"#, false),
+            ("{}", "{}", true),
+            ("{}", "[]", false),
+            ("[1,2]", "[1]", false),
+            ("[1]", "[1,2]", false),
+            (r#"[1,{"x":[null,true]}]"#, r#"[1,{"x":[null,true]}]"#, true),
+            (
+                r#"[1,{"x":[null,true]}]"#,
+                r#"[1,{"x":[null,false]}]"#,
+                false,
+            ),
+            ("1", "1.0", false),
+            ("1.0", "1", false),
+            ("-0", "0.0", true),
+            ("-0", "0", false),
+            ("12345678901234567890", "12345678901234567890", true),
+            ("12345678901234567890", "12345678901234567891", false),
+            ("-5", "-5", true),
+            ("1e2", "100.0", true),
+            (r#""a\u0062""#, r#""ab""#, true),
+            (r#""""#, "null", false),
+            ("null", "null", true),
+            ("false", "0", false),
+        ] {
+            let d = Doc::parse(text.to_owned()).unwrap();
+            assert_eq!(d.root().eq_json(&json(other)), equal, "{text} vs {other}");
+            assert_eq!(
+                d.root().to_json() == json(other),
+                equal,
+                "{text} vs {other}"
+            );
         }
     }
 
@@ -766,6 +843,19 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// `eq_json` agrees with `==` on the value read.
+        #[test]
+        fn eq_json_agrees_with_eq(a in json_value(), b in json_value()) {
+            // Values as `serde_json` reads their text (it does not read
+            // every float it writes back exactly).
+            let (text, b) = (a.to_string(), b.to_string());
+            let read = |t: &str| serde_json::from_str::<Json>(t).unwrap();
+            let (a, b) = (read(&text), read(&b));
+            let d = Doc::parse(text).unwrap();
+            proptest::prop_assert!(d.root().eq_json(&a));
+            proptest::prop_assert_eq!(d.root().eq_json(&b), a == b);
+        }
+
         /// Any JSON `serde_json` writes, compact or pretty, reads back the
         /// same through the tape; and a text cut short or with one byte
         /// changed is accepted or refused exactly as `serde_json` does.
