@@ -19,12 +19,14 @@ use crate::extract::{extract, Candidate, Candidates};
 use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
 use hashbrown::DefaultHashBuilder;
 use ps_spec::flatten::for_each_doc_leaf;
+use ps_spec::naming::{is_snake_case, snake_case};
 use ps_spec::tape::{JsonRef, Kind};
 use ps_spec::{Event, EventType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
 use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 mod index;
@@ -733,53 +735,56 @@ impl Engine {
     }
 
     /// Applies an identify call's traits; returns whether any value changed.
-    /// A leaf is compared with the stored value on the tape; its
-    /// `serde_json` value is built only when it is new or changed.
+    ///
+    /// Traits are what `ps_spec::flatten::for_each_doc_leaf(body, "", ..)`
+    /// gives, in its order, read straight from the tape: a leaf is compared
+    /// with the stored value there, and its `serde_json` value is built only
+    /// when it is new or changed. A flat member's name comes from its key
+    /// without naming work in the usual case: the trait after the last one
+    /// set has it (calls tend to send the same keys, in the order the
+    /// profile first got them), or the engine has seen the key before
+    /// ([`Names::of_key`]).
     fn apply_traits(&mut self, p: ProfileIdx, traits: Option<JsonRef<'_>>) -> bool {
         let Some(body) = traits else { return false };
         let order = self.order;
         let (names, hasher) = (&mut self.names, &self.hasher);
         let traits = &mut self.profiles[p as usize].traits;
         let mut changed = false;
-        // Where the next trait is likely to be: calls tend to send the same
-        // keys, which come sorted, in the order the profile first got them.
         let mut hint = 0;
-        for_each_doc_leaf(body, "", |name, leaf| {
-            if name.is_empty() {
+        body.for_each_sorted_member(|key, value| {
+            if value.is_object() {
+                let prefix = if is_snake_case(key) {
+                    Cow::Borrowed(key)
+                } else {
+                    Cow::Owned(snake_case(key))
+                };
+                for_each_doc_leaf(value, &prefix, |name, leaf| {
+                    if name.is_empty() {
+                        return;
+                    }
+                    let id = match traits.get(hint) {
+                        Some(x) if same_bytes(names.get(x.name).as_bytes(), name.as_bytes()) => {
+                            x.name
+                        }
+                        _ => names.id(hasher, name),
+                    };
+                    changed |= set_trait(traits, id, &mut hint, leaf, order);
+                });
                 return;
             }
-            let (at, id) = match traits.get(hint) {
-                Some(x) if same_bytes(names.get(x.name).as_bytes(), name.as_bytes()) => {
-                    (Some(hint), x.name)
+            let id = match traits.get(hint) {
+                Some(x)
+                    if names.is_snake(x.name)
+                        && same_bytes(names.get(x.name).as_bytes(), key.as_bytes()) =>
+                {
+                    x.name
                 }
-                _ => {
-                    let id = names.id(hasher, name);
-                    (traits.iter().position(|x| x.name == id), id)
-                }
+                _ => match names.of_key(hasher, key) {
+                    Some(id) => id,
+                    None => return,
+                },
             };
-            match at {
-                Some(k) => {
-                    let x = &mut traits[k];
-                    if !leaf.eq_json(&x.value) {
-                        changed = true;
-                        assign(&mut x.value, leaf);
-                    }
-                    x.order = order;
-                    hint = k + 1;
-                }
-                // An explicit null for a trait the profile lacks changes nothing
-                // now, but is kept (as a removal) so a later merge does not bring
-                // back an older value from the other profile.
-                None => {
-                    changed |= leaf.kind() != Kind::Null;
-                    traits.push(TraitRec {
-                        name: id,
-                        value: leaf.to_json(),
-                        order,
-                    });
-                    hint = traits.len();
-                }
-            }
+            changed |= set_trait(traits, id, &mut hint, value, order);
         });
         self.mark(p);
         changed
@@ -1020,16 +1025,66 @@ impl SegmentIds {
     }
 }
 
+/// Sets trait `id` of a profile's `traits` to `leaf`, looking at `*hint`
+/// first; returns whether a value changed. `*hint` moves past it.
+#[inline]
+fn set_trait(
+    traits: &mut Vec<TraitRec>,
+    id: NameId,
+    hint: &mut usize,
+    leaf: JsonRef<'_>,
+    order: u64,
+) -> bool {
+    let at = match traits.get(*hint) {
+        Some(x) if x.name == id => Some(*hint),
+        _ => traits.iter().position(|x| x.name == id),
+    };
+    match at {
+        Some(k) => {
+            let x = &mut traits[k];
+            x.order = order;
+            *hint = k + 1;
+            if leaf.eq_json(&x.value) {
+                return false;
+            }
+            assign(&mut x.value, leaf);
+            true
+        }
+        // An explicit null for a trait the profile lacks changes nothing
+        // now, but is kept (as a removal) so a later merge does not bring
+        // back an older value from the other profile.
+        None => {
+            traits.push(TraitRec {
+                name: id,
+                value: leaf.to_json(),
+                order,
+            });
+            *hint = traits.len();
+            leaf.kind() != Kind::Null
+        }
+    }
+}
+
 /// A trait name's number in the engine's [`Names`].
 type NameId = u32;
 
 /// Trait names, each stored once per engine: profiles hold their numbers.
 /// (Names are few, most profiles share them; a name stays here for the
 /// engine's life, even when no profile holds it any more.)
+///
+/// Top-level keys of identify traits are remembered with the name they give
+/// (`createdAt` gives `created_at`), so a key seen before costs a hash and a
+/// probe, not the naming rule and an allocation.
 #[derive(Debug, Default)]
 struct Names {
     list: Vec<Box<str>>,
+    /// Whether each name is snake_case (then a flat member under a key
+    /// spelled like it has this name).
+    snake: Vec<bool>,
     index: index::Index,
+    /// Keys seen, with their names.
+    keys: Vec<(Box<str>, NameId)>,
+    key_index: index::Index,
 }
 
 impl Names {
@@ -1044,13 +1099,45 @@ impl Names {
         }
         let i = self.list.len() as NameId;
         self.list.push(name.into());
+        self.snake.push(is_snake_case(name));
         self.index.insert(h, i);
         i
+    }
+
+    /// The name of a flat member under `key` (`key` itself when snake_case,
+    /// else `ps_spec::naming::snake_case(key)`), added if new; `None` when
+    /// the key names nothing (`"$$"`).
+    #[inline]
+    fn of_key(&mut self, hasher: &IdentHasher, key: &str) -> Option<NameId> {
+        let h = hasher.hash(0, key);
+        let keys = &self.keys;
+        if let Some(k) = self.key_index.find(h, |j| {
+            same_bytes(keys[j as usize].0.as_bytes(), key.as_bytes())
+        }) {
+            return Some(self.keys[k as usize].1);
+        }
+        let name = if is_snake_case(key) {
+            Cow::Borrowed(key)
+        } else {
+            Cow::Owned(snake_case(key))
+        };
+        if name.is_empty() {
+            return None;
+        }
+        let id = self.id(hasher, &name);
+        self.key_index.insert(h, self.keys.len() as u32);
+        self.keys.push((key.into(), id));
+        Some(id)
     }
 
     #[inline]
     fn get(&self, id: NameId) -> &str {
         &self.list[id as usize]
+    }
+
+    #[inline]
+    fn is_snake(&self, id: NameId) -> bool {
+        self.snake[id as usize]
     }
 }
 
@@ -1279,6 +1366,20 @@ mod tests {
                 Engine::new(settings(), IdScheme::Sequential, "t"),
             );
             let (pa, pb) = (a.create(&mut Vec::new()), b.create(&mut Vec::new()));
+            // Names a store could hold that no key gives: a member under
+            // `planName` still names `plan_name`.
+            if round % 3 == 0 {
+                for (e, p) in [(&mut a, pa), (&mut b, pb)] {
+                    for n in ["planName", "A"] {
+                        let name = e.names.id(&e.hasher, n);
+                        e.profiles[p as usize].traits.push(TraitRec {
+                            name,
+                            value: Json::from("stored"),
+                            order: 0,
+                        });
+                    }
+                }
+            }
             for step in 0..40 {
                 let traits = object(&mut r, 2).text();
                 let text = format!(r#"{{"type":"identify","userId":"u","traits":{traits}}}"#);

@@ -50,32 +50,24 @@ fn object(v: JsonRef<'_>) -> Option<JsonRef<'_>> {
 }
 
 impl<'e> Sources<'e> {
+    /// Parsing noted where the sources are ([`Event::identity_refs`]), so
+    /// nothing is looked up here.
+    #[inline]
     fn of(ev: &'e Event) -> Sources<'e> {
-        let has = ev.identity_sources;
-        let mut s = Sources {
+        let at = ev.identity_refs();
+        Sources {
             traits: match ev.kind {
                 EventType::Identify | EventType::Group => ev.body_ref(),
                 _ => None,
             },
-            integrations: has
-                .integrations
-                .then(|| ev.payload_ref().get("integrations"))
-                .flatten(),
-            ..Sources::default()
-        };
-        if let Some(c) = has.in_context().then(|| ev.context_ref()).flatten() {
-            // Document order: a later repeat of a key replaces the earlier.
-            for (k, v) in c.members() {
-                match k {
-                    "traits" => s.context_traits = object(v),
-                    "device" => s.device = object(v),
-                    "integrations" => s.context_integrations = Some(v),
-                    "externalIds" => s.external_ids = matches!(v.kind(), Kind::Array).then_some(v),
-                    _ => {}
-                }
-            }
+            integrations: at.integrations,
+            context_traits: at.context_traits.and_then(object),
+            device: at.context_device.and_then(object),
+            context_integrations: at.context_integrations,
+            external_ids: at
+                .context_external_ids
+                .filter(|v| matches!(v.kind(), Kind::Array)),
         }
-        s
     }
 }
 

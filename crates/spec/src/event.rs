@@ -194,6 +194,8 @@ pub struct Event {
     /// `properties`, when they are objects.
     context_at: Option<u32>,
     body_at: Option<u32>,
+    /// Nodes of the identity sources ([`IdentityRefs`]).
+    sources_at: SourceNodes,
     /// `serde_json` maps of the parts the identity engine reads as maps,
     /// built the first time it asks (most events never do).
     payload_map: OnceCell<Map<String, Json>>,
@@ -220,22 +222,58 @@ pub struct IdentitySources {
     pub context_external_ids: bool,
 }
 
+/// The values of an event's identity sources, as [`Event::identity_refs`]
+/// gives them: for a repeated key its last value (the one a `serde_json`
+/// map keeps), of any kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdentityRefs<'a> {
+    /// Top-level `integrations`.
+    pub integrations: Option<JsonRef<'a>>,
+    /// `context.traits`, `context.device`, `context.integrations`,
+    /// `context.externalIds` (when `context` is an object).
+    pub context_traits: Option<JsonRef<'a>>,
+    pub context_device: Option<JsonRef<'a>>,
+    pub context_integrations: Option<JsonRef<'a>>,
+    pub context_external_ids: Option<JsonRef<'a>>,
+}
+
+/// [`IdentityRefs`] as node numbers, kept in the event.
+#[derive(Debug, Clone, Copy, Default)]
+struct SourceNodes {
+    integrations: Option<u32>,
+    context_traits: Option<u32>,
+    context_device: Option<u32>,
+    context_integrations: Option<u32>,
+    context_external_ids: Option<u32>,
+}
+
 impl IdentitySources {
-    fn of(integrations: bool, context: Option<JsonRef<'_>>) -> IdentitySources {
+    /// The flags and the nodes of the sources, from one pass over
+    /// `context`'s members.
+    fn of(
+        integrations: Option<JsonRef<'_>>,
+        context: Option<JsonRef<'_>>,
+    ) -> (IdentitySources, SourceNodes) {
         let mut s = IdentitySources {
-            integrations,
+            integrations: integrations.is_some(),
             ..IdentitySources::default()
         };
-        for (k, _) in context.iter().flat_map(JsonRef::members) {
-            match k {
-                "traits" => s.context_traits = true,
-                "device" => s.context_device = true,
-                "integrations" => s.context_integrations = true,
-                "externalIds" => s.context_external_ids = true,
-                _ => {}
-            }
+        let mut at = SourceNodes {
+            integrations: integrations.map(|v| v.index()),
+            ..SourceNodes::default()
+        };
+        for (k, v) in context.iter().flat_map(JsonRef::members) {
+            let (flag, node) = match k {
+                "traits" => (&mut s.context_traits, &mut at.context_traits),
+                "device" => (&mut s.context_device, &mut at.context_device),
+                "integrations" => (&mut s.context_integrations, &mut at.context_integrations),
+                "externalIds" => (&mut s.context_external_ids, &mut at.context_external_ids),
+                _ => continue,
+            };
+            *flag = true;
+            *node = Some(v.index());
         }
-        s
+        (s, at)
     }
 
     /// Whether any source is inside `context`.
@@ -249,19 +287,37 @@ impl IdentitySources {
 
 impl Event {
     /// The payload's `context`, if it is an object.
+    #[inline]
     pub fn context_ref(&self) -> Option<JsonRef<'_>> {
         self.context_at.map(|i| self.doc.at(i))
     }
 
     /// `traits` for identify/group, `properties` for track/page/screen, if
     /// it is an object.
+    #[inline]
     pub fn body_ref(&self) -> Option<JsonRef<'_>> {
         self.body_at.map(|i| self.doc.at(i))
     }
 
     /// The whole payload.
+    #[inline]
     pub fn payload_ref(&self) -> JsonRef<'_> {
         self.doc.root()
+    }
+
+    /// Where the payload carries identifier sources beyond `userId` and
+    /// `anonymousId` (noted while parsing; see [`IdentitySources`]).
+    #[inline]
+    pub fn identity_refs(&self) -> IdentityRefs<'_> {
+        let at = |i: Option<u32>| i.map(|i| self.doc.at(i));
+        let n = self.sources_at;
+        IdentityRefs {
+            integrations: at(n.integrations),
+            context_traits: at(n.context_traits),
+            context_device: at(n.context_device),
+            context_integrations: at(n.context_integrations),
+            context_external_ids: at(n.context_external_ids),
+        }
     }
 
     /// [`Event::context_ref`] as a `serde_json` map.
@@ -343,8 +399,10 @@ pub fn parse_doc(doc: Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Even
             EventType::Alias => None,
         }
         .filter(JsonRef::is_object);
+        let (identity_sources, sources_at) = IdentitySources::of(top.integrations_at, context);
         Event {
-            identity_sources: IdentitySources::of(top.integrations, context),
+            identity_sources,
+            sources_at,
             context_at: context.map(|c| c.index()),
             body_at: body.map(|b| b.index()),
             ..ev
@@ -378,7 +436,8 @@ struct Top<'a> {
     context: Option<JsonRef<'a>>,
     traits: Option<JsonRef<'a>>,
     properties: Option<JsonRef<'a>>,
-    integrations: bool,
+    /// The value of `integrations` (of a parsed payload only).
+    integrations_at: Option<JsonRef<'a>>,
 }
 
 /// A top-level scalar as validation sees it, from the tape or from a
@@ -438,7 +497,7 @@ impl<'a> Top<'a> {
             context: None,
             traits: None,
             properties: None,
-            integrations: p.contains_key("integrations"),
+            integrations_at: None,
         }
     }
 
@@ -473,7 +532,7 @@ impl<'a> Top<'a> {
                     continue;
                 }
                 "integrations" => {
-                    t.integrations = true;
+                    t.integrations_at = Some(v);
                     continue;
                 }
                 _ => continue,
@@ -576,6 +635,7 @@ fn validate(
         doc: Doc::default(),
         context_at: None,
         body_at: None,
+        sources_at: SourceNodes::default(),
         payload_map: OnceCell::new(),
         context_map: OnceCell::new(),
         body_map: OnceCell::new(),

@@ -7,7 +7,7 @@
 //! (`userId` and `user_id`) keep the last value, and the collision is counted.
 
 use crate::naming::{is_snake_case, snake_case};
-use crate::tape::{is_strictly_sorted, JsonRef};
+use crate::tape::JsonRef;
 use crate::value::Value;
 use serde_json::Map;
 
@@ -83,14 +83,8 @@ impl<'a> Tree<'a> for JsonRef<'a> {
         JsonRef::is_object(&self)
     }
 
-    fn for_each_member(self, mut f: impl FnMut(&'a str, Self)) {
-        if is_strictly_sorted(self.members()) {
-            self.members().for_each(|(k, v)| f(k, v));
-        } else {
-            let mut sorted = Vec::new();
-            self.sorted_members(&mut sorted);
-            sorted.into_iter().for_each(|(k, v)| f(k, v));
-        }
+    fn for_each_member(self, f: impl FnMut(&'a str, Self)) {
+        self.for_each_sorted_member(f);
     }
 }
 

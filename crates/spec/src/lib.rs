@@ -18,6 +18,6 @@ pub mod value;
 
 pub use event::{
     parse_doc, parse_event, parse_event_or_return, parse_event_str, validate_json, Arrival, Event,
-    EventType, IdentitySources, Refusal, Validated,
+    EventType, IdentityRefs, IdentitySources, Refusal, Validated,
 };
 pub use value::{Cell, ColumnType, Value};

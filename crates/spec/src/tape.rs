@@ -138,12 +138,24 @@ impl Doc {
         }
     }
 
+    /// The string a node holds (the key of a member, or a string value).
+    #[inline(always)]
+    fn str_at(&self, n: &Node) -> Option<&str> {
+        match n.tag {
+            Tag::Str => Some(&self.text[n.a as usize..n.b as usize]),
+            Tag::Decoded => Some(&self.decoded[n.a as usize..n.b as usize]),
+            _ => None,
+        }
+    }
+
     /// The top-level value.
+    #[inline]
     pub fn root(&self) -> JsonRef<'_> {
         JsonRef { doc: self, i: 0 }
     }
 
     /// The value at node `i` (from [`JsonRef::index`]).
+    #[inline]
     pub fn at(&self, i: u32) -> JsonRef<'_> {
         assert!((i as usize) < self.nodes.len(), "node {i} of this document");
         JsonRef { doc: self, i }
@@ -180,14 +192,17 @@ pub enum Kind<'a> {
 
 impl<'a> JsonRef<'a> {
     /// The value's node, for [`Doc::at`].
+    #[inline]
     pub fn index(&self) -> u32 {
         self.i
     }
 
+    #[inline]
     fn node(&self) -> &'a Node {
         &self.doc.nodes[self.i as usize]
     }
 
+    #[inline]
     pub fn kind(&self) -> Kind<'a> {
         let n = self.node();
         match n.tag {
@@ -203,15 +218,14 @@ impl<'a> JsonRef<'a> {
         }
     }
 
+    #[inline]
     pub fn is_object(&self) -> bool {
         self.node().tag == Tag::Object
     }
 
+    #[inline]
     pub fn as_str(&self) -> Option<&'a str> {
-        match self.kind() {
-            Kind::Str(s) => Some(s),
-            _ => None,
-        }
+        self.doc.str_at(self.node())
     }
 
     /// A number as `serde_json` reads it.
@@ -274,6 +288,7 @@ impl<'a> JsonRef<'a> {
     /// Members of an object in document order (duplicates included; see
     /// [`JsonRef::get`] and [`JsonRef::sorted_members`]), nothing for
     /// anything else.
+    #[inline]
     pub fn members(&self) -> Members<'a> {
         let n = self.node();
         let (next, end) = if n.tag == Tag::Object {
@@ -290,6 +305,7 @@ impl<'a> JsonRef<'a> {
 
     /// The value of `key` (the last one, if the key repeats: `serde_json`
     /// keeps the last).
+    #[inline]
     pub fn get(&self, key: &str) -> Option<JsonRef<'a>> {
         self.members()
             .filter(|(k, _)| *k == key)
@@ -315,6 +331,54 @@ impl<'a> JsonRef<'a> {
                     i += 1;
                 }
             }
+        }
+    }
+
+    /// `f(key, value)` for the members in the order [`JsonRef::sorted_members`]
+    /// gives (`serde_json`'s map order), without allocating for objects of
+    /// up to 16 members. Nothing for anything but an object.
+    ///
+    /// Keys are ordered by their first 8 bytes as one number first (zero
+    /// padded, which orders as the bytes do), so most comparisons are one
+    /// integer comparison rather than a call to `memcmp`; the members of an
+    /// unsorted object are put in order by insertion, which is stable.
+    #[inline]
+    pub fn for_each_sorted_member(&self, mut f: impl FnMut(&'a str, JsonRef<'a>)) {
+        const SMALL: usize = 16;
+        let mut buf = [(0u64, "", *self); SMALL];
+        let (mut n, mut sorted) = (0, true);
+        for (k, v) in self.members() {
+            if n == SMALL {
+                let mut all = Vec::new();
+                self.sorted_members(&mut all);
+                all.into_iter().for_each(|(k, v)| f(k, v));
+                return;
+            }
+            let e = (prefix(k), k, v);
+            sorted &= n == 0 || key_less(&buf[n - 1], &e);
+            buf[n] = e;
+            n += 1;
+        }
+        let list = &mut buf[..n];
+        if sorted {
+            list.iter().for_each(|&(_, k, v)| f(k, v));
+            return;
+        }
+        for i in 1..n {
+            let e = list[i];
+            let mut j = i;
+            while j > 0 && key_less(&e, &list[j - 1]) {
+                list[j] = list[j - 1];
+                j -= 1;
+            }
+            list[j] = e;
+        }
+        // Among equal keys the last in the document is last, and kept.
+        for i in 0..n {
+            if i + 1 < n && list[i + 1].1 == list[i].1 {
+                continue;
+            }
+            f(list[i].1, list[i].2);
         }
     }
 
@@ -360,6 +424,29 @@ impl<'a> JsonRef<'a> {
     }
 }
 
+/// The first 8 bytes of `k`, zero padded, big-endian: when two keys'
+/// prefixes differ, they order as the keys do.
+#[inline(always)]
+fn prefix(k: &str) -> u64 {
+    let b = k.as_bytes();
+    match b.first_chunk::<8>() {
+        Some(c) => u64::from_be_bytes(*c),
+        None => {
+            let mut x = 0u64;
+            for (i, &c) in b.iter().enumerate() {
+                x |= u64::from(c) << (56 - 8 * i);
+            }
+            x
+        }
+    }
+}
+
+/// Key order of [`JsonRef::for_each_sorted_member`]'s entries.
+#[inline(always)]
+fn key_less(a: &(u64, &str, JsonRef<'_>), b: &(u64, &str, JsonRef<'_>)) -> bool {
+    a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
 /// Whether the keys ascend with no repeats: then document order is
 /// already `serde_json`'s order.
 pub fn is_strictly_sorted<'a>(mut members: impl Iterator<Item = (&'a str, JsonRef<'a>)>) -> bool {
@@ -386,16 +473,15 @@ pub struct Members<'a> {
 impl<'a> Iterator for Members<'a> {
     type Item = (&'a str, JsonRef<'a>);
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.next >= self.end {
             return None;
         }
-        let key = JsonRef {
-            doc: self.doc,
-            i: self.next,
-        };
+        let doc = self.doc;
+        let key = doc.str_at(&doc.nodes[self.next as usize]);
         let value = JsonRef {
-            doc: self.doc,
+            doc,
             i: self.next + 1,
         };
         let vn = value.node();
@@ -403,7 +489,7 @@ impl<'a> Iterator for Members<'a> {
             Tag::Object | Tag::Array => vn.b,
             _ => self.next + 2,
         };
-        Some((key.as_str().unwrap_or_default(), value))
+        Some((key.unwrap_or_default(), value))
     }
 }
 
@@ -698,6 +784,12 @@ mod tests {
                 if let Json::Object(m) = &j {
                     let mut sorted = Vec::new();
                     d.root().sorted_members(&mut sorted);
+                    let mut each = Vec::new();
+                    d.root()
+                        .for_each_sorted_member(|k, v| each.push((k, v.index())));
+                    let idx: Vec<(&str, u32)> =
+                        sorted.iter().map(|(k, v)| (*k, v.index())).collect();
+                    assert_eq!(each, idx, "{text}");
                     let keys: Vec<&str> = sorted.iter().map(|(k, _)| *k).collect();
                     let want: Vec<&str> = m.keys().map(String::as_str).collect();
                     assert_eq!(keys, want, "{text}");
@@ -819,6 +911,8 @@ mod tests {
         same_as_serde(&obj);
     }
 
+    use proptest::prelude::any;
+
     fn json_value() -> impl proptest::strategy::Strategy<Value = Json> {
         use proptest::prelude::*;
         let leaf = prop_oneof![
@@ -843,6 +937,30 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Objects with repeated keys in any order, small and past the
+        /// 16 members `for_each_sorted_member` keeps on the stack, read
+        /// as `serde_json` reads them (same keys in the same order, each
+        /// with its last value).
+        #[test]
+        fn repeated_keys_read_as_serde_json_does(
+            // Keys sharing long prefixes, with NULs and non-ASCII, around
+            // the 8 bytes compared as one number.
+            members in proptest::collection::vec(("[ab\u{0}\u{e9}]{0,10}", json_value()), 0..40),
+            nested in proptest::collection::vec(("[a-c]", any::<u8>()), 0..20),
+        ) {
+            let mut text = String::from("{");
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&format!("{}:{v}", Json::from(k.as_str())));
+            }
+            text.push('}');
+            same_as_serde(&text);
+            let inner: Vec<String> = nested.iter().map(|(k, n)| format!("\"{k}\":{n}")).collect();
+            same_as_serde(&format!("[{{{}}}]", inner.join(",")));
+        }
+
         /// `eq_json` agrees with `==` on the value read.
         #[test]
         fn eq_json_agrees_with_eq(a in json_value(), b in json_value()) {
