@@ -15,7 +15,7 @@
 //! the order of recursive `id_graph_updates` rows does not depend on history
 //! (a restored engine emits exactly what an uninterrupted one would).
 
-use crate::extract::{extract, Candidate, Candidates};
+use crate::extract::{device_ids, extract, Candidate, Candidates};
 use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
 use hashbrown::DefaultHashBuilder;
 use ps_spec::flatten::for_each_doc_leaf;
@@ -334,15 +334,18 @@ impl Engine {
     }
 
     /// The usual event, without building the general path's candidate list:
-    /// its only identifiers can be `userId`, `anonymousId` and an identify or
-    /// group call's `traits.email` (a string), and they are all known on one
-    /// profile (or there are none). `None`, with nothing changed, for any
-    /// other event: [`Engine::process_general`] then does it all.
+    /// its only identifiers can be `userId`, `anonymousId`, an identify or
+    /// group call's `traits.email` and the ids of `context.device` (strings
+    /// all), and they are all known on one profile (or there are none).
+    /// `None`, with nothing changed, for any other event:
+    /// [`Engine::process_general`] then does it all.
     #[inline]
     fn process_known(&mut self, ev: &Event, fx: &mut Vec<Effect>) -> Option<Outcome> {
         let has = ev.identity_sources;
         if has.integrations
-            || has.in_context()
+            || has.context_traits
+            || has.context_integrations
+            || has.context_external_ids
             || !self.suppressed.is_empty()
             || !self.settings.custom.is_empty()
         {
@@ -368,12 +371,28 @@ impl Engine {
             self.known_on(b.anonymous_id, ev.anonymous_id.as_deref(), &mut owner)?,
             self.known_on(b.email, email, &mut owner)?,
         ];
+        // A mobile event's device ids come next in `extract`'s order.
+        let mut device_found = [None; 3];
+        if has.context_device {
+            let device = ev.identity_refs().context_device.filter(JsonRef::is_object);
+            if let Some(ids) = device.and_then(|d| device_ids(&b, d)) {
+                for ((t, v), slot) in ids.into_iter().zip(&mut device_found) {
+                    let v = match v.map(|v| v.kind()) {
+                        Some(Kind::Str(s)) => Some(s),
+                        Some(Kind::Int(_) | Kind::Number) => return None,
+                        _ => None,
+                    };
+                    *slot = self.known_on(t, v, &mut owner)?;
+                }
+            }
+        }
         self.order += 1;
         let Some(c) = owner else {
             return Some(Outcome::default());
         };
         let ts = ev.timestamp;
-        for i in found.into_iter().flatten() {
+        let seen = if has.context_device { 6 } else { 3 };
+        for &i in found.iter().chain(&device_found).take(seen).flatten() {
             let r = &mut self.idents[i as usize];
             r.last_seen = r.last_seen.max(ts);
         }
@@ -1230,7 +1249,7 @@ impl IdentHasher {
 /// `a == b` for identifier values, inlined: most are a few words long, and
 /// a call to `memcmp` costs more than comparing them.
 #[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;

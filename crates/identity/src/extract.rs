@@ -15,7 +15,8 @@
 //! (lengths first), rather than looked up once per field. Either way the
 //! result is what looking each field up gives (`reference` in the tests).
 
-use crate::settings::{Settings, TypeId};
+use crate::engine::same_bytes;
+use crate::settings::{Builtin, Settings, TypeId};
 use ps_spec::tape::{JsonRef, Kind};
 use ps_spec::{Event, EventType};
 use std::borrow::Cow;
@@ -101,37 +102,10 @@ pub fn extract<'e>(
             push(settings, b.email, v, out);
         }
     }
-    if let Some(device) = src.device {
-        let (mut kind, mut id, mut ad_id, mut ad_tracking, mut token) =
-            ("", None, None, false, None);
-        for (k, v) in device.members() {
-            match k {
-                "type" => kind = v.as_str().unwrap_or_default(),
-                "id" => id = Some(v),
-                "advertisingId" => ad_id = Some(v),
-                "adTrackingEnabled" => ad_tracking = v.kind() == Kind::Bool(true),
-                "token" => token = Some(v),
-                _ => {}
-            }
-        }
-        let ids = if kind.eq_ignore_ascii_case("android") {
-            Some(b.android)
-        } else if kind.eq_ignore_ascii_case("ios") {
-            Some(b.ios)
-        } else {
-            None
-        };
-        if let Some([id_t, idfa_t, token_t]) = ids {
-            if let Some(id) = id.and_then(scalar) {
-                push(settings, id_t, id, out);
-            }
-            if ad_tracking {
-                if let Some(id) = ad_id.and_then(scalar) {
-                    push(settings, idfa_t, id, out);
-                }
-            }
-            if let Some(tok) = token.and_then(scalar) {
-                push(settings, token_t, tok, out);
+    if let Some(ids) = src.device.and_then(|d| device_ids(&b, d)) {
+        for (t, v) in ids {
+            if let Some(v) = v.and_then(scalar) {
+                push(settings, t, v, out);
             }
         }
     }
@@ -187,6 +161,44 @@ pub fn extract<'e>(
         new_types: added,
         traits: src.traits,
     }
+}
+
+/// The identifiers `context.device` may carry, in extraction order: the
+/// device id, the advertising id (only when `adTrackingEnabled` is `true`)
+/// and the push token, each with its type for the device's platform; `None`
+/// unless `type` is android or ios (any case). Values are as sent: only
+/// strings and numbers count ([`scalar`]).
+#[inline]
+pub(crate) fn device_ids<'e>(
+    b: &Builtin,
+    device: JsonRef<'e>,
+) -> Option<[(TypeId, Option<JsonRef<'e>>); 3]> {
+    let (mut kind, mut id, mut ad_id, mut ad_tracking, mut token) = ("", None, None, false, None);
+    // Keys by length, then compared a word at a time (a `match` on the
+    // strings compared each candidate with a call to `memcmp`).
+    let mut members = device.members();
+    while let Some((k, v)) = members.next_bytes() {
+        match k.len() {
+            2 if same_bytes(k, b"id") => id = Some(v),
+            4 if same_bytes(k, b"type") => kind = v.as_str().unwrap_or_default(),
+            5 if same_bytes(k, b"token") => token = Some(v),
+            13 if same_bytes(k, b"advertisingId") => ad_id = Some(v),
+            17 if same_bytes(k, b"adTrackingEnabled") => ad_tracking = v.kind() == Kind::Bool(true),
+            _ => {}
+        }
+    }
+    let [id_t, idfa_t, token_t] = if kind.eq_ignore_ascii_case("android") {
+        b.android
+    } else if kind.eq_ignore_ascii_case("ios") {
+        b.ios
+    } else {
+        return None;
+    };
+    Some([
+        (id_t, id),
+        (idfa_t, ad_id.filter(|_| ad_tracking)),
+        (token_t, token),
+    ])
 }
 
 /// Adds a candidate unless it is empty, blocked or already there.

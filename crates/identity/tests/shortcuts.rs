@@ -130,9 +130,46 @@ fn odd_events(seed: u64, n: usize) -> Vec<Value> {
         if r.chance(5) {
             ev["integrations"] = json!({"Google Analytics": {"clientId": "ga1"}});
         }
+        if r.chance(40) {
+            ev["context"]["device"] = device(&mut r);
+        }
         out.push(ev);
     }
     out
+}
+
+/// A `context.device` the shortcut must read as `extract` does: platforms
+/// in any case and unknown ones, numeric, empty and missing ids, ad ids
+/// with and without ad tracking (and the all-zero one recommended settings
+/// block), tokens; now and then not an object at all.
+fn device(r: &mut Rng) -> Value {
+    if r.chance(5) {
+        return json!("iPhone");
+    }
+    let ty = ["android", "ios", "iOS", "Android", "web", ""][r.below(6) as usize];
+    let mut d = json!({"type": ty, "manufacturer": "Acme"});
+    match r.below(8) {
+        0 => d["id"] = json!(r.below(3)),
+        1 => d["id"] = json!(""),
+        2 => d["id"] = json!(null),
+        3 => {}
+        _ => d["id"] = json!(format!("d{}", r.below(4))),
+    }
+    if r.chance(60) {
+        d["advertisingId"] = match r.below(4) {
+            0 => json!("00000000-0000-0000-0000-000000000000"),
+            1 => json!(7),
+            _ => json!(format!("ad{}", r.below(3))),
+        };
+    }
+    if r.chance(70) {
+        d["adTrackingEnabled"] =
+            [json!(true), json!(false), json!("true")][r.below(3) as usize].clone();
+    }
+    if r.chance(50) {
+        d["token"] = json!(format!("t{}", r.below(3)));
+    }
+    d
 }
 
 #[test]

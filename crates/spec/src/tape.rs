@@ -470,16 +470,15 @@ pub struct Members<'a> {
     end: u32,
 }
 
-impl<'a> Iterator for Members<'a> {
-    type Item = (&'a str, JsonRef<'a>);
-
+impl<'a> Members<'a> {
+    /// Steps to the next member: its key's node and its value.
     #[inline(always)]
-    fn next(&mut self) -> Option<Self::Item> {
+    fn step(&mut self) -> Option<(&'a Node, JsonRef<'a>)> {
         if self.next >= self.end {
             return None;
         }
         let doc = self.doc;
-        let key = doc.str_at(&doc.nodes[self.next as usize]);
+        let key = &doc.nodes[self.next as usize];
         let value = JsonRef {
             doc,
             i: self.next + 1,
@@ -489,7 +488,31 @@ impl<'a> Iterator for Members<'a> {
             Tag::Object | Tag::Array => vn.b,
             _ => self.next + 2,
         };
-        Some((key.unwrap_or_default(), value))
+        Some((key, value))
+    }
+
+    /// The next member with its key as bytes, for matching keys against
+    /// known names: [`Iterator::next`] without checking that the key's ends
+    /// are character boundaries (they always are).
+    #[inline(always)]
+    pub fn next_bytes(&mut self) -> Option<(&'a [u8], JsonRef<'a>)> {
+        let (k, v) = self.step()?;
+        let key = match k.tag {
+            Tag::Str => &self.doc.text.as_bytes()[k.a as usize..k.b as usize],
+            Tag::Decoded => &self.doc.decoded.as_bytes()[k.a as usize..k.b as usize],
+            _ => &[],
+        };
+        Some((key, v))
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a str, JsonRef<'a>);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        let (k, v) = self.step()?;
+        Some((self.doc.str_at(k).unwrap_or_default(), v))
     }
 }
 
@@ -784,6 +807,12 @@ mod tests {
                 if let Json::Object(m) = &j {
                     let mut sorted = Vec::new();
                     d.root().sorted_members(&mut sorted);
+                    let mut b = d.root().members();
+                    for (k, v) in d.root().members() {
+                        let (kb, vb) = b.next_bytes().unwrap();
+                        assert_eq!((k.as_bytes(), v.index()), (kb, vb.index()), "{text}");
+                    }
+                    assert!(b.next_bytes().is_none(), "{text}");
                     let mut each = Vec::new();
                     d.root()
                         .for_each_sorted_member(|k, v| each.push((k, v.index())));
