@@ -356,12 +356,7 @@ impl Engine {
             EventType::Identify | EventType::Group => ev.body_ref(),
             _ => None,
         };
-        let email = match traits.and_then(|m| m.get("email")).map(|v| v.kind()) {
-            Some(Kind::Str(s)) => Some(s),
-            // A number is an identifier too (its text): the general path.
-            Some(Kind::Int(_) | Kind::Number) => return None,
-            _ => None,
-        };
+        let email = string_id(traits.and_then(|m| m.get("email")))?;
         // What `extract` would find, in its order: three distinct types, so
         // no repeats to drop. (Straight-line code: a loop over the three is
         // not unrolled, and its set-up cost as much as the lookups.)
@@ -377,12 +372,7 @@ impl Engine {
             let device = ev.identity_refs().context_device.filter(JsonRef::is_object);
             if let Some(ids) = device.and_then(|d| device_ids(&b, d)) {
                 for ((t, v), slot) in ids.into_iter().zip(&mut device_found) {
-                    let v = match v.map(|v| v.kind()) {
-                        Some(Kind::Str(s)) => Some(s),
-                        Some(Kind::Int(_) | Kind::Number) => return None,
-                        _ => None,
-                    };
-                    *slot = self.known_on(t, v, &mut owner)?;
+                    *slot = self.known_on(t, string_id(v)?, &mut owner)?;
                 }
             }
         }
@@ -1041,6 +1031,22 @@ impl SegmentIds {
     fn reserve(&mut self, n: usize, bytes: usize) {
         self.ends.reserve_exact(n);
         self.text.reserve_exact(bytes);
+    }
+}
+
+/// An identifier value for [`Engine::process_known`]: `Some(Some(s))` for a
+/// string, `Some(None)` for no value or one that is not an identifier, and
+/// `None` for a number, which is an identifier too (its text, owned): the
+/// general path takes those events.
+#[inline(always)]
+fn string_id(v: Option<JsonRef<'_>>) -> Option<Option<&str>> {
+    match v {
+        None => Some(None),
+        Some(v) => match v.as_str() {
+            Some(s) => Some(Some(s)),
+            None if v.is_number() => None,
+            None => Some(None),
+        },
     }
 }
 

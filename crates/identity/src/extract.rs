@@ -183,7 +183,7 @@ pub(crate) fn device_ids<'e>(
             4 if same_bytes(k, b"type") => kind = v.as_str().unwrap_or_default(),
             5 if same_bytes(k, b"token") => token = Some(v),
             13 if same_bytes(k, b"advertisingId") => ad_id = Some(v),
-            17 if same_bytes(k, b"adTrackingEnabled") => ad_tracking = v.kind() == Kind::Bool(true),
+            17 if same_bytes(k, b"adTrackingEnabled") => ad_tracking = v.as_bool() == Some(true),
             _ => {}
         }
     }

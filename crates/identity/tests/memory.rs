@@ -14,11 +14,6 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 #[test]
 fn bytes_per_profile() {
     let events: Vec<_> = realistic_mix(7, 120_000).iter().map(event).collect();
-    // Events build their `serde_json` maps on first use; built here, they
-    // are not counted as the engine's.
-    for ev in &events {
-        let _ = (ev.body(), ev.context(), ev.payload());
-    }
     let region = Region::new(GLOBAL);
     let mut e = default_engine();
     let mut fx = Vec::with_capacity(64);

@@ -224,6 +224,21 @@ impl<'a> JsonRef<'a> {
     }
 
     #[inline]
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.node().tag {
+            Tag::True => Some(true),
+            Tag::False => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Whether the value is a number (of any form).
+    #[inline]
+    pub fn is_number(&self) -> bool {
+        matches!(self.node().tag, Tag::Int | Tag::Number)
+    }
+
+    #[inline]
     pub fn as_str(&self) -> Option<&'a str> {
         self.doc.str_at(self.node())
     }
@@ -387,17 +402,23 @@ impl<'a> JsonRef<'a> {
     /// its last value; numbers compare as `serde_json` reads them (`1` and
     /// `1.0` differ, `0.0` and `-0.0` do not).
     pub fn eq_json(&self, v: &Json) -> bool {
-        match (self.kind(), v) {
-            (Kind::Null, Json::Null) => true,
-            (Kind::Bool(a), Json::Bool(b)) => a == *b,
-            (Kind::Int(i), Json::Number(n)) => serde_json::Number::from(i) == *n,
-            (Kind::Number, Json::Number(n)) => self.number().is_some_and(|m| m == *n),
-            (Kind::Str(a), Json::String(b)) => a == b,
-            (Kind::Array, Json::Array(xs)) => {
-                let n = self.node().a as usize;
-                n == xs.len() && self.elements().zip(xs).all(|(e, x)| e.eq_json(x))
+        let n = self.node();
+        let span = n.a as usize..n.b as usize;
+        match (n.tag, v) {
+            (Tag::Str, Json::String(s)) => self.doc.text.as_bytes()[span] == *s.as_bytes(),
+            (Tag::Decoded, Json::String(s)) => self.doc.decoded.as_bytes()[span] == *s.as_bytes(),
+            (Tag::Int, Json::Number(m)) => {
+                let i = ((u64::from(n.a) << 32) | u64::from(n.b)) as i64;
+                serde_json::Number::from(i) == *m
             }
-            (Kind::Object, Json::Object(m)) => {
+            (Tag::Null, Json::Null) => true,
+            (Tag::True, Json::Bool(b)) => *b,
+            (Tag::False, Json::Bool(b)) => !*b,
+            (Tag::Number, Json::Number(m)) => self.number().is_some_and(|x| x == *m),
+            (Tag::Array, Json::Array(xs)) => {
+                n.a as usize == xs.len() && self.elements().zip(xs).all(|(e, x)| e.eq_json(x))
+            }
+            (Tag::Object, Json::Object(m)) => {
                 // Each distinct key once, at its last occurrence.
                 let mut distinct = 0;
                 for (at, (k, x)) in self.members().enumerate() {
