@@ -50,7 +50,8 @@ fn q(e: duckdb::Error, sql: &str) -> Error {
 
 impl DuckDb {
     /// Opens what follows `duckdb://` in a warehouse URL: `PATH` (or
-    /// `:memory:`), then optionally `?threads=N&memory_limit=SIZE`.
+    /// `:memory:`), then optionally
+    /// `?threads=N&memory_limit=SIZE&row_group_size=ROWS`.
     pub fn open_url(rest: &str) -> Result<DuckDb> {
         let config = |m: String| Error::new(ErrorKind::Config, format!("warehouse.url: {m}"));
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -61,6 +62,7 @@ impl DuckDb {
             ));
         }
         let mut settings = vec![("threads", DEFAULT_THREADS.to_string())];
+        let mut row_group_size = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("threads", n)) => {
@@ -70,14 +72,29 @@ impl DuckDb {
                     settings[0].1 = n.to_owned();
                 }
                 Some(("memory_limit", v)) => settings.push(("memory_limit", literal(v))),
+                Some(("row_group_size", n)) => match n.parse::<usize>() {
+                    Ok(n) if n > 0 && n % 2048 == 0 && path != ":memory:" => {
+                        row_group_size = Some(n)
+                    }
+                    _ => {
+                        return Err(config(format!(
+                            "row_group_size={n:?} is not a positive multiple of 2048 \
+                             (DuckDB's vector size) on a database file"
+                        )))
+                    }
+                },
                 _ => {
                     return Err(config(format!(
-                        "unknown DuckDB option {pair:?} (known: threads=N, memory_limit=SIZE)"
+                        "unknown DuckDB option {pair:?} \
+                         (known: threads=N, memory_limit=SIZE, row_group_size=ROWS)"
                     )))
                 }
             }
         }
-        let mut db = DuckDb::open(path)?;
+        let mut db = match row_group_size {
+            None => DuckDb::open(path)?,
+            Some(n) => DuckDb::attach(path, n)?,
+        };
         for (name, value) in settings {
             db.execute(&format!("SET {name} = {value}"))
                 .map_err(|e| config(format!("{name}={value}: {e}")))?;
@@ -86,23 +103,63 @@ impl DuckDb {
     }
 
     pub fn open(path: &str) -> Result<DuckDb> {
+        Self::check_dir(path)?;
         let conn = if path == ":memory:" {
             Connection::open_in_memory()
         } else {
-            if let Some(dir) = Path::new(path).parent() {
-                if !dir.as_os_str().is_empty() && !dir.exists() {
-                    return Err(Error::new(
-                        ErrorKind::Connect,
-                        format!(
-                            "directory {} of DuckDB file {path} does not exist",
-                            dir.display()
-                        ),
-                    ));
-                }
-            }
             Connection::open(path)
         }
         .map_err(|e| Error::new(ErrorKind::Connect, format!("{path}: {e}")))?;
+        Self::with_connection(conn)
+    }
+
+    /// Opens the file `path` with row groups of `rows` rows for the data
+    /// appended from now on. DuckDB keeps this per attachment, not in the
+    /// file, and only `ATTACH` takes it: the file is attached (under the
+    /// name DuckDB would give it, its stem) to an in-memory database and
+    /// made the default.
+    ///
+    /// Why a sync may want it: every commit checkpoints, and a checkpoint
+    /// recompresses each row group that got rows, so a table smaller than
+    /// one row group (DuckDB's default is 122,880 rows; most event tables
+    /// of a space are) is recompressed whole at every batch. With row groups
+    /// of 2,048 rows, a batch's rows are compressed once, as full row groups
+    /// while they are appended. The cost is a larger file. BENCHMARKS.md
+    /// (session 5) has the figures.
+    fn attach(path: &str, rows: usize) -> Result<DuckDb> {
+        Self::check_dir(path)?;
+        let stem = Path::new(path)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("warehouse");
+        let name = format!("\"{}\"", stem.replace('"', "\"\""));
+        let sql = format!(
+            "ATTACH {} AS {name} (ROW_GROUP_SIZE {rows}); USE {name}",
+            literal(path)
+        );
+        let conn = Connection::open_in_memory()
+            .and_then(|c| c.execute_batch(&sql).map(|()| c))
+            .map_err(|e| Error::new(ErrorKind::Connect, format!("{path}: {e}")))?;
+        Self::with_connection(conn)
+    }
+
+    fn check_dir(path: &str) -> Result<()> {
+        if path == ":memory:" {
+            return Ok(());
+        }
+        match Path::new(path).parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => Err(Error::new(
+                ErrorKind::Connect,
+                format!(
+                    "directory {} of DuckDB file {path} does not exist",
+                    dir.display()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn with_connection(conn: Connection) -> Result<DuckDb> {
         let catalog: String = conn
             .query_row("SELECT current_database()", [], |r| r.get(0))
             .map_err(|e| q(e, "SELECT current_database()"))?;

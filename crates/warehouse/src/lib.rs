@@ -147,4 +147,49 @@ mod url_tests {
         let e = threads("duckdb://:memory:?thread=2").unwrap_err();
         assert!(e.to_string().contains("unknown DuckDB option"), "{e}");
     }
+
+    /// Row groups of the file's table `t` after a checkpoint.
+    fn row_groups(url: &str, rows: usize) -> Result<i64> {
+        let mut wh = open(url)?;
+        wh.execute(&format!(
+            "CREATE TABLE t AS SELECT range AS i, 'v' || range AS s FROM range({rows})"
+        ))?;
+        wh.execute("CHECKPOINT")?;
+        match wh
+            .query("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('t')")?
+            .remove(0)
+            .remove(0)
+        {
+            Value::Int(n) => Ok(n),
+            other => panic!("row groups: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn duckdb_row_group_size_applies_to_the_file_and_bad_values_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| format!("duckdb://{}", dir.path().join(name).display());
+        // DuckDB's default: 10,000 rows fit one row group.
+        assert_eq!(row_groups(&file("default.duckdb"), 10_000).unwrap(), 1);
+        // 2,048-row groups: five, and the file keeps its usual catalog name.
+        let url = format!("{}?row_group_size=2048&threads=2", file("small.duckdb"));
+        assert_eq!(row_groups(&url, 10_000).unwrap(), 5);
+        let mut wh = open(&url).unwrap();
+        assert_eq!(
+            wh.query("SELECT current_database(), count(*) FROM t")
+                .unwrap(),
+            vec![vec![Value::Str("small".into()), Value::Int(10_000)]]
+        );
+        for bad in ["0", "1000", "x", "-2048"] {
+            let e = open(&format!("{}?row_group_size={bad}", file("bad.duckdb")))
+                .err()
+                .expect("refused");
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.to_string().contains("row_group_size"), "{e}");
+        }
+        let e = open("duckdb://:memory:?row_group_size=2048")
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("row_group_size"), "{e}");
+    }
 }
