@@ -14,6 +14,21 @@
 //! identifier is two array reads. A live profile keeps its members sorted, so
 //! the order of recursive `id_graph_updates` rows does not depend on history
 //! (a restored engine emits exactly what an uninterrupted one would).
+//!
+//! ## Speed
+//! Events are read on their tape ([`ps_spec::tape`]); no `serde_json` value
+//! is built for an event except a trait value that is new or changed.
+//! Most events take [`Engine::process`]'s shortcut: their identifiers
+//! (`userId`, `anonymousId`, an identify's `traits.email`, a mobile
+//! `context.device`'s ids) are all known on one profile, so they are looked
+//! up in place, without a candidate list. Identify traits are compared with
+//! the stored values on the tape, named without the naming rule for keys
+//! seen before, and walked in `serde_json`'s key order without allocating
+//! (`JsonRef::for_each_sorted_member`). What is left per event is mostly
+//! the identifier lookups themselves (hash, probe, value compare: the first
+//! touch of an event's bytes and of a record is a cache miss), and, per
+//! identify, the trait walk (~150 instructions a trait). Figures and how
+//! to measure them: `BENCHMARKS.md`, `examples/profile_engine.rs`.
 
 use crate::extract::{device_ids, extract, Candidate, Candidates};
 use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};

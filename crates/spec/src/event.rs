@@ -196,8 +196,9 @@ pub struct Event {
     body_at: Option<u32>,
     /// Nodes of the identity sources ([`IdentityRefs`]).
     sources_at: SourceNodes,
-    /// `serde_json` maps of the parts the identity engine reads as maps,
-    /// built the first time it asks (most events never do).
+    /// `serde_json` maps of the payload's parts, built the first time a
+    /// caller asks ([`Event::context`], [`Event::body`], [`Event::payload`]);
+    /// the pipeline and the identity engine read the tape and never do.
     payload_map: OnceCell<Map<String, Json>>,
     context_map: OnceCell<Option<Map<String, Json>>>,
     body_map: OnceCell<Option<Map<String, Json>>>,

@@ -7,8 +7,8 @@
 //! that: a [`Doc`] keeps the line's text and a [`Vec`] of nodes that point
 //! into it. Strings without escapes are slices of the text; the few with
 //! escapes are decoded once into a side buffer. A subtree that someone does
-//! want as a `serde_json::Value` (the identity engine's traits, an array
-//! stored as JSON text) is built from the nodes ([`JsonRef::to_json`]);
+//! want as a `serde_json::Value` (a trait value the identity engine stores,
+//! an array stored as JSON text) is built from the nodes ([`JsonRef::to_json`]);
 //! numbers other than plain `i64`s are read by `serde_json` from their own
 //! text, so everything comes out exactly as before.
 //!
@@ -436,7 +436,7 @@ impl<'a> JsonRef<'a> {
         }
     }
 
-    /// The object as a `serde_json` map (for the identity engine).
+    /// The object as a `serde_json` map.
     pub fn to_map(&self) -> Option<serde_json::Map<String, Json>> {
         match self.to_json() {
             Json::Object(m) => Some(m),
