@@ -1083,15 +1083,22 @@ impl Space {
             .into_iter()
             .map(|(t, rows)| (table(&t), rows))
             .collect();
-        let buffers = std::mem::take(&mut batch.buffers)
-            .into_iter()
-            .enumerate()
-            .filter(|(_, b)| !b.is_empty())
-            .map(|(i, b)| {
-                let t = self.catalog.tables_by_index()[i].clone();
-                (t, b)
-            })
-            .collect();
+        let buffers: Vec<(ps_warehouse::TableSchema, RowBuffer)> =
+            std::mem::take(&mut batch.buffers)
+                .into_iter()
+                .enumerate()
+                .filter(|(_, b)| !b.is_empty())
+                .map(|(i, b)| {
+                    let t = self.catalog.tables_by_index()[i].clone();
+                    (t, b)
+                })
+                .collect();
+        tracing::debug!(
+            events = batch.events,
+            event_rows = buffers.iter().map(|(_, b)| b.len()).sum::<usize>(),
+            event_row_bytes = buffers.iter().map(|(_, b)| b.heap_bytes()).sum::<usize>(),
+            "batch prepared"
+        );
         let prepared = Prepared {
             d: d.clone(),
             statements,
