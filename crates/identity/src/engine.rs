@@ -23,12 +23,14 @@
 //! `context.device`'s ids) are all known on one profile, so they are looked
 //! up in place, without a candidate list. Identify traits are compared with
 //! the stored values on the tape, named without the naming rule for keys
-//! seen before, and walked in `serde_json`'s key order without allocating
-//! (`JsonRef::for_each_sorted_member`). What is left per event is mostly
-//! the identifier lookups themselves (hash, probe, value compare: the first
-//! touch of an event's bytes and of a record is a cache miss), and, per
-//! identify, the trait walk (~150 instructions a trait). Figures and how
-//! to measure them: `BENCHMARKS.md`, `examples/profile_engine.rs`.
+//! seen before, and walked in `serde_json`'s key order without allocating:
+//! keys laid out as in a recent identify (same keys, same order) are
+//! applied from that layout (`engine/shape.rs`: no sort, no name lookups),
+//! others through `JsonRef::for_each_sorted_member`. What is left per event
+//! is mostly the identifier lookups themselves (hash, probe, value compare:
+//! the first touch of an event's bytes and of a record is a cache miss),
+//! and, per identify, the trait walk (~120 instructions a trait). Figures
+//! and how to measure them: `BENCHMARKS.md`, `examples/profile_engine.rs`.
 
 use crate::extract::{device_ids, extract, Candidate, Candidates};
 use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
@@ -46,6 +48,7 @@ use std::hash::BuildHasher;
 
 mod index;
 mod privacy;
+mod shape;
 mod snapshot;
 pub use privacy::Forgotten;
 
@@ -258,6 +261,8 @@ pub struct Engine {
     index: index::Index,
     hasher: IdentHasher,
     names: Names,
+    /// Key layouts of recent identify traits.
+    shapes: shape::Shapes,
     order: u64,
     dirty: Vec<ProfileIdx>,
     suppressed: std::collections::HashSet<(TypeId, Box<str>)>,
@@ -281,6 +286,7 @@ impl Engine {
             index: index::Index::default(),
             hasher: IdentHasher::new(),
             names: Names::default(),
+            shapes: shape::Shapes::default(),
             order: 0,
             dirty: Vec::new(),
             suppressed: Default::default(),
@@ -767,14 +773,40 @@ impl Engine {
     /// without naming work in the usual case: the trait after the last one
     /// set has it (calls tend to send the same keys, in the order the
     /// profile first got them), or the engine has seen the key before
-    /// ([`Names::of_key`]).
+    /// ([`Names::of_key`]). Traits whose keys are laid out exactly as in a
+    /// recent call are applied from that layout ([`shape::Shapes`]): the
+    /// same members in the same order with the same names, without sorting
+    /// the keys or looking them up.
     fn apply_traits(&mut self, p: ProfileIdx, traits: Option<JsonRef<'_>>) -> bool {
         let Some(body) = traits else { return false };
         let order = self.order;
+        let members = shape::Members::of(body);
         let (names, hasher) = (&mut self.names, &self.hasher);
         let traits = &mut self.profiles[p as usize].traits;
         let mut changed = false;
         let mut hint = 0;
+        // Keys laid out as in an earlier event: apply the members it says,
+        // in map order, with the names it found.
+        if let Some(m) = &members {
+            if let Some(steps) = self.shapes.find(m) {
+                for step in steps {
+                    match step {
+                        shape::Step::Flat(i, id) => {
+                            let value = m.list[*i as usize].1;
+                            changed |= set_trait(traits, *id, &mut hint, value, order);
+                        }
+                        shape::Step::Object(i, prefix) => {
+                            let value = m.list[*i as usize].1;
+                            changed |= apply_object(
+                                names, hasher, traits, &mut hint, value, prefix, order,
+                            );
+                        }
+                    }
+                }
+                self.mark(p);
+                return changed;
+            }
+        }
         body.for_each_sorted_member(|key, value| {
             if value.is_object() {
                 let prefix = if is_snake_case(key) {
@@ -782,18 +814,7 @@ impl Engine {
                 } else {
                     Cow::Owned(snake_case(key))
                 };
-                for_each_doc_leaf(value, &prefix, |name, leaf| {
-                    if name.is_empty() {
-                        return;
-                    }
-                    let id = match traits.get(hint) {
-                        Some(x) if same_bytes(names.get(x.name).as_bytes(), name.as_bytes()) => {
-                            x.name
-                        }
-                        _ => names.id(hasher, name),
-                    };
-                    changed |= set_trait(traits, id, &mut hint, leaf, order);
-                });
+                changed |= apply_object(names, hasher, traits, &mut hint, value, &prefix, order);
                 return;
             }
             let id = match traits.get(hint) {
@@ -810,6 +831,9 @@ impl Engine {
             };
             changed |= set_trait(traits, id, &mut hint, value, order);
         });
+        if let Some(m) = &members {
+            self.shapes.add(m, &mut self.names, &self.hasher);
+        }
         self.mark(p);
         changed
     }
@@ -1103,6 +1127,33 @@ fn set_trait(
             leaf.kind() != Kind::Null
         }
     }
+}
+
+/// Sets the leaves of an object-valued trait member (named under `prefix`,
+/// see `ps_spec::flatten`), looking at `*hint` first; returns whether a
+/// value changed.
+#[inline]
+fn apply_object(
+    names: &mut Names,
+    hasher: &IdentHasher,
+    traits: &mut Vec<TraitRec>,
+    hint: &mut usize,
+    value: JsonRef<'_>,
+    prefix: &str,
+    order: u64,
+) -> bool {
+    let mut changed = false;
+    for_each_doc_leaf(value, prefix, |name, leaf| {
+        if name.is_empty() {
+            return;
+        }
+        let id = match traits.get(*hint) {
+            Some(x) if same_bytes(names.get(x.name).as_bytes(), name.as_bytes()) => x.name,
+            _ => names.id(hasher, name),
+        };
+        changed |= set_trait(traits, id, hint, leaf, order);
+    });
+    changed
 }
 
 /// A trait name's number in the engine's [`Names`].
@@ -1399,6 +1450,7 @@ mod tests {
             o
         }
         let mut r = Rng(0x2545_F491_4F6C_DD1D);
+        let mut hits = 0;
         for round in 0..300 {
             let settings = || Settings::new(&Default::default()).unwrap();
             let (mut a, mut b) = (
@@ -1420,9 +1472,17 @@ mod tests {
                     }
                 }
             }
+            // Half the steps replay an earlier step's traits, so that the
+            // engine applies them from a remembered key layout.
+            let mut seen: Vec<String> = Vec::new();
             for step in 0..40 {
-                let traits = object(&mut r, 2).text();
-                let text = format!(r#"{{"type":"identify","userId":"u","traits":{traits}}}"#);
+                let text = if !seen.is_empty() && r.below(2) == 0 {
+                    seen[r.below(seen.len() as u64) as usize].clone()
+                } else {
+                    let traits = object(&mut r, 2).text();
+                    format!(r#"{{"type":"identify","userId":"u","traits":{traits}}}"#)
+                };
+                seen.push(text.clone());
                 let ev = ps_spec::parse_event_str(&text, &Default::default()).unwrap();
                 a.order += 1;
                 b.order += 1;
@@ -1439,7 +1499,9 @@ mod tests {
                 b.encode_snapshot(0..1, &mut sb);
                 assert_eq!(sa, sb, "round {round}, step {step}: {text}");
             }
+            hits += a.shapes.hits;
         }
+        assert!(hits > 1000, "{hits} events applied from a key layout");
     }
 
     /// `make_id` as it was (with `format!`): ids must stay identical, since
