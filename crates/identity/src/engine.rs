@@ -780,15 +780,20 @@ impl Engine {
     fn apply_traits(&mut self, p: ProfileIdx, traits: Option<JsonRef<'_>>) -> bool {
         let Some(body) = traits else { return false };
         let order = self.order;
-        let members = shape::Members::of(body);
+        let mut m = shape::Members::new(body);
+        let fits = m.read(body);
         let (names, hasher) = (&mut self.names, &self.hasher);
         let traits = &mut self.profiles[p as usize].traits;
         let mut changed = false;
         let mut hint = 0;
         // Keys laid out as in an earlier event: apply the members it says,
         // in map order, with the names it found.
-        if let Some(m) = &members {
-            if let Some(steps) = self.shapes.find(m) {
+        if fits {
+            if let Some(steps) = self.shapes.find(&m) {
+                // A profile's first traits: one allocation, not a few.
+                if traits.is_empty() {
+                    traits.reserve_exact(steps.len());
+                }
                 for step in steps {
                     match step {
                         shape::Step::Flat(i, id) => {
@@ -831,8 +836,8 @@ impl Engine {
             };
             changed |= set_trait(traits, id, &mut hint, value, order);
         });
-        if let Some(m) = &members {
-            self.shapes.add(m, &mut self.names, &self.hasher);
+        if fits {
+            self.shapes.add(&m, &mut self.names, &self.hasher);
         }
         self.mark(p);
         changed

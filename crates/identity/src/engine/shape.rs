@@ -51,18 +51,25 @@ pub(super) struct Members<'a> {
 }
 
 impl<'a> Members<'a> {
-    /// The members of `obj`; `None` if it has more than [`MAX_MEMBERS`].
+    /// None yet; [`Members::read`] fills them in place (returning the
+    /// filled list by value cost a copy of it, a call to `memcpy`).
     #[inline]
-    pub(super) fn of(obj: JsonRef<'a>) -> Option<Members<'a>> {
-        let mut m = Members {
+    pub(super) fn new(obj: JsonRef<'a>) -> Members<'a> {
+        Members {
             list: [("", obj); MAX_MEMBERS],
             n: 0,
             sig: 0,
             objects: 0,
-        };
+        }
+    }
+
+    /// Reads the members of `obj`; `false` if it has more than
+    /// [`MAX_MEMBERS`].
+    #[inline]
+    pub(super) fn read(&mut self, obj: JsonRef<'a>) -> bool {
         for (k, v) in obj.members() {
-            if m.n == MAX_MEMBERS {
-                return None;
+            if self.n == MAX_MEMBERS {
+                return false;
             }
             let b = k.as_bytes();
             let tail = match b {
@@ -70,14 +77,14 @@ impl<'a> Members<'a> {
                 [only] => u64::from(*only),
                 [] => 0,
             };
-            m.sig = m.sig.rotate_left(7) ^ (b.len() as u64) << 16 ^ tail;
+            self.sig = self.sig.rotate_left(7) ^ (b.len() as u64) << 16 ^ tail;
             if v.is_object() {
-                m.objects |= 1 << m.n;
+                self.objects |= 1 << self.n;
             }
-            m.list[m.n] = (k, v);
-            m.n += 1;
+            self.list[self.n] = (k, v);
+            self.n += 1;
         }
-        Some(m)
+        true
     }
 }
 
