@@ -390,7 +390,7 @@ impl Engine {
         // A mobile event's device ids come next in `extract`'s order.
         let mut device_found = [None; 3];
         if has.context_device {
-            let device = ev.identity_refs().context_device.filter(JsonRef::is_object);
+            let device = ev.context_device_ref().filter(|d| d.is_object());
             if let Some(ids) = device.and_then(|d| device_ids(&b, d)) {
                 for ((t, v), slot) in ids.into_iter().zip(&mut device_found) {
                     *slot = self.known_on(t, string_id(v)?, &mut owner)?;
@@ -843,7 +843,7 @@ impl Engine {
         changed
     }
 
-    #[inline]
+    #[inline(always)]
     fn mark(&mut self, p: ProfileIdx) {
         let m = &mut self.marked[p as usize];
         if !*m {
