@@ -194,6 +194,55 @@ impl ColumnBuf {
         }
     }
 
+    /// Whether each row written so far holds a value (rows past the end
+    /// are NULL).
+    pub fn validity(&self) -> &[bool] {
+        &self.valid
+    }
+
+    /// A string column's bytes, every row's back to back (`None` for
+    /// another type); row `r`'s string ends at [`ColumnBuf::str_end`].
+    pub fn str_bytes(&self) -> Option<&str> {
+        match &self.data {
+            Data::Str { bytes, .. } => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// Where row `r`'s string ends in [`ColumnBuf::str_bytes`] (`r` below
+    /// [`ColumnBuf::len`]; 0 for another type).
+    pub fn str_end(&self, r: usize) -> usize {
+        match &self.data {
+            Data::Str { ends, .. } => ends.at(r),
+            _ => 0,
+        }
+    }
+
+    /// An integer or timestamp column's values, 0 where NULL (`None` for
+    /// another type).
+    pub fn i64s(&self) -> Option<&[i64]> {
+        match &self.data {
+            Data::I64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A double column's values, 0 where NULL.
+    pub fn f64s(&self) -> Option<&[f64]> {
+        match &self.data {
+            Data::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A boolean column's values, false where NULL.
+    pub fn bools(&self) -> Option<&[bool]> {
+        match &self.data {
+            Data::Bool(v) => Some(v),
+            _ => None,
+        }
+    }
+
     pub fn is_valid(&self, row: usize) -> bool {
         self.valid.get(row).copied().unwrap_or(false)
     }
