@@ -362,7 +362,7 @@ impl Engine {
     /// [`Engine::process_general`] then does it all.
     #[inline]
     fn process_known(&mut self, ev: &Event, fx: &mut Vec<Effect>) -> Option<Outcome> {
-        let has = ev.identity_sources;
+        let has = ev.identity_sources();
         if has.integrations
             || has.context_traits
             || has.context_integrations

@@ -184,9 +184,6 @@ pub struct Event {
     pub previous_id: Option<String>,
     /// `writeKey` carried by the payload, if any.
     pub write_key: Option<String>,
-    /// Where else than `userId`/`anonymousId` the payload could carry
-    /// identifiers, noted while parsing (the payload is not changed after).
-    pub identity_sources: IdentitySources,
     /// The payload as parsed: later stages read `context`, `traits` and
     /// `properties` from it without copying them.
     doc: Doc,
@@ -194,7 +191,9 @@ pub struct Event {
     /// `properties`, when they are objects.
     context_at: Option<u32>,
     body_at: Option<u32>,
-    /// Nodes of the identity sources ([`IdentityRefs`]).
+    /// Where else than `userId`/`anonymousId` the payload could carry
+    /// identifiers: the nodes of [`IdentityRefs`], noted while parsing (the
+    /// payload is not changed after).
     sources_at: SourceNodes,
     /// `serde_json` maps of the payload's parts, built the first time a
     /// caller asks ([`Event::context`], [`Event::body`], [`Event::payload`]);
@@ -248,41 +247,24 @@ struct SourceNodes {
     context_external_ids: Option<u32>,
 }
 
-impl IdentitySources {
-    /// The flags and the nodes of the sources, from one pass over
-    /// `context`'s members.
-    fn of(
-        integrations: Option<JsonRef<'_>>,
-        context: Option<JsonRef<'_>>,
-    ) -> (IdentitySources, SourceNodes) {
-        let mut s = IdentitySources {
-            integrations: integrations.is_some(),
-            ..IdentitySources::default()
-        };
+impl SourceNodes {
+    /// The sources' nodes, from one pass over `context`'s members.
+    fn of(integrations: Option<JsonRef<'_>>, context: Option<JsonRef<'_>>) -> SourceNodes {
         let mut at = SourceNodes {
             integrations: integrations.map(|v| v.index()),
             ..SourceNodes::default()
         };
         for (k, v) in context.iter().flat_map(JsonRef::members) {
-            let (flag, node) = match k {
-                "traits" => (&mut s.context_traits, &mut at.context_traits),
-                "device" => (&mut s.context_device, &mut at.context_device),
-                "integrations" => (&mut s.context_integrations, &mut at.context_integrations),
-                "externalIds" => (&mut s.context_external_ids, &mut at.context_external_ids),
+            let node = match k {
+                "traits" => &mut at.context_traits,
+                "device" => &mut at.context_device,
+                "integrations" => &mut at.context_integrations,
+                "externalIds" => &mut at.context_external_ids,
                 _ => continue,
             };
-            *flag = true;
             *node = Some(v.index());
         }
-        (s, at)
-    }
-
-    /// Whether any source is inside `context`.
-    pub fn in_context(&self) -> bool {
-        self.context_traits
-            || self.context_device
-            || self.context_integrations
-            || self.context_external_ids
+        at
     }
 }
 
@@ -300,10 +282,18 @@ impl Event {
         self.body_at.map(|i| self.doc.at(i))
     }
 
-    /// The whole payload.
+    /// Which identity sources the payload has ([`Event::identity_refs`]
+    /// without their values).
     #[inline]
-    pub fn payload_ref(&self) -> JsonRef<'_> {
-        self.doc.root()
+    pub fn identity_sources(&self) -> IdentitySources {
+        let n = self.sources_at;
+        IdentitySources {
+            integrations: n.integrations.is_some(),
+            context_traits: n.context_traits.is_some(),
+            context_device: n.context_device.is_some(),
+            context_integrations: n.context_integrations.is_some(),
+            context_external_ids: n.context_external_ids.is_some(),
+        }
     }
 
     /// Where the payload carries identifier sources beyond `userId` and
@@ -408,10 +398,8 @@ pub fn parse_doc(doc: Doc, arrival: &Arrival, raw: Option<&[u8]>) -> Result<Even
             EventType::Alias => None,
         }
         .filter(JsonRef::is_object);
-        let (identity_sources, sources_at) = IdentitySources::of(top.integrations_at, context);
         Event {
-            identity_sources,
-            sources_at,
+            sources_at: SourceNodes::of(top.integrations_at, context),
             context_at: context.map(|c| c.index()),
             body_at: body.map(|b| b.index()),
             ..ev
@@ -640,7 +628,6 @@ fn validate(
         group_id,
         previous_id: id_field(top.previous_id.clone(), "previousId")?,
         write_key: string_field(top.write_key.clone(), "writeKey")?,
-        identity_sources: IdentitySources::default(),
         doc: Doc::default(),
         context_at: None,
         body_at: None,

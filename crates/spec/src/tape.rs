@@ -468,21 +468,6 @@ fn key_less(a: &(u64, &str, JsonRef<'_>), b: &(u64, &str, JsonRef<'_>)) -> bool 
     a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
 }
 
-/// Whether the keys ascend with no repeats: then document order is
-/// already `serde_json`'s order.
-pub fn is_strictly_sorted<'a>(mut members: impl Iterator<Item = (&'a str, JsonRef<'a>)>) -> bool {
-    let Some((mut prev, _)) = members.next() else {
-        return true;
-    };
-    for (k, _) in members {
-        if k <= prev {
-            return false;
-        }
-        prev = k;
-    }
-    true
-}
-
 /// Iterator over an object's members: `(key, value)`.
 #[derive(Debug, Clone)]
 pub struct Members<'a> {
