@@ -259,7 +259,10 @@ impl Warehouse for DuckDb {
     }
 
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()> {
-        self.append_cells(schema, table, rows.len(), value_cells(rows))
+        let cells = value_cells(rows);
+        self.append_batches(schema, table, rows.len(), |range| {
+            record_batch(table, range, &cells)
+        })
     }
 
     fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()> {
@@ -272,17 +275,6 @@ impl Warehouse for DuckDb {
 }
 
 impl DuckDb {
-    /// Appends `n` rows whose cells `cell(row, column)` gives.
-    fn append_cells<'a>(
-        &mut self,
-        schema: &str,
-        table: &TableSchema,
-        n: usize,
-        cell: impl Fn(usize, usize) -> Cell<'a>,
-    ) -> Result<()> {
-        self.append_batches(schema, table, n, |range| record_batch(table, range, &cell))
-    }
-
     /// Appends `n` rows that `batch` gives as Arrow batches, a range of rows
     /// at a time.
     fn append_batches(
@@ -327,12 +319,10 @@ fn columns_batch(
     rows: std::ops::Range<usize>,
 ) -> Option<std::result::Result<RecordBatch, ArrowError>> {
     let n = rows.len();
-    let mut fields = Vec::with_capacity(table.columns.len());
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.columns.len());
     for (i, col) in table.columns.iter().enumerate() {
-        let dt = arrow_type(col.ty);
         let array: ArrayRef = match buf.column(i) {
-            None => new_null_array(&dt, n),
+            None => new_null_array(&arrow_type(col.ty), n),
             Some(c) => {
                 let valid = c.validity();
                 // Rows past the column's end were never written: NULL.
@@ -384,10 +374,22 @@ fn columns_batch(
                 }
             }
         };
-        fields.push(Field::new(col.name.as_str(), dt, true));
         arrays.push(array);
     }
-    Some(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays))
+    Some(batch_of(table, arrays))
+}
+
+/// `arrays` (one per column of `table`, in order) as an Arrow batch.
+fn batch_of(
+    table: &TableSchema,
+    arrays: Vec<ArrayRef>,
+) -> std::result::Result<RecordBatch, ArrowError> {
+    let fields: Vec<Field> = table
+        .columns
+        .iter()
+        .map(|c| Field::new(c.name.as_str(), arrow_type(c.ty), true))
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }
 
 /// The Arrow type a column of type `ty` is handed to DuckDB as.
@@ -407,11 +409,10 @@ fn record_batch<'a>(
     rows: std::ops::Range<usize>,
     cell: &impl Fn(usize, usize) -> Cell<'a>,
 ) -> std::result::Result<RecordBatch, ArrowError> {
-    let mut fields = Vec::with_capacity(table.columns.len());
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.columns.len());
     let n = rows.len();
     for (i, col) in table.columns.iter().enumerate() {
-        let (dt, array): (DataType, ArrayRef) = match col.ty {
+        let array: ArrayRef = match col.ty {
             ColumnType::Varchar => {
                 let mut b = StringBuilder::with_capacity(n, n * 16);
                 for r in rows.clone() {
@@ -420,7 +421,7 @@ fn record_batch<'a>(
                         _ => b.append_null(),
                     }
                 }
-                (DataType::Utf8, Arc::new(b.finish()))
+                Arc::new(b.finish())
             }
             ColumnType::Bigint => {
                 let a: Int64Array = rows
@@ -430,7 +431,7 @@ fn record_batch<'a>(
                         _ => None,
                     })
                     .collect();
-                (DataType::Int64, Arc::new(a))
+                Arc::new(a)
             }
             ColumnType::Double => {
                 let a: Float64Array = rows
@@ -440,7 +441,7 @@ fn record_batch<'a>(
                         _ => None,
                     })
                     .collect();
-                (DataType::Float64, Arc::new(a))
+                Arc::new(a)
             }
             ColumnType::Boolean => {
                 let a: BooleanArray = rows
@@ -450,7 +451,7 @@ fn record_batch<'a>(
                         _ => None,
                     })
                     .collect();
-                (DataType::Boolean, Arc::new(a))
+                Arc::new(a)
             }
             ColumnType::Timestamp => {
                 let a: TimestampMicrosecondArray = rows
@@ -460,16 +461,12 @@ fn record_batch<'a>(
                         _ => None,
                     })
                     .collect();
-                (
-                    DataType::Timestamp(TimeUnit::Microsecond, None),
-                    Arc::new(a),
-                )
+                Arc::new(a)
             }
         };
-        fields.push(Field::new(col.name.as_str(), dt, true));
         arrays.push(array);
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+    batch_of(table, arrays)
 }
 
 #[cfg(test)]
