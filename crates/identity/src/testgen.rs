@@ -9,11 +9,15 @@
 pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        self.0 % n
+        self.0
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
     }
 
     pub(crate) fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {

@@ -157,26 +157,20 @@ mod tests {
     /// drawn from a small set so runs, collisions and wrap-around are common.
     #[test]
     fn behaves_like_a_map() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testgen::Rng(0x2545_F491_4F6C_DD1D);
         for round in 0..20 {
             let mut index = Index::default();
             // ident -> hash
             let mut model: HashMap<IdentIdx, u64> = HashMap::new();
-            let mut hashes: Vec<u64> = (0..(1 + round * 7)).map(|_| next()).collect();
+            let mut hashes: Vec<u64> = (0..(1 + round * 7)).map(|_| rng.next_u64()).collect();
             // Hashes whose home slots are adjacent, and ones at the end of the table.
             hashes.push(u64::MAX);
             hashes.push(u64::MAX - (1 << 32));
             let mut ident: IdentIdx = 0;
             for step in 0..3_000 {
-                match next() % 5 {
+                match rng.next_u64() % 5 {
                     0..=2 => {
-                        let h = hashes[(next() % hashes.len() as u64) as usize];
+                        let h = hashes[(rng.next_u64() % hashes.len() as u64) as usize];
                         index.insert(h, ident);
                         model.insert(ident, h);
                         ident += 1;
@@ -184,7 +178,7 @@ mod tests {
                     3 if !model.is_empty() => {
                         let k = *model
                             .keys()
-                            .nth((next() % model.len() as u64) as usize)
+                            .nth((rng.next_u64() % model.len() as u64) as usize)
                             .unwrap();
                         let h = model.remove(&k).unwrap();
                         assert!(index.remove(h, k));
@@ -197,14 +191,14 @@ mod tests {
                         assert_eq!(index.find(h, |j| j == i), Some(i), "round {round}");
                     }
                 }
-                assert_eq!(index.find(next(), |_| true), None);
+                assert_eq!(index.find(rng.next_u64(), |_| true), None);
                 assert_eq!(index.len, model.len());
             }
             let mut r = Index::default();
             r.reserve(100);
             let slots = r.slots.len();
             for k in 0..100 {
-                r.insert(next(), k);
+                r.insert(rng.next_u64(), k);
             }
             assert_eq!(r.slots.len(), slots, "reserve made room");
         }
