@@ -258,38 +258,21 @@ impl ColumnBuf {
         }
     }
 
-    fn i64_at(&self, row: usize) -> i64 {
-        match &self.data {
-            Data::I64(v) => v.get(row).copied().unwrap_or(0),
-            _ => 0,
-        }
-    }
-
-    fn f64_at(&self, row: usize) -> f64 {
-        match &self.data {
-            Data::F64(v) => v.get(row).copied().unwrap_or(0.0),
-            _ => 0.0,
-        }
-    }
-
-    fn bool_at(&self, row: usize) -> bool {
-        match &self.data {
-            Data::Bool(v) => v.get(row).copied().unwrap_or(false),
-            _ => false,
-        }
-    }
-
     /// The cell at `row`, read as a column of type `ty`.
     pub fn cell(&self, row: usize, ty: ColumnType) -> Cell<'_> {
         if !self.is_valid(row) {
             return Cell::Null;
         }
+        // A column of another type than `ty` reads as zero values.
+        fn at<T: Copy + Default>(v: Option<&[T]>, row: usize) -> T {
+            v.and_then(|v| v.get(row)).copied().unwrap_or_default()
+        }
         match ty {
             ColumnType::Varchar => Cell::Str(self.str_at(row)),
-            ColumnType::Bigint => Cell::Int(self.i64_at(row)),
-            ColumnType::Timestamp => Cell::Ts(self.i64_at(row)),
-            ColumnType::Double => Cell::Float(self.f64_at(row)),
-            ColumnType::Boolean => Cell::Bool(self.bool_at(row)),
+            ColumnType::Bigint => Cell::Int(at(self.i64s(), row)),
+            ColumnType::Timestamp => Cell::Ts(at(self.i64s(), row)),
+            ColumnType::Double => Cell::Float(at(self.f64s(), row)),
+            ColumnType::Boolean => Cell::Bool(at(self.bools(), row)),
         }
     }
 }
