@@ -32,6 +32,11 @@
 //!     target/release/examples/profile_engine 50000 new 1 -
 //! ```
 
+// The engine runs inside `profiles-sync`, on its allocator; glibc's malloc
+// would make the figures those of a binary we do not ship.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
