@@ -32,6 +32,18 @@ use std::sync::Arc;
 /// (`examples/duck_append.rs`).
 pub const DEFAULT_THREADS: usize = 1;
 
+/// Rows per row group of a database file, unless the URL says
+/// `?row_group_size=N` (DuckDB's own default is 122,880). Every commit
+/// checkpoints, and a checkpoint recompresses, whole, each row group that
+/// got rows; most event tables of a space are smaller than one of DuckDB's
+/// row groups, so each batch recompressed them from their first row. With
+/// 4,096-row groups a batch's rows are compressed about once, as full row
+/// groups while they are appended. Measured with `profiles-sync bench` on
+/// 1M events (BENCHMARKS.md, session 6): end to end 38.7/39.4 s with
+/// DuckDB's default, 22.7/24.7 s with 4,096, 25.5/24.6 s with 2,048; peak
+/// RSS 961–969, 929–932 and 1,026–1,029 MB; the file 258, 378 and 400 MB.
+pub const DEFAULT_ROW_GROUP_SIZE: usize = 4096;
+
 /// A DuckDB file (or an in-memory database for `duckdb://:memory:`).
 pub struct DuckDb {
     conn: Connection,
@@ -93,9 +105,10 @@ impl DuckDb {
                 }
             }
         }
-        let mut db = match row_group_size {
-            None => DuckDb::open(path)?,
-            Some(n) => DuckDb::attach(path, n)?,
+        let mut db = if path == ":memory:" {
+            DuckDb::open(path)?
+        } else {
+            DuckDb::attach(path, row_group_size.unwrap_or(DEFAULT_ROW_GROUP_SIZE))?
         };
         for (name, value) in settings {
             db.execute(&format!("SET {name} = {value}"))
@@ -121,13 +134,7 @@ impl DuckDb {
     /// name DuckDB would give it, its stem) to an in-memory database and
     /// made the default.
     ///
-    /// Why a sync may want it: every commit checkpoints, and a checkpoint
-    /// recompresses each row group that got rows, so a table smaller than
-    /// one row group (DuckDB's default is 122,880 rows; most event tables
-    /// of a space are) is recompressed whole at every batch. With row groups
-    /// of 2,048 rows, a batch's rows are compressed once, as full row groups
-    /// while they are appended. The cost is a larger file. BENCHMARKS.md
-    /// (session 5) has the figures.
+    /// Why: see [`DEFAULT_ROW_GROUP_SIZE`].
     fn attach(path: &str, rows: usize) -> Result<DuckDb> {
         Self::check_dir(path)?;
         let stem = Path::new(path)

@@ -166,11 +166,15 @@ mod url_tests {
     }
 
     #[test]
-    fn duckdb_row_group_size_applies_to_the_file_and_bad_values_name_the_setting() {
+    fn duckdb_row_group_size_defaults_to_4096_applies_to_the_file_and_bad_values_name_the_setting()
+    {
         let dir = tempfile::tempdir().unwrap();
         let file = |name: &str| format!("duckdb://{}", dir.path().join(name).display());
-        // DuckDB's default: 10,000 rows fit one row group.
-        assert_eq!(row_groups(&file("default.duckdb"), 10_000).unwrap(), 1);
+        // Ours: 4,096-row groups, three for 10,000 rows.
+        assert_eq!(row_groups(&file("default.duckdb"), 10_000).unwrap(), 3);
+        // DuckDB's default, asked for: 10,000 rows fit one row group.
+        let url = format!("{}?row_group_size=122880", file("duckdb-default.duckdb"));
+        assert_eq!(row_groups(&url, 10_000).unwrap(), 1);
         // 2,048-row groups: five, and the file keeps its usual catalog name.
         let url = format!("{}?row_group_size=2048&threads=2", file("small.duckdb"));
         assert_eq!(row_groups(&url, 10_000).unwrap(), 5);
