@@ -269,3 +269,24 @@ impl<'scope, 'env> Lander<'scope, 'env> {
         Ok(())
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The reader's priority drops by `READER_NICE` (capped at 19, the
+    /// lowest), for its thread only: the thread that started it keeps its own.
+    #[test]
+    fn the_reader_thread_alone_runs_at_a_lower_priority() {
+        let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let before = nice();
+        let reader = std::thread::spawn(move || {
+            lower_this_threads_priority();
+            nice()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(reader, (before + READER_NICE).min(19));
+        assert_eq!(nice(), before);
+    }
+}
