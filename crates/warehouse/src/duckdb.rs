@@ -130,18 +130,14 @@ impl DuckDb {
 
     /// Opens the file `path` with row groups of `rows` rows for the data
     /// appended from now on. DuckDB keeps this per attachment, not in the
-    /// file, and only `ATTACH` takes it: the file is attached (under the
-    /// name DuckDB would give it, its stem) to an in-memory database and
-    /// made the default.
+    /// file, and only `ATTACH` takes it: the file is attached to an
+    /// in-memory database, under [`catalog_name`], and made the default.
     ///
     /// Why: see [`DEFAULT_ROW_GROUP_SIZE`].
     fn attach(path: &str, rows: usize) -> Result<DuckDb> {
         Self::check_dir(path)?;
-        let stem = Path::new(path)
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("warehouse");
-        let name = format!("\"{}\"", stem.replace('"', "\"\""));
+        let name = catalog_name(path);
+        let name = format!("\"{}\"", name.replace('"', "\"\""));
         let sql = format!(
             "ATTACH {} AS {name} (ROW_GROUP_SIZE {rows}); USE {name}",
             literal(path)
@@ -176,6 +172,28 @@ impl DuckDb {
             conn,
             dialect: Dialect::duckdb(&catalog),
         })
+    }
+}
+
+/// The catalog name of the file `path` once attached: the one DuckDB gives
+/// a file it opens (the file name up to its first `.`, with `_db` added to
+/// the reserved `main`, `temp` and `system`), except that `memory` is taken
+/// by the in-memory database the file is attached to, so it becomes
+/// `memory_db` too.
+fn catalog_name(path: &str) -> String {
+    let file = Path::new(path)
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let base = file.split('.').next().unwrap_or_default();
+    let base = if base.is_empty() { "warehouse" } else { base };
+    if ["main", "temp", "system", "memory"]
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(base))
+    {
+        format!("{base}_db")
+    } else {
+        base.to_owned()
     }
 }
 

@@ -196,4 +196,42 @@ mod url_tests {
             .expect("refused");
         assert!(e.to_string().contains("row_group_size"), "{e}");
     }
+
+    /// A file is attached under the name DuckDB gives a file it opens, so
+    /// no file name is refused: not the reserved `main`, `temp` and
+    /// `system`, nor `memory`, the name of the in-memory database it is
+    /// attached to. A file written by a plain open (as before row groups
+    /// had a default) is read back whole.
+    #[test]
+    fn duckdb_files_with_reserved_names_open_and_older_files_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        for (file, catalog) in [
+            ("memory.duckdb", "memory_db"),
+            ("main.duckdb", "main_db"),
+            ("Temp.duckdb", "Temp_db"),
+            ("system.duckdb", "system_db"),
+            ("space.v2.duckdb", "space"),
+        ] {
+            let url = format!("duckdb://{}", dir.path().join(file).display());
+            let mut wh = open(&url).unwrap_or_else(|e| panic!("{file}: {e}"));
+            wh.execute("CREATE TABLE t AS SELECT 1 AS i").unwrap();
+            assert_eq!(
+                wh.query("SELECT current_database(), count(*) FROM t")
+                    .unwrap(),
+                vec![vec![Value::Str(catalog.into()), Value::Int(1)]],
+                "{file}"
+            );
+        }
+        let old = dir.path().join("old.duckdb");
+        {
+            let mut wh = crate::duckdb::DuckDb::open(old.to_str().unwrap()).unwrap();
+            wh.execute("CREATE TABLE t AS SELECT range AS i FROM range(5000)")
+                .unwrap();
+        }
+        let mut wh = open(&format!("duckdb://{}", old.display())).unwrap();
+        assert_eq!(
+            wh.query("SELECT count(*), sum(i) FROM t").unwrap(),
+            vec![vec![Value::Int(5000), Value::Int(12_497_500)]]
+        );
+    }
 }
