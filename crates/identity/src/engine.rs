@@ -36,14 +36,13 @@ use crate::extract::{device_ids, extract, Candidate, Candidates};
 use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
 use hashbrown::DefaultHashBuilder;
 use ps_spec::flatten::for_each_doc_leaf;
-use ps_spec::naming::{is_snake_case, snake_case};
+use ps_spec::naming::{is_snake_case, to_snake_case};
 use ps_spec::tape::{JsonRef, Kind};
 use ps_spec::{Event, EventType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
 use smallvec::SmallVec;
-use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 mod index;
@@ -814,11 +813,7 @@ impl Engine {
         }
         body.for_each_sorted_member(|key, value| {
             if value.is_object() {
-                let prefix = if is_snake_case(key) {
-                    Cow::Borrowed(key)
-                } else {
-                    Cow::Owned(snake_case(key))
-                };
+                let prefix = to_snake_case(key);
                 changed |= apply_object(names, hasher, traits, &mut hint, value, &prefix, order);
                 return;
             }
@@ -1212,11 +1207,7 @@ impl Names {
         }) {
             return Some(self.keys[k as usize].1);
         }
-        let name = if is_snake_case(key) {
-            Cow::Borrowed(key)
-        } else {
-            Cow::Owned(snake_case(key))
-        };
+        let name = to_snake_case(key);
         if name.is_empty() {
             return None;
         }

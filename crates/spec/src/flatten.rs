@@ -6,7 +6,7 @@
 //! are kept whole as JSON text. Two keys that name the same column in one payload
 //! (`userId` and `user_id`) keep the last value, and the collision is counted.
 
-use crate::naming::{is_snake_case, snake_case};
+use crate::naming::{is_snake_case, to_snake_case};
 use crate::tape::JsonRef;
 use crate::value::Value;
 use serde_json::Map;
@@ -111,12 +111,7 @@ fn member<'a, T: Tree<'a>>(key: &str, value: T, path: &mut String, f: &mut impl 
         return;
     }
     let len = path.len();
-    if is_snake_case(key) {
-        push_segment(path, key);
-    } else {
-        let seg = snake_case(key);
-        push_segment(path, &seg);
-    }
+    push_segment(path, &to_snake_case(key));
     if value.is_object() {
         walk(value, path, f);
     } else {

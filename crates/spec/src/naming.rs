@@ -56,6 +56,16 @@ pub fn is_snake_case(name: &str) -> bool {
     true
 }
 
+/// [`snake_case`], borrowing `name` when it already is snake_case: the
+/// usual key costs a scan and no allocation.
+pub fn to_snake_case(name: &str) -> std::borrow::Cow<'_, str> {
+    if is_snake_case(name) {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(snake_case(name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +109,7 @@ mod tests {
         #[test]
         fn is_snake_case_means_a_fixed_point(s in "[a-z0-9_A-Z. ]{0,12}") {
             prop_assert_eq!(is_snake_case(&s), !s.is_empty() && snake_case(&s) == s);
+            prop_assert_eq!(to_snake_case(&s), snake_case(&s));
         }
 
         #[test]

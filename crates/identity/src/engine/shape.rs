@@ -14,7 +14,7 @@
 
 use super::{same_bytes, NameId, Names};
 use crate::engine::IdentHasher;
-use ps_spec::naming::{is_snake_case, snake_case};
+use ps_spec::naming::to_snake_case;
 use ps_spec::tape::JsonRef;
 
 /// Members an object may have to be remembered (larger ones take the
@@ -138,12 +138,7 @@ impl Shapes {
                 continue;
             }
             if m.objects & (1 << i) != 0 {
-                let prefix = if is_snake_case(key) {
-                    key.into()
-                } else {
-                    snake_case(key).into()
-                };
-                steps.push(Step::Object(i, prefix));
+                steps.push(Step::Object(i, to_snake_case(key).into()));
             } else if let Some(id) = names.of_key(hasher, key) {
                 steps.push(Step::Flat(i, id));
             }
