@@ -138,6 +138,17 @@ impl Doc {
         }
     }
 
+    /// The bytes of the string a node holds, without checking that its ends
+    /// are character boundaries (they always are): for comparing.
+    #[inline(always)]
+    fn bytes_at(&self, n: &Node) -> Option<&[u8]> {
+        match n.tag {
+            Tag::Str => Some(&self.text.as_bytes()[n.a as usize..n.b as usize]),
+            Tag::Decoded => Some(&self.decoded.as_bytes()[n.a as usize..n.b as usize]),
+            _ => None,
+        }
+    }
+
     /// The string a node holds (the key of a member, or a string value).
     #[inline(always)]
     fn str_at(&self, n: &Node) -> Option<&str> {
@@ -403,10 +414,10 @@ impl<'a> JsonRef<'a> {
     /// `1.0` differ, `0.0` and `-0.0` do not).
     pub fn eq_json(&self, v: &Json) -> bool {
         let n = self.node();
-        let span = n.a as usize..n.b as usize;
         match (n.tag, v) {
-            (Tag::Str, Json::String(s)) => self.doc.text.as_bytes()[span] == *s.as_bytes(),
-            (Tag::Decoded, Json::String(s)) => self.doc.decoded.as_bytes()[span] == *s.as_bytes(),
+            (Tag::Str | Tag::Decoded, Json::String(s)) => {
+                self.doc.bytes_at(n) == Some(s.as_bytes())
+            }
             (Tag::Int, Json::Number(m)) => {
                 let i = ((u64::from(n.a) << 32) | u64::from(n.b)) as i64;
                 serde_json::Number::from(i) == *m
@@ -503,12 +514,7 @@ impl<'a> Members<'a> {
     #[inline(always)]
     pub fn next_bytes(&mut self) -> Option<(&'a [u8], JsonRef<'a>)> {
         let (k, v) = self.step()?;
-        let key = match k.tag {
-            Tag::Str => &self.doc.text.as_bytes()[k.a as usize..k.b as usize],
-            Tag::Decoded => &self.doc.decoded.as_bytes()[k.a as usize..k.b as usize],
-            _ => &[],
-        };
-        Some((key, v))
+        Some((self.doc.bytes_at(k).unwrap_or_default(), v))
     }
 }
 
