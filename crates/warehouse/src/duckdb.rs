@@ -359,8 +359,7 @@ fn columns_batch(
                 match col.ty {
                     ColumnType::Varchar => {
                         let bytes = c.str_bytes()?;
-                        let end = |r: usize| if r == 0 { 0 } else { c.str_end(r - 1) };
-                        let (base, top) = (end(lo), end(hi));
+                        let (base, top) = (c.str_start(lo), c.str_start(hi));
                         i32::try_from(top - base).ok()?;
                         let mut offsets = Vec::with_capacity(n + 1);
                         offsets.push(0i32);

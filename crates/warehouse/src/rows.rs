@@ -218,6 +218,16 @@ impl ColumnBuf {
         }
     }
 
+    /// Where row `r`'s string starts (`r` up to [`ColumnBuf::len`]: the
+    /// start of the row after the last is the end of the bytes).
+    pub fn str_start(&self, r: usize) -> usize {
+        if r == 0 {
+            0
+        } else {
+            self.str_end(r - 1)
+        }
+    }
+
     /// An integer or timestamp column's values, 0 where NULL (`None` for
     /// another type).
     pub fn i64s(&self) -> Option<&[i64]> {
@@ -251,8 +261,7 @@ impl ColumnBuf {
     fn str_at(&self, row: usize) -> &str {
         match &self.data {
             Data::Str { bytes, ends } if row < ends.len() => {
-                let start = if row == 0 { 0 } else { ends.at(row - 1) };
-                &bytes[start..ends.at(row)]
+                &bytes[self.str_start(row)..ends.at(row)]
             }
             _ => "",
         }
