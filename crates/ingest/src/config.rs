@@ -3,6 +3,7 @@
 //! definition of what is valid.
 
 use crate::error::{IngestError, Result};
+use ps_warehouse::QueryLimits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub struct ServerConfig {
     /// Bearer token for `/admin/*`; without one the admin endpoints are off.
     pub admin_token: Option<String>,
     pub limits: Limits,
+    /// Time and row limits of `/admin/query` and `profiles-sync query`.
+    pub query: QueryLimits,
     /// Un-landed bytes that start a sync before the interval is up.
     pub sync_trigger_bytes: u64,
     /// Most events landed in one warehouse transaction.
@@ -58,6 +61,7 @@ impl Default for ServerConfig {
             max_inbox_bytes: 1 << 30,
             admin_token: None,
             limits: Limits::default(),
+            query: QueryLimits::default(),
             sync_trigger_bytes: 16 << 20,
             sync_max_events: 100_000,
             segment_bytes: 64 << 20,
@@ -113,6 +117,18 @@ impl ServerConfig {
         if l.max_batch_events == 0 {
             return Err(IngestError::config(
                 "server.max_batch_events",
+                "must be at least 1",
+            ));
+        }
+        if self.query.timeout.is_zero() {
+            return Err(IngestError::config(
+                "server.query_timeout",
+                "must be more than 0",
+            ));
+        }
+        if self.query.max_rows == 0 {
+            return Err(IngestError::config(
+                "server.query_max_rows",
                 "must be at least 1",
             ));
         }

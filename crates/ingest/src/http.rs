@@ -39,6 +39,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, OnceLock};
+use subtle::ConstantTimeEq;
 
 /// `context.library.name` values of Segment's client-side libraries: events
 /// from these get `context.ip` from the connection, as Segment does (a
@@ -257,7 +258,9 @@ fn admin_refusal(st: &AppState, req: &Request) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+    // Constant time in the token's bytes; only its length may show.
+    if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        st.shared.metrics.request_refused("bad_admin_token");
         return Some(error(
             StatusCode::UNAUTHORIZED,
             "bad_admin_token",
@@ -368,28 +371,32 @@ async fn admin_query(st: &AppState, req: Request) -> Response {
         },
         _ => text,
     };
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let sent = st.control.send(Control::Query { sql, reply: tx });
-    if sent.is_err() {
+    let Some(reader) = st.shared.reader() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is stopping",
+            "warehouse_unavailable",
+            "the warehouse is not open; see /health",
         );
-    }
-    match rx.await {
+    };
+    let limits = st.cfg.query;
+    let answer =
+        tokio::task::spawn_blocking(move || crate::query::run_query(&reader, &sql, &limits)).await;
+    match answer {
         Ok(Ok(result)) => json_response(StatusCode::OK, &result.to_json()),
-        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, "query_failed", e),
+        Ok(Err(e)) => {
+            let code = match e.kind() {
+                ps_warehouse::ErrorKind::Refused => "query_refused",
+                ps_warehouse::ErrorKind::Timeout => "query_timeout",
+                _ => "query_failed",
+            };
+            error(StatusCode::BAD_REQUEST, code, e.to_string())
+        }
         Err(_) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is stopping",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "query_failed",
+            "the query stopped unexpectedly",
         ),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The write key of `Authorization: Basic base64(writeKey:)`. `Err` for a

@@ -98,6 +98,7 @@ impl Server {
         // process (DuckDB's file lock) stops us before we touch the inbox.
         let mut wh = ps_warehouse::open(&opts.warehouse_url)?;
         let space = Space::open(wh.as_mut(), opts.space.clone())?;
+        let reader = wh.read_only()?;
         let inbox_dir = cfg.data_dir.join("inbox");
         let rec = inbox::recover(&inbox_dir, space.checkpoint(CHECKPOINT_KEY))?;
         if rec.pending_events > 0 || rec.truncated_bytes > 0 {
@@ -118,6 +119,7 @@ impl Server {
             rec.pending_bytes,
             cfg.sync_trigger_bytes,
         ));
+        shared.set_reader(reader);
         let (writer_tx, writer_rx) = mpsc::channel::<Append>();
         let (control, control_rx) = mpsc::channel::<Control>();
         let writer = {
@@ -137,6 +139,7 @@ impl Server {
             first_kept: rec.start.segment,
             shared: shared.clone(),
             interval: cfg.sync_interval,
+            query_timeout: cfg.query.timeout,
             max_events: cfg.sync_max_events,
             summary: SyncSummary::default(),
         };

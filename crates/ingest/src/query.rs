@@ -3,24 +3,30 @@
 //! While `serve` runs it holds the DuckDB file open for writing, and DuckDB
 //! lets only one process do that, so a second process cannot open the file.
 //! Queries therefore go through the running server (`POST /admin/query`,
-//! answered on the sync thread between two batches, on the connection that
-//! already holds the file) or, when no server runs, straight to the file.
+//! answered on a connection of its own beside the sync's, so landing goes on
+//! while a query runs) or, when no server runs, straight to the warehouse.
+//! Either way they run through [`ps_warehouse::ReadOnly`]: one read
+//! statement, a read-only transaction, no file access, and the time and row
+//! limits of [`QueryLimits`].
 
 use ps_spec::time::format_sql;
 use ps_spec::Value;
-use ps_warehouse::Warehouse;
+use ps_warehouse::{QueryLimits, ReadOnly};
 use serde_json::{json, Value as Json};
 
-/// A query's answer: column names (when the warehouse can tell them) and rows.
+/// A query's answer as it travels: column names, rows as JSON, and whether
+/// the row limit cut it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryResult {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Json>>,
+    /// The query had more rows than `[server] query_max_rows`.
+    pub truncated: bool,
 }
 
 impl QueryResult {
     pub fn to_json(&self) -> Json {
-        json!({ "columns": self.columns, "rows": self.rows })
+        json!({ "columns": self.columns, "rows": self.rows, "truncated": self.truncated })
     }
 
     pub fn from_json(v: &Json) -> Option<QueryResult> {
@@ -36,7 +42,12 @@ impl QueryResult {
             .iter()
             .map(|r| r.as_array().cloned().unwrap_or_default())
             .collect();
-        Some(QueryResult { columns, rows })
+        let truncated = v.get("truncated").and_then(Json::as_bool).unwrap_or(false);
+        Some(QueryResult {
+            columns,
+            rows,
+            truncated,
+        })
     }
 
     /// Tab-separated text with a header line; NULL prints as empty.
@@ -74,27 +85,20 @@ pub fn cell(v: &Value) -> Json {
     }
 }
 
-/// Runs one statement. Column names come from DuckDB's `DESCRIBE` of the
-/// query when it is a query (the warehouse trait returns bare rows).
-pub fn run_query(wh: &mut dyn Warehouse, sql: &str) -> Result<QueryResult, String> {
-    let sql = sql.trim().trim_end_matches(';');
-    let columns = if wh.kind() == "duckdb" {
-        wh.query(&format!("DESCRIBE {sql}"))
-            .map(|rows| {
-                rows.iter()
-                    .filter_map(|r| match r.first() {
-                        Some(Value::Str(s)) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let rows = wh.query(sql).map_err(|e| e.to_string())?;
+/// Runs one read-only statement within `limits`.
+pub fn run_query(
+    reader: &ReadOnly,
+    sql: &str,
+    limits: &QueryLimits,
+) -> Result<QueryResult, ps_warehouse::Error> {
+    let answer = reader.query(sql, limits)?;
     Ok(QueryResult {
-        columns,
-        rows: rows.iter().map(|r| r.iter().map(cell).collect()).collect(),
+        columns: answer.columns,
+        rows: answer
+            .rows
+            .iter()
+            .map(|r| r.iter().map(cell).collect())
+            .collect(),
+        truncated: answer.truncated,
     })
 }

@@ -2,8 +2,10 @@
 
 use crate::inbox::Position;
 use crate::metrics::Metrics;
+use ps_warehouse::ReadOnly;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Counters and positions every part of the server reads; each is written by
 /// exactly one of them (noted per field), so no lock orders are needed.
@@ -24,6 +26,9 @@ pub struct Shared {
     writer_error: Mutex<Option<String>>,
     /// Last sync failure, cleared by the next success (sync loop).
     sync_error: Mutex<Option<String>>,
+    /// Read-only queries on the open warehouse (sync loop; `None` while it
+    /// is closed).
+    reader: Mutex<Option<Arc<ReadOnly>>>,
     pub metrics: Metrics,
 }
 
@@ -37,6 +42,7 @@ impl Shared {
             wake_sent: AtomicBool::new(false),
             writer_error: Mutex::new(None),
             sync_error: Mutex::new(None),
+            reader: Mutex::new(None),
             metrics: Metrics::default(),
         }
     }
@@ -63,5 +69,28 @@ impl Shared {
 
     pub fn set_sync_error(&self, e: Option<String>) {
         *self.sync_error.lock().expect("sync error lock") = e;
+    }
+
+    /// The read-only query handle, while the warehouse is open.
+    pub fn reader(&self) -> Option<Arc<ReadOnly>> {
+        self.reader.lock().expect("reader lock").clone()
+    }
+
+    /// Publishes the handle of a warehouse just opened.
+    pub fn set_reader(&self, r: ReadOnly) {
+        *self.reader.lock().expect("reader lock") = Some(Arc::new(r));
+    }
+
+    /// Withdraws the handle before the warehouse closes, waiting up to
+    /// `wait` for queries still running on it: a DuckDB file must not be
+    /// opened again in this process while a query keeps the old database.
+    pub fn withdraw_reader(&self, wait: Duration) {
+        let Some(r) = self.reader.lock().expect("reader lock").take() else {
+            return;
+        };
+        let until = Instant::now() + wait;
+        while Arc::strong_count(&r) > 1 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }

@@ -19,7 +19,6 @@
 //! checkpoint.
 
 use crate::inbox::{Checkpoint, EntryKind, ReadBatch, Reader};
-use crate::query::{run_query, QueryResult};
 use crate::state::Shared;
 use ps_pipeline::{Origin, RegulationKind, Space, SpaceConfig, Subject};
 use ps_spec::time::now_micros;
@@ -38,11 +37,6 @@ pub const CHECKPOINT_KEY: &str = "inbox";
 pub enum Control {
     /// The inbox passed its size trigger: sync now.
     Wake,
-    /// Run a statement on the warehouse connection (`/admin/query`).
-    Query {
-        sql: String,
-        reply: tokio::sync::oneshot::Sender<Result<QueryResult, String>>,
-    },
     /// A privacy request (`POST /admin/regulations`), carried out between
     /// two batches; answers the request's record as JSON.
     Regulate {
@@ -84,6 +78,9 @@ pub struct SyncLoop {
     pub first_kept: u64,
     pub shared: Arc<Shared>,
     pub interval: Duration,
+    /// How long a read-only query may run: how long to wait for running
+    /// ones before the warehouse is closed.
+    pub query_timeout: Duration,
     pub max_events: u64,
     pub summary: SyncSummary,
 }
@@ -110,11 +107,7 @@ impl SyncLoop {
             // but a steady stream of queries must not starve the sync: once
             // the deadline has passed, the sync runs after the one query.
             match rx.recv_timeout(wait) {
-                Ok(
-                    c @ (Control::Query { .. }
-                    | Control::Regulate { .. }
-                    | Control::Regulations { .. }),
-                ) => {
+                Ok(c @ (Control::Regulate { .. } | Control::Regulations { .. })) => {
                     self.answer(c);
                     if Instant::now() < deadline {
                         continue;
@@ -147,11 +140,9 @@ impl SyncLoop {
                             break;
                         }
                         match rx.try_recv() {
-                            Ok(
-                                c @ (Control::Query { .. }
-                                | Control::Regulate { .. }
-                                | Control::Regulations { .. }),
-                            ) => self.answer(c),
+                            Ok(c @ (Control::Regulate { .. } | Control::Regulations { .. })) => {
+                                self.answer(c)
+                            }
                             Ok(Control::Shutdown) => return self.drain(),
                             Ok(Control::Wake) => {
                                 self.shared.wake_sent.store(false, Ordering::SeqCst)
@@ -209,9 +200,6 @@ impl SyncLoop {
     /// Answers an admin request on the warehouse connection.
     fn answer(&mut self, c: Control) {
         match c {
-            Control::Query { sql, reply } => {
-                let _ = reply.send(self.query(&sql));
-            }
             Control::Regulate {
                 kind,
                 subject,
@@ -239,7 +227,7 @@ impl SyncLoop {
             Ok(r) => Ok(r.to_json()),
             Err(e) => {
                 // The engine may be ahead of the warehouse: start afresh.
-                self.open = None;
+                self.close();
                 Err(e.to_string())
             }
         }
@@ -256,20 +244,23 @@ impl SyncLoop {
         ))
     }
 
-    fn query(&mut self, sql: &str) -> Result<QueryResult, String> {
-        if self.open.is_none() {
-            self.reopen()?;
-        }
-        let (wh, _) = self.open.as_mut().expect("opened above");
-        run_query(wh.as_mut(), sql)
+    /// Drops the warehouse and the space (the space's memory may be ahead
+    /// of the warehouse), after the queries running on it.
+    fn close(&mut self) {
+        self.shared
+            .withdraw_reader(self.query_timeout + Duration::from_secs(1));
+        self.open = None;
     }
 
     /// Opens warehouse and space again and trusts the warehouse's checkpoint
     /// for where to read: if a commit that reported failure did land, its
     /// records are not landed twice.
     fn reopen(&mut self) -> Result<(), String> {
+        self.close();
         let mut wh = ps_warehouse::open(&self.url).map_err(|e| e.to_string())?;
         let space = Space::open(wh.as_mut(), self.space_cfg.clone()).map_err(|e| e.to_string())?;
+        self.shared
+            .set_reader(wh.read_only().map_err(|e| e.to_string())?);
         let cp = space.checkpoint(CHECKPOINT_KEY).and_then(Checkpoint::parse);
         if let Some(cp) = cp.filter(|c| c.inbox_id == self.inbox_id) {
             let at = self.reader.position();
@@ -323,7 +314,7 @@ impl SyncLoop {
             Ok(s) => s,
             Err(e) => {
                 // The space's memory is ahead of the warehouse now.
-                self.open = None;
+                self.close();
                 return Err(e.to_string());
             }
         };

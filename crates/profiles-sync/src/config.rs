@@ -70,6 +70,10 @@ pub struct ServerSection {
     pub sync_trigger_bytes: Option<toml::Value>,
     /// Most events per warehouse transaction; default 100000.
     pub sync_max_events: Option<i64>,
+    /// How long one `query` (or `/admin/query`) may run; default 30 s.
+    pub query_timeout: Option<toml::Value>,
+    /// Most rows a query returns; default 10000.
+    pub query_max_rows: Option<i64>,
 }
 
 impl ServerSection {
@@ -81,13 +85,16 @@ impl ServerSection {
                 .map_err(|m| anyhow::anyhow!("invalid setting `server.listen`: {m}"))?;
         }
         if let Some(v) = &self.sync_interval {
-            c.sync_interval = match v {
-                toml::Value::Integer(n) if *n > 0 => std::time::Duration::from_secs(*n as u64),
-                toml::Value::Float(f) if *f > 0.0 && f.is_finite() => std::time::Duration::from_secs_f64(*f),
-                toml::Value::String(s) => ps_ingest::config::parse_duration(s)
-                    .map_err(|m| anyhow::anyhow!("invalid setting `server.sync_interval`: {m}"))?,
-                other => bail!("invalid setting `server.sync_interval`: {other} is not a duration (e.g. \"1s\", \"500ms\", 2)"),
-            };
+            c.sync_interval = duration_setting("server.sync_interval", v)?;
+        }
+        if let Some(v) = &self.query_timeout {
+            c.query.timeout = duration_setting("server.query_timeout", v)?;
+        }
+        if let Some(n) = self.query_max_rows {
+            if n < 1 {
+                bail!("invalid setting `server.query_max_rows`: must be at least 1");
+            }
+            c.query.max_rows = n as usize;
         }
         if let Some(d) = &self.data_dir {
             c.data_dir = d.into();
@@ -143,6 +150,21 @@ pub fn resolve_listen(s: &str) -> std::result::Result<std::net::SocketAddr, Stri
         .map_err(|e| format!("{s:?} is not an address (host:port): {e}"))?
         .next()
         .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
+/// A duration setting: `"1s"`, `"500ms"`, or a number of seconds.
+fn duration_setting(name: &str, v: &toml::Value) -> Result<std::time::Duration> {
+    Ok(match v {
+        toml::Value::Integer(n) if *n > 0 => std::time::Duration::from_secs(*n as u64),
+        toml::Value::Float(f) if *f > 0.0 && f.is_finite() => {
+            std::time::Duration::from_secs_f64(*f)
+        }
+        toml::Value::String(s) => ps_ingest::config::parse_duration(s)
+            .map_err(|m| anyhow::anyhow!("invalid setting `{name}`: {m}"))?,
+        other => {
+            bail!("invalid setting `{name}`: {other} is not a duration (e.g. \"1s\", \"500ms\", 2)")
+        }
+    })
 }
 
 fn bytes_setting(name: &str, v: &Option<toml::Value>, default: u64) -> Result<u64> {

@@ -8,6 +8,7 @@
 use crate::contract::TableSchema;
 use crate::dialect::{literal, Dialect};
 use crate::error::{Error, ErrorKind, Result};
+use crate::read_only::{QueryAnswer, QueryLimits, ReadOnly};
 use crate::rows::{value_cells, Cell, RowBuffer};
 use crate::Warehouse;
 use duckdb::arrow::array::{
@@ -297,6 +298,100 @@ impl Warehouse for DuckDb {
                 .unwrap_or_else(|| record_batch(table, range, &cells))
         })
     }
+
+    fn read_only(&mut self) -> Result<ReadOnly> {
+        // A global setting: DuckDB refuses to turn it back on while the
+        // database runs, and keeps the attached file (and its WAL) usable.
+        self.execute("SET enable_external_access = false")?;
+        let conn = self
+            .conn
+            .try_clone()
+            .map_err(|e| Error::new(ErrorKind::Connect, e))?;
+        Ok(ReadOnly::duckdb(conn, self.dialect.catalog.clone()))
+    }
+}
+
+/// Runs `sql` (already checked and wrapped by [`crate::read_only`]) in a
+/// read-only transaction on `conn`, a connection of its own, interrupting
+/// it past `limits.timeout`.
+pub(crate) fn read_only_query(
+    conn: Connection,
+    catalog: Option<&str>,
+    sql: &str,
+    limits: &QueryLimits,
+) -> Result<QueryAnswer> {
+    if let Some(c) = catalog {
+        let using = format!("USE {}", crate::dialect::quote(c));
+        conn.execute_batch(&using).map_err(|e| q(e, &using))?;
+    }
+    conn.execute_batch("BEGIN TRANSACTION READ ONLY")
+        .map_err(|e| q(e, "BEGIN TRANSACTION READ ONLY"))?;
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let handle = conn.interrupt_handle();
+        let fired = fired.clone();
+        let timeout = limits.timeout;
+        std::thread::Builder::new()
+            .name("query-watchdog".into())
+            .spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(timeout)
+                {
+                    fired.store(true, std::sync::atomic::Ordering::SeqCst);
+                    handle.interrupt();
+                }
+            })
+            .map_err(|e| Error::new(ErrorKind::Query, e))?
+    };
+    let result = run_read(&conn, sql);
+    drop(done);
+    let _ = watchdog.join();
+    let _ = conn.execute_batch("ROLLBACK");
+    result.map_err(|e| {
+        let text = e.to_string();
+        if fired.load(std::sync::atomic::Ordering::SeqCst) {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the query ran past its time limit of {:?} ([query] timeout)",
+                    limits.timeout
+                ),
+            )
+        } else if text.contains("Permission Error") || text.contains("disabled by configuration")
+        {
+            Error::new(
+                ErrorKind::Refused,
+                format!("the query path does not read or write files, attach databases or load extensions: {text}"),
+            )
+        } else if text.contains("read-only mode") {
+            Error::new(
+                ErrorKind::Refused,
+                format!("the query path does not write: {text}"),
+            )
+        } else {
+            q(e, sql)
+        }
+    })
+}
+
+fn run_read(conn: &Connection, sql: &str) -> std::result::Result<QueryAnswer, duckdb::Error> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query([])?;
+    let columns = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
+    let n = columns.len();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut r = Vec::with_capacity(n);
+        for i in 0..n {
+            r.push(from_ref(row.get_ref(i)?));
+        }
+        out.push(r);
+    }
+    Ok(QueryAnswer {
+        columns,
+        rows: out,
+        truncated: false,
+    })
 }
 
 impl DuckDb {

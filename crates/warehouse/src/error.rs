@@ -25,6 +25,11 @@ pub enum ErrorKind {
     Corrupt,
     /// The warehouse URL is not usable.
     Config,
+    /// A read-only query was refused: it would write, or reach outside the
+    /// database ([`crate::ReadOnly`]).
+    Refused,
+    /// A read-only query ran past its time limit and was cancelled.
+    Timeout,
 }
 
 impl Error {
@@ -67,6 +72,8 @@ impl fmt::Display for Error {
             ErrorKind::Query => "warehouse statement failed",
             ErrorKind::Corrupt => "unexpected warehouse contents",
             ErrorKind::Config => "bad warehouse setting",
+            ErrorKind::Refused => "query refused",
+            ErrorKind::Timeout => "query cancelled",
         };
         write!(f, "{what}: {}", self.source)?;
         if let Some(s) = &self.statement {

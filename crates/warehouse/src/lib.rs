@@ -16,11 +16,13 @@ pub mod dialect;
 pub mod duckdb;
 mod error;
 pub mod postgres;
+mod read_only;
 pub mod rows;
 
 pub use contract::{Catalog, Column, Ddl, TableId, TableSchema};
 pub use dialect::{literal, quote, Dialect};
 pub use error::{Error, ErrorKind, Result};
+pub use read_only::{QueryAnswer, QueryLimits, ReadOnly};
 pub use rows::{Cell, ColumnBuf, RowBuffer};
 
 use ps_spec::{ColumnType, Value};
@@ -48,6 +50,10 @@ pub trait Warehouse: Send {
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()>;
     /// Bulk-loads rows kept column by column (the event tables' rows).
     fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()>;
+    /// A handle that runs read-only queries on connections of its own (see
+    /// [`ReadOnly`]). On DuckDB this turns external access off for the
+    /// whole database, for good: nothing the sync does needs it.
+    fn read_only(&mut self) -> Result<ReadOnly>;
 }
 
 /// Opens a warehouse from its URL: `duckdb://PATH[?threads=N&memory_limit=SIZE]` (or

@@ -9,6 +9,7 @@
 use crate::contract::TableSchema;
 use crate::dialect::{literal, quote, Dialect};
 use crate::error::{Error, ErrorKind, Result};
+use crate::read_only::{QueryAnswer, QueryLimits, ReadOnly};
 use crate::rows::{value_cells, Cell, RowBuffer};
 use crate::Warehouse;
 use ::postgres::types::{FromSql, ToSql, Type};
@@ -24,6 +25,8 @@ const PG_EPOCH_OFFSET: i64 = 946_684_800_000_000;
 pub struct Postgres {
     client: Client,
     dialect: Dialect,
+    /// For the connections of read-only queries.
+    url: String,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -86,6 +89,7 @@ impl Postgres {
         Ok(Postgres {
             client,
             dialect: Dialect::postgres(),
+            url: url.to_owned(),
         })
     }
 }
@@ -258,6 +262,135 @@ impl Warehouse for Postgres {
     fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()> {
         self.copy(schema, table, rows.len(), rows.cells(table))
     }
+
+    fn read_only(&mut self) -> Result<ReadOnly> {
+        Ok(ReadOnly::postgres(self.url.clone()))
+    }
+}
+
+/// Functions a query may not name: those that change the role back (a
+/// superuser's session may, whatever role it runs as), run text as a query,
+/// signal other backends or touch server files and large objects. The check
+/// is on the lower-cased text, so quoting does not hide a name; `U&`
+/// identifiers, which could spell one with escapes, are refused too.
+const REFUSED_FUNCTIONS: &[&str] = &[
+    "set_config",
+    "query_to_xml",
+    "cursor_to_xml",
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_read_file",
+    "pg_read_binary_file",
+    "pg_ls_",
+    "pg_stat_file",
+    "lo_",
+    "dblink",
+    "u&\"",
+];
+
+/// Refuses a query that names one of [`REFUSED_FUNCTIONS`].
+pub(crate) fn check_functions(sql: &str) -> Result<()> {
+    let lower = sql.to_ascii_lowercase();
+    // A name counts where it starts a word: `hello_world` does not name `lo_`.
+    let named = |f: &&&str| {
+        lower.match_indices(**f).any(|(at, _)| {
+            !lower[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        })
+    };
+    match REFUSED_FUNCTIONS.iter().find(named) {
+        Some(f) => Err(Error::new(
+            ErrorKind::Refused,
+            format!(
+                "the query path does not run `{}`: it could reach outside the database or \
+                 change the role queries run as",
+                f.trim_end_matches('_')
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+impl Postgres {
+    /// Runs `sql` (checked and wrapped by [`crate::read_only`]) in a
+    /// `READ ONLY` transaction with `statement_timeout`, as
+    /// `pg_read_all_data` when this user could otherwise reach server files.
+    pub(crate) fn read_only_query(
+        mut self,
+        sql: &str,
+        limits: &QueryLimits,
+    ) -> Result<QueryAnswer> {
+        let ms = limits.timeout.as_millis().max(1);
+        let setup = format!("BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}");
+        self.execute(&setup)?;
+        let risky =
+            "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') \
+                     OR pg_has_role(current_user, 'pg_write_server_files', 'MEMBER') \
+                     OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER') \
+                     FROM pg_roles WHERE rolname = current_user";
+        if self.query(risky)? == vec![vec![Value::Bool(true)]] {
+            self.execute("SET LOCAL ROLE pg_read_all_data")
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Refused,
+                        format!(
+                        "the warehouse user may read or write server files and cannot take the \
+                         role pg_read_all_data for queries ({e}); grant it that role, or query \
+                         as a user without file access"
+                    ),
+                    )
+                })?;
+        }
+        let answer = self.read_rows(sql, limits);
+        let _ = self.execute("ROLLBACK");
+        answer
+    }
+
+    fn read_rows(&mut self, sql: &str, limits: &QueryLimits) -> Result<QueryAnswer> {
+        use ::postgres::fallible_iterator::FallibleIterator;
+        let fail = |e: ::postgres::Error| {
+            let code = e.code().map(|c| c.code().to_owned()).unwrap_or_default();
+            let text = error_text(&e);
+            match code.as_str() {
+                // query_canceled: the statement timeout.
+                "57014" => Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the query ran past its time limit of {:?} ([query] timeout)",
+                        limits.timeout
+                    ),
+                ),
+                // read_only_sql_transaction, insufficient_privilege.
+                "25006" | "42501" => Error::new(
+                    ErrorKind::Refused,
+                    format!("the query path only reads the space's tables: {text}"),
+                ),
+                _ => classify(e, sql),
+            }
+        };
+        let stmt = self.client.prepare(sql).map_err(fail)?;
+        let columns = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+        let mut rows = self
+            .client
+            .query_raw(&stmt, std::iter::empty::<&(dyn ToSql + Sync)>())
+            .map_err(fail)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(fail)? {
+            let mut r = Vec::with_capacity(row.len());
+            for i in 0..row.len() {
+                let v: Any = row.try_get(i).map_err(fail)?;
+                r.push(v.0);
+            }
+            out.push(r);
+        }
+        Ok(QueryAnswer {
+            columns,
+            rows: out,
+            truncated: false,
+        })
+    }
 }
 
 impl Postgres {
@@ -316,6 +449,36 @@ impl Postgres {
                 Ok(_) => Error::new(ErrorKind::ConnectionLost, io).with_statement(&sql),
             }),
             None => writer.finish().map(drop).map_err(|e| classify(e, &sql)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_functions;
+    use crate::ErrorKind;
+
+    #[test]
+    fn functions_that_reach_outside_or_change_the_role_are_refused_where_a_word_starts() {
+        for bad in [
+            "SELECT pg_read_file('/etc/hostname')",
+            "SELECT set_config('role', 'postgres', true), 1",
+            "SELECT \"SET_CONFIG\"('role', 'postgres', true)",
+            "SELECT pg_catalog.query_to_xml('select 1', true, true, '')",
+            "SELECT * FROM pg_ls_dir('.')",
+            "SELECT lo_export(1, '/tmp/x')",
+            "SELECT U&\"\\0073et_config\"('role', 'postgres', true)",
+            "SELECT pg_terminate_backend(1)",
+        ] {
+            let e = check_functions(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Refused, "{bad}");
+        }
+        for ok in [
+            "SELECT hello_world, solo_id FROM s.t",
+            "SELECT * FROM s.my_set_config_table",
+            "SELECT 'u&'",
+        ] {
+            assert!(check_functions(ok).is_ok(), "{ok}");
         }
     }
 }

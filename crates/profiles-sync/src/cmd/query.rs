@@ -32,13 +32,20 @@ pub fn run(config: &Path, sql: &str, json: bool, direct: bool) -> Result<ExitCod
                 anyhow!("{e}{hint}")
             })
             .with_context(|| format!("warehouse.url = {:?}", cfg.warehouse.url))?;
-            ps_ingest::query::run_query(wh.as_mut(), sql).map_err(|e| anyhow!(e))?
+            let reader = wh.read_only()?;
+            ps_ingest::query::run_query(&reader, sql, &server.query)?
         }
     };
     if json {
         println!("{}", result.to_json());
     } else {
         print!("{}", result.to_tsv());
+    }
+    if result.truncated {
+        eprintln!(
+            "(the first {} rows: the query has more; [server] query_max_rows sets the limit)",
+            result.rows.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

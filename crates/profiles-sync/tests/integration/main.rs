@@ -6,6 +6,7 @@ mod golden;
 mod incremental;
 mod pg_fault;
 mod privacy;
+mod read_only;
 mod schema;
 mod serve;
 mod sync;

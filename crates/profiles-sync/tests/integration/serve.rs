@@ -12,10 +12,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const ADMIN: &str = "test-admin-token";
+pub(crate) const ADMIN: &str = "test-admin-token";
 
 /// A `profiles-sync serve` child process.
-struct Serve {
+pub(crate) struct Serve {
     child: Arc<Mutex<Child>>,
     addr: SocketAddr,
     log: Arc<Mutex<String>>,
@@ -23,7 +23,7 @@ struct Serve {
 
 impl Serve {
     /// Starts `serve` on a free loopback port and waits until it listens.
-    fn start(env: &Env) -> Serve {
+    pub(crate) fn start(env: &Env) -> Serve {
         let data = env.dir.path().join("data");
         let mut child = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
             .arg("--config")
@@ -75,7 +75,7 @@ impl Serve {
         }
     }
 
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client::new(self.addr).with_timeout(Duration::from_secs(60))
     }
 
@@ -84,7 +84,7 @@ impl Serve {
     }
 
     /// SIGTERM, and the exit status once it has landed the inbox.
-    fn terminate(self) -> (ExitStatus, String) {
+    pub(crate) fn terminate(self) -> (ExitStatus, String) {
         let ok = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
@@ -626,7 +626,7 @@ fn endpoints_auth_limits_and_errors() {
     ]);
     assert_eq!(
         serde_json::from_str::<Json>(&out).unwrap(),
-        json!({"columns": ["n"], "rows": [[6]]})
+        json!({"columns": ["n"], "rows": [[6]], "truncated": false})
     );
 }
 
