@@ -596,22 +596,7 @@ pub fn prepare(
         }
     }
     if let Some(shared) = shared {
-        for (key, add) in shared {
-            let Json::Object(add) = add else { continue };
-            match o.get_mut(key) {
-                Some(Json::Object(own)) => {
-                    for (k, v) in add {
-                        if !own.contains_key(k) {
-                            own.insert(k.clone(), v.clone());
-                        }
-                    }
-                }
-                None | Some(Json::Null) => {
-                    o.insert(key.clone(), Json::Object(add.clone()));
-                }
-                Some(_) => {}
-            }
-        }
+        ps_spec::batch::merge_shared(o, shared);
     }
     if let (Some(ip), Some(Json::Object(ctx))) = (peer_ip, o.get_mut("context")) {
         let client = ctx
@@ -871,10 +856,8 @@ async fn track(
                 .get("sentAt")
                 .and_then(Json::as_str)
                 .and_then(parse_timestamp);
-            let shared: Map<String, Json> = fields
-                .into_iter()
-                .filter(|(k, v)| (k == "context" || k == "integrations") && v.is_object())
-                .collect();
+            let shared =
+                ps_spec::batch::shared_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone())));
             (None, sent_at, shared)
         }
     };

@@ -7,7 +7,9 @@
 //! started on, so a refusal can say where to look.
 
 use flate2::read::MultiGzDecoder;
+use ps_spec::batch::{merge_shared, shared_fields, SHARED_KEYS};
 use ps_spec::tape::{Doc, JsonRef, Kind};
+use serde_json::{Map, Value as Json};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
@@ -17,6 +19,9 @@ use std::path::Path;
 pub struct RawEvent {
     pub line: u64,
     pub payload: Result<Doc, String>,
+    /// The event's text as read, when `payload` is not it (a batch's shared
+    /// fields were merged in).
+    pub raw: Option<String>,
     /// `writeKey` of the enclosing batch body.
     pub batch_write_key: Option<String>,
     /// `sentAt` of the enclosing batch body.
@@ -129,6 +134,7 @@ pub fn read_events(
             Err((e, _)) => f(RawEvent {
                 line: line_no,
                 payload: Err(e.into_message()),
+                raw: None,
                 batch_write_key: None,
                 batch_sent_at: None,
             }),
@@ -142,6 +148,7 @@ pub fn read_events(
         f(RawEvent {
             line: start,
             payload: Err(err),
+            raw: None,
             batch_write_key: None,
             batch_sent_at: None,
         });
@@ -155,6 +162,7 @@ fn document(text: String, line: u64, f: &mut impl FnMut(RawEvent)) {
         Err((e, _)) => f(RawEvent {
             line,
             payload: Err(e.into_message()),
+            raw: None,
             batch_write_key: None,
             batch_sent_at: None,
         }),
@@ -164,23 +172,40 @@ fn document(text: String, line: u64, f: &mut impl FnMut(RawEvent)) {
 /// One parsed JSON value: an event, an array of events, or a batch body.
 fn emit(doc: Doc, line: u64, f: &mut impl FnMut(RawEvent)) {
     let root = doc.root();
-    // Elements of an array or a batch become documents of their own.
+    // Elements of an array or a batch become documents of their own; a
+    // batch's `context` and `integrations` are merged into each
+    // (`ps_spec::batch`), as the HTTP edge does.
     let each = |items: JsonRef<'_>,
                 key: Option<String>,
                 sent: Option<String>,
+                shared: &Map<String, Json>,
                 f: &mut dyn FnMut(RawEvent)| {
         for item in items.elements() {
-            let payload = Doc::parse(item.raw().to_owned()).map_err(|(e, _)| e.into_message());
+            let merged = match item.to_map() {
+                Some(mut event) if !shared.is_empty() => {
+                    merge_shared(&mut event, shared);
+                    Some(Json::Object(event).to_string())
+                }
+                _ => None,
+            };
+            let (text, raw) = match merged {
+                // The original text stays the event's bytes (message ids
+                // derived from them do not change).
+                Some(text) => (text, Some(item.raw().to_owned())),
+                None => (item.raw().to_owned(), None),
+            };
+            let payload = Doc::parse(text).map_err(|(e, _)| e.into_message());
             f(RawEvent {
                 line,
                 payload,
+                raw,
                 batch_write_key: key.clone(),
                 batch_sent_at: sent.clone(),
             });
         }
     };
     if matches!(root.kind(), Kind::Array) {
-        each(root, None, None, f);
+        each(root, None, None, &Map::new(), f);
         return;
     }
     if let Some(batch) = root
@@ -188,12 +213,18 @@ fn emit(doc: Doc, line: u64, f: &mut impl FnMut(RawEvent)) {
         .filter(|b| matches!(b.kind(), Kind::Array))
     {
         let text = |k: &str| root.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-        each(batch, text("writeKey"), text("sentAt"), f);
+        let shared = shared_fields(
+            root.members()
+                .filter(|(k, _)| SHARED_KEYS.contains(k))
+                .map(|(k, v)| (k, v.to_json())),
+        );
+        each(batch, text("writeKey"), text("sentAt"), &shared, f);
         return;
     }
     f(RawEvent {
         line,
         payload: Ok(doc),
+        raw: None,
         batch_write_key: None,
         batch_sent_at: None,
     });

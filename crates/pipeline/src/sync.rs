@@ -193,7 +193,8 @@ pub fn sync_files(
                             default_source,
                             batch_write_key: raw.batch_write_key.as_deref(),
                         };
-                        let _ = space.add(&mut batch, raw.payload, None, origin, arrival);
+                        let bytes = raw.raw.as_deref().map(str::as_bytes);
+                        let _ = space.add(&mut batch, raw.payload, bytes, origin, arrival);
                         prog.events += 1;
                         if batch.len() >= opts.batch_events {
                             let full =

@@ -9,6 +9,7 @@
 //! This crate does no IO and reads no clock except [`time::now_micros`], which
 //! only callers that stamp load times use.
 
+pub mod batch;
 pub mod event;
 pub mod flatten;
 pub mod naming;
