@@ -27,7 +27,6 @@
 //! floor for a server with the machine to itself.
 
 use ps_ingest::client::Client;
-use ps_ingest::http::base64_encode;
 use ps_ingest::{Options, Server, ServerConfig};
 use ps_pipeline::SpaceConfig;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -125,7 +124,7 @@ fn main() {
         .as_ref()
         .map_or_else(|| tmp.path().to_owned(), std::path::PathBuf::from);
     std::fs::create_dir_all(&dir).expect("dir");
-    let auth = format!("Basic {}", base64_encode(b"wk_source_1:"));
+    let auth = ps_ingest::client::basic_auth("wk_source_1");
 
     // Pre-build the request bodies, so the clients only send.
     eprintln!("generating {} events…", a.events);

@@ -214,3 +214,11 @@ fn read_response(r: &mut BufReader<TcpStream>, head: bool) -> io::Result<Respons
     r.read_to_end(&mut body)?;
     Ok(resp(body))
 }
+
+/// The `Authorization` header value for HTTP Basic credentials with an
+/// empty password, as Segment's libraries send a write key.
+pub fn basic_auth(user: &str) -> String {
+    use base64::Engine as _;
+    let cred = base64::engine::general_purpose::STANDARD.encode(format!("{user}:"));
+    format!("Basic {cred}")
+}

@@ -142,61 +142,26 @@ impl ServerConfig {
     }
 }
 
-/// Parses a duration: a number of seconds (`1`, `0.5`) or a number with a
-/// unit (`500ms`, `1s`, `2m`, `1h`).
+/// Parses a duration: a number of seconds (`1`, `0.5`) or `humantime`'s
+/// form (`500ms`, `1s`, `2m`, `1h 30m`, `30d`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. \"1s\", \"500ms\", 2)"))?;
-    let scale = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 1e-3,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        u => return Err(format!("unknown unit {u:?} in {s:?} (use ms, s, m or h)")),
-    };
-    let secs = n * scale;
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("{s:?} is not a duration"));
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    humantime::parse_duration(s).map_err(|e| {
+        format!("{s:?} is not a duration ({e}; e.g. \"1s\", \"500ms\", \"1h 30m\", 2)")
+    })
 }
 
-/// Parses a size: a number of bytes or a number with a unit (`KB`, `MB`,
-/// `GB` are powers of 1000; `KiB`, `MiB`, `GiB` powers of 1024).
+/// Parses a size: a number of bytes or a number with a unit, as `bytesize`
+/// reads it (`KB`, `MB`, `GB` are powers of 1000; `KiB`, `MiB`, `GiB`
+/// powers of 1024).
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (e.g. 1073741824, \"512MB\", \"1GiB\")"))?;
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        u => {
-            return Err(format!(
-                "unknown unit {u:?} in {s:?} (use B, KB, MB, GB, KiB, MiB or GiB)"
-            ))
-        }
-    };
-    let v = n * scale;
-    if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
-        return Err(format!("{s:?} is not a size"));
-    }
-    Ok(v as u64)
+    s.parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("{s:?} is not a size ({e}; e.g. 1073741824, \"512MB\", \"1GiB\")"))
 }
 
 #[cfg(test)]
@@ -215,7 +180,12 @@ mod tests {
         assert_eq!(parse_bytes("512MB"), Ok(512_000_000));
         assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
         assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("64 kb"), Ok(64_000));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert!(parse_duration("-1").is_err());
         assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("-5MB").is_err());
     }
 
     #[test]

@@ -19,45 +19,37 @@
 //! which refuses them again for the same reason).
 
 use crate::config::{Limits, ServerConfig};
+use crate::control::Control;
 use crate::inbox::{Entry, EntryKind, Record};
+use crate::prepare::{prepare, unique_id};
 use crate::scan::{scan_batch, ScanError};
 use crate::state::Shared;
-use crate::sync::Control;
 use crate::writer::Append;
 use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use base64::engine::general_purpose::GeneralPurpose;
+use base64::Engine as _;
 use ps_pipeline::{RegulationKind, Subject};
 use ps_spec::time::{now_micros, parse_timestamp};
 use ps_spec::{validate_json, Arrival, EventType, Refusal};
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// `context.library.name` values of Segment's client-side libraries: events
-/// from these get `context.ip` from the connection, as Segment does (a
-/// server-side library's connection is the customer's server, not the user).
-const CLIENT_LIBRARIES: &[&str] = &[
-    "analytics.js",
-    "analytics-next",
-    "@segment/analytics-next",
-    "analytics-ios",
-    "analytics-android",
-    "analytics-swift",
-    "analytics-kotlin",
-    "analytics-kotlin-android",
-    "analytics-react-native",
-    "@segment/analytics-react-native",
-    "analytics-flutter",
-    "analytics-xamarin",
-];
+/// Standard base64 for `Authorization: Basic`; clients differ on padding,
+/// so it is optional.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 
 /// What every handler needs.
 pub struct AppState {
@@ -410,100 +402,10 @@ fn basic_write_key(h: &HeaderMap) -> Result<Option<String>, ()> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(());
     }
-    let raw = base64_decode(cred.trim()).ok_or(())?;
+    let raw = BASE64.decode(cred.trim()).map_err(|_| ())?;
     let text = String::from_utf8(raw).map_err(|_| ())?;
     let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
     Ok(Some(user.to_owned()).filter(|u| !u.is_empty()))
-}
-
-/// Standard base64 (padding optional).
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
-}
-
-/// Standard base64 with padding, for clients.
-pub fn base64_encode(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for chunk in b.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// A unique id for events that came without a `messageId` (and for inbox
-/// ids): UUID-v4 shaped, from a per-process random seed and a counter pushed
-/// through a bijective mixer, so ids never repeat within a process and
-/// collide across processes only by 2^-64 chance. HTTP events have no stable
-/// bytes to hash (a retried request is a new request), unlike file lines.
-pub fn unique_id() -> String {
-    static SEED: OnceLock<(u64, u64)> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let (a, b) = *SEED.get_or_init(|| {
-        let s = std::collections::hash_map::RandomState::new();
-        let mut h1 = s.build_hasher();
-        h1.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos(),
-        );
-        h1.write_u32(std::process::id());
-        let mut h2 = s.build_hasher();
-        h2.write_u64(h1.finish());
-        (h1.finish(), h2.finish())
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let hi = mix(a ^ n);
-    let lo = mix(b.wrapping_add(n));
-    let hi = (hi & !0xf000) | 0x4000;
-    let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
-}
-
-/// SplitMix64's finalizer: a bijection on u64.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Reads the body: refuses it when over `limit` (after gzip decoding too).
@@ -573,41 +475,6 @@ struct Checked {
     /// Source id it is counted under.
     source: String,
     refusal: Option<Refusal>,
-}
-
-/// What the server adds to an event before validating or landing it: `type`
-/// from a single-call endpoint, the batch's top-level `context` and
-/// `integrations` (Segment merges them into each event; the event's own keys
-/// win), and `context.ip` from the connection for client-side libraries.
-///
-/// The edge validates the prepared event but stores the bytes the client
-/// sent; the sync loop prepares them again before `Space::add`. Preparing is
-/// idempotent, so both see the same event, and storing original bytes spares
-/// the edge a serialization per event.
-pub fn prepare(
-    o: &mut Map<String, Json>,
-    kind: Option<&str>,
-    shared: Option<&Map<String, Json>>,
-    peer_ip: Option<&str>,
-) {
-    if let Some(k) = kind {
-        if matches!(o.get("type"), None | Some(Json::Null)) {
-            o.insert("type".into(), Json::String(k.to_owned()));
-        }
-    }
-    if let Some(shared) = shared {
-        ps_spec::batch::merge_shared(o, shared);
-    }
-    if let (Some(ip), Some(Json::Object(ctx))) = (peer_ip, o.get_mut("context")) {
-        let client = ctx
-            .get("library")
-            .and_then(|l| l.get("name"))
-            .and_then(Json::as_str)
-            .is_some_and(|n| CLIENT_LIBRARIES.contains(&n));
-        if client && matches!(ctx.get("ip"), None | Some(Json::Null)) {
-            ctx.insert("ip".into(), Json::String(ip.to_owned()));
-        }
-    }
 }
 
 /// Whether an event lacks a usable `messageId`.
@@ -965,33 +832,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_round_trip_and_basic_auth() {
-        for s in [
-            "",
-            "a",
-            "ab",
-            "abc",
-            "wk_source_1:",
-            "write key: with colon",
-        ] {
-            assert_eq!(
-                base64_decode(&base64_encode(s.as_bytes())).unwrap(),
-                s.as_bytes()
-            );
-        }
-        assert_eq!(base64_encode(b"wk_source_1:"), "d2tfc291cmNlXzE6");
+    fn basic_auth_gives_the_write_key() {
         let mut h = HeaderMap::new();
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Basic d2tfc291cmNlXzE6"),
         );
         assert_eq!(basic_write_key(&h), Ok(Some("wk_source_1".into())));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic d2tfc291cmNlXzE"),
+        );
+        assert_eq!(
+            basic_write_key(&h),
+            Ok(Some("wk_source_1".into())),
+            "padding is optional"
+        );
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        assert_eq!(basic_write_key(&h), Err(()));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!"));
         assert_eq!(basic_write_key(&h), Err(()));
     }
 
     #[test]
-    fn ids_are_unique_and_uuid_shaped() {
+    fn ids_are_unique_and_uuid_v4() {
         let ids: std::collections::HashSet<String> = (0..10_000).map(|_| unique_id()).collect();
         assert_eq!(ids.len(), 10_000);
         let id = ids.iter().next().unwrap();

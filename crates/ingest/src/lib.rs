@@ -25,10 +25,12 @@
 
 pub mod client;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod http;
 pub mod inbox;
 pub mod metrics;
+pub mod prepare;
 pub mod query;
 pub mod scan;
 pub mod state;
@@ -40,9 +42,10 @@ pub use error::{IngestError, Result};
 pub use query::QueryResult;
 pub use sync::SyncSummary;
 
+use crate::control::Control;
 use crate::inbox::{Position, Reader, Segment};
 use crate::state::Shared;
-use crate::sync::{Control, SyncLoop, CHECKPOINT_KEY};
+use crate::sync::{SyncLoop, CHECKPOINT_KEY};
 use crate::writer::Append;
 use axum::serve::ListenerExt;
 use ps_pipeline::{Space, SpaceConfig};

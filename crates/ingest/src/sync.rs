@@ -18,7 +18,9 @@
 //! space from scratch with backoff, and resumes from the warehouse's
 //! checkpoint.
 
+use crate::control::Control;
 use crate::inbox::{Checkpoint, EntryKind, ReadBatch, Reader};
+use crate::prepare::prepare;
 use crate::state::Shared;
 use ps_pipeline::{Origin, RegulationKind, Space, SpaceConfig, Subject};
 use ps_spec::time::now_micros;
@@ -31,26 +33,6 @@ use std::time::{Duration, Instant};
 
 /// The checkpoint key the inbox position is stored under.
 pub const CHECKPOINT_KEY: &str = "inbox";
-
-/// Messages to the sync thread.
-#[derive(Debug)]
-pub enum Control {
-    /// The inbox passed its size trigger: sync now.
-    Wake,
-    /// A privacy request (`POST /admin/regulations`), carried out between
-    /// two batches; answers the request's record as JSON.
-    Regulate {
-        kind: RegulationKind,
-        subject: Subject,
-        reply: tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>,
-    },
-    /// The list of privacy requests (`GET /admin/regulations`).
-    Regulations {
-        reply: tokio::sync::oneshot::Sender<Result<serde_json::Value, String>>,
-    },
-    /// Land everything in the inbox, then stop.
-    Shutdown,
-}
 
 /// What the loop did over its life, reported at shutdown.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -374,7 +356,7 @@ fn add_records(space: &mut Space, batch: &mut ps_pipeline::Batch, rb: &ReadBatch
                     let payload = serde_json::from_slice(&e.bytes)
                         .map(|mut j: serde_json::Value| {
                             if let serde_json::Value::Object(o) = &mut j {
-                                crate::http::prepare(
+                                prepare(
                                     o,
                                     rec.kind.as_deref(),
                                     shared.as_ref(),

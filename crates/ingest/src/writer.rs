@@ -8,10 +8,10 @@
 //! the previous one: durability costs one disk flush per group, not per
 //! request, and throughput grows with concurrency instead of collapsing.
 
+use crate::control::Control;
 use crate::error::IngestError;
 use crate::inbox::{Position, Segment};
 use crate::state::Shared;
-use crate::sync::Control;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};

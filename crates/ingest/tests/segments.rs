@@ -3,7 +3,6 @@
 //! warehouse's checkpoint. A real server on loopback and a real DuckDB file.
 
 use ps_ingest::client::Client;
-use ps_ingest::http::base64_encode;
 use ps_ingest::inbox::list_segments;
 use ps_ingest::{Options, Server, ServerConfig};
 use ps_pipeline::{Source, SpaceConfig};
@@ -35,7 +34,7 @@ fn options(dir: &std::path::Path) -> Options {
 
 fn send(server: &Server, from: usize, to: usize) {
     let mut c = Client::new(server.local_addr());
-    let auth = format!("Basic {}", base64_encode(b"wk:"));
+    let auth = ps_ingest::client::basic_auth("wk");
     for i in from..to {
         let body = format!(
             r#"{{"batch":[{{"type":"track","userId":"u{}","event":"E","messageId":"m{i}","properties":{{"pad":"{}"}}}}]}}"#,

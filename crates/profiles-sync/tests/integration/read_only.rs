@@ -234,7 +234,7 @@ fn admin_query_refuses_with_400_counts_bad_tokens_and_a_slow_query_does_not_stop
                     ("Content-Type", "application/json"),
                     (
                         "Authorization",
-                        &format!("Basic {}", ps_ingest::http::base64_encode(b"wk_source_1:")),
+                        &ps_ingest::client::basic_auth("wk_source_1"),
                     ),
                 ],
                 body.to_string().as_bytes(),

@@ -4,7 +4,6 @@
 
 use crate::util::{golden_dir, Backend, Env};
 use ps_ingest::client::{Client, Response};
-use ps_ingest::http::base64_encode;
 use serde_json::{json, Value as Json};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -110,7 +109,7 @@ impl Drop for Serve {
 }
 
 fn basic(key: &str) -> String {
-    format!("Basic {}", base64_encode(format!("{key}:").as_bytes()))
+    ps_ingest::client::basic_auth(key)
 }
 
 fn post(c: &mut Client, path: &str, auth: Option<&str>, body: &str) -> Response {
