@@ -32,24 +32,28 @@
 //! and, per identify, the trait walk (~120 instructions a trait). Figures
 //! and how to measure them: `BENCHMARKS.md`, `examples/profile_engine.rs`.
 
+use crate::bytes::{same_bytes, word};
 use crate::extract::{device_ids, extract, Candidate, Candidates};
 use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
-use hashbrown::DefaultHashBuilder;
 use ps_spec::flatten::for_each_doc_leaf;
-use ps_spec::naming::{is_snake_case, to_snake_case};
+use ps_spec::naming::to_snake_case;
 use ps_spec::tape::{JsonRef, Kind};
 use ps_spec::{Event, EventType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
 use smallvec::SmallVec;
-use std::hash::BuildHasher;
 
+mod hasher;
 mod index;
+mod names;
 mod privacy;
 mod shape;
 mod snapshot;
-pub use privacy::Forgotten;
+
+use hasher::IdentHasher;
+use index::Index;
+use names::{NameId, Names};
 
 /// A profile, numbered in creation order.
 pub type ProfileIdx = u32;
@@ -110,6 +114,16 @@ pub struct Outcome {
     /// The suppressed identifier that made the engine refuse the event
     /// (SPEC §8); nothing else changed.
     pub suppressed: Option<(String, String)>,
+}
+
+/// What [`Engine::forget`] released.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Every segment that resolved to the profile, the canonical one
+    /// included, ascending.
+    pub segments: Vec<ProfileIdx>,
+    /// The identifiers released, as `(type name, value)`.
+    pub identifiers: Vec<(String, String)>,
 }
 
 /// Values up to this many bytes are stored in the identifier's record.
@@ -257,7 +271,7 @@ pub struct Engine {
     idents: Vec<IdentRec>,
     /// Identifier values too long for their record.
     spill: Vec<u8>,
-    index: index::Index,
+    index: Index,
     hasher: IdentHasher,
     names: Names,
     /// Key layouts of recent identify traits.
@@ -282,7 +296,7 @@ impl Engine {
             segment_ids: SegmentIds::default(),
             idents: Vec::new(),
             spill: Vec::new(),
-            index: index::Index::default(),
+            index: Index::default(),
             hasher: IdentHasher::new(),
             names: Names::default(),
             shapes: shape::Shapes::default(),
@@ -1156,78 +1170,6 @@ fn apply_object(
     changed
 }
 
-/// A trait name's number in the engine's [`Names`].
-type NameId = u32;
-
-/// Trait names, each stored once per engine: profiles hold their numbers.
-/// (Names are few, most profiles share them; a name stays here for the
-/// engine's life, even when no profile holds it any more.)
-///
-/// Top-level keys of identify traits are remembered with the name they give
-/// (`createdAt` gives `created_at`), so a key seen before costs a hash and a
-/// probe, not the naming rule and an allocation.
-#[derive(Debug, Default)]
-struct Names {
-    list: Vec<Box<str>>,
-    /// Whether each name is snake_case (then a flat member under a key
-    /// spelled like it has this name).
-    snake: Vec<bool>,
-    index: index::Index,
-    /// Keys seen, with their names.
-    keys: Vec<(Box<str>, NameId)>,
-    key_index: index::Index,
-}
-
-impl Names {
-    /// The number of `name`, adding it if new.
-    fn id(&mut self, hasher: &IdentHasher, name: &str) -> NameId {
-        let h = hasher.hash(0, name);
-        let list = &self.list;
-        if let Some(i) = self.index.find(h, |j| {
-            same_bytes(list[j as usize].as_bytes(), name.as_bytes())
-        }) {
-            return i;
-        }
-        let i = self.list.len() as NameId;
-        self.list.push(name.into());
-        self.snake.push(is_snake_case(name));
-        self.index.insert(h, i);
-        i
-    }
-
-    /// The name of a flat member under `key` (`key` itself when snake_case,
-    /// else `ps_spec::naming::snake_case(key)`), added if new; `None` when
-    /// the key names nothing (`"$$"`).
-    #[inline]
-    fn of_key(&mut self, hasher: &IdentHasher, key: &str) -> Option<NameId> {
-        let h = hasher.hash(0, key);
-        let keys = &self.keys;
-        if let Some(k) = self.key_index.find(h, |j| {
-            same_bytes(keys[j as usize].0.as_bytes(), key.as_bytes())
-        }) {
-            return Some(self.keys[k as usize].1);
-        }
-        let name = to_snake_case(key);
-        if name.is_empty() {
-            return None;
-        }
-        let id = self.id(hasher, &name);
-        self.key_index.insert(h, self.keys.len() as u32);
-        self.keys.push((key.into(), id));
-        Some(id)
-    }
-
-    #[inline]
-    fn get(&self, id: NameId) -> &str {
-        &self.list[id as usize]
-    }
-
-    #[inline]
-    fn is_snake(&self, id: NameId) -> bool {
-        self.snake[id as usize]
-    }
-}
-
 /// `*dst = src.to_json()`, reusing a string's buffer.
 #[inline]
 fn assign(dst: &mut Json, src: JsonRef<'_>) {
@@ -1238,114 +1180,6 @@ fn assign(dst: &mut Json, src: JsonRef<'_>) {
         }
         (d, _) => *d = src.to_json(),
     }
-}
-
-/// The identifier index's hash of `(type, value)`: foldhash's folded
-/// multiply applied to the value's bytes directly, without going through
-/// `Hasher` (which costs as much again for these short strings). Seeded per
-/// engine from hashbrown's randomly seeded default, so crafted identifiers
-/// cannot aim at one bucket. Nothing persisted depends on it: the index is
-/// rebuilt on restore.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct IdentHasher {
-    k: [u64; 3],
-}
-
-#[inline(always)]
-fn fold(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-#[inline(always)]
-fn word(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
-#[inline(always)]
-fn half(b: &[u8], at: usize) -> u64 {
-    u64::from(u32::from_le_bytes(
-        b[at..at + 4].try_into().expect("4 bytes"),
-    ))
-}
-
-impl IdentHasher {
-    fn new() -> IdentHasher {
-        let random = DefaultHashBuilder::default();
-        IdentHasher {
-            k: [
-                random.hash_one(1u64),
-                random.hash_one(2u64),
-                random.hash_one(3u64) | 1,
-            ],
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn hash(&self, t: TypeId, v: &str) -> u64 {
-        let b = v.as_bytes();
-        let n = b.len();
-        let [k0, k1, k2] = self.k;
-        let mut s0 = k0 ^ u64::from(t);
-        let mut s1 = k1 ^ n as u64;
-        if n <= 16 {
-            let (lo, hi) = if n >= 8 {
-                (word(b, 0), word(b, n - 8))
-            } else if n >= 4 {
-                (half(b, 0), half(b, n - 4))
-            } else if n > 0 {
-                let x = u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
-                (x, 0)
-            } else {
-                (0, 0)
-            };
-            s0 ^= lo;
-            s1 ^= hi;
-        } else {
-            // Every 16-byte block that ends before the last byte, then the
-            // last 16 bytes (whole blocks: no bounds checks in the loop).
-            for c in b[..n - 1].chunks_exact(16) {
-                s0 = fold(first8(c) ^ s0, last8(c) ^ k2);
-            }
-            let c = &b[n - 16..];
-            s1 = fold(first8(c) ^ s1, last8(c) ^ k2);
-        }
-        fold(s0 ^ k2, s1)
-    }
-}
-
-/// `a == b` for identifier values, inlined: most are a few words long, and
-/// a call to `memcmp` costs more than comparing them.
-#[inline(always)]
-pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n < 8 {
-        return if n >= 4 {
-            half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
-        } else {
-            a == b
-        };
-    }
-    // Whole words (no bounds checks in the loop), then the last 8 bytes.
-    a.chunks_exact(8)
-        .zip(b.chunks_exact(8))
-        .all(|(x, y)| first8(x) == first8(y))
-        && last8(a) == last8(b)
-}
-
-/// The first 8 bytes of `b` (at least 8 long), little-endian.
-#[inline(always)]
-fn first8(b: &[u8]) -> u64 {
-    u64::from_le_bytes(*b.first_chunk::<8>().expect("8 bytes"))
-}
-
-/// The last 8 bytes of `b` (at least 8 long), little-endian.
-#[inline(always)]
-fn last8(b: &[u8]) -> u64 {
-    u64::from_le_bytes(*b.last_chunk::<8>().expect("8 bytes"))
 }
 
 #[cfg(test)]
@@ -1547,42 +1381,6 @@ mod tests {
                     assert_eq!(id, make_id_reference(scheme, space, n));
                     assert_eq!(id.capacity(), id.len());
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn same_bytes_is_equality() {
-        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
-        for n in 0..base.len() {
-            let a = &base[..n];
-            assert!(same_bytes(a, a));
-            for m in 0..base.len() {
-                assert_eq!(same_bytes(a, &base[..m]), n == m);
-            }
-            for k in 0..n {
-                let mut b = a.to_vec();
-                b[k] ^= 1;
-                assert!(!same_bytes(a, &b), "length {n}, byte {k}");
-            }
-        }
-    }
-
-    #[test]
-    fn ident_hash_sees_every_byte_and_the_type() {
-        let h = IdentHasher::new();
-        let base: Vec<u8> = (0..70u8).map(|i| b'0' + i % 43).collect();
-        let mut seen = std::collections::HashSet::new();
-        for n in 0..base.len() {
-            let v = std::str::from_utf8(&base[..n]).unwrap();
-            assert_eq!(h.hash(1, v), h.hash(1, &String::from(v)));
-            assert!(seen.insert(h.hash(1, v)), "length {n}");
-            assert!(seen.insert(h.hash(2, v)), "type, length {n}");
-            for k in 0..n {
-                let mut b = base[..n].to_vec();
-                b[k] = b'~';
-                let w = std::str::from_utf8(&b).unwrap();
-                assert_ne!(h.hash(1, v), h.hash(1, w), "length {n}, byte {k}");
             }
         }
     }

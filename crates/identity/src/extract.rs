@@ -20,7 +20,7 @@
 //! and random texts with repeated keys, escapes and every number form must
 //! give the same candidates.
 
-use crate::engine::same_bytes;
+use crate::bytes::same_bytes;
 use crate::settings::{Builtin, Settings, TypeId};
 use ps_spec::tape::{JsonRef, Kind};
 use ps_spec::{Event, EventType};

@@ -16,6 +16,7 @@
 //! See `settings` for the rules' configuration and `extract` for which fields of
 //! an event are identifiers.
 
+mod bytes;
 pub mod engine;
 pub mod extract;
 pub mod settings;

@@ -8,7 +8,9 @@
 //! following run back, leaving no tombstones. `hashbrown` did the same job
 //! with about three times the instructions per lookup.
 
-use super::IdentIdx;
+/// A position in the arena the index is over: an identifier's
+/// [`IdentIdx`](super::IdentIdx), or a trait name's number.
+type IdentIdx = u32;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {

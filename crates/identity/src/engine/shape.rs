@@ -12,8 +12,9 @@
 //! from it. Trait name numbers stay valid for the engine's life, so a shape
 //! never goes stale.
 
-use super::{same_bytes, NameId, Names};
-use crate::engine::IdentHasher;
+use super::hasher::IdentHasher;
+use super::names::{NameId, Names};
+use crate::bytes::same_bytes;
 use ps_spec::naming::to_snake_case;
 use ps_spec::tape::JsonRef;
 
