@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use crate::catalog::*;
 use crate::json::Json;
 use crate::rng::{attr, attr_pick, mix64, Rng};
-use crate::Shape;
+use crate::shape::Shape;
 
 /// "No such entity" marker for `u32` indexes.
 const NONE: u32 = u32::MAX;
@@ -224,7 +224,7 @@ impl Session {
 }
 
 /// Union-find over identifiers (anonymousIds and userIds), used to count
-/// the merges the stream implies. See [`crate::Shape::expected_merges`].
+/// the merges the stream implies. See [`Shape::expected_merges`].
 #[derive(Debug, Default)]
 struct Graph {
     parent: Vec<u32>,
