@@ -10,8 +10,9 @@
 //!
 //! The same ([`GenConfig::events`], [`GenConfig::seed`],
 //! [`GenConfig::sources`]) always yields byte-identical output, on any
-//! machine and with any future build: randomness comes from an in-crate
-//! xoshiro256** (seeded by SplitMix64), no hash-map order is ever observed,
+//! machine and with any future build: randomness comes from
+//! `rand_xoshiro`'s xoshiro256** (seeded by SplitMix64) through draws
+//! written in this crate, no hash-map order is ever observed,
 //! and every number is written from integers (money is kept in cents). Any
 //! change to this crate that alters the output for a given config is a
 //! breaking change for recorded fixtures.
