@@ -1279,7 +1279,7 @@ mod tests {
             }
             o
         }
-        let mut r = Rng(0x2545_F491_4F6C_DD1D);
+        let mut r = Rng::new(0x2545_F491_4F6C_DD1D);
         let mut hits = 0;
         for round in 0..300 {
             let settings = || Settings::new(&Default::default()).unwrap();

@@ -483,7 +483,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let mut r = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut r = Rng::new(0x9E37_79B9_7F4A_7C15);
         let (mut a, mut b) = (Settings::new(&cfg).unwrap(), Settings::new(&cfg).unwrap());
         let mut seen = std::collections::BTreeSet::new();
         let mut numeric = 0;

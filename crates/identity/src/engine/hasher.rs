@@ -2,14 +2,14 @@
 
 use crate::bytes::{first8, half, last8, word};
 use crate::settings::TypeId;
-use hashbrown::DefaultHashBuilder;
+use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
 /// The identifier index's hash of `(type, value)`: foldhash's folded
 /// multiply applied to the value's bytes directly, without going through
 /// `Hasher` (which costs as much again for these short strings). Seeded per
-/// engine from hashbrown's randomly seeded default, so crafted identifiers
-/// cannot aim at one bucket. Nothing persisted depends on it: the index is
+/// engine from the standard library's randomly keyed `RandomState`, so crafted
+/// identifiers cannot aim at one bucket. Nothing persisted depends on it: the index is
 /// rebuilt on restore.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct IdentHasher {
@@ -24,7 +24,7 @@ fn fold(a: u64, b: u64) -> u64 {
 
 impl IdentHasher {
     pub(super) fn new() -> IdentHasher {
-        let random = DefaultHashBuilder::default();
+        let random = RandomState::new();
         IdentHasher {
             k: [
                 random.hash_one(1u64),

@@ -159,7 +159,7 @@ mod tests {
     /// drawn from a small set so runs, collisions and wrap-around are common.
     #[test]
     fn behaves_like_a_map() {
-        let mut rng = crate::testgen::Rng(0x2545_F491_4F6C_DD1D);
+        let mut rng = crate::testgen::Rng::new(0x2545_F491_4F6C_DD1D);
         for round in 0..20 {
             let mut index = Index::default();
             // ident -> hash
