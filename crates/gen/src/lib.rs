@@ -85,9 +85,9 @@
 //!
 //! The overall mix is roughly track 42%, page 35%, screen 12%, identify 7-8%,
 //! group 2.5-3%, alias 0.15%, with payloads of 0.4-2.2 KB (about 1 KB on
-//! average). Generation runs at several hundred thousand events per second
-//! on one core (release build); memory grows only with the simulated
-//! population (about 16 MB for 2 million events).
+//! average). Generation streams: memory grows only with the simulated
+//! population, not with the lines written (`examples/gen_speed.rs` times
+//! it; figures belong in `BENCHMARKS.md`).
 //!
 //! ## Usage
 //!

@@ -29,8 +29,8 @@
 //! others through `JsonRef::for_each_sorted_member`. What is left per event
 //! is mostly the identifier lookups themselves (hash, probe, value compare:
 //! the first touch of an event's bytes and of a record is a cache miss),
-//! and, per identify, the trait walk (~120 instructions a trait). Figures
-//! and how to measure them: `BENCHMARKS.md`, `examples/profile_engine.rs`.
+//! and, per identify, the trait walk. Figures and how to measure them:
+//! `BENCHMARKS.md`, `examples/profile_engine.rs`.
 
 use crate::bytes::{same_bytes, word};
 use crate::extract::{device_ids, extract, Candidate, Candidates};

@@ -9,8 +9,8 @@
 //! This runs for every event the engine's shortcut does not take, so it
 //! reads the event where it is: the parsed tape ([`ps_spec::tape`]), not
 //! `serde_json` maps (building the map of a real SDK's `context` — page,
-//! user agent, library, campaign, device — was 87% of the engine's time on
-//! a `profiles-sync gen` stream). Parsing already walks `context` once and
+//! user agent, library, campaign, device — was most of the engine's time
+//! on a `profiles-sync gen` stream). Parsing already walks `context` once and
 //! notes where each source is ([`Event::identity_refs`]), so nothing is
 //! searched for here; a device's keys are matched by length and word
 //! compares. The meaning is `serde_json`'s throughout: for a repeated key

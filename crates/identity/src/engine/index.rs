@@ -6,7 +6,7 @@
 //! 32 bits match; the slot is found from the top bits of those 32, so
 //! growing never re-hashes a value. At most 5/8 full; removal shifts the
 //! following run back, leaving no tombstones. `hashbrown` did the same job
-//! with about three times the instructions per lookup.
+//! with more instructions per lookup.
 
 /// A position in the arena the index is over: an identifier's
 /// [`IdentIdx`](super::IdentIdx), or a trait name's number.
