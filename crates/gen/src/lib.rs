@@ -4,7 +4,23 @@
 //! `page`, `screen`, `group`, `alias`) that look like the traffic of a real
 //! product: an online shop ("ShopWave") with a website, iOS and Android apps
 //! and a backend. It feeds tests, benchmarks and demos of profiles-sync
-//! (`profiles-sync gen`).
+//! (`profiles-sync gen`): it stands before the flow events → spec (validate,
+//! normalize) → identity → pipeline → warehouse → materialize, producing
+//! the events, and depends on none of those crates.
+//!
+//! ## Main types
+//! - [`GenConfig`]: how many lines, the seed and the number of sources.
+//! - [`Generator`]: the stream as an iterator of payloads;
+//!   [`generate`] writes it as JSON lines.
+//! - [`Shape`]: statistics of what was generated (counts per type,
+//!   distinct ids, duplicates, late events, the merges identity resolution
+//!   should find); [`sources`] names the sources the stream's write keys
+//!   belong to.
+//!
+//! Inside, lowest first: `rng` (the seeded PRNG) and `catalog` (the shop's
+//! products, pages, devices, places and campaigns) feed `sim` (the simulated
+//! population),
+//! which writes each payload with `json`.
 //!
 //! ## Determinism
 //!
@@ -107,6 +123,8 @@
 //! assert_eq!(g.shape().events, 1);
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod catalog;
 mod json;
 mod rng;
@@ -157,6 +175,7 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// The stream of `cfg`, from its first line.
     pub fn new(cfg: &GenConfig) -> Generator {
         Generator {
             sim: Sim::new(cfg.events, cfg.seed, cfg.sources),

@@ -63,8 +63,12 @@ pub type IdentIdx = u32;
 /// The rule a demoted identifier broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
+    /// The type's `limit` of identifiers a profile may hold (within its
+    /// window).
     Limit(TypeId),
+    /// [`MERGE_CAP`]: merges one profile may take part in.
     MergeCap,
+    /// [`IDENTIFIER_CAP`]: identifiers one profile may hold.
     IdentifierCap,
 }
 
@@ -72,8 +76,11 @@ pub enum Rule {
 /// have broken `rule`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
+    /// The demoted identifier's type.
     pub ident_type: TypeId,
+    /// The demoted identifier's value.
     pub value: String,
+    /// The rule keeping it would have broken.
     pub rule: Rule,
     /// The canonical profiles the event touched when the rule was hit.
     pub profiles: Vec<ProfileIdx>,
@@ -83,19 +90,29 @@ pub struct Conflict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// A profile was created: an `id_graph_updates` row `(p, p)`.
-    Created { profile: ProfileIdx },
+    Created {
+        /// The new profile.
+        profile: ProfileIdx,
+    },
     /// `segment` now resolves to `canonical` (one row per member on a merge).
     Repointed {
+        /// The profile re-pointed.
         segment: ProfileIdx,
+        /// The live profile it now resolves to.
         canonical: ProfileIdx,
     },
     /// An identifier was attached to a profile for the first time.
     Attached {
+        /// The profile it was attached to.
         profile: ProfileIdx,
+        /// The identifier ([`Engine::identifier`] gives its type and value).
         ident: IdentIdx,
     },
     /// The profile's traits changed or it survived a merge: a full snapshot row.
-    Traits { profile: ProfileIdx },
+    Traits {
+        /// The profile to snapshot.
+        profile: ProfileIdx,
+    },
     /// An identifier was demoted.
     Conflict(Conflict),
 }
@@ -225,13 +242,20 @@ struct Profile {
 /// [`Engine::restore`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProfileRecord {
+    /// The profile's segment id.
     pub segment_id: String,
+    /// The profile's number ([`ProfileIdx`]): its place in creation order.
     pub ord: u32,
+    /// The segment id of the live profile it resolves to (its own while live).
     pub canonical: String,
+    /// Merges the profile has taken part in (counted towards [`MERGE_CAP`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub merges: u32,
+    /// Its identifiers, in attachment order: `(type name, value, last seen)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub idents: Vec<(String, String, i64)>,
+    /// Its traits in first-set order, `(name, value, order of the last
+    /// event that sent it)`; a `null` value records a removal.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traits: Vec<(String, Json, u64)>,
 }
@@ -243,7 +267,11 @@ fn is_zero(n: &u32) -> bool {
 /// Engine-wide counters that are not per profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineMeta {
+    /// The number of the last event processed (trait values carry these
+    /// numbers as their order).
     pub order: u64,
+    /// Identifier types added since the settings were read (first seen in
+    /// `context.externalIds`), in the order they were added.
     pub added_types: Vec<String>,
     /// Profiles ever created: a snapshot must hold exactly this many, so a
     /// lost chunk at the end cannot pass for a smaller engine.
@@ -285,6 +313,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An empty engine for the space named `space` (part of `use_` ids).
     pub fn new(settings: Settings, scheme: IdScheme, space: &str) -> Engine {
         Engine {
             settings,
@@ -307,22 +336,27 @@ impl Engine {
         }
     }
 
+    /// The identity settings, with the types added since.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
+    /// Profiles ever created, merged-away ones included.
     pub fn profile_count(&self) -> usize {
         self.profiles.len()
     }
 
+    /// Identifiers ever attached.
     pub fn identifier_count(&self) -> usize {
         self.idents.len()
     }
 
+    /// The segment id of profile `p`.
     pub fn segment_id(&self, p: ProfileIdx) -> &str {
         self.segment_ids.get(p)
     }
 
+    /// The live profile `p` resolves to (`p` itself while live).
     pub fn canonical(&self, p: ProfileIdx) -> ProfileIdx {
         self.canon[p as usize]
     }
@@ -900,6 +934,7 @@ impl Engine {
         }
     }
 
+    /// The engine-wide counters to store beside the profile records.
     pub fn meta(&self) -> EngineMeta {
         EngineMeta {
             order: self.order,

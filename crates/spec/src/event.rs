@@ -19,15 +19,22 @@ pub const MAX_MESSAGE_ID_LEN: usize = 100;
 /// The six Segment calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
+    /// `identify`: who the user is, with traits.
     Identify,
+    /// `track`: something the user did, named by `event`.
     Track,
+    /// `page`: a web page view.
     Page,
+    /// `screen`: a mobile app screen view.
     Screen,
+    /// `group`: the user belongs to an account (`groupId`), with its traits.
     Group,
+    /// `alias`: `previousId` is another name for the user.
     Alias,
 }
 
 impl EventType {
+    /// Every call, in declaration order.
     pub const ALL: [EventType; 6] = [
         EventType::Identify,
         EventType::Track,
@@ -37,6 +44,7 @@ impl EventType {
         EventType::Alias,
     ];
 
+    /// The call named by a payload's `type` (`"identify"`, ...), if it is one.
     pub fn parse(s: &str) -> Option<EventType> {
         Some(match s {
             "identify" => EventType::Identify,
@@ -94,35 +102,56 @@ impl fmt::Display for EventType {
 /// group by; [`Display`](fmt::Display) is the message for a person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The text is not JSON; the parser's message.
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    /// The JSON is not an object.
     #[error("an event must be a JSON object")]
     NotAnObject,
+    /// No `type` key.
     #[error("missing `type`")]
     MissingType,
+    /// A `type` that is not one of the six calls.
     #[error("unknown event type {0:?} (expected identify, track, page, screen, group or alias)")]
     UnknownType(String),
+    /// Neither `userId` nor `anonymousId` is a non-empty string or number.
     #[error("neither `userId` nor `anonymousId` is present and non-empty")]
     MissingIdentity,
+    /// A track call without a non-empty `event`.
     #[error("track call without a non-empty `event`")]
     MissingEvent,
+    /// A group call without a non-empty `groupId`.
     #[error("group call without a non-empty `groupId`")]
     MissingGroupId,
+    /// A `messageId` longer than [`MAX_MESSAGE_ID_LEN`] characters (its length).
     #[error("`messageId` is {0} characters long; at most 100 are allowed")]
     MessageIdTooLong(usize),
+    /// A field of the wrong JSON type.
     #[error("field `{field}` must be {expected}")]
     BadField {
+        /// The payload key.
         field: &'static str,
+        /// What it must be, for the message (`"a string"`, ...).
         expected: &'static str,
     },
+    /// A timestamp field that is not ISO-8601.
     #[error("`{field}` is not an ISO-8601 timestamp: {value:?}")]
-    BadTimestamp { field: &'static str, value: String },
+    BadTimestamp {
+        /// The payload key.
+        field: &'static str,
+        /// The value as sent.
+        value: String,
+    },
+    /// No configured source has the event's write key.
     #[error("no source has write key {0:?}")]
     UnknownWriteKey(String),
+    /// Neither the event nor the caller names a source.
     #[error("no write key on the event and no --source given")]
     NoSource,
+    /// The payload is over the size limit (its size in bytes).
     #[error("the event is {0} bytes; at most 32768 are allowed")]
     TooLarge(usize),
+    /// An identifier of the event is on the suppression list (which one).
     #[error("an identifier of the event is suppressed ({0})")]
     Suppressed(String),
 }
@@ -164,23 +193,34 @@ pub struct Arrival {
 /// A valid, normalized event, with its payload.
 #[derive(Debug, Clone)]
 pub struct Event {
+    /// The Segment call.
     pub kind: EventType,
+    /// `messageId`, the deduplication key; derived from the payload when
+    /// absent.
     pub message_id: String,
+    /// `anonymousId`, when a non-empty string or number.
     pub anonymous_id: Option<String>,
+    /// `userId`, when a non-empty string or number.
     pub user_id: Option<String>,
     /// Corrected timestamp (SPEC §2); never missing.
     pub timestamp: Micros,
     /// The device's own clock reading (`originalTimestamp`, or the caller's
     /// `timestamp`).
     pub original_timestamp: Option<Micros>,
+    /// The payload's `sentAt`, else its batch's.
     pub sent_at: Option<Micros>,
+    /// When the event was received: the server's time, else the payload's
+    /// `receivedAt`, else the load's start.
     pub received_at: Micros,
     /// Track event name.
     pub event: Option<String>,
-    /// Page or screen name and category.
+    /// Page or screen name.
     pub name: Option<String>,
+    /// Page or screen category.
     pub category: Option<String>,
+    /// `groupId` of a group call.
     pub group_id: Option<String>,
+    /// `previousId` of an alias call.
     pub previous_id: Option<String>,
     /// `writeKey` carried by the payload, if any.
     pub write_key: Option<String>,
@@ -216,9 +256,13 @@ pub struct Event {
 pub struct IdentitySources {
     /// Top-level `integrations` (`Google Analytics.clientId`).
     pub integrations: bool,
+    /// `context.traits`.
     pub context_traits: bool,
+    /// `context.device`.
     pub context_device: bool,
+    /// `context.integrations`.
     pub context_integrations: bool,
+    /// `context.externalIds`.
     pub context_external_ids: bool,
 }
 
@@ -229,11 +273,14 @@ pub struct IdentitySources {
 pub struct IdentityRefs<'a> {
     /// Top-level `integrations`.
     pub integrations: Option<JsonRef<'a>>,
-    /// `context.traits`, `context.device`, `context.integrations`,
-    /// `context.externalIds` (when `context` is an object).
+    /// `context.traits` (this and the next three: when `context` is an
+    /// object).
     pub context_traits: Option<JsonRef<'a>>,
+    /// `context.device`.
     pub context_device: Option<JsonRef<'a>>,
+    /// `context.integrations`.
     pub context_integrations: Option<JsonRef<'a>>,
+    /// `context.externalIds`.
     pub context_external_ids: Option<JsonRef<'a>>,
 }
 
@@ -543,8 +590,11 @@ impl<'a> Top<'a> {
 /// What [`validate_json`] found valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validated {
+    /// The Segment call.
     pub kind: EventType,
+    /// `messageId`, as [`Event::message_id`] would hold it.
     pub message_id: String,
+    /// `writeKey` carried by the payload, if any.
     pub write_key: Option<String>,
 }
 

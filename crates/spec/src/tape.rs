@@ -69,6 +69,7 @@ pub struct ParseError {
 }
 
 impl ParseError {
+    /// The parser's message: what was wrong, and where.
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -78,6 +79,7 @@ impl ParseError {
         self.eof
     }
 
+    /// The message, owned.
     pub fn into_message(self) -> String {
         self.message
     }
@@ -189,15 +191,20 @@ impl std::fmt::Debug for JsonRef<'_> {
 /// What a [`JsonRef`] is, with its scalar.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind<'a> {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool(bool),
     /// An integer that fits `i64`.
     Int(i64),
     /// Any other number (`serde_json`'s reading: a float, or an integer
     /// beyond `i64` as `u64` or `f64`): call [`JsonRef::number`].
     Number,
+    /// A string, unescaped.
     Str(&'a str),
+    /// An object: read its members through the [`JsonRef`].
     Object,
+    /// An array: read its items through the [`JsonRef`].
     Array,
 }
 
@@ -213,6 +220,7 @@ impl<'a> JsonRef<'a> {
         &self.doc.nodes[self.i as usize]
     }
 
+    /// What the value is, with its scalar.
     #[inline]
     pub fn kind(&self) -> Kind<'a> {
         let n = self.node();
@@ -229,11 +237,13 @@ impl<'a> JsonRef<'a> {
         }
     }
 
+    /// Whether the value is an object.
     #[inline]
     pub fn is_object(&self) -> bool {
         self.node().tag == Tag::Object
     }
 
+    /// The value if it is `true` or `false`.
     #[inline]
     pub fn as_bool(&self) -> Option<bool> {
         match self.node().tag {
@@ -249,6 +259,7 @@ impl<'a> JsonRef<'a> {
         matches!(self.node().tag, Tag::Int | Tag::Number)
     }
 
+    /// The string if the value is one (unescaped).
     #[inline]
     pub fn as_str(&self) -> Option<&'a str> {
         self.doc.str_at(self.node())
