@@ -9,7 +9,8 @@
 //! **Suppression** is a set of `(type, value)` pairs: an event carrying any of
 //! them is refused by [`Engine::process`] before it changes anything.
 
-use super::{Engine, Forgotten, IdentIdx, Profile, ProfileIdx};
+use super::record::Profile;
+use super::{Engine, Forgotten, IdentIdx, ProfileIdx};
 use crate::extract::Candidate;
 use crate::settings::TypeId;
 
