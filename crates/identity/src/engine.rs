@@ -40,6 +40,7 @@ mod names;
 mod record;
 mod segment_id;
 mod shape;
+mod stored;
 mod traits;
 // Methods of `Engine` kept beside it: its persistent state, binary
 // snapshots and privacy requests.
@@ -50,8 +51,8 @@ mod snapshot;
 mod tests;
 
 pub use effect::{Conflict, Effect, Forgotten, IdentIdx, Outcome, ProfileIdx, Rule};
-pub use persist::{EngineMeta, ProfileRecord, RestoreError};
 pub use segment_id::make_id;
+pub use stored::{EngineMeta, ProfileRecord, RestoreError};
 
 use crate::bytes::same_bytes;
 use crate::extract::{device_ids, extract, Candidate, Candidates};
