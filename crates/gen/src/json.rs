@@ -227,21 +227,19 @@ impl Json {
         }
     }
 
-    /// Appends a UUID (version 4 layout) built from two 64-bit halves.
+    /// Appends a UUID (version 4 layout: `uuid`'s random-bytes builder sets
+    /// the version and variant bits) built from two 64-bit halves.
     #[inline]
     pub(crate) fn uuid(&mut self, hi: u64, lo: u64, upper: bool) {
-        let hi = (hi & !0xf000) | 0x4000;
-        let lo = (lo & !(0b11 << 62)) | (0b10 << 62);
-        let f = if upper { Json::hex_upper } else { Json::hex };
-        f(self, hi >> 32, 8);
-        self.buf.push('-');
-        f(self, hi >> 16, 4);
-        self.buf.push('-');
-        f(self, hi, 4);
-        self.buf.push('-');
-        f(self, lo >> 48, 4);
-        self.buf.push('-');
-        f(self, lo, 12);
+        let bits = (u128::from(hi) << 64) | u128::from(lo);
+        let id = uuid::Builder::from_random_bytes(bits.to_be_bytes()).into_uuid();
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = if upper {
+            id.hyphenated().encode_upper(&mut text)
+        } else {
+            id.hyphenated().encode_lower(&mut text)
+        };
+        self.buf.push_str(text);
     }
 
     /// Appends `v` in base 36 (lowercase).

@@ -4,14 +4,31 @@
 //! `page`, `screen`, `group`, `alias`) that look like the traffic of a real
 //! product: an online shop ("ShopWave") with a website, iOS and Android apps
 //! and a backend. It feeds tests, benchmarks and demos of profiles-sync
-//! (`profiles-sync gen`).
+//! (`profiles-sync gen`): it stands before the flow events → spec (validate,
+//! normalize) → identity → pipeline → warehouse → materialize, producing
+//! the events, and depends on none of those crates.
+//!
+//! ## Main types
+//! - [`GenConfig`]: how many lines, the seed and the number of sources.
+//! - [`Generator`]: the stream as an iterator of payloads;
+//!   [`generate`] writes it as JSON lines.
+//! - [`Shape`]: statistics of what was generated (counts per type,
+//!   distinct ids, duplicates, late events, the merges identity resolution
+//!   should find); [`sources`] names the sources the stream's write keys
+//!   belong to.
+//!
+//! Inside, lowest first: `rng` (the seeded PRNG) and `catalog` (the shop's
+//! products, pages, devices, places and campaigns) feed `sim` (the simulated
+//! population),
+//! which writes each payload with `json`.
 //!
 //! ## Determinism
 //!
 //! The same ([`GenConfig::events`], [`GenConfig::seed`],
 //! [`GenConfig::sources`]) always yields byte-identical output, on any
-//! machine and with any future build: randomness comes from an in-crate
-//! xoshiro256** (seeded by SplitMix64), no hash-map order is ever observed,
+//! machine and with any future build: randomness comes from
+//! `rand_xoshiro`'s xoshiro256** (seeded by SplitMix64) through draws
+//! written in this crate, no hash-map order is ever observed,
 //! and every number is written from integers (money is kept in cents). Any
 //! change to this crate that alters the output for a given config is a
 //! breaking change for recorded fixtures.
@@ -84,9 +101,9 @@
 //!
 //! The overall mix is roughly track 42%, page 35%, screen 12%, identify 7-8%,
 //! group 2.5-3%, alias 0.15%, with payloads of 0.4-2.2 KB (about 1 KB on
-//! average). Generation runs at several hundred thousand events per second
-//! on one core (release build); memory grows only with the simulated
-//! population (about 16 MB for 2 million events).
+//! average). Generation streams: memory grows only with the simulated
+//! population, not with the lines written (`examples/gen_speed.rs` times
+//! it; figures belong in `BENCHMARKS.md`).
 //!
 //! ## Usage
 //!
@@ -106,17 +123,20 @@
 //! assert_eq!(g.shape().events, 1);
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod catalog;
 mod json;
 mod rng;
+mod shape;
 mod sim;
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{self, Write};
 
 use json::Json;
 use sim::{EventType, Sim, DUPLICATE_SHARE};
+
+pub use shape::Shape;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,91 +159,6 @@ impl Default for GenConfig {
     }
 }
 
-/// Statistics of a generated stream, printed by `profiles-sync gen`.
-///
-/// All counts are over the lines yielded so far, duplicates included
-/// (`events` and `by_type` count them; the distinct counts are unaffected by
-/// them).
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Shape {
-    /// Lines yielded.
-    pub events: u64,
-    /// Lines per `type` (only types that occurred).
-    pub by_type: BTreeMap<String, u64>,
-    /// Distinct values of the `anonymousId` field.
-    pub distinct_anonymous_ids: u64,
-    /// Distinct values of the `userId` field.
-    pub distinct_user_ids: u64,
-    /// Distinct values of `traits.email` (in identify calls).
-    pub distinct_emails: u64,
-    /// Lines that repeat an earlier line verbatim (same `messageId`).
-    pub duplicates: u64,
-    /// Non-duplicate lines whose `timestamp` is older than the newest
-    /// `timestamp` of the lines before them.
-    pub late_events: u64,
-    /// Events at which two previously separate identities get linked.
-    ///
-    /// Computed with a union-find over identifiers (anonymousIds and
-    /// userIds; e-mails are unique per user so they never link anything):
-    /// each event carrying both an `anonymousId` and a `userId` (and each
-    /// `alias`, previousId ↔ userId) joins their components. The event
-    /// counts as a merge when both identifiers had already appeared in
-    /// earlier events and were in different components — typically a known
-    /// user logging in on a device (or after clearing cookies) where they
-    /// had browsed anonymously first. Joins that would put two different
-    /// userIds in one profile (shared devices) are refused and not counted,
-    /// as Segment's default identity rule (one userId per profile) does. A
-    /// first identify (sign-up) only adds a new userId to an existing
-    /// profile, so it is not a merge.
-    pub expected_merges: u64,
-    /// Size of the stream as JSON lines: the sum of line lengths plus one
-    /// newline per line (the size of the file [`generate`] writes).
-    pub bytes: u64,
-}
-
-impl fmt::Display for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pct = |n: u64| {
-            if self.events == 0 {
-                0.0
-            } else {
-                n as f64 * 100.0 / self.events as f64
-            }
-        };
-        writeln!(f, "events                  {:>12}", self.events)?;
-        for (ty, &n) in &self.by_type {
-            writeln!(f, "  {ty:<22}{n:>12}  ({:.1}%)", pct(n))?;
-        }
-        writeln!(
-            f,
-            "distinct anonymousIds   {:>12}",
-            self.distinct_anonymous_ids
-        )?;
-        writeln!(f, "distinct userIds        {:>12}", self.distinct_user_ids)?;
-        writeln!(f, "distinct emails         {:>12}", self.distinct_emails)?;
-        writeln!(
-            f,
-            "duplicates              {:>12}  ({:.2}%)",
-            self.duplicates,
-            pct(self.duplicates)
-        )?;
-        writeln!(
-            f,
-            "late events             {:>12}  ({:.2}%)",
-            self.late_events,
-            pct(self.late_events)
-        )?;
-        writeln!(f, "expected merges         {:>12}", self.expected_merges)?;
-        let avg = self.bytes.checked_div(self.events).unwrap_or(0);
-        write!(
-            f,
-            "bytes                   {:>12}  ({:.1} MiB, {avg} B/event)",
-            self.bytes,
-            self.bytes as f64 / (1024.0 * 1024.0)
-        )
-    }
-}
-
 /// How many recent lines are kept as candidates for duplicates.
 const RECENT: usize = 32;
 
@@ -240,6 +175,7 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// The stream of `cfg`, from its first line.
     pub fn new(cfg: &GenConfig) -> Generator {
         Generator {
             sim: Sim::new(cfg.events, cfg.seed, cfg.sources),

@@ -1,13 +1,20 @@
-//! A small, fully specified PRNG so that output never depends on an external
-//! crate's algorithm choices.
+//! The generator's randomness, fully specified so that output never
+//! depends on an algorithm choice made elsewhere.
 //!
 //! * [`mix64`] is the SplitMix64 finaliser: a bijection on `u64`, used to
 //!   derive identifiers (unique by construction) and per-entity attributes.
-//! * [`Rng`] is xoshiro256** seeded through SplitMix64.
+//! * [`Rng`] draws from `rand_xoshiro`'s xoshiro256** seeded through
+//!   SplitMix64: a named algorithm whose stream that crate keeps
+//!   value-stable, unlike `rand`'s `StdRng`. The draws built on it (`below`,
+//!   `chance`, ...) are written here, since `rand`'s distributions may change
+//!   how they consume the stream between versions; the test below pins both.
 //!
 //! Only integer arithmetic and exactly-rounded IEEE-754 operations (a
 //! multiplication and a comparison in [`Rng::chance`]) are used, so the
 //! stream is identical on every platform.
+
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng};
+use rand_xoshiro::Xoshiro256StarStar;
 
 /// SplitMix64 finaliser (a bijection on `u64`).
 #[inline]
@@ -29,35 +36,23 @@ pub(crate) fn attr_pick(key: u64, salt: u64, n: usize) -> usize {
     ((u128::from(attr(key, salt)) * n as u128) >> 64) as usize
 }
 
-/// xoshiro256** (Blackman & Vigna).
+/// xoshiro256** (Blackman & Vigna), with the draws the generator makes.
 #[derive(Debug, Clone)]
 pub(crate) struct Rng {
-    s: [u64; 4],
+    inner: Xoshiro256StarStar,
 }
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Rng {
-        let mut sm = seed;
-        let mut next = || {
-            sm = sm.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            mix64(sm)
-        };
+        // `seed_from_u64` fills the state with four SplitMix64 outputs.
         Rng {
-            s: [next(), next(), next(), next()],
+            inner: Xoshiro256StarStar::seed_from_u64(seed),
         }
     }
 
     #[inline]
     pub(crate) fn next_u64(&mut self) -> u64 {
-        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = self.s[1] << 17;
-        self.s[2] ^= self.s[0];
-        self.s[3] ^= self.s[1];
-        self.s[1] ^= self.s[2];
-        self.s[0] ^= self.s[3];
-        self.s[2] ^= t;
-        self.s[3] = self.s[3].rotate_left(45);
-        result
+        self.inner.next_u64()
     }
 
     /// Uniform in `0..n` (Lemire's multiply-shift; `n > 0`).

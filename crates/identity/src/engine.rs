@@ -29,218 +29,45 @@
 //! others through `JsonRef::for_each_sorted_member`. What is left per event
 //! is mostly the identifier lookups themselves (hash, probe, value compare:
 //! the first touch of an event's bytes and of a record is a cache miss),
-//! and, per identify, the trait walk (~120 instructions a trait). Figures
-//! and how to measure them: `BENCHMARKS.md`, `examples/profile_engine.rs`.
+//! and, per identify, the trait walk. Figures and how to measure them:
+//! `BENCHMARKS.md`, `examples/profile_engine.rs`.
 
+// Lower modules first: the engine's pieces, which import nothing from here.
+mod effect;
+mod hasher;
+mod index;
+mod names;
+mod record;
+mod segment_id;
+mod shape;
+mod stored;
+mod traits;
+// Methods of `Engine` kept beside it: its persistent state, binary
+// snapshots and privacy requests.
+mod persist;
+mod privacy;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+pub use effect::{Conflict, Effect, Forgotten, IdentIdx, Outcome, ProfileIdx, Rule};
+pub use segment_id::make_id;
+pub use stored::{EngineMeta, ProfileRecord, RestoreError};
+
+use crate::bytes::same_bytes;
 use crate::extract::{device_ids, extract, Candidate, Candidates};
 use crate::settings::{IdScheme, Settings, TypeId, IDENTIFIER_CAP, MERGE_CAP};
-use hashbrown::DefaultHashBuilder;
-use ps_spec::flatten::for_each_doc_leaf;
-use ps_spec::naming::{is_snake_case, to_snake_case};
-use ps_spec::tape::{JsonRef, Kind};
+use hasher::IdentHasher;
+use index::Index;
+use names::Names;
+use ps_spec::naming::to_snake_case;
+use ps_spec::tape::JsonRef;
 use ps_spec::{Event, EventType};
-use serde::{Deserialize, Serialize};
+use record::{IdentRec, Profile};
+use segment_id::{id_parts, SegmentIds};
 use serde_json::Value as Json;
-use sha1::{Digest, Sha1};
 use smallvec::SmallVec;
-use std::hash::BuildHasher;
-
-mod index;
-mod privacy;
-mod shape;
-mod snapshot;
-pub use privacy::Forgotten;
-
-/// A profile, numbered in creation order.
-pub type ProfileIdx = u32;
-/// An identifier in the engine's arena.
-pub type IdentIdx = u32;
-
-/// The rule a demoted identifier broke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    Limit(TypeId),
-    MergeCap,
-    IdentifierCap,
-}
-
-/// One demotion: an identifier dropped from an event because keeping it would
-/// have broken `rule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conflict {
-    pub ident_type: TypeId,
-    pub value: String,
-    pub rule: Rule,
-    /// The canonical profiles the event touched when the rule was hit.
-    pub profiles: Vec<ProfileIdx>,
-}
-
-/// What one event changed, in the order the rows are to be landed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// A profile was created: an `id_graph_updates` row `(p, p)`.
-    Created { profile: ProfileIdx },
-    /// `segment` now resolves to `canonical` (one row per member on a merge).
-    Repointed {
-        segment: ProfileIdx,
-        canonical: ProfileIdx,
-    },
-    /// An identifier was attached to a profile for the first time.
-    Attached {
-        profile: ProfileIdx,
-        ident: IdentIdx,
-    },
-    /// The profile's traits changed or it survived a merge: a full snapshot row.
-    Traits { profile: ProfileIdx },
-    /// An identifier was demoted.
-    Conflict(Conflict),
-}
-
-/// How one event resolved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outcome {
-    /// The event's `segment_id` (SPEC §3.3); `None` when no identifier survived.
-    pub segment: Option<ProfileIdx>,
-    /// The profile the event's identifiers now belong to.
-    pub canonical: Option<ProfileIdx>,
-    /// Profiles merged away by this event.
-    pub merges: u32,
-    /// Identifier types first seen in this event's `context.externalIds`.
-    pub new_types: Vec<String>,
-    /// The suppressed identifier that made the engine refuse the event
-    /// (SPEC §8); nothing else changed.
-    pub suppressed: Option<(String, String)>,
-}
-
-/// Values up to this many bytes are stored in the identifier's record.
-const INLINE: usize = 44;
-
-/// One identifier: a cache line holding everything a lookup reads (type,
-/// value, owner) and the last-seen time it updates. Values longer than
-/// [`INLINE`] bytes (rare: ids are mostly UUIDs, emails and shorter) live in
-/// the engine's `spill` arena instead, the record holding their offset. A
-/// value in a separate heap string cost a second cache miss per lookup, and
-/// about as much memory again as the part of the line it now fills.
-#[derive(Debug, Clone)]
-#[repr(align(64))]
-struct IdentRec {
-    last_seen: i64,
-    owner: ProfileIdx,
-    ty: TypeId,
-    len: u32,
-    /// The value when `len <= INLINE`, else its offset in `spill` (8 bytes,
-    /// little-endian).
-    bytes: [u8; INLINE],
-}
-
-impl IdentRec {
-    fn new(ty: TypeId, v: &str, owner: ProfileIdx, last_seen: i64, spill: &mut Vec<u8>) -> Self {
-        let v = v.as_bytes();
-        let mut bytes = [0u8; INLINE];
-        if v.len() <= INLINE {
-            bytes[..v.len()].copy_from_slice(v);
-        } else {
-            bytes[..8].copy_from_slice(&(spill.len() as u64).to_le_bytes());
-            spill.extend_from_slice(v);
-        }
-        IdentRec {
-            last_seen,
-            owner,
-            ty,
-            len: u32::try_from(v.len()).expect("identifier under 4 GiB"),
-            bytes,
-        }
-    }
-
-    /// The value's bytes (`spill` is the engine's).
-    #[inline(always)]
-    fn value<'a>(&'a self, spill: &'a [u8]) -> &'a [u8] {
-        let n = self.len as usize;
-        if n <= INLINE {
-            &self.bytes[..n]
-        } else {
-            let at = word(&self.bytes, 0) as usize;
-            &spill[at..at + n]
-        }
-    }
-
-    /// The value (`spill` is the engine's).
-    fn value_str<'a>(&'a self, spill: &'a [u8]) -> &'a str {
-        std::str::from_utf8(self.value(spill)).expect("stored from a str")
-    }
-
-    /// Erases the value (its bytes too, when spilled), for a privacy
-    /// deletion.
-    fn erase(&mut self, spill: &mut [u8]) {
-        let n = self.len as usize;
-        if n > INLINE {
-            let at = word(&self.bytes, 0) as usize;
-            spill[at..at + n].fill(0);
-        }
-        self.bytes = [0; INLINE];
-        self.len = 0;
-    }
-}
-
-#[derive(Debug, Clone)]
-struct TraitRec {
-    name: NameId,
-    /// `Json::Null` marks a trait removed by an explicit null; it is kept so a
-    /// merge still knows when it was removed.
-    value: Json,
-    order: u64,
-}
-
-/// A profile's state besides its canonical pointer and dirty flag, which the
-/// engine keeps in dense arrays of their own: every event reads one and sets
-/// the other, and a 4-byte or 1-byte entry is far likelier to be in cache
-/// than this 80-byte one.
-///
-/// Members and identifiers are few per profile: up to four are kept in
-/// place, in the space a `Vec` would take, so most profiles allocate for
-/// neither.
-#[derive(Debug, Clone, Default)]
-struct Profile {
-    merges: u32,
-    members: SmallVec<[ProfileIdx; 4]>,
-    idents: SmallVec<[IdentIdx; 4]>,
-    traits: Vec<TraitRec>,
-}
-
-/// A profile's persistent state, as stored by the warehouse and read back by
-/// [`Engine::restore`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProfileRecord {
-    pub segment_id: String,
-    pub ord: u32,
-    pub canonical: String,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub merges: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub idents: Vec<(String, String, i64)>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub traits: Vec<(String, Json, u64)>,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-/// Engine-wide counters that are not per profile.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EngineMeta {
-    pub order: u64,
-    pub added_types: Vec<String>,
-    /// Profiles ever created: a snapshot must hold exactly this many, so a
-    /// lost chunk at the end cannot pass for a smaller engine.
-    #[serde(default)]
-    pub profiles: u64,
-}
-
-/// An inconsistency found while restoring state.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("corrupt identity state: {0}")]
-pub struct RestoreError(pub String);
+use traits::{apply_object, set_trait};
 
 /// The identity engine.
 #[derive(Debug)]
@@ -257,7 +84,7 @@ pub struct Engine {
     idents: Vec<IdentRec>,
     /// Identifier values too long for their record.
     spill: Vec<u8>,
-    index: index::Index,
+    index: Index,
     hasher: IdentHasher,
     names: Names,
     /// Key layouts of recent identify traits.
@@ -271,6 +98,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An empty engine for the space named `space` (part of `use_` ids).
     pub fn new(settings: Settings, scheme: IdScheme, space: &str) -> Engine {
         Engine {
             settings,
@@ -282,7 +110,7 @@ impl Engine {
             segment_ids: SegmentIds::default(),
             idents: Vec::new(),
             spill: Vec::new(),
-            index: index::Index::default(),
+            index: Index::default(),
             hasher: IdentHasher::new(),
             names: Names::default(),
             shapes: shape::Shapes::default(),
@@ -293,22 +121,27 @@ impl Engine {
         }
     }
 
+    /// The identity settings, with the types added since.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
+    /// Profiles ever created, merged-away ones included.
     pub fn profile_count(&self) -> usize {
         self.profiles.len()
     }
 
+    /// Identifiers ever attached.
     pub fn identifier_count(&self) -> usize {
         self.idents.len()
     }
 
+    /// The segment id of profile `p`.
     pub fn segment_id(&self, p: ProfileIdx) -> &str {
         self.segment_ids.get(p)
     }
 
+    /// The live profile `p` resolves to (`p` itself while live).
     pub fn canonical(&self, p: ProfileIdx) -> ProfileIdx {
         self.canon[p as usize]
     }
@@ -857,220 +690,6 @@ impl Engine {
         d.sort_unstable();
         d
     }
-
-    /// The persistent state of one profile.
-    pub fn record(&self, p: ProfileIdx) -> ProfileRecord {
-        let prof = &self.profiles[p as usize];
-        ProfileRecord {
-            segment_id: self.segment_id(p).to_owned(),
-            ord: p,
-            canonical: self.segment_id(self.canon[p as usize]).to_owned(),
-            merges: prof.merges,
-            idents: prof
-                .idents
-                .iter()
-                .map(|&i| {
-                    let r = &self.idents[i as usize];
-                    (
-                        self.settings.name(r.ty).to_owned(),
-                        r.value_str(&self.spill).to_owned(),
-                        r.last_seen,
-                    )
-                })
-                .collect(),
-            traits: prof
-                .traits
-                .iter()
-                .map(|t| (self.names.get(t.name).to_owned(), t.value.clone(), t.order))
-                .collect(),
-        }
-    }
-
-    pub fn meta(&self) -> EngineMeta {
-        EngineMeta {
-            order: self.order,
-            added_types: self.settings.added_types().to_vec(),
-            profiles: self.profiles.len() as u64,
-        }
-    }
-
-    /// Rebuilds an engine from stored records (any order) and meta.
-    pub fn restore(
-        settings: Settings,
-        scheme: IdScheme,
-        space: &str,
-        meta: &EngineMeta,
-        records: Vec<ProfileRecord>,
-    ) -> Result<Engine, RestoreError> {
-        let mut e = Engine::new(settings, scheme, space);
-        for t in &meta.added_types {
-            e.settings.type_id_or_add(t);
-        }
-        e.order = meta.order;
-        let mut records = records;
-        records.sort_unstable_by_key(|r| r.ord);
-        let mut by_id = std::collections::HashMap::with_capacity(records.len());
-        for (i, r) in records.iter().enumerate() {
-            if r.ord as usize != i {
-                return Err(RestoreError(format!(
-                    "profile {} has ordinal {} but {} was expected",
-                    r.segment_id, r.ord, i
-                )));
-            }
-            by_id.insert(r.segment_id.as_str(), i as ProfileIdx);
-        }
-        e.profiles = vec![Profile::default(); records.len()];
-        e.canon = vec![0; records.len()];
-        e.marked = vec![false; records.len()];
-        e.segment_ids.reserve(
-            records.len(),
-            records.iter().map(|r| r.segment_id.len()).sum(),
-        );
-        for r in &records {
-            e.segment_ids.push(&[&r.segment_id]);
-        }
-        for (i, r) in records.iter().enumerate() {
-            let c = *by_id.get(r.canonical.as_str()).ok_or_else(|| {
-                RestoreError(format!(
-                    "profile {} points to unknown {}",
-                    r.segment_id, r.canonical
-                ))
-            })?;
-            e.canon[i] = c;
-            let prof = &mut e.profiles[i];
-            prof.merges = r.merges;
-            prof.traits = r
-                .traits
-                .iter()
-                .map(|(n, v, o)| TraitRec {
-                    name: e.names.id(&e.hasher, n),
-                    value: v.clone(),
-                    order: *o,
-                })
-                .collect();
-        }
-        for i in 0..records.len() {
-            let c = e.canon[i];
-            if c as usize != i {
-                // One hop: a merged-away profile must point at a live one.
-                if e.canon[c as usize] != c {
-                    return Err(RestoreError(format!(
-                        "profile {} points to {}, which is itself merged away",
-                        records[i].segment_id, records[c as usize].segment_id
-                    )));
-                }
-                e.profiles[c as usize].members.push(i as ProfileIdx);
-            }
-        }
-        let mut sink = Vec::new();
-        for (i, r) in records.iter().enumerate() {
-            for (ty, v, seen) in &r.idents {
-                let (t, _) = e.settings.type_id_or_add(ty);
-                if e.find(t, v).is_some() {
-                    return Err(RestoreError(format!(
-                        "identifier {ty}:{v} is held by two profiles"
-                    )));
-                }
-                e.attach(i as ProfileIdx, t, v, *seen, &mut sink);
-            }
-        }
-        Ok(e)
-    }
-}
-
-/// Profile ids. The `use` scheme hashes the space and the profile's number so
-/// ids are stable across replays yet do not reveal how many profiles exist.
-/// (Built without `format!`, at their exact length: one allocation per id.)
-pub fn make_id(scheme: IdScheme, space: &str, n: u64) -> String {
-    let mut buf = [0u8; 27];
-    let (prefix, digits) = id_parts(scheme, space, n, &mut buf);
-    let mut id = String::with_capacity(prefix.len() + digits.len());
-    id.push_str(prefix);
-    id.push_str(digits);
-    id
-}
-
-/// [`make_id`] in two parts, the prefix and the digits (written to `buf`),
-/// so the engine can append them to its segment ids without a `String`.
-fn id_parts<'b>(
-    scheme: IdScheme,
-    space: &str,
-    n: u64,
-    buf: &'b mut [u8; 27],
-) -> (&'static str, &'b str) {
-    match scheme {
-        IdScheme::Sequential => {
-            let mut at = buf.len();
-            let mut rest = n;
-            loop {
-                at -= 1;
-                buf[at] = b'0' + (rest % 10) as u8;
-                rest /= 10;
-                if rest == 0 {
-                    break;
-                }
-            }
-            ("profile_", std::str::from_utf8(&buf[at..]).expect("ascii"))
-        }
-        IdScheme::Use => {
-            const ALPHABET: &[u8; 62] =
-                b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-            let mut h = Sha1::new();
-            h.update(space.as_bytes());
-            h.update([0]);
-            h.update(n.to_be_bytes());
-            let digest = h.finalize();
-            // 27 base-62 digits of the 160-bit digest, most significant first.
-            let mut num = [0u32; 5];
-            for (limb, c) in num.iter_mut().zip(digest.chunks(4)) {
-                *limb = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-            }
-            for d in buf.iter_mut().rev() {
-                let mut rem: u64 = 0;
-                for limb in num.iter_mut() {
-                    let cur = (rem << 32) | *limb as u64;
-                    *limb = (cur / 62) as u32;
-                    rem = cur % 62;
-                }
-                *d = ALPHABET[rem as usize];
-            }
-            ("use_", std::str::from_utf8(&buf[..]).expect("ascii"))
-        }
-    }
-}
-
-/// Every profile's segment id, end to end in one string: no allocation per
-/// profile, and 8 bytes of bookkeeping each instead of a boxed string's 16
-/// and its heap block's overhead.
-#[derive(Debug, Default)]
-struct SegmentIds {
-    text: String,
-    /// Where each profile's id ends in `text` (it starts where the previous
-    /// one ends).
-    ends: Vec<u64>,
-}
-
-impl SegmentIds {
-    /// Appends the next profile's id, given in parts.
-    fn push(&mut self, parts: &[&str]) {
-        for part in parts {
-            self.text.push_str(part);
-        }
-        self.ends.push(self.text.len() as u64);
-    }
-
-    #[inline]
-    fn get(&self, p: ProfileIdx) -> &str {
-        let p = p as usize;
-        let start = if p == 0 { 0 } else { self.ends[p - 1] as usize };
-        &self.text[start..self.ends[p] as usize]
-    }
-
-    /// Makes room for `n` more ids of `bytes` bytes in all.
-    fn reserve(&mut self, n: usize, bytes: usize) {
-        self.ends.reserve_exact(n);
-        self.text.reserve_exact(bytes);
-    }
 }
 
 /// An identifier value for [`Engine::process_known`]: `Some(Some(s))` for a
@@ -1086,504 +705,5 @@ fn string_id(v: Option<JsonRef<'_>>) -> Option<Option<&str>> {
             None if v.is_number() => None,
             None => Some(None),
         },
-    }
-}
-
-/// Sets trait `id` of a profile's `traits` to `leaf`, looking at `*hint`
-/// first; returns whether a value changed. `*hint` moves past it.
-#[inline]
-fn set_trait(
-    traits: &mut Vec<TraitRec>,
-    id: NameId,
-    hint: &mut usize,
-    leaf: JsonRef<'_>,
-    order: u64,
-) -> bool {
-    let at = match traits.get(*hint) {
-        Some(x) if x.name == id => Some(*hint),
-        _ => traits.iter().position(|x| x.name == id),
-    };
-    match at {
-        Some(k) => {
-            let x = &mut traits[k];
-            x.order = order;
-            *hint = k + 1;
-            if leaf.eq_json(&x.value) {
-                return false;
-            }
-            assign(&mut x.value, leaf);
-            true
-        }
-        // An explicit null for a trait the profile lacks changes nothing
-        // now, but is kept (as a removal) so a later merge does not bring
-        // back an older value from the other profile.
-        None => {
-            traits.push(TraitRec {
-                name: id,
-                value: leaf.to_json(),
-                order,
-            });
-            *hint = traits.len();
-            leaf.kind() != Kind::Null
-        }
-    }
-}
-
-/// Sets the leaves of an object-valued trait member (named under `prefix`,
-/// see `ps_spec::flatten`), looking at `*hint` first; returns whether a
-/// value changed.
-#[inline]
-fn apply_object(
-    names: &mut Names,
-    hasher: &IdentHasher,
-    traits: &mut Vec<TraitRec>,
-    hint: &mut usize,
-    value: JsonRef<'_>,
-    prefix: &str,
-    order: u64,
-) -> bool {
-    let mut changed = false;
-    for_each_doc_leaf(value, prefix, |name, leaf| {
-        if name.is_empty() {
-            return;
-        }
-        let id = match traits.get(*hint) {
-            Some(x) if same_bytes(names.get(x.name).as_bytes(), name.as_bytes()) => x.name,
-            _ => names.id(hasher, name),
-        };
-        changed |= set_trait(traits, id, hint, leaf, order);
-    });
-    changed
-}
-
-/// A trait name's number in the engine's [`Names`].
-type NameId = u32;
-
-/// Trait names, each stored once per engine: profiles hold their numbers.
-/// (Names are few, most profiles share them; a name stays here for the
-/// engine's life, even when no profile holds it any more.)
-///
-/// Top-level keys of identify traits are remembered with the name they give
-/// (`createdAt` gives `created_at`), so a key seen before costs a hash and a
-/// probe, not the naming rule and an allocation.
-#[derive(Debug, Default)]
-struct Names {
-    list: Vec<Box<str>>,
-    /// Whether each name is snake_case (then a flat member under a key
-    /// spelled like it has this name).
-    snake: Vec<bool>,
-    index: index::Index,
-    /// Keys seen, with their names.
-    keys: Vec<(Box<str>, NameId)>,
-    key_index: index::Index,
-}
-
-impl Names {
-    /// The number of `name`, adding it if new.
-    fn id(&mut self, hasher: &IdentHasher, name: &str) -> NameId {
-        let h = hasher.hash(0, name);
-        let list = &self.list;
-        if let Some(i) = self.index.find(h, |j| {
-            same_bytes(list[j as usize].as_bytes(), name.as_bytes())
-        }) {
-            return i;
-        }
-        let i = self.list.len() as NameId;
-        self.list.push(name.into());
-        self.snake.push(is_snake_case(name));
-        self.index.insert(h, i);
-        i
-    }
-
-    /// The name of a flat member under `key` (`key` itself when snake_case,
-    /// else `ps_spec::naming::snake_case(key)`), added if new; `None` when
-    /// the key names nothing (`"$$"`).
-    #[inline]
-    fn of_key(&mut self, hasher: &IdentHasher, key: &str) -> Option<NameId> {
-        let h = hasher.hash(0, key);
-        let keys = &self.keys;
-        if let Some(k) = self.key_index.find(h, |j| {
-            same_bytes(keys[j as usize].0.as_bytes(), key.as_bytes())
-        }) {
-            return Some(self.keys[k as usize].1);
-        }
-        let name = to_snake_case(key);
-        if name.is_empty() {
-            return None;
-        }
-        let id = self.id(hasher, &name);
-        self.key_index.insert(h, self.keys.len() as u32);
-        self.keys.push((key.into(), id));
-        Some(id)
-    }
-
-    #[inline]
-    fn get(&self, id: NameId) -> &str {
-        &self.list[id as usize]
-    }
-
-    #[inline]
-    fn is_snake(&self, id: NameId) -> bool {
-        self.snake[id as usize]
-    }
-}
-
-/// `*dst = src.to_json()`, reusing a string's buffer.
-#[inline]
-fn assign(dst: &mut Json, src: JsonRef<'_>) {
-    match (dst, src.kind()) {
-        (Json::String(d), Kind::Str(s)) => {
-            d.clear();
-            d.push_str(s);
-        }
-        (d, _) => *d = src.to_json(),
-    }
-}
-
-/// The identifier index's hash of `(type, value)`: foldhash's folded
-/// multiply applied to the value's bytes directly, without going through
-/// `Hasher` (which costs as much again for these short strings). Seeded per
-/// engine from hashbrown's randomly seeded default, so crafted identifiers
-/// cannot aim at one bucket. Nothing persisted depends on it: the index is
-/// rebuilt on restore.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct IdentHasher {
-    k: [u64; 3],
-}
-
-#[inline(always)]
-fn fold(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-#[inline(always)]
-fn word(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
-#[inline(always)]
-fn half(b: &[u8], at: usize) -> u64 {
-    u64::from(u32::from_le_bytes(
-        b[at..at + 4].try_into().expect("4 bytes"),
-    ))
-}
-
-impl IdentHasher {
-    fn new() -> IdentHasher {
-        let random = DefaultHashBuilder::default();
-        IdentHasher {
-            k: [
-                random.hash_one(1u64),
-                random.hash_one(2u64),
-                random.hash_one(3u64) | 1,
-            ],
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn hash(&self, t: TypeId, v: &str) -> u64 {
-        let b = v.as_bytes();
-        let n = b.len();
-        let [k0, k1, k2] = self.k;
-        let mut s0 = k0 ^ u64::from(t);
-        let mut s1 = k1 ^ n as u64;
-        if n <= 16 {
-            let (lo, hi) = if n >= 8 {
-                (word(b, 0), word(b, n - 8))
-            } else if n >= 4 {
-                (half(b, 0), half(b, n - 4))
-            } else if n > 0 {
-                let x = u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
-                (x, 0)
-            } else {
-                (0, 0)
-            };
-            s0 ^= lo;
-            s1 ^= hi;
-        } else {
-            // Every 16-byte block that ends before the last byte, then the
-            // last 16 bytes (whole blocks: no bounds checks in the loop).
-            for c in b[..n - 1].chunks_exact(16) {
-                s0 = fold(first8(c) ^ s0, last8(c) ^ k2);
-            }
-            let c = &b[n - 16..];
-            s1 = fold(first8(c) ^ s1, last8(c) ^ k2);
-        }
-        fold(s0 ^ k2, s1)
-    }
-}
-
-/// `a == b` for identifier values, inlined: most are a few words long, and
-/// a call to `memcmp` costs more than comparing them.
-#[inline(always)]
-pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n < 8 {
-        return if n >= 4 {
-            half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
-        } else {
-            a == b
-        };
-    }
-    // Whole words (no bounds checks in the loop), then the last 8 bytes.
-    a.chunks_exact(8)
-        .zip(b.chunks_exact(8))
-        .all(|(x, y)| first8(x) == first8(y))
-        && last8(a) == last8(b)
-}
-
-/// The first 8 bytes of `b` (at least 8 long), little-endian.
-#[inline(always)]
-fn first8(b: &[u8]) -> u64 {
-    u64::from_le_bytes(*b.first_chunk::<8>().expect("8 bytes"))
-}
-
-/// The last 8 bytes of `b` (at least 8 long), little-endian.
-#[inline(always)]
-fn last8(b: &[u8]) -> u64 {
-    u64::from_le_bytes(*b.last_chunk::<8>().expect("8 bytes"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `apply_traits` as it was, on the `serde_json` map of the traits (the
-    /// payload as `serde_json` reads it): names from `for_each_leaf`, values
-    /// compared and cloned as `serde_json` values.
-    fn apply_traits_reference(
-        e: &mut Engine,
-        p: ProfileIdx,
-        body: Option<&serde_json::Map<String, Json>>,
-    ) -> bool {
-        let Some(body) = body else { return false };
-        let order = e.order;
-        let (names, hasher) = (&mut e.names, &e.hasher);
-        let traits = &mut e.profiles[p as usize].traits;
-        let mut changed = false;
-        ps_spec::flatten::for_each_leaf(body, "", |name, leaf| {
-            if name.is_empty() {
-                return;
-            }
-            let id = names.id(hasher, name);
-            match traits.iter_mut().find(|x| x.name == id) {
-                Some(x) => {
-                    if x.value != *leaf {
-                        changed = true;
-                        x.value = leaf.clone();
-                    }
-                    x.order = order;
-                }
-                None => {
-                    changed |= !leaf.is_null();
-                    traits.push(TraitRec {
-                        name: id,
-                        value: leaf.clone(),
-                        order,
-                    });
-                }
-            }
-        });
-        e.mark(p);
-        changed
-    }
-
-    /// Trait updates read from the tape change exactly what the map version
-    /// changed, report the same `changed`, and leave the same snapshot
-    /// bytes: on traits with repeated and unsorted keys, keys that name the
-    /// same trait (`planName`, `plan_name`), nested objects, arrays holding
-    /// objects, and numbers `serde_json` tells apart (`1`, `1.0`, `-0`).
-    #[test]
-    fn tape_traits_equal_map_traits() {
-        use crate::testgen::{key_text, Rng, Tree, NUMBERS};
-        const KEYS: [&str; 16] = [
-            "plan",
-            "email",
-            "planName",
-            "plan_name",
-            "a_b",
-            "_x",
-            "x_",
-            "a__b",
-            "",
-            "$$",
-            "Ü",
-            "2fa",
-            "n1",
-            "A",
-            "a",
-            "address",
-        ];
-        const STRINGS: [&str; 5] = ["free", "pro", "", "Pro", "x"];
-        fn value(r: &mut Rng, depth: u32) -> Tree {
-            match r.below(if depth == 0 { 6 } else { 8 }) {
-                0 => Tree::Leaf("null".into()),
-                1 => Tree::Leaf(["true", "false"][r.below(2) as usize].into()),
-                2 => Tree::Leaf(r.pick(&NUMBERS).into()),
-                3 | 4 => {
-                    let s = r.pick(&STRINGS);
-                    Tree::Leaf(key_text(r, s))
-                }
-                5 => Tree::Array(
-                    (0..r.below(3))
-                        .map(|_| value(r, depth.saturating_sub(1)))
-                        .collect(),
-                ),
-                _ => object(r, depth - 1),
-            }
-        }
-        fn object(r: &mut Rng, depth: u32) -> Tree {
-            let mut o = Tree::Object(Vec::new());
-            for _ in 0..r.below(7) {
-                let k = r.pick(&KEYS);
-                let v = value(r, depth);
-                o.put(r, k, v);
-            }
-            o
-        }
-        let mut r = Rng(0x2545_F491_4F6C_DD1D);
-        let mut hits = 0;
-        for round in 0..300 {
-            let settings = || Settings::new(&Default::default()).unwrap();
-            let (mut a, mut b) = (
-                Engine::new(settings(), IdScheme::Sequential, "t"),
-                Engine::new(settings(), IdScheme::Sequential, "t"),
-            );
-            let (pa, pb) = (a.create(&mut Vec::new()), b.create(&mut Vec::new()));
-            // Names a store could hold that no key gives: a member under
-            // `planName` still names `plan_name`.
-            if round % 3 == 0 {
-                for (e, p) in [(&mut a, pa), (&mut b, pb)] {
-                    for n in ["planName", "A"] {
-                        let name = e.names.id(&e.hasher, n);
-                        e.profiles[p as usize].traits.push(TraitRec {
-                            name,
-                            value: Json::from("stored"),
-                            order: 0,
-                        });
-                    }
-                }
-            }
-            // Half the steps replay an earlier step's traits, so that the
-            // engine applies them from a remembered key layout.
-            let mut seen: Vec<String> = Vec::new();
-            for step in 0..40 {
-                let text = if !seen.is_empty() && r.below(2) == 0 {
-                    seen[r.below(seen.len() as u64) as usize].clone()
-                } else {
-                    let traits = object(&mut r, 2).text();
-                    format!(r#"{{"type":"identify","userId":"u","traits":{traits}}}"#)
-                };
-                seen.push(text.clone());
-                let ev = ps_spec::parse_event_str(&text, &Default::default()).unwrap();
-                a.order += 1;
-                b.order += 1;
-                let got = a.apply_traits(pa, ev.body_ref());
-                let want = apply_traits_reference(&mut b, pb, ev.body());
-                assert_eq!(got, want, "round {round}, step {step}: {text}");
-                assert_eq!(
-                    a.record(pa),
-                    b.record(pb),
-                    "round {round}, step {step}: {text}"
-                );
-                let (mut sa, mut sb) = (Vec::new(), Vec::new());
-                a.encode_snapshot(0..1, &mut sa);
-                b.encode_snapshot(0..1, &mut sb);
-                assert_eq!(sa, sb, "round {round}, step {step}: {text}");
-            }
-            hits += a.shapes.hits;
-        }
-        assert!(hits > 1000, "{hits} events applied from a key layout");
-    }
-
-    /// `make_id` as it was (with `format!`): ids must stay identical, since
-    /// stored state and warehouse rows hold them.
-    fn make_id_reference(scheme: IdScheme, space: &str, n: u64) -> String {
-        match scheme {
-            IdScheme::Sequential => format!("profile_{n}"),
-            IdScheme::Use => {
-                const ALPHABET: &[u8; 62] =
-                    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-                let mut h = Sha1::new();
-                h.update(space.as_bytes());
-                h.update([0]);
-                h.update(n.to_be_bytes());
-                let digest = h.finalize();
-                // 27 base-62 digits of the 160-bit digest, most significant first.
-                let mut num: Vec<u32> = digest
-                    .chunks(4)
-                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
-                let mut digits = [0u8; 27];
-                for d in digits.iter_mut().rev() {
-                    let mut rem: u64 = 0;
-                    for limb in num.iter_mut() {
-                        let cur = (rem << 32) | *limb as u64;
-                        *limb = (cur / 62) as u32;
-                        rem = cur % 62;
-                    }
-                    *d = ALPHABET[rem as usize];
-                }
-                format!("use_{}", std::str::from_utf8(&digits).expect("ascii"))
-            }
-        }
-    }
-
-    #[test]
-    fn make_id_is_unchanged() {
-        for space in [
-            "",
-            "s",
-            "space_a",
-            "a space name longer than one sha-1 block of sixty-four bytes",
-        ] {
-            for n in (0..2_000).chain([u64::from(u32::MAX), u64::MAX - 1, u64::MAX]) {
-                for scheme in [IdScheme::Use, IdScheme::Sequential] {
-                    let id = make_id(scheme, space, n);
-                    assert_eq!(id, make_id_reference(scheme, space, n));
-                    assert_eq!(id.capacity(), id.len());
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn same_bytes_is_equality() {
-        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
-        for n in 0..base.len() {
-            let a = &base[..n];
-            assert!(same_bytes(a, a));
-            for m in 0..base.len() {
-                assert_eq!(same_bytes(a, &base[..m]), n == m);
-            }
-            for k in 0..n {
-                let mut b = a.to_vec();
-                b[k] ^= 1;
-                assert!(!same_bytes(a, &b), "length {n}, byte {k}");
-            }
-        }
-    }
-
-    #[test]
-    fn ident_hash_sees_every_byte_and_the_type() {
-        let h = IdentHasher::new();
-        let base: Vec<u8> = (0..70u8).map(|i| b'0' + i % 43).collect();
-        let mut seen = std::collections::HashSet::new();
-        for n in 0..base.len() {
-            let v = std::str::from_utf8(&base[..n]).unwrap();
-            assert_eq!(h.hash(1, v), h.hash(1, &String::from(v)));
-            assert!(seen.insert(h.hash(1, v)), "length {n}");
-            assert!(seen.insert(h.hash(2, v)), "type, length {n}");
-            for k in 0..n {
-                let mut b = base[..n].to_vec();
-                b[k] = b'~';
-                let w = std::str::from_utf8(&b).unwrap();
-                assert_ne!(h.hash(1, v), h.hash(1, w), "length {n}, byte {k}");
-            }
-        }
     }
 }

@@ -9,8 +9,8 @@
 //! This runs for every event the engine's shortcut does not take, so it
 //! reads the event where it is: the parsed tape ([`ps_spec::tape`]), not
 //! `serde_json` maps (building the map of a real SDK's `context` — page,
-//! user agent, library, campaign, device — was 87% of the engine's time on
-//! a `profiles-sync gen` stream). Parsing already walks `context` once and
+//! user agent, library, campaign, device — was most of the engine's time
+//! on a `profiles-sync gen` stream). Parsing already walks `context` once and
 //! notes where each source is ([`Event::identity_refs`]), so nothing is
 //! searched for here; a device's keys are matched by length and word
 //! compares. The meaning is `serde_json`'s throughout: for a repeated key
@@ -20,7 +20,7 @@
 //! and random texts with repeated keys, escapes and every number form must
 //! give the same candidates.
 
-use crate::engine::same_bytes;
+use crate::bytes::same_bytes;
 use crate::settings::{Builtin, Settings, TypeId};
 use ps_spec::tape::{JsonRef, Kind};
 use ps_spec::{Event, EventType};
@@ -483,7 +483,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let mut r = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut r = Rng::new(0x9E37_79B9_7F4A_7C15);
         let (mut a, mut b) = (Settings::new(&cfg).unwrap(), Settings::new(&cfg).unwrap());
         let mut seen = std::collections::BTreeSet::new();
         let mut numeric = 0;

@@ -51,11 +51,16 @@ pub enum IdScheme {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Window {
+    /// Every identifier ever attached counts.
     #[default]
     Ever,
+    /// Identifiers seen in the last 365 days count.
     Annually,
+    /// Identifiers seen in the last 30 days count.
     Monthly,
+    /// Identifiers seen in the last 7 days count.
     Weekly,
+    /// Identifiers seen in the last day count.
     Daily,
 }
 
@@ -87,10 +92,14 @@ impl Window {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
+    /// `id_scheme`: how new profiles' segment ids are made.
     #[serde(default)]
     pub id_scheme: IdScheme,
+    /// `use_recommended_blocked_values`: block [`RECOMMENDED_BLOCKED`]
+    /// (placeholder values such as `null` or `-1`) for every type.
     #[serde(default)]
     pub use_recommended_blocked_values: bool,
+    /// The `[[identity.identifiers]]` entries, in file order.
     #[serde(default)]
     pub identifiers: Vec<IdentifierConfig>,
 }
@@ -99,14 +108,18 @@ pub struct IdentityConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierConfig {
+    /// `type`: the identifier type (a default one, or a new custom one).
     #[serde(rename = "type")]
     pub type_name: String,
     /// Trait/property key a custom identifier is read from.
     pub key: Option<String>,
+    /// Rank among types: 1 is the most trusted (kept when a rule is broken).
     pub priority: Option<u32>,
+    /// Most identifiers of this type one profile may hold within `window`.
     pub limit: Option<u32>,
     /// Kept as text so an unknown window is reported with its setting's name.
     pub window: Option<String>,
+    /// Values never promoted to identifiers: exact text, or `/regex/`.
     #[serde(default)]
     pub blocked: Vec<String>,
 }
@@ -115,7 +128,9 @@ pub struct IdentifierConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid setting `{setting}`: {message}")]
 pub struct SettingsError {
+    /// The setting's path in the config file (`identity.identifiers[0].limit`).
     pub setting: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -125,7 +140,9 @@ pub type TypeId = u16;
 /// A blocked value: exact text or a regular expression.
 #[derive(Debug, Clone)]
 pub enum Blocked {
+    /// Exactly this text.
     Exact(String),
+    /// Any text the regular expression (written `/…/`) matches.
     Pattern(Regex),
 }
 
@@ -149,12 +166,17 @@ impl Blocked {
 /// Compiled settings of one identifier type.
 #[derive(Debug, Clone)]
 pub struct TypeSettings {
+    /// The type's name (`user_id`, `email`, ...).
     pub name: String,
     /// Custom key, with its camelCase and snake_case spellings.
     pub keys: Vec<String>,
+    /// Rank among types: 1 is the most trusted.
     pub priority: u32,
+    /// Most identifiers of this type one profile may hold within `window`.
     pub limit: u32,
+    /// How far back identifiers count towards `limit`.
     pub window: Window,
+    /// Values never promoted to identifiers of this type.
     pub blocked: Vec<Blocked>,
 }
 
@@ -349,18 +371,22 @@ impl Settings {
         self
     }
 
+    /// The id of the type named `name`, if there is one.
     pub fn type_id(&self, name: &str) -> Option<TypeId> {
         self.by_name.get(name).copied()
     }
 
+    /// The settings of type `t`.
     pub fn get(&self, t: TypeId) -> &TypeSettings {
         &self.types[t as usize]
     }
 
+    /// The name of type `t`.
     pub fn name(&self, t: TypeId) -> &str {
         &self.types[t as usize].name
     }
 
+    /// Every type with its id, in id order.
     pub fn types(&self) -> impl Iterator<Item = (TypeId, &TypeSettings)> {
         self.types.iter().enumerate().map(|(i, t)| (i as TypeId, t))
     }
@@ -389,7 +415,7 @@ impl Settings {
     /// Whether `value` may not be promoted to an identifier of type `t`.
     ///
     /// Inlined down to one flag test: most engines block nothing, and the
-    /// call itself cost ~15 instructions per identifier on every event.
+    /// call itself showed in the profile of every event's lookups.
     /// (`any_blocked` is false only when no type blocks anything and the
     /// recommended list is off.)
     #[inline(always)]

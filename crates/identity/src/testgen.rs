@@ -5,15 +5,20 @@
 //! (integers, floats, `-0`, beyond `i64`). A `serde_json` map cannot hold
 //! any of that, so these are built and written as text.
 
-/// A small xorshift generator, so the tests need no `rand`.
-pub(crate) struct Rng(pub(crate) u64);
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng};
+use rand_xoshiro::Xoshiro256StarStar;
+
+/// A seeded xoshiro256** (value-stable, so a failing case reproduces), with
+/// the few draws the generators make.
+pub(crate) struct Rng(Xoshiro256StarStar);
 
 impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(Xoshiro256StarStar::seed_from_u64(seed))
+    }
+
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        self.0.next_u64()
     }
 
     pub(crate) fn below(&mut self, n: u64) -> u64 {

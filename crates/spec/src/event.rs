@@ -19,15 +19,22 @@ pub const MAX_MESSAGE_ID_LEN: usize = 100;
 /// The six Segment calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
+    /// `identify`: who the user is, with traits.
     Identify,
+    /// `track`: something the user did, named by `event`.
     Track,
+    /// `page`: a web page view.
     Page,
+    /// `screen`: a mobile app screen view.
     Screen,
+    /// `group`: the user belongs to an account (`groupId`), with its traits.
     Group,
+    /// `alias`: `previousId` is another name for the user.
     Alias,
 }
 
 impl EventType {
+    /// Every call, in declaration order.
     pub const ALL: [EventType; 6] = [
         EventType::Identify,
         EventType::Track,
@@ -37,6 +44,7 @@ impl EventType {
         EventType::Alias,
     ];
 
+    /// The call named by a payload's `type` (`"identify"`, ...), if it is one.
     pub fn parse(s: &str) -> Option<EventType> {
         Some(match s {
             "identify" => EventType::Identify,
@@ -94,35 +102,56 @@ impl fmt::Display for EventType {
 /// group by; [`Display`](fmt::Display) is the message for a person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The text is not JSON; the parser's message.
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    /// The JSON is not an object.
     #[error("an event must be a JSON object")]
     NotAnObject,
+    /// No `type` key.
     #[error("missing `type`")]
     MissingType,
+    /// A `type` that is not one of the six calls.
     #[error("unknown event type {0:?} (expected identify, track, page, screen, group or alias)")]
     UnknownType(String),
+    /// Neither `userId` nor `anonymousId` is a non-empty string or number.
     #[error("neither `userId` nor `anonymousId` is present and non-empty")]
     MissingIdentity,
+    /// A track call without a non-empty `event`.
     #[error("track call without a non-empty `event`")]
     MissingEvent,
+    /// A group call without a non-empty `groupId`.
     #[error("group call without a non-empty `groupId`")]
     MissingGroupId,
+    /// A `messageId` longer than [`MAX_MESSAGE_ID_LEN`] characters (its length).
     #[error("`messageId` is {0} characters long; at most 100 are allowed")]
     MessageIdTooLong(usize),
+    /// A field of the wrong JSON type.
     #[error("field `{field}` must be {expected}")]
     BadField {
+        /// The payload key.
         field: &'static str,
+        /// What it must be, for the message (`"a string"`, ...).
         expected: &'static str,
     },
+    /// A timestamp field that is not ISO-8601.
     #[error("`{field}` is not an ISO-8601 timestamp: {value:?}")]
-    BadTimestamp { field: &'static str, value: String },
+    BadTimestamp {
+        /// The payload key.
+        field: &'static str,
+        /// The value as sent.
+        value: String,
+    },
+    /// No configured source has the event's write key.
     #[error("no source has write key {0:?}")]
     UnknownWriteKey(String),
+    /// Neither the event nor the caller names a source.
     #[error("no write key on the event and no --source given")]
     NoSource,
+    /// The payload is over the size limit (its size in bytes).
     #[error("the event is {0} bytes; at most 32768 are allowed")]
     TooLarge(usize),
+    /// An identifier of the event is on the suppression list (which one).
     #[error("an identifier of the event is suppressed ({0})")]
     Suppressed(String),
 }
@@ -164,23 +193,34 @@ pub struct Arrival {
 /// A valid, normalized event, with its payload.
 #[derive(Debug, Clone)]
 pub struct Event {
+    /// The Segment call.
     pub kind: EventType,
+    /// `messageId`, the deduplication key; derived from the payload when
+    /// absent.
     pub message_id: String,
+    /// `anonymousId`, when a non-empty string or number.
     pub anonymous_id: Option<String>,
+    /// `userId`, when a non-empty string or number.
     pub user_id: Option<String>,
     /// Corrected timestamp (SPEC §2); never missing.
     pub timestamp: Micros,
     /// The device's own clock reading (`originalTimestamp`, or the caller's
     /// `timestamp`).
     pub original_timestamp: Option<Micros>,
+    /// The payload's `sentAt`, else its batch's.
     pub sent_at: Option<Micros>,
+    /// When the event was received: the server's time, else the payload's
+    /// `receivedAt`, else the load's start.
     pub received_at: Micros,
     /// Track event name.
     pub event: Option<String>,
-    /// Page or screen name and category.
+    /// Page or screen name.
     pub name: Option<String>,
+    /// Page or screen category.
     pub category: Option<String>,
+    /// `groupId` of a group call.
     pub group_id: Option<String>,
+    /// `previousId` of an alias call.
     pub previous_id: Option<String>,
     /// `writeKey` carried by the payload, if any.
     pub write_key: Option<String>,
@@ -216,9 +256,13 @@ pub struct Event {
 pub struct IdentitySources {
     /// Top-level `integrations` (`Google Analytics.clientId`).
     pub integrations: bool,
+    /// `context.traits`.
     pub context_traits: bool,
+    /// `context.device`.
     pub context_device: bool,
+    /// `context.integrations`.
     pub context_integrations: bool,
+    /// `context.externalIds`.
     pub context_external_ids: bool,
 }
 
@@ -229,11 +273,14 @@ pub struct IdentitySources {
 pub struct IdentityRefs<'a> {
     /// Top-level `integrations`.
     pub integrations: Option<JsonRef<'a>>,
-    /// `context.traits`, `context.device`, `context.integrations`,
-    /// `context.externalIds` (when `context` is an object).
+    /// `context.traits` (this and the next three: when `context` is an
+    /// object).
     pub context_traits: Option<JsonRef<'a>>,
+    /// `context.device`.
     pub context_device: Option<JsonRef<'a>>,
+    /// `context.integrations`.
     pub context_integrations: Option<JsonRef<'a>>,
+    /// `context.externalIds`.
     pub context_external_ids: Option<JsonRef<'a>>,
 }
 
@@ -313,7 +360,7 @@ impl Event {
 
     /// `context.device` ([`IdentityRefs::context_device`]) alone: the
     /// identity engine's shortcut reads only it, and building all of
-    /// [`Event::identity_refs`] for it cost ~45 instructions a mobile event.
+    /// [`Event::identity_refs`] for it showed in that hot path's profile.
     #[inline]
     pub fn context_device_ref(&self) -> Option<JsonRef<'_>> {
         self.sources_at.context_device.map(|i| self.doc.at(i))
@@ -543,8 +590,11 @@ impl<'a> Top<'a> {
 /// What [`validate_json`] found valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Validated {
+    /// The Segment call.
     pub kind: EventType,
+    /// `messageId`, as [`Event::message_id`] would hold it.
     pub message_id: String,
+    /// `writeKey` carried by the payload, if any.
     pub write_key: Option<String>,
 }
 
@@ -694,113 +744,4 @@ fn derive_id(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::time::format_sql;
-
-    fn parse(s: &str) -> Result<Event, Refusal> {
-        parse_event_str(
-            s,
-            &Arrival {
-                load_time: 0,
-                ..Arrival::default()
-            },
-        )
-    }
-
-    #[test]
-    fn validation_reasons() {
-        assert_eq!(parse("{").unwrap_err().code(), "malformed_json");
-        assert_eq!(parse("[]").unwrap_err(), Refusal::NotAnObject);
-        assert_eq!(
-            parse(r#"{"type":"x","userId":"u"}"#).unwrap_err().code(),
-            "unknown_type"
-        );
-        assert_eq!(
-            parse(r#"{"type":"page","userId":""}"#).unwrap_err(),
-            Refusal::MissingIdentity
-        );
-        assert_eq!(
-            parse(r#"{"type":"track","userId":"u"}"#).unwrap_err(),
-            Refusal::MissingEvent
-        );
-        assert_eq!(
-            parse(r#"{"type":"group","userId":"u"}"#).unwrap_err(),
-            Refusal::MissingGroupId
-        );
-        let long = "m".repeat(101);
-        let e = parse(&format!(
-            r#"{{"type":"page","userId":"u","messageId":"{long}"}}"#
-        ))
-        .unwrap_err();
-        assert_eq!(e.code(), "message_id_too_long");
-        assert_eq!(
-            parse(r#"{"type":"page","userId":"u","timestamp":"yesterday"}"#)
-                .unwrap_err()
-                .code(),
-            "bad_timestamp"
-        );
-    }
-
-    #[test]
-    fn missing_message_id_is_stable() {
-        let a = parse(r#"{"type":"page","userId":"u"}"#).unwrap();
-        let b = parse(r#"{"type":"page","userId":"u"}"#).unwrap();
-        assert_eq!(a.message_id, b.message_id);
-        assert!(a.message_id.starts_with("ps-"));
-    }
-
-    #[test]
-    fn clock_skew_correction() {
-        let arrival = Arrival {
-            received_at: parse_timestamp("2024-01-01T12:00:10Z"),
-            batch_sent_at: parse_timestamp("2024-01-01T12:05:00Z"),
-            load_time: 0,
-        };
-        // The device clock is 5 minutes fast: sent at 12:05:00 by its clock, received at 12:00:10.
-        let e = parse_event_str(
-            r#"{"type":"page","userId":"u","timestamp":"2024-01-01T12:04:00Z"}"#,
-            &arrival,
-        )
-        .unwrap();
-        assert_eq!(format_sql(e.timestamp), "2024-01-01 11:59:10");
-        assert_eq!(
-            format_sql(e.original_timestamp.unwrap()),
-            "2024-01-01 12:04:00"
-        );
-        // Without receivedAt the event keeps its own timestamp.
-        let e = parse(r#"{"type":"page","userId":"u","sentAt":"2024-01-01T12:05:00Z","timestamp":"2024-01-01T12:04:00Z"}"#).unwrap();
-        assert_eq!(format_sql(e.timestamp), "2024-01-01 12:04:00");
-    }
-
-    #[test]
-    fn validate_json_agrees_with_parse_event() {
-        let arrival = Arrival {
-            load_time: 0,
-            ..Arrival::default()
-        };
-        for text in [
-            r#"{"type":"track","userId":"u","event":"E","messageId":"m","writeKey":"k"}"#,
-            r#"{"type":"identify","userId":42,"messageId":7}"#,
-            r#"{"type":"page","anonymousId":"a","messageId":1.5}"#,
-            r#"{"type":"page","userId":""}"#,
-            r#"{"type":"group","userId":"u"}"#,
-            r#"{"type":"track","userId":"u"}"#,
-            r#"{"type":"nope","userId":"u"}"#,
-            r#"{"type":7,"userId":"u"}"#,
-            r#"{"userId":"u"}"#,
-            r#"{"type":"page","userId":true}"#,
-            r#"{"type":"page","userId":"u","timestamp":"soon"}"#,
-            r#"{"type":"page","userId":"u","timestamp":5}"#,
-            r#"{"type":"page","userId":"u","writeKey":["x"]}"#,
-            r#"{"type":"alias","userId":"u","previousId":"p"}"#,
-        ] {
-            let json: Json = serde_json::from_str(text).unwrap();
-            let want = parse_event(json.clone(), &arrival, None)
-                .map(|e| (e.kind, e.message_id, e.write_key));
-            let got = validate_json(json.as_object().unwrap(), &arrival)
-                .map(|v| (v.kind, v.message_id, v.write_key));
-            assert_eq!(got, want, "{text}");
-        }
-    }
-}
+mod tests;

@@ -1,13 +1,34 @@
 //! # ps-spec: the Segment event model
 //!
 //! Everything the product knows about Segment's *formats*, and nothing about
-//! where events come from or go: parsing and validating a payload
-//! ([`event`]), timestamps ([`time`]), Segment's warehouse naming rule
-//! ([`naming`]), flattening nested payloads into columns ([`flatten`]) and the
-//! typing rule for columns ([`value`]).
+//! where events come from or go. Data flows
+//! events → **spec** (validate, normalize) → identity (a pure engine) →
+//! pipeline → warehouse → materialize, and every later stage reads events
+//! through this crate's types.
+//!
+//! ## Main types
+//! - [`Event`]: a valid, normalized Segment call ([`EventType`]) with its
+//!   corrected timestamp and its payload kept as parsed; made by
+//!   [`parse_event`] from a JSON text and an [`Arrival`] (what the caller
+//!   knows besides the payload), or refused with a [`Refusal`], whose
+//!   [`code`](Refusal::code) summaries group by.
+//! - [`tape::Doc`] and [`tape::JsonRef`]: the payload parsed once into a flat
+//!   tape that later stages read in place, without building `serde_json`
+//!   maps ([`IdentityRefs`] notes where identity sources are while parsing).
+//! - [`Value`], [`Cell`] and [`ColumnType`]: warehouse cells and the typing
+//!   rule for columns.
+//!
+//! ## Modules, lowest first
+//! [`time`] (timestamps, [`time::Micros`]) and [`naming`] (Segment's
+//! warehouse naming rule) stand alone; [`tape`] is the JSON reader;
+//! [`value`] types cells and [`event`] validates payloads, both on the tape;
+//! [`flatten`] turns nested payloads into named columns; [`batch`] says
+//! what a batch body's shared fields give each of its events.
 //!
 //! This crate does no IO and reads no clock except [`time::now_micros`], which
 //! only callers that stamp load times use.
+
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod batch;
 pub mod event;

@@ -15,14 +15,20 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ColumnType {
+    /// Microseconds since the epoch, UTC.
     Timestamp,
+    /// A 64-bit integer.
     Bigint,
+    /// A 64-bit float.
     Double,
+    /// `true`/`false`.
     Boolean,
+    /// Text (an array or object value is stored as its JSON text).
     Varchar,
 }
 
 impl ColumnType {
+    /// The type's name as the warehouse DDL spells it (lowercase).
     pub fn as_str(self) -> &'static str {
         match self {
             ColumnType::Timestamp => "timestamp",
@@ -43,11 +49,17 @@ impl fmt::Display for ColumnType {
 /// One cell of a row on its way to a warehouse.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// SQL `NULL`.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A float.
     Float(f64),
+    /// A string.
     Str(String),
+    /// A timestamp, in microseconds since the epoch.
     Ts(Micros),
 }
 
@@ -64,6 +76,7 @@ impl Value {
         })
     }
 
+    /// Whether this is [`Value::Null`].
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -103,10 +116,15 @@ impl Value {
 /// [`Value`] owns a copy of every string.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Cell<'a> {
+    /// SQL `NULL`.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A float.
     Float(f64),
+    /// A string, borrowed.
     Str(&'a str),
     /// Microseconds since the epoch.
     Ts(Micros),
@@ -131,6 +149,7 @@ impl<'a> From<&'a Value> for Cell<'a> {
 }
 
 impl<'a> Cell<'a> {
+    /// The owned [`Value`] of this cell.
     pub fn to_value(self) -> Value {
         match self {
             Cell::Null => Value::Null,

@@ -6,9 +6,11 @@
 //! 32 bits match; the slot is found from the top bits of those 32, so
 //! growing never re-hashes a value. At most 5/8 full; removal shifts the
 //! following run back, leaving no tombstones. `hashbrown` did the same job
-//! with about three times the instructions per lookup.
+//! with more instructions per lookup.
 
-use super::IdentIdx;
+/// A position in the arena the index is over: an identifier's
+/// [`IdentIdx`](super::IdentIdx), or a trait name's number.
+type IdentIdx = u32;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -157,7 +159,7 @@ mod tests {
     /// drawn from a small set so runs, collisions and wrap-around are common.
     #[test]
     fn behaves_like_a_map() {
-        let mut rng = crate::testgen::Rng(0x2545_F491_4F6C_DD1D);
+        let mut rng = crate::testgen::Rng::new(0x2545_F491_4F6C_DD1D);
         for round in 0..20 {
             let mut index = Index::default();
             // ident -> hash

@@ -9,19 +9,10 @@
 //! **Suppression** is a set of `(type, value)` pairs: an event carrying any of
 //! them is refused by [`Engine::process`] before it changes anything.
 
-use super::{Engine, IdentIdx, Profile, ProfileIdx};
+use super::record::Profile;
+use super::{Engine, Forgotten, IdentIdx, ProfileIdx};
 use crate::extract::Candidate;
 use crate::settings::TypeId;
-
-/// What [`Engine::forget`] released.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Forgotten {
-    /// Every segment that resolved to the profile, the canonical one
-    /// included, ascending.
-    pub segments: Vec<ProfileIdx>,
-    /// The identifiers released, as `(type name, value)`.
-    pub identifiers: Vec<(String, String)>,
-}
 
 impl Engine {
     /// A live profile and every segment merged into it, ascending.

@@ -24,9 +24,9 @@
 //! str     := len:var bytes (UTF-8)
 //! ```
 
-use super::{
-    Engine, EngineMeta, IdentRec, Profile, ProfileIdx, ProfileRecord, RestoreError, TraitRec,
-};
+use super::names::NameId;
+use super::record::{IdentRec, Profile, TraitRec};
+use super::{Engine, EngineMeta, IdentIdx, ProfileIdx, ProfileRecord, RestoreError};
 use crate::settings::{IdScheme, Settings, TypeId};
 use serde_json::Value as Json;
 use std::collections::HashMap;
@@ -197,7 +197,7 @@ impl Engine {
     pub fn encode_snapshot(&self, range: Range<ProfileIdx>, out: &mut Vec<u8>) {
         let profiles = &self.profiles[range.start as usize..range.end as usize];
         let mut types: Vec<TypeId> = Vec::new();
-        let mut names: HashMap<super::NameId, u64> = HashMap::new();
+        let mut names: HashMap<NameId, u64> = HashMap::new();
         let mut name_list: Vec<&str> = Vec::new();
         let mut ident_count = 0u64;
         for p in profiles {
@@ -360,7 +360,7 @@ impl Engine {
                 .iter()
                 .map(|t| e.settings.type_id_or_add(t).0)
                 .collect();
-            let names: Vec<super::NameId> = dict
+            let names: Vec<NameId> = dict
                 .names
                 .iter()
                 .map(|n| e.names.id(&e.hasher, n))
@@ -389,7 +389,7 @@ impl Engine {
                         .ok_or_else(|| corrupt("identifier type out of range"))?;
                     let v = rd.str()?;
                     let last_seen = unzigzag(rd.var()?);
-                    let i = e.idents.len() as super::IdentIdx;
+                    let i = e.idents.len() as IdentIdx;
                     let hash = e.hasher.hash(ty, v);
                     if e.find_hashed(hash, ty, v).is_some() {
                         return Err(RestoreError(format!(
