@@ -35,8 +35,7 @@
 //! delete's subject is kept as `type:sha256:<first 16 hex digits>`.
 
 use crate::error::Result;
-use crate::space::Space;
-use ps_identity::Engine;
+use crate::space::{Batch, Space};
 use ps_spec::Value;
 use ps_warehouse::contract as c;
 use ps_warehouse::{literal, Dialect, Warehouse};
@@ -155,21 +154,6 @@ impl Regulation {
             "message": self.message,
         })
     }
-}
-
-/// Loads the suppressions into the engine at [`Space::open`]. (The keys of
-/// deleted events need nothing here: they stay in `_ps_seen`.)
-pub(crate) fn restore(wh: &mut dyn Warehouse, schema: &str, engine: &mut Engine) -> Result<()> {
-    let d = wh.dialect().clone();
-    for r in wh.query(&format!(
-        "SELECT external_id_type, external_id_value FROM {}",
-        d.table(schema, c::STATE_SUPPRESSIONS)
-    ))? {
-        if let (Some(Value::Str(t)), Some(Value::Str(v))) = (r.first(), r.get(1)) {
-            engine.suppress(t, v);
-        }
-    }
-    Ok(())
 }
 
 fn count(wh: &mut dyn Warehouse, sql: &str) -> Result<u64> {
@@ -350,7 +334,7 @@ impl Space {
         wh: &mut dyn Warehouse,
         d: &Dialect,
         p: ps_identity::ProfileIdx,
-        batch: &mut crate::Batch,
+        batch: &mut Batch,
     ) -> Result<BTreeMap<String, u64>> {
         let schema = self.cfg.space.clone();
         let segs: Vec<String> = self

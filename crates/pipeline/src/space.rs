@@ -322,6 +322,22 @@ fn write_seen(
     })
 }
 
+/// Loads the suppressions (`_ps_suppressions`, written by `crate::privacy`)
+/// into the engine at [`Space::open`]. (The keys of
+/// deleted events need nothing here: they stay in `_ps_seen`.)
+fn load_suppressions(wh: &mut dyn Warehouse, schema: &str, engine: &mut Engine) -> Result<()> {
+    let d = wh.dialect().clone();
+    for r in wh.query(&format!(
+        "SELECT external_id_type, external_id_value FROM {}",
+        d.table(schema, c::STATE_SUPPRESSIONS)
+    ))? {
+        if let (Some(Value::Str(t)), Some(Value::Str(v))) = (r.first(), r.get(1)) {
+            engine.suppress(t, v);
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn message_key(id: &str) -> u128 {
     let d = Sha1::digest(id.as_bytes());
     u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
@@ -460,7 +476,7 @@ impl Space {
         };
         recovery.dedupe = t.elapsed();
         let mut engine = engine;
-        crate::privacy::restore(wh, &schema, &mut engine)?;
+        load_suppressions(wh, &schema, &mut engine)?;
         let next_seq = meta.get("seq").and_then(|s| s.parse().ok()).unwrap_or(1);
         let last_load = meta
             .get("last_load")

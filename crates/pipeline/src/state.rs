@@ -77,7 +77,7 @@ pub fn check_version(
     wh: &mut dyn ps_warehouse::Warehouse,
     schema: &str,
     version: &str,
-) -> crate::Result<()> {
+) -> crate::error::Result<()> {
     let sql = format!(
         "SELECT value FROM {} WHERE key = 'version'",
         wh.dialect()
@@ -86,7 +86,7 @@ pub fn check_version(
     for r in wh.query(&sql)? {
         if let Some(ps_spec::Value::Str(v)) = r.first() {
             if v != version {
-                return Err(crate::Error::State {
+                return Err(crate::error::Error::State {
                     space: schema.to_owned(),
                     message: format!(
                         "it has state version {v} and this profiles-sync reads version {version} \
