@@ -22,6 +22,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The stored state of `space` cannot be used, because of `message`.
+    pub(crate) fn state(space: &str, message: impl Into<String>) -> Error {
+        Error::State {
+            space: space.to_owned(),
+            message: message.into(),
+        }
+    }
+
     /// Whether retrying the same batch later may succeed (a lost connection).
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Warehouse(e) if e.is_transient())

@@ -34,8 +34,9 @@
 //! `regulations` records each request without the deleted personal data: a
 //! delete's subject is kept as `type:sha256:<first 16 hex digits>`.
 
+use crate::batch::Batch;
 use crate::error::Result;
-use crate::space::{Batch, Space};
+use crate::space::Space;
 use ps_spec::Value;
 use ps_warehouse::contract as c;
 use ps_warehouse::{literal, Dialect, Warehouse};

@@ -2,6 +2,15 @@
 
 use std::time::Duration;
 
+/// Version of the internal state layout, stored in `_ps_meta`. 2: engine
+/// state in `_ps_profiles` as binary snapshot chunks; 1 held one JSON record
+/// per profile.
+pub(crate) const STATE_VERSION: &str = "2";
+
+/// `_ps_meta` key set to `1` once `_ps_seen` holds every dedupe key of the
+/// space; spaces from before it get their keys from the event tables once.
+pub(crate) const SEEN_META: &str = "seen";
+
 /// Where [`crate::Space::open`]'s time went, for `profiles-sync bench --incremental`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RecoveryTimings {
@@ -104,6 +113,25 @@ pub fn check_version(
 /// The dedupe keys in `_ps_seen`: 16 bytes each (little-endian), packed,
 /// base64. Rows are appended per commit and compacted at start-up.
 pub mod seen {
+    use sha1::{Digest, Sha1};
+
+    /// The dedupe key of a message id.
+    pub(crate) fn message_key(id: &str) -> u128 {
+        let d = Sha1::digest(id.as_bytes());
+        u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
+    }
+
+    /// The dedupe key of a refused event: where it was and what it said.
+    pub(crate) fn rejected_key(origin: &str, payload: &str) -> u128 {
+        let mut h = Sha1::new();
+        h.update(b"rejected\0");
+        h.update(origin.as_bytes());
+        h.update(b"\0");
+        h.update(payload.as_bytes());
+        let d = h.finalize();
+        u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
+    }
+
     /// Keys per row when the table is compacted: about 1.4 MB of text.
     pub const PER_ROW: usize = 64 * 1024;
 

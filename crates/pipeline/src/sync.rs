@@ -1,8 +1,9 @@
 //! Replaying event files into a space.
 
+use crate::commit::{Landed, Prepared};
 use crate::error::{Error, Result};
 use crate::input::{open, read_events, RawEvent};
-use crate::space::{Landed, Origin, Prepared, Space};
+use crate::space::{Origin, Space};
 use crate::stats::SyncStats;
 use ps_spec::time::{now_micros, parse_timestamp};
 use ps_spec::Arrival;
