@@ -7,7 +7,7 @@ use crate::batch::Batch;
 use crate::space::{Origin, Space};
 use crate::state::seen::{message_key, rejected_key};
 use ps_spec::{parse_doc, tape::Doc, Arrival, Event, Refusal, Value};
-use ps_warehouse::contract as c;
+use ps_warehouse::contract::{self as c, Col};
 use serde_json::Value as Json;
 use std::time::Instant;
 
@@ -104,16 +104,15 @@ impl Space {
             return;
         }
         batch.new_keys.push(key);
-        let row = vec![
-            Value::Ts(batch.load_time),
-            Value::Ts(batch.load_time),
-            source.map_or(Value::Null, Value::Str),
-            Value::Str(place.to_owned()),
-            Value::Str(r.code().to_owned()),
-            Value::Str(r.to_string()),
-            payload.map_or(Value::Null, Value::Str),
-        ];
-        batch.push(c::REJECTED_EVENTS, row);
+        let mut row = self.layouts.rejected_events.row();
+        row.set(Col::ReceivedAt, Value::Ts(batch.load_time))
+            .set(Col::UuidTs, Value::Ts(batch.load_time))
+            .set(Col::SourceId, source.map_or(Value::Null, Value::Str))
+            .set(Col::Origin, Value::Str(place.to_owned()))
+            .set(Col::ReasonCode, Value::Str(r.code().to_owned()))
+            .set(Col::Reason, Value::Str(r.to_string()))
+            .set(Col::Payload, payload.map_or(Value::Null, Value::Str));
+        batch.push(c::REJECTED_EVENTS, row.into_cells());
         *batch
             .stats
             .rows

@@ -9,7 +9,7 @@ use crate::space::Space;
 use crate::state::STATE_VERSION;
 use crate::stats::SyncStats;
 use ps_spec::Value;
-use ps_warehouse::contract as c;
+use ps_warehouse::contract::{self as c, Col, Layout};
 use ps_warehouse::{RowBuffer, Warehouse};
 use std::time::Instant;
 
@@ -56,10 +56,10 @@ impl Space {
         }
         if !batch.new_keys.is_empty() {
             let keys = crate::state::seen::encode(&batch.new_keys);
-            batch.push(
-                c::STATE_SEEN,
-                vec![Value::Int(self.next_seq), Value::Str(keys)],
-            );
+            let mut row = Layout::of(c::STATE_SEEN).row();
+            row.set(Col::Batch, Value::Int(self.next_seq))
+                .set(Col::Keys, Value::Str(keys));
+            batch.push(c::STATE_SEEN, row.into_cells());
         }
         let state_chunks = crate::state::chunks_of(&dirty);
         let state_rows = crate::state::encode_chunks(&self.engine, &state_chunks);
@@ -91,6 +91,7 @@ impl Space {
             event_row_bytes = buffers.iter().map(|(_, b)| b.heap_bytes()).sum::<usize>(),
             "batch prepared"
         );
+        let keys = Layout::of(c::STATE_KEYS);
         let prepared = Prepared {
             d: d.clone(),
             statements,
@@ -109,7 +110,7 @@ impl Space {
             touched: batch
                 .touched
                 .iter()
-                .map(|p| vec![Value::Str(self.engine.segment_id(*p).to_owned())])
+                .map(|p| key_row(&keys, self.engine.segment_id(*p).to_owned()))
                 .collect(),
             traits: self.trait_columns(),
             stats: std::mem::take(&mut batch.stats),
@@ -232,6 +233,7 @@ impl Prepared {
             stats,
         } = self;
         let clear_keys = d.empty_table(&schema, c::STATE_KEYS);
+        let keys_layout = Layout::of(c::STATE_KEYS);
         let t0 = Instant::now();
         let mut t_mat = std::time::Duration::ZERO;
         transaction(wh, |wh| {
@@ -257,7 +259,7 @@ impl Prepared {
                 wh.execute(&clear_keys)?;
                 let keys: Vec<Vec<Value>> = state_chunks
                     .iter()
-                    .map(|c| vec![Value::Str(c.to_string())])
+                    .map(|c| key_row(&keys_layout, c.to_string()))
                     .collect();
                 wh.append(&schema, &keys_table, &keys)?;
                 wh.execute(&format!(
@@ -293,4 +295,11 @@ impl Prepared {
             materialize: t_mat,
         })
     }
+}
+
+/// A `_ps_keys` row: one key of a scratch list.
+fn key_row(keys: &Layout, k: String) -> Vec<Value> {
+    let mut row = keys.row();
+    row.set(Col::K, Value::Str(k));
+    row.into_cells()
 }

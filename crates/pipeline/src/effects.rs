@@ -8,31 +8,33 @@ use crate::space::Space;
 use crate::stats::SyncStats;
 use ps_identity::{Effect, ProfileIdx, Rule};
 use ps_spec::{ColumnType, Event, Value};
-use ps_warehouse::contract as c;
+use ps_warehouse::contract::{self as c, Col, Row};
 use sha1::{Digest, Sha1};
 
 impl Space {
-    pub(crate) fn common(&mut self, batch: &Batch, ev: &Event, src: &Source) -> (i64, Vec<Value>) {
+    /// Takes the next `seq` and fills the provenance columns every landed
+    /// profile table carries ([`c::COMMON`]).
+    fn common(&mut self, row: &mut Row, batch: &Batch, ev: &Event, src: &Source) -> i64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         let opt = |s: Option<&str>| s.map_or(Value::Null, |s| Value::Str(s.to_owned()));
-        (
-            seq,
-            vec![
-                Value::Int(seq),
-                Value::Ts(batch.load_time),
-                Value::Ts(ev.timestamp),
-                Value::Ts(ev.received_at),
-                Value::Str(ev.message_id.clone()),
+        row.set(Col::Seq, Value::Int(seq))
+            .set(Col::UuidTs, Value::Ts(batch.load_time))
+            .set(Col::Timestamp, Value::Ts(ev.timestamp))
+            .set(Col::ReceivedAt, Value::Ts(ev.received_at))
+            .set(Col::TriggeringEventId, Value::Str(ev.message_id.clone()))
+            .set(
+                Col::TriggeringEventType,
                 Value::Str(ev.kind.as_str().to_owned()),
-                opt(ev.display_name()),
-                Value::Str(src.id.clone()),
-                Value::Str(src.name.clone()),
-                Value::Str(src.slug.clone()),
-            ],
-        )
+            )
+            .set(Col::TriggeringEventName, opt(ev.display_name()))
+            .set(Col::TriggeringEventSourceId, Value::Str(src.id.clone()))
+            .set(Col::TriggeringEventSourceName, Value::Str(src.name.clone()))
+            .set(Col::TriggeringEventSourceSlug, Value::Str(src.slug.clone()));
+        seq
     }
 
+    /// The row effect `e` of event `ev` lands.
     pub(crate) fn effect_row(&mut self, batch: &mut Batch, ev: &Event, src: &Source, e: &Effect) {
         let sid = |s: &Self, p: ProfileIdx| Value::Str(s.engine.segment_id(p).to_owned());
         match e {
@@ -47,14 +49,12 @@ impl Space {
                 if matches!(e, Effect::Created { .. }) {
                     batch.stats.profiles_created += 1;
                 }
-                let (seq, common) = self.common(batch, ev, src);
-                let mut row = vec![
-                    Value::Str(seq.to_string()),
-                    sid(self, *profile),
-                    sid(self, canonical),
-                ];
-                row.extend(common);
-                batch.push(c::ID_GRAPH_UPDATES, row);
+                let mut row = self.layouts.id_graph_updates.row();
+                let seq = self.common(&mut row, batch, ev, src);
+                row.set(Col::Id, Value::Str(seq.to_string()))
+                    .set(Col::SegmentId, sid(self, *profile))
+                    .set(Col::CanonicalSegmentId, sid(self, canonical));
+                batch.push(c::ID_GRAPH_UPDATES, row.into_cells());
                 batch.touched.push(*profile);
                 *batch
                     .stats
@@ -63,21 +63,18 @@ impl Space {
                     .or_default() += 1;
             }
             Effect::Attached { profile, ident } => {
+                let mut row = self.layouts.external_id_mapping_updates.row();
+                let seq = self.common(&mut row, batch, ev, src);
                 let (ty, value) = self.engine.identifier(*ident);
                 let mut h = Sha1::new();
                 h.update(ty.as_bytes());
                 h.update(value.as_bytes());
-                let head = [
-                    sid(self, *profile),
-                    Value::Str(ty.to_owned()),
-                    Value::Str(value.to_owned()),
-                    Value::Str(hex::encode(h.finalize())),
-                ];
-                let (seq, common) = self.common(batch, ev, src);
-                let mut row = vec![Value::Str(seq.to_string())];
-                row.extend(head);
-                row.extend(common);
-                batch.push(c::EXTERNAL_ID_MAPPING_UPDATES, row);
+                row.set(Col::Id, Value::Str(seq.to_string()))
+                    .set(Col::SegmentId, sid(self, *profile))
+                    .set(Col::ExternalIdType, Value::Str(ty.to_owned()))
+                    .set(Col::ExternalIdValue, Value::Str(value.to_owned()))
+                    .set(Col::ExternalIdHash, Value::Str(hex::encode(h.finalize())));
+                batch.push(c::EXTERNAL_ID_MAPPING_UPDATES, row.into_cells());
                 batch.touched.push(*profile);
                 *batch
                     .stats
@@ -86,9 +83,10 @@ impl Space {
                     .or_default() += 1;
             }
             Effect::Traits { profile } => {
-                let (seq, common) = self.common(batch, ev, src);
-                let mut row = vec![Value::Str(seq.to_string()), sid(self, *profile)];
-                row.extend(common);
+                let mut row = self.layouts.profile_traits_updates.row();
+                let seq = self.common(&mut row, batch, ev, src);
+                row.set(Col::Id, Value::Str(seq.to_string()))
+                    .set(Col::SegmentId, sid(self, *profile));
                 let known = |t| self.catalog.id(t).expect("open checks the fixed tables");
                 let (updates, current) =
                     (known(c::PROFILE_TRAITS_UPDATES), known(c::PROFILE_TRAITS));
@@ -120,7 +118,7 @@ impl Space {
                         &mut batch.stats,
                     );
                 }
-                batch.push(c::PROFILE_TRAITS_UPDATES, row);
+                batch.push(c::PROFILE_TRAITS_UPDATES, row.into_cells());
                 batch.touched.push(*profile);
                 *batch
                     .stats
@@ -142,20 +140,22 @@ impl Space {
                     .iter()
                     .map(|p| self.engine.segment_id(*p))
                     .collect();
-                let row = vec![
-                    Value::Str(seq.to_string()),
-                    Value::Int(seq),
-                    Value::Ts(batch.load_time),
-                    Value::Ts(ev.timestamp),
-                    Value::Str(ev.message_id.clone()),
-                    Value::Str(ev.kind.as_str().to_owned()),
-                    Value::Str(src.id.clone()),
-                    Value::Str(self.engine.settings().name(conflict.ident_type).to_owned()),
-                    Value::Str(conflict.value.clone()),
-                    Value::Str(rule),
-                    Value::Str(ids.join(",")),
-                ];
-                batch.push(c::IDENTITY_CONFLICTS, row);
+                let mut row = self.layouts.identity_conflicts.row();
+                row.set(Col::Id, Value::Str(seq.to_string()))
+                    .set(Col::Seq, Value::Int(seq))
+                    .set(Col::UuidTs, Value::Ts(batch.load_time))
+                    .set(Col::Timestamp, Value::Ts(ev.timestamp))
+                    .set(Col::EventId, Value::Str(ev.message_id.clone()))
+                    .set(Col::EventType, Value::Str(ev.kind.as_str().to_owned()))
+                    .set(Col::EventSourceId, Value::Str(src.id.clone()))
+                    .set(
+                        Col::ExternalIdType,
+                        Value::Str(self.engine.settings().name(conflict.ident_type).to_owned()),
+                    )
+                    .set(Col::ExternalIdValue, Value::Str(conflict.value.clone()))
+                    .set(Col::Rule, Value::Str(rule))
+                    .set(Col::SegmentIds, Value::Str(ids.join(",")));
+                batch.push(c::IDENTITY_CONFLICTS, row.into_cells());
                 *batch
                     .stats
                     .rows
@@ -166,10 +166,10 @@ impl Space {
     }
 }
 
-/// Puts a value into its column, casting to the column's type; a value that
-/// does not fit is stored as NULL and counted.
+/// Puts a value into its column (one added at run time), casting to the
+/// column's type; a value that does not fit is stored as NULL and counted.
 fn put(
-    row: &mut Vec<Value>,
+    row: &mut Row,
     pos: usize,
     value: Value,
     have: ColumnType,
@@ -177,10 +177,7 @@ fn put(
     name: &str,
     stats: &mut SyncStats,
 ) {
-    if row.len() <= pos {
-        row.resize(pos + 1, Value::Null);
-    }
-    row[pos] = match value.cast(have) {
+    let value = match value.cast(have) {
         Some(v) => v,
         None => {
             *stats
@@ -190,4 +187,5 @@ fn put(
             Value::Null
         }
     };
+    row.set_at(pos, value);
 }

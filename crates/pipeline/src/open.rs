@@ -6,12 +6,12 @@
 use crate::commit::transaction;
 use crate::config::SpaceConfig;
 use crate::error::{Error, Result};
-use crate::space::{Space, Timings};
+use crate::space::{Layouts, Space, Timings};
 use crate::state::seen::{message_key, rejected_key};
 use crate::state::{RecoveryTimings, SEEN_META, STATE_VERSION};
 use ps_identity::{Engine, EngineMeta, Settings};
 use ps_spec::Value;
-use ps_warehouse::contract::{self as c, Catalog};
+use ps_warehouse::contract::{self as c, Catalog, Col, Layout};
 use ps_warehouse::Warehouse;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -141,10 +141,16 @@ fn write_seen(
             .ok_or_else(|| Error::state(schema, format!("table {name} is missing")))
     };
     let (seen_table, meta_table) = (table(c::STATE_SEEN)?, table(c::STATE_META)?);
+    let layout = Layout::of(c::STATE_SEEN);
     let rows: Vec<Vec<Value>> = keys
         .chunks(seen::PER_ROW)
         .enumerate()
-        .map(|(i, part)| vec![Value::Int(i as i64), Value::Str(seen::encode(part))])
+        .map(|(i, part)| {
+            let mut row = layout.row();
+            row.set(Col::Batch, Value::Int(i as i64))
+                .set(Col::Keys, Value::Str(seen::encode(part)));
+            row.into_cells()
+        })
         .collect();
     transaction(wh, |wh| {
         wh.execute(&format!("DELETE FROM {}", d.table(schema, c::STATE_SEEN)))?;
@@ -353,6 +359,7 @@ impl Space {
             meta,
             scratch_written: Vec::new(),
             scratch_text: String::new(),
+            layouts: Layouts::new(),
             recovery,
         })
     }

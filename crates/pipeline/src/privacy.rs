@@ -38,7 +38,7 @@ use crate::batch::Batch;
 use crate::error::Result;
 use crate::space::Space;
 use ps_spec::Value;
-use ps_warehouse::contract as c;
+use ps_warehouse::contract::{self as c, Col, Layout};
 use ps_warehouse::{literal, Dialect, Warehouse};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -291,16 +291,14 @@ impl Space {
             (RegulationKind::Suppress, Some(p)) => {
                 let mut idents = self.engine.identifiers_of(p);
                 idents.sort();
+                let suppressions = Layout::of(c::STATE_SUPPRESSIONS);
                 for (t, v) in &idents {
                     self.engine.suppress(t, v);
-                    batch.push(
-                        c::STATE_SUPPRESSIONS,
-                        vec![
-                            Value::Str(reg.id.clone()),
-                            Value::Str(t.clone()),
-                            Value::Str(v.clone()),
-                        ],
-                    );
+                    let mut row = suppressions.row();
+                    row.set(Col::RegulationId, Value::Str(reg.id.clone()))
+                        .set(Col::ExternalIdType, Value::Str(t.clone()))
+                        .set(Col::ExternalIdValue, Value::Str(v.clone()));
+                    batch.push(c::STATE_SUPPRESSIONS, row.into_cells());
                 }
                 reg.message = format!("{} identifiers suppressed", idents.len());
             }
@@ -310,19 +308,22 @@ impl Space {
                 reg.message = format!("{total} rows deleted");
             }
         }
-        batch.push(
-            c::REGULATIONS,
-            vec![
-                Value::Str(reg.id.clone()),
-                Value::Str(reg.kind.clone()),
-                Value::Str(reg.subject.clone()),
-                Value::Str(reg.status.clone()),
-                Value::Ts(reg.requested_at),
+        let mut row = Layout::of(c::REGULATIONS).row();
+        row.set(Col::Id, Value::Str(reg.id.clone()))
+            .set(Col::Type, Value::Str(reg.kind.clone()))
+            .set(Col::Subject, Value::Str(reg.subject.clone()))
+            .set(Col::Status, Value::Str(reg.status.clone()))
+            .set(Col::RequestedAt, Value::Ts(reg.requested_at))
+            .set(
+                Col::FinishedAt,
                 reg.finished_at.map_or(Value::Null, Value::Ts),
+            )
+            .set(
+                Col::RowsDeleted,
                 Value::Str(serde_json::to_string(&reg.rows_deleted).expect("map serializes")),
-                Value::Str(reg.message.clone()),
-            ],
-        );
+            )
+            .set(Col::Message, Value::Str(reg.message.clone()));
+        batch.push(c::REGULATIONS, row.into_cells());
         self.commit(wh, batch)?;
         tracing::info!(id = %reg.id, kind = %reg.kind, status = %reg.status, message = %reg.message, "regulation");
         Ok(reg)

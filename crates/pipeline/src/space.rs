@@ -17,7 +17,7 @@ use crate::config::{Source, SpaceConfig};
 use crate::state::RecoveryTimings;
 use hashbrown::HashSet;
 use ps_identity::{Engine, IdScheme};
-use ps_warehouse::contract::Catalog;
+use ps_warehouse::contract::{self as c, Catalog, Layout};
 use std::collections::BTreeMap;
 
 /// Where a sync's time went, for `profiles-sync bench`.
@@ -51,6 +51,29 @@ pub struct Origin<'a> {
     pub batch_write_key: Option<&'a str>,
 }
 
+/// Where the named columns of the tables a [`Space`] builds rows for sit
+/// ([`Layout`]), resolved from the contract once, at open.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layouts {
+    pub(crate) id_graph_updates: Layout,
+    pub(crate) external_id_mapping_updates: Layout,
+    pub(crate) profile_traits_updates: Layout,
+    pub(crate) identity_conflicts: Layout,
+    pub(crate) rejected_events: Layout,
+}
+
+impl Layouts {
+    pub(crate) fn new() -> Layouts {
+        Layouts {
+            id_graph_updates: Layout::of(c::ID_GRAPH_UPDATES),
+            external_id_mapping_updates: Layout::of(c::EXTERNAL_ID_MAPPING_UPDATES),
+            profile_traits_updates: Layout::of(c::PROFILE_TRAITS_UPDATES),
+            identity_conflicts: Layout::of(c::IDENTITY_CONFLICTS),
+            rejected_events: Layout::of(c::REJECTED_EVENTS),
+        }
+    }
+}
+
 /// The live state of one space.
 #[derive(Debug)]
 pub struct Space {
@@ -72,6 +95,8 @@ pub struct Space {
     pub(crate) scratch_written: Vec<bool>,
     /// Text of array/object leaves while they are written (`Cell::from_ref`).
     pub(crate) scratch_text: String,
+    /// Column positions of the landed tables' rows.
+    pub(crate) layouts: Layouts,
     /// How long [`Space::open`] took, by part.
     pub recovery: RecoveryTimings,
 }

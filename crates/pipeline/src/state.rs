@@ -41,8 +41,10 @@ pub fn chunk_of(p: ps_identity::ProfileIdx) -> u32 {
 /// each holding the snapshot of its profiles as base64 text (the column is
 /// text in every warehouse).
 pub fn encode_chunks(engine: &ps_identity::Engine, chunks: &[u32]) -> Vec<Vec<ps_spec::Value>> {
+    use ps_warehouse::contract::{Col, Layout, STATE_PROFILES};
     let n = engine.profile_count() as u32;
     let mut buf = Vec::new();
+    let layout = Layout::of(STATE_PROFILES);
     chunks
         .iter()
         .map(|&c| {
@@ -50,10 +52,10 @@ pub fn encode_chunks(engine: &ps_identity::Engine, chunks: &[u32]) -> Vec<Vec<ps
             let end = (start + CHUNK).min(n);
             buf.clear();
             engine.encode_snapshot(start..end, &mut buf);
-            vec![
-                ps_spec::Value::Int(i64::from(c)),
-                ps_spec::Value::Str(base64::encode(&buf)),
-            ]
+            let mut row = layout.row();
+            row.set(Col::Chunk, ps_spec::Value::Int(i64::from(c)))
+                .set(Col::State, ps_spec::Value::Str(base64::encode(&buf)));
+            row.into_cells()
         })
         .collect()
 }

@@ -8,7 +8,7 @@
 //! added, never dropped or retyped.
 
 use hashbrown::HashMap;
-use ps_spec::ColumnType;
+use ps_spec::{ColumnType, Value};
 
 use ColumnType::{Bigint as B, Timestamp as T, Varchar as V};
 
@@ -194,6 +194,167 @@ pub fn fixed_tables() -> Vec<TableSchema> {
             ],
         ),
     ]
+}
+
+/// Declares [`Col`]: the names of the fixed tables' columns.
+macro_rules! columns {
+    ($($variant:ident = $name:literal),* $(,)?) => {
+        /// A column of a fixed table, by name: rows of the fixed tables are
+        /// built by naming their cells ([`Row::set`]), never by position, so
+        /// a column added to a table in [`fixed_tables`] needs no other
+        /// change to the row order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Col {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )*
+        }
+
+        impl Col {
+            /// Every column name, in declaration order.
+            pub const ALL: &'static [Col] = &[$(Col::$variant),*];
+
+            /// The column's name in the tables.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Col::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+columns! {
+    Id = "id",
+    SegmentId = "segment_id",
+    CanonicalSegmentId = "canonical_segment_id",
+    ExternalIdType = "external_id_type",
+    ExternalIdValue = "external_id_value",
+    ExternalIdHash = "external_id_hash",
+    Seq = "seq",
+    UuidTs = "uuid_ts",
+    Timestamp = "timestamp",
+    ReceivedAt = "received_at",
+    TriggeringEventId = "triggering_event_id",
+    TriggeringEventType = "triggering_event_type",
+    TriggeringEventName = "triggering_event_name",
+    TriggeringEventSourceId = "triggering_event_source_id",
+    TriggeringEventSourceName = "triggering_event_source_name",
+    TriggeringEventSourceSlug = "triggering_event_source_slug",
+    EventId = "event_id",
+    EventType = "event_type",
+    EventSourceId = "event_source_id",
+    Rule = "rule",
+    SegmentIds = "segment_ids",
+    SourceId = "source_id",
+    Origin = "origin",
+    ReasonCode = "reason_code",
+    Reason = "reason",
+    Payload = "payload",
+    MergedTo = "merged_to",
+    Chunk = "chunk",
+    State = "state",
+    Key = "key",
+    Value = "value",
+    K = "k",
+    Batch = "batch",
+    Keys = "keys",
+    Type = "type",
+    Subject = "subject",
+    Status = "status",
+    RequestedAt = "requested_at",
+    FinishedAt = "finished_at",
+    RowsDeleted = "rows_deleted",
+    Message = "message",
+    RegulationId = "regulation_id",
+}
+
+/// Where each [`Col`] sits in one fixed table: resolved from the contract
+/// once per table, so building a row costs an array index per cell.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// Position by `Col as usize`; [`Layout::ABSENT`] where the table has no
+    /// such column.
+    pos: [u8; Col::ALL.len()],
+    /// The table's fixed columns.
+    width: u8,
+}
+
+impl Layout {
+    const ABSENT: u8 = u8::MAX;
+
+    /// The layout of fixed table `table` (one of [`fixed_tables`]).
+    ///
+    /// # Panics
+    /// If `table` is not a fixed table.
+    pub fn of(table: &str) -> Layout {
+        let t = fixed_tables()
+            .into_iter()
+            .find(|t| t.name == table)
+            .unwrap_or_else(|| panic!("{table} is not a fixed table"));
+        let mut pos = [Layout::ABSENT; Col::ALL.len()];
+        for (i, c) in t.columns.iter().enumerate() {
+            if let Some(col) = Col::ALL.iter().find(|col| col.name() == c.name) {
+                pos[*col as usize] = u8::try_from(i).expect("fixed tables are narrow");
+            }
+        }
+        Layout {
+            pos,
+            width: u8::try_from(t.columns.len()).expect("fixed tables are narrow"),
+        }
+    }
+
+    /// The position of `col` in the table, if it has it.
+    pub fn position(&self, col: Col) -> Option<usize> {
+        let p = self.pos[col as usize];
+        (p != Layout::ABSENT).then_some(usize::from(p))
+    }
+
+    /// A row of this table, every cell NULL.
+    pub fn row(&self) -> Row {
+        Row {
+            layout: *self,
+            cells: vec![Value::Null; usize::from(self.width)],
+        }
+    }
+}
+
+/// A row of a fixed table being built by column name ([`Layout::row`]).
+#[derive(Debug, Clone)]
+pub struct Row {
+    layout: Layout,
+    cells: Vec<Value>,
+}
+
+impl Row {
+    /// Sets the cell of `col`.
+    ///
+    /// # Panics
+    /// If the table has no column `col`.
+    pub fn set(&mut self, col: Col, value: Value) -> &mut Row {
+        let pos = self
+            .layout
+            .position(col)
+            .unwrap_or_else(|| panic!("the table has no column {}", col.name()));
+        self.cells[pos] = value;
+        self
+    }
+
+    /// Sets the cell at `pos`, a column added at run time (after the fixed
+    /// ones: trait columns), growing the row with NULLs up to it.
+    pub fn set_at(&mut self, pos: usize, value: Value) {
+        if self.cells.len() <= pos {
+            self.cells.resize(pos + 1, Value::Null);
+        }
+        self.cells[pos] = value;
+    }
+
+    /// The cells, in table order (a row shorter than its table reads NULL
+    /// in the columns past its end: [`crate::Warehouse::append`]).
+    pub fn into_cells(self) -> Vec<Value> {
+        self.cells
+    }
 }
 
 /// Columns the incremental materialization looks rows up by (`ps-materialize`
@@ -458,5 +619,27 @@ impl Catalog {
             column,
         });
         (t.columns.len() - 1, ty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every fixed column has a name rows can be built by, and each table's
+    /// layout puts it where the table has it.
+    #[test]
+    fn every_fixed_column_has_a_col_at_its_position() {
+        for t in fixed_tables() {
+            let layout = Layout::of(&t.name);
+            for (i, c) in t.columns.iter().enumerate() {
+                let col = Col::ALL
+                    .iter()
+                    .find(|col| col.name() == c.name)
+                    .unwrap_or_else(|| panic!("{}.{} has no Col", t.name, c.name));
+                assert_eq!(layout.position(*col), Some(i), "{}.{}", t.name, c.name);
+            }
+            assert_eq!(layout.row().into_cells().len(), t.columns.len());
+        }
     }
 }

@@ -19,7 +19,7 @@ pub mod postgres;
 pub mod rows;
 mod url;
 
-pub use contract::{Catalog, Column, Ddl, TableId, TableSchema};
+pub use contract::{Catalog, Col, Column, Ddl, Layout, Row, TableId, TableSchema};
 pub use dialect::{literal, quote, Dialect};
 pub use error::{Error, ErrorKind, Result};
 pub use rows::{Cell, ColumnBuf, RowBuffer};
