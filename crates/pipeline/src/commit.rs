@@ -10,7 +10,8 @@ use crate::state::STATE_VERSION;
 use crate::stats::SyncStats;
 use ps_spec::Value;
 use ps_warehouse::contract::{self as c, Col, Layout};
-use ps_warehouse::{RowBuffer, Warehouse};
+use ps_warehouse::{sql, transaction, write_meta, RowBuffer, Warehouse};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 impl Space {
@@ -101,12 +102,8 @@ impl Space {
             state_rows,
             dirty_profiles: dirty.len(),
             profiles_table: table(c::STATE_PROFILES),
-            meta_table: table(c::STATE_META),
             keys_table: table(c::STATE_KEYS),
-            meta_rows: meta
-                .iter()
-                .map(|(k, v)| vec![Value::Str(k.clone()), Value::Str(v.clone())])
-                .collect(),
+            meta: meta.clone(),
             touched: batch
                 .touched
                 .iter()
@@ -157,26 +154,8 @@ impl Space {
                 wh.execute(&sql)?;
             }
             Ok(())
-        })
-    }
-}
-
-/// Runs `f` in one warehouse transaction: committed if it succeeds, rolled
-/// back (best effort: the connection may be gone) if it fails.
-pub(crate) fn transaction<T>(
-    wh: &mut dyn Warehouse,
-    f: impl FnOnce(&mut dyn Warehouse) -> Result<T>,
-) -> Result<T> {
-    wh.begin()?;
-    match f(&mut *wh) {
-        Ok(v) => {
-            wh.commit()?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = wh.rollback();
-            Err(e)
-        }
+        })?;
+        Ok(())
     }
 }
 
@@ -193,9 +172,9 @@ pub struct Prepared {
     state_rows: Vec<Vec<Value>>,
     dirty_profiles: usize,
     profiles_table: ps_warehouse::TableSchema,
-    meta_table: ps_warehouse::TableSchema,
     keys_table: ps_warehouse::TableSchema,
-    meta_rows: Vec<Vec<Value>>,
+    /// `_ps_meta`, replaced whole: sequence, engine counters, checkpoints.
+    meta: BTreeMap<String, String>,
     touched: Vec<Vec<Value>>,
     traits: Vec<String>,
     stats: SyncStats,
@@ -225,9 +204,8 @@ impl Prepared {
             state_rows,
             dirty_profiles,
             profiles_table,
-            meta_table,
             keys_table,
-            meta_rows,
+            meta,
             touched,
             traits,
             stats,
@@ -262,16 +240,11 @@ impl Prepared {
                     .map(|c| key_row(&keys_layout, c.to_string()))
                     .collect();
                 wh.append(&schema, &keys_table, &keys)?;
-                wh.execute(&format!(
-                    "DELETE FROM {} WHERE chunk IN (SELECT CAST(k AS BIGINT) FROM {})",
-                    d.table(&schema, c::STATE_PROFILES),
-                    d.table(&schema, c::STATE_KEYS)
-                ))?;
+                wh.execute(&sql::delete_listed_state_chunks(&d, &schema))?;
                 wh.append(&schema, &profiles_table, &state_rows)?;
             }
             tracing::debug!(profiles = dirty_profiles, chunks = state_chunks.len(), elapsed = ?ts.elapsed(), "engine state written");
-            wh.execute(&format!("DELETE FROM {}", d.table(&schema, c::STATE_META)))?;
-            wh.append(&schema, &meta_table, &meta_rows)?;
+            write_meta(wh, &schema, &meta)?;
             if !touched.is_empty() {
                 let tm = Instant::now();
                 wh.execute(&clear_keys)?;

@@ -3,7 +3,6 @@
 //! columns, the `_ps_meta` record (sequence, checkpoints, engine counters),
 //! the identity engine's snapshot, the dedupe keys and the suppressions.
 
-use crate::commit::transaction;
 use crate::config::SpaceConfig;
 use crate::error::{Error, Result};
 use crate::space::{Layouts, Space, Timings};
@@ -12,7 +11,7 @@ use crate::state::{RecoveryTimings, SEEN_META, STATE_VERSION};
 use ps_identity::{Engine, EngineMeta, Settings};
 use ps_spec::Value;
 use ps_warehouse::contract::{self as c, Catalog, Col, Layout};
-use ps_warehouse::Warehouse;
+use ps_warehouse::{set_meta, sql, transaction, Warehouse};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -28,7 +27,7 @@ fn load_seen(
     let mut set = hashbrown::HashSet::new();
     let (mut rows, mut bad, mut buf) = (0usize, false, Vec::new());
     wh.for_each_row(
-        &format!("SELECT keys FROM {}", d.table(schema, c::STATE_SEEN)),
+        &sql::select(&d, schema, c::STATE_SEEN, &[Col::Keys]),
         &mut |r| {
             rows += 1;
             match r.first() {
@@ -65,23 +64,17 @@ fn seen_from_tables(
     let mut keys = Vec::new();
     for t in c::CALL_TABLES {
         if catalog.get(t).is_some() {
-            wh.for_each_row(
-                &format!("SELECT id FROM {}", d.table(schema, t)),
-                &mut |r| {
-                    if let Some(Value::Str(id)) = r.first() {
-                        keys.push(message_key(id));
-                    }
-                },
-            )?;
+            wh.for_each_row(&sql::select(&d, schema, t, &[Col::Id]), &mut |r| {
+                if let Some(Value::Str(id)) = r.first() {
+                    keys.push(message_key(id));
+                }
+            })?;
         }
     }
     // Refused events are remembered too, so replaying a file does not
     // record its refusals twice.
     wh.for_each_row(
-        &format!(
-            "SELECT origin, payload FROM {}",
-            d.table(schema, c::REJECTED_EVENTS)
-        ),
+        &sql::select(&d, schema, c::REJECTED_EVENTS, &[Col::Origin, Col::Payload]),
         &mut |r| {
             if let Some(Value::Str(o)) = r.first() {
                 let p = match r.get(1) {
@@ -95,7 +88,7 @@ fn seen_from_tables(
     if catalog.get(c::STATE_FORGOTTEN).is_some() {
         let mut bad = None;
         wh.for_each_row(
-            &format!("SELECT k FROM {}", d.table(schema, c::STATE_FORGOTTEN)),
+            &sql::select(&d, schema, c::STATE_FORGOTTEN, &[Col::K]),
             &mut |r| {
                 if let Some(Value::Str(k)) = r.first() {
                     match u128::from_str_radix(k, 16) {
@@ -140,7 +133,7 @@ fn write_seen(
             .cloned()
             .ok_or_else(|| Error::state(schema, format!("table {name} is missing")))
     };
-    let (seen_table, meta_table) = (table(c::STATE_SEEN)?, table(c::STATE_META)?);
+    let seen_table = table(c::STATE_SEEN)?;
     let layout = Layout::of(c::STATE_SEEN);
     let rows: Vec<Vec<Value>> = keys
         .chunks(seen::PER_ROW)
@@ -153,22 +146,14 @@ fn write_seen(
         })
         .collect();
     transaction(wh, |wh| {
-        wh.execute(&format!("DELETE FROM {}", d.table(schema, c::STATE_SEEN)))?;
+        wh.execute(&sql::delete_all(&d, schema, c::STATE_SEEN))?;
         wh.append(schema, &seen_table, &rows)?;
         if mark {
-            wh.execute(&format!(
-                "DELETE FROM {} WHERE key = {}",
-                d.table(schema, c::STATE_META),
-                ps_warehouse::literal(SEEN_META)
-            ))?;
-            wh.append(
-                schema,
-                &meta_table,
-                &[vec![Value::Str(SEEN_META.into()), Value::Str("1".into())]],
-            )?;
+            set_meta(wh, schema, SEEN_META, "1")?;
         }
         Ok(())
-    })
+    })?;
+    Ok(())
 }
 
 /// Loads the suppressions (`_ps_suppressions`, written by privacy requests)
@@ -176,9 +161,11 @@ fn write_seen(
 /// deleted events need nothing here: they stay in `_ps_seen`.)
 fn load_suppressions(wh: &mut dyn Warehouse, schema: &str, engine: &mut Engine) -> Result<()> {
     let d = wh.dialect().clone();
-    for r in wh.query(&format!(
-        "SELECT external_id_type, external_id_value FROM {}",
-        d.table(schema, c::STATE_SUPPRESSIONS)
+    for r in wh.query(&sql::select(
+        &d,
+        schema,
+        c::STATE_SUPPRESSIONS,
+        &[Col::ExternalIdType, Col::ExternalIdValue],
     ))? {
         if let (Some(Value::Str(t)), Some(Value::Str(v))) = (r.first(), r.get(1)) {
             engine.suppress(t, v);
@@ -206,10 +193,8 @@ impl Space {
             .collect();
         if !missing.is_empty() {
             transaction(wh, |wh| {
-                wh.execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {}",
-                    wh.dialect().schema(&schema)
-                ))?;
+                let d = wh.dialect().clone();
+                wh.execute(&sql::create_schema(&d, &schema))?;
                 for t in &missing {
                     let sql = wh.dialect().create_table(&schema, t);
                     wh.execute(&sql)?;
@@ -247,9 +232,11 @@ impl Space {
         }
         let d = wh.dialect().clone();
         let mut meta: BTreeMap<String, String> = BTreeMap::new();
-        for r in wh.query(&format!(
-            "SELECT key, value FROM {}",
-            d.table(&schema, c::STATE_META)
+        for r in wh.query(&sql::select(
+            &d,
+            &schema,
+            c::STATE_META,
+            &[Col::Key, Col::Value],
         ))? {
             if let (Some(Value::Str(k)), Some(Value::Str(v))) = (r.first(), r.get(1)) {
                 meta.insert(k.clone(), v.clone());
@@ -283,7 +270,7 @@ impl Space {
         let mut chunks: Vec<Vec<u8>> = Vec::new();
         let mut bad = None;
         wh.for_each_row(
-            &format!("SELECT state FROM {}", d.table(&schema, c::STATE_PROFILES)),
+            &sql::select(&d, &schema, c::STATE_PROFILES, &[Col::State]),
             &mut |r| {
                 let td = Instant::now();
                 match crate::state::decode_row(r) {

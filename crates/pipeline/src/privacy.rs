@@ -39,7 +39,7 @@ use crate::error::Result;
 use crate::space::Space;
 use ps_spec::Value;
 use ps_warehouse::contract::{self as c, Col, Layout};
-use ps_warehouse::{literal, Dialect, Warehouse};
+use ps_warehouse::{sql, Dialect, Warehouse};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -165,22 +165,25 @@ fn count(wh: &mut dyn Warehouse, sql: &str) -> Result<u64> {
     })
 }
 
-fn in_list(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|s| literal(s))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Space {
     /// Every request so far, oldest first.
     pub fn regulations(&self, wh: &mut dyn Warehouse) -> Result<Vec<Regulation>> {
         let d = wh.dialect().clone();
-        let rows = wh.query(&format!(
-            "SELECT id, type, subject, status, requested_at, finished_at, rows_deleted, message \
-             FROM {} ORDER BY requested_at, id",
-            d.table(&self.cfg.space, c::REGULATIONS)
+        let rows = wh.query(&sql::select_ordered(
+            &d,
+            &self.cfg.space,
+            c::REGULATIONS,
+            &[
+                Col::Id,
+                Col::Type,
+                Col::Subject,
+                Col::Status,
+                Col::RequestedAt,
+                Col::FinishedAt,
+                Col::RowsDeleted,
+                Col::Message,
+            ],
+            &[Col::RequestedAt, Col::Id],
         ))?;
         let s = |v: Option<&Value>| match v {
             Some(Value::Str(s)) => s.clone(),
@@ -218,10 +221,7 @@ impl Space {
     ) -> Result<Regulation> {
         let d = wh.dialect().clone();
         let schema = self.cfg.space.clone();
-        let n = count(
-            wh,
-            &format!("SELECT COUNT(*) FROM {}", d.table(&schema, c::REGULATIONS)),
-        )?;
+        let n = count(wh, &sql::count(&d, &schema, c::REGULATIONS, None))?;
         let mut reg = Regulation {
             id: format!("reg_{}", n + 1),
             kind: kind.as_str().to_owned(),
@@ -241,10 +241,12 @@ impl Space {
         };
         match (kind, profile) {
             (RegulationKind::Unsuppress, _) => {
-                let table = d.table(&schema, c::STATE_SUPPRESSIONS);
                 let mut all: Vec<(String, String, String)> = Vec::new();
-                for r in wh.query(&format!(
-                    "SELECT regulation_id, external_id_type, external_id_value FROM {table}"
+                for r in wh.query(&sql::select(
+                    &d,
+                    &schema,
+                    c::STATE_SUPPRESSIONS,
+                    &[Col::RegulationId, Col::ExternalIdType, Col::ExternalIdValue],
                 ))? {
                     if let (Some(Value::Str(a)), Some(Value::Str(b)), Some(Value::Str(c))) =
                         (r.first(), r.get(1), r.get(2))
@@ -261,9 +263,11 @@ impl Space {
                     reg.status = Status::NotFound.as_str().to_owned();
                     reg.message = format!("{} is not suppressed", subject.type_name);
                 } else {
-                    batch.statements.push(format!(
-                        "DELETE FROM {table} WHERE regulation_id IN ({})",
-                        in_list(&lifted)
+                    batch.statements.push(sql::delete_where(
+                        &d,
+                        &schema,
+                        c::STATE_SUPPRESSIONS,
+                        &sql::is_in(Col::RegulationId, &lifted),
                     ));
                     for (r, t, v) in &all {
                         if lifted.contains(r) {
@@ -346,8 +350,6 @@ impl Space {
             .map(|&s| self.engine.segment_id(s).to_owned())
             .collect();
         let idents = self.engine.identifiers_of(p);
-        let segs_in = in_list(&segs);
-        let mut plan: Vec<(String, String)> = Vec::new();
         let fixed: Vec<String> = c::fixed_tables().into_iter().map(|t| t.name).collect();
         // By name (`Catalog::tables` order), so the plan is deterministic.
         let event_tables: Vec<String> = self
@@ -356,58 +358,20 @@ impl Space {
             .filter(|t| !fixed.contains(&t.name) && t.position("segment_id").is_some())
             .map(|t| t.name.clone())
             .collect();
-        for t in &event_tables {
-            plan.push((t.clone(), format!("segment_id IN ({segs_in})")));
-        }
-        plan.push((
-            c::ID_GRAPH_UPDATES.into(),
-            format!("segment_id IN ({segs_in}) OR canonical_segment_id IN ({segs_in})"),
-        ));
-        for t in [
-            c::EXTERNAL_ID_MAPPING_UPDATES,
-            c::PROFILE_TRAITS_UPDATES,
-            c::ID_GRAPH,
-        ] {
-            plan.push((t.into(), format!("segment_id IN ({segs_in})")));
-        }
-        for t in [c::EXTERNAL_ID_MAPPING, c::PROFILE_TRAITS] {
-            plan.push((t.into(), format!("canonical_segment_id IN ({segs_in})")));
-        }
-        let mut conflict = Vec::new();
-        for (t, v) in &idents {
-            conflict.push(format!(
-                "(external_id_type = {} AND external_id_value = {})",
-                literal(t),
-                literal(v)
-            ));
-        }
-        for s in &segs {
-            conflict.push(format!(
-                "strpos(',' || segment_ids || ',', {}) > 0",
-                literal(&format!(",{s},"))
-            ));
-        }
-        plan.push((c::IDENTITY_CONFLICTS.into(), conflict.join(" OR ")));
-        let rejected: Vec<String> = idents
+        let json_strings: Vec<String> = idents
             .iter()
-            .map(|(_, v)| {
-                let quoted = serde_json::to_string(v).expect("string serializes");
-                format!("strpos(payload, {}) > 0", literal(&quoted))
-            })
+            .map(|(_, v)| serde_json::to_string(v).expect("string serializes"))
             .collect();
-        if !rejected.is_empty() {
-            plan.push((c::REJECTED_EVENTS.into(), rejected.join(" OR ")));
-        }
+        let plan = sql::profile_rows(&event_tables, &segs, &idents, &json_strings);
         // The deleted events' dedupe keys stay in `_ps_seen`, so a replay
         // of an old file cannot bring them back; only the count is needed.
         let mut rows = BTreeMap::new();
         for (table, cond) in &plan {
-            let t = d.table(&schema, table);
-            let n = count(wh, &format!("SELECT COUNT(*) FROM {t} WHERE {cond}"))?;
+            let n = count(wh, &sql::count(d, &schema, table, Some(cond)))?;
             if n > 0 {
                 batch
                     .statements
-                    .push(format!("DELETE FROM {t} WHERE {cond}"));
+                    .push(sql::delete_where(d, &schema, table, cond));
                 rows.insert(table.clone(), n);
             }
         }

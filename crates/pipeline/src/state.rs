@@ -89,10 +89,15 @@ pub fn check_version(
     schema: &str,
     version: &str,
 ) -> crate::error::Result<()> {
-    let sql = format!(
-        "SELECT value FROM {} WHERE key = 'version'",
-        wh.dialect()
-            .table(schema, ps_warehouse::contract::STATE_META)
+    use ps_warehouse::contract::{Col, STATE_META};
+    let d = wh.dialect().clone();
+    let sql = ps_warehouse::sql::select_where_eq(
+        &d,
+        schema,
+        STATE_META,
+        &[Col::Value],
+        Col::Key,
+        "version",
     );
     for r in wh.query(&sql)? {
         if let Some(ps_spec::Value::Str(v)) = r.first() {

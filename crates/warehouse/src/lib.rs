@@ -17,12 +17,15 @@ pub mod duckdb;
 mod error;
 pub mod postgres;
 pub mod rows;
+pub mod sql;
+mod transaction;
 mod url;
 
 pub use contract::{Catalog, Col, Column, Ddl, Layout, Row, TableId, TableSchema};
 pub use dialect::{literal, quote, Dialect};
 pub use error::{Error, ErrorKind, Result};
 pub use rows::{Cell, ColumnBuf, RowBuffer};
+pub use transaction::{set_meta, transaction, write_meta};
 pub use url::open;
 
 use ps_spec::{ColumnType, Value};
