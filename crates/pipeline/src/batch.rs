@@ -18,6 +18,7 @@ pub struct Batch {
     /// The event tables' rows, column by column, by `TableId::index`.
     pub(crate) buffers: Vec<RowBuffer>,
     pub(crate) touched: Vec<ProfileIdx>,
+    /// What the batch's events did so far, reported when it commits.
     pub stats: SyncStats,
     pub(crate) events: usize,
     pub(crate) checkpoints: Vec<(String, String)>,
@@ -33,10 +34,12 @@ impl Batch {
         self.events
     }
 
+    /// Whether the batch holds nothing to land (no events, rows or buffered cells).
     pub fn is_empty(&self) -> bool {
         self.events == 0 && self.rows.is_empty() && self.buffers.iter().all(RowBuffer::is_empty)
     }
 
+    /// The batch's load time (`uuid_ts` of its rows, µs since the epoch).
     pub fn load_time(&self) -> i64 {
         self.load_time
     }
@@ -44,7 +47,7 @@ impl Batch {
     /// Records an input position (an inbox offset, say) that commits in the
     /// same transaction as the batch's rows: after a crash, the stored
     /// checkpoint and the landed rows always agree. Read back with
-    /// [`Space::checkpoint`]. Keys must not start with `_`.
+    /// [`Space::checkpoint`](crate::space::Space::checkpoint). Keys must not start with `_`.
     pub fn set_checkpoint(&mut self, key: &str, value: String) {
         assert!(
             !key.starts_with('_'),

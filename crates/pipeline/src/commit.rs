@@ -183,9 +183,11 @@ pub struct Prepared {
 /// What landing a batch did.
 #[derive(Debug, Clone, Default)]
 pub struct Landed {
+    /// What the batch did.
     pub stats: SyncStats,
     /// Warehouse time without the materialization.
     pub load: std::time::Duration,
+    /// Warehouse time of the materialization.
     pub materialize: std::time::Duration,
 }
 

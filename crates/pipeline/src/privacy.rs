@@ -46,12 +46,16 @@ use std::collections::BTreeMap;
 /// What a request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegulationKind {
+    /// Delete the profile's data everywhere and release its identifiers.
     Delete,
+    /// Refuse, from now on, every event carrying one of the profile's identifiers.
     Suppress,
+    /// Lift the suppressions that include the subject.
     Unsuppress,
 }
 
 impl RegulationKind {
+    /// The kind as recorded in `regulations.type`.
     pub fn as_str(self) -> &'static str {
         match self {
             RegulationKind::Delete => "delete",
@@ -60,6 +64,7 @@ impl RegulationKind {
         }
     }
 
+    /// The kind named `s` (as [`RegulationKind::as_str`] writes it).
     pub fn parse(s: &str) -> Option<RegulationKind> {
         Some(match s {
             "delete" => RegulationKind::Delete,
@@ -73,7 +78,9 @@ impl RegulationKind {
 /// `TYPE:VALUE`, e.g. `user_id:123` or `email:jane@example.com`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
+    /// An identifier type (lowercase), e.g. `user_id`.
     pub type_name: String,
+    /// The identifier's value.
     pub value: String,
 }
 
@@ -110,12 +117,14 @@ impl Subject {
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Carried out.
     Finished,
     /// The identifier is not known (or, for unsuppress, not suppressed).
     NotFound,
 }
 
 impl Status {
+    /// The status as recorded in `regulations.status`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Finished => "finished",
@@ -127,22 +136,31 @@ impl Status {
 /// One request as recorded in `regulations`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Regulation {
+    /// `reg_<n>`, numbered in request order.
     pub id: String,
+    /// `delete`, `suppress` or `unsuppress`.
     pub kind: String,
+    /// The subject as recorded (a delete's value pseudonymized).
     pub subject: String,
+    /// `finished` or `not_found`.
     pub status: String,
+    /// When it was asked for (µs since the epoch).
     pub requested_at: i64,
+    /// When it finished.
     pub finished_at: Option<i64>,
     /// Rows deleted per table (delete only).
     pub rows_deleted: BTreeMap<String, u64>,
+    /// What happened, for people.
     pub message: String,
 }
 
 impl Regulation {
+    /// Whether the request was carried out.
     pub fn is_finished(&self) -> bool {
         self.status == Status::Finished.as_str()
     }
 
+    /// The record as the admin API and `profiles-sync regulations --json` show it.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "id": self.id,

@@ -23,14 +23,20 @@ use std::collections::BTreeMap;
 /// Where a sync's time went, for `profiles-sync bench`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {
+    /// Validating and normalizing events.
     pub parse: std::time::Duration,
+    /// The identity engine.
     pub identity: std::time::Duration,
+    /// Building rows.
     pub rows: std::time::Duration,
+    /// Landing batches in the warehouse, without the materialization.
     pub load: std::time::Duration,
+    /// Materializing the touched profiles.
     pub materialize: std::time::Duration,
 }
 
 impl Timings {
+    /// Adds `o` to these timings.
     pub fn add(&mut self, o: &Timings) {
         self.parse += o.parse;
         self.identity += o.identity;
@@ -107,14 +113,17 @@ impl Space {
         self.meta.get(&format!("cp:{key}")).map(String::as_str)
     }
 
+    /// The space's configuration.
     pub fn config(&self) -> &SpaceConfig {
         &self.cfg
     }
 
+    /// The identity engine, as of the last event added.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
+    /// The space's tables and columns, including those the open batch adds.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }

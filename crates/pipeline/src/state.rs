@@ -194,6 +194,7 @@ pub mod seen {
 pub mod base64 {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+    /// Encodes `b`.
     pub fn encode(b: &[u8]) -> String {
         let mut out = Vec::with_capacity(b.len().div_ceil(3) * 4);
         let mut chunks = b.chunks_exact(3);

@@ -15,18 +15,23 @@ use ColumnType::{Bigint as B, Timestamp as T, Varchar as V};
 /// A column of a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
+    /// Its name.
     pub name: String,
+    /// Its type.
     pub ty: ColumnType,
 }
 
 /// A table's name and columns, in table order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSchema {
+    /// The table's name.
     pub name: String,
+    /// Its columns, in table order.
     pub columns: Vec<Column>,
 }
 
 impl TableSchema {
+    /// A table named `name` with columns `cols`.
     pub fn new(name: &str, cols: &[(&str, ColumnType)]) -> TableSchema {
         TableSchema {
             name: name.to_owned(),
@@ -40,6 +45,7 @@ impl TableSchema {
         }
     }
 
+    /// The position of column `name`.
     pub fn position(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
@@ -47,18 +53,26 @@ impl TableSchema {
 
 /// Landed profile tables.
 pub const ID_GRAPH_UPDATES: &str = "id_graph_updates";
+/// Landed identifier rows: which profile holds each identifier, and since when.
 pub const EXTERNAL_ID_MAPPING_UPDATES: &str = "external_id_mapping_updates";
+/// Landed trait rows: a profile's traits after each change.
 pub const PROFILE_TRAITS_UPDATES: &str = "profile_traits_updates";
+/// Identifiers refused by a limit or cap (SPEC §3): the demotions.
 pub const IDENTITY_CONFLICTS: &str = "identity_conflicts";
+/// Events refused by validation, with where they were and why.
 pub const REJECTED_EVENTS: &str = "rejected_events";
 /// Materialized tables.
 pub const ID_GRAPH: &str = "id_graph";
+/// Each identifier's current profile (materialized).
 pub const EXTERNAL_ID_MAPPING: &str = "external_id_mapping";
+/// Each profile's current traits (materialized).
 pub const PROFILE_TRAITS: &str = "profile_traits";
 /// Internal tables: the identity engine's state, sync metadata, and a scratch
 /// list of keys used inside one load transaction.
 pub const STATE_PROFILES: &str = "_ps_profiles";
+/// Sync metadata: sequence, engine counters, checkpoints.
 pub const STATE_META: &str = "_ps_meta";
+/// Scratch list of keys used inside one load transaction.
 pub const STATE_KEYS: &str = "_ps_keys";
 /// The dedupe keys (128-bit hashes of message ids and of refused payloads)
 /// of everything that landed, packed: a restart reads a few megabytes instead
@@ -67,6 +81,7 @@ pub const STATE_SEEN: &str = "_ps_seen";
 /// Privacy (SPEC §8): every request, user-facing, and the identifiers
 /// currently suppressed.
 pub const REGULATIONS: &str = "regulations";
+/// Identifiers currently suppressed.
 pub const STATE_SUPPRESSIONS: &str = "_ps_suppressions";
 /// Where spaces from before `_ps_seen` kept the dedupe keys of events deleted
 /// by privacy requests; read once when such a space's keys move to
@@ -482,7 +497,7 @@ pub fn is_free_event_table_name(name: &str) -> bool {
 /// every leaf of every payload, and tables grow to hundreds of columns. A row
 /// builder resolves its table once ([`Catalog::ensure_table`] gives a
 /// [`TableId`]) and then only looks up column names: looking the table up by
-/// name for every leaf was a tenth of a sync's main thread.
+/// name for every leaf showed in profiles of a sync (BENCHMARKS.md).
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     tables: Vec<TableSchema>,
@@ -506,11 +521,19 @@ impl TableId {
 /// A change [`Catalog`] made that the warehouse must apply before loading.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ddl {
+    /// A new table.
     CreateTable(TableSchema),
-    AddColumn { table: String, column: Column },
+    /// A new column of an existing table.
+    AddColumn {
+        /// The table.
+        table: String,
+        /// The column it gets.
+        column: Column,
+    },
 }
 
 impl Catalog {
+    /// The catalog of a schema holding `tables` ([`crate::Warehouse::describe`]).
     pub fn from_tables(tables: Vec<TableSchema>) -> Catalog {
         let mut c = Catalog::default();
         for t in tables {
@@ -533,22 +556,27 @@ impl Catalog {
         id
     }
 
+    /// The id of `table`, if the catalog has it.
     pub fn id(&self, table: &str) -> Option<TableId> {
         self.by_name.get(table).copied()
     }
 
+    /// The table `id` names.
     pub fn table(&self, id: TableId) -> &TableSchema {
         &self.tables[id.0 as usize]
     }
 
+    /// The position of `column` in `table`.
     pub fn position(&self, table: &str, column: &str) -> Option<usize> {
         self.position_in(self.id(table)?, column)
     }
 
+    /// The position of `column` in a table already resolved.
     pub fn position_in(&self, table: TableId, column: &str) -> Option<usize> {
         self.columns[table.0 as usize].get(column).copied()
     }
 
+    /// The table named `table`.
     pub fn get(&self, table: &str) -> Option<&TableSchema> {
         Some(self.table(self.id(table)?))
     }

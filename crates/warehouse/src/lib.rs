@@ -1,15 +1,25 @@
 //! # ps-warehouse: where the tables live
 //!
-//! The [`contract`] module defines every table the product lands; the
-//! [`Warehouse`] trait is the one seam between the pipeline and a database, and
-//! each warehouse is a module behind it ([`duckdb`], [`postgres`]). The
-//! pipeline never knows which one it talks to: it asks the catalog for columns,
-//! hands over rows in contract order, and runs the SQL that
-//! `ps-materialize` writes through [`Warehouse::execute`].
+//! The last step of the flow before `ps-materialize`: the pipeline hands
+//! rows here, and here they become tables in DuckDB or PostgreSQL.
 //!
-//! A warehouse offers transactions, and the pipeline puts everything a batch
-//! changes — rows, new columns, engine state, checkpoint, materialization — in
-//! one of them.
+//! - [`contract`] defines every table the product lands ([`TableSchema`],
+//!   [`contract::fixed_tables`]), the names rows are built by ([`Col`],
+//!   [`Layout`], [`Row`]) and the [`Catalog`] of columns added at run time.
+//! - [`sql`] writes the statements about those tables and [`Dialect`] spells
+//!   names, types and DDL per warehouse; no other crate writes SQL about the
+//!   contract's tables except `ps-materialize` (the materialization).
+//! - [`rows`] keeps the event tables' rows column by column ([`RowBuffer`]).
+//! - The [`Warehouse`] trait is the one seam between the pipeline and a
+//!   database: describe, execute, query, append, and transactions; each
+//!   warehouse is a module behind it ([`duckdb`], [`postgres`]), chosen by
+//!   URL in [`open`].
+//! - [`transaction()`] runs a batch's writes in one transaction, and
+//!   [`write_meta`] writes the space's `_ps_meta` record (sequence,
+//!   checkpoints) inside it: the rows of a batch and the position they
+//!   account for commit together or not at all.
+
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod contract;
 pub mod dialect;
@@ -34,11 +44,15 @@ use ps_spec::{ColumnType, Value};
 pub trait Warehouse: Send {
     /// `"duckdb"` or `"postgres"`, for logs and summaries.
     fn kind(&self) -> &'static str;
+    /// How this warehouse spells SQL.
     fn dialect(&self) -> &Dialect;
     /// The tables of `schema` with their columns in table order.
     fn describe(&mut self, schema: &str) -> Result<Vec<TableSchema>>;
+    /// Starts a transaction ([`transaction()`] runs one).
     fn begin(&mut self) -> Result<()>;
+    /// Commits the open transaction.
     fn commit(&mut self) -> Result<()>;
+    /// Rolls the open transaction back.
     fn rollback(&mut self) -> Result<()>;
     /// Runs one or more statements that return nothing.
     fn execute(&mut self, sql: &str) -> Result<()>;

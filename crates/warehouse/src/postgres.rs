@@ -1,7 +1,7 @@
 //! PostgreSQL: the first server warehouse.
 //!
 //! Rows are loaded with binary `COPY … FROM STDIN (FORMAT binary)` — the
-//! fastest path PostgreSQL offers, 1.6–2.6M rows/s on these machines — inside
+//! fastest path PostgreSQL offers (figures in BENCHMARKS.md) — inside
 //! the same transaction as the DDL, the engine state and the materialization.
 //! Values are encoded by hand (`Cell`), so no per-row conversion into
 //! driver types is needed.
@@ -285,7 +285,7 @@ impl Postgres {
         let mut writer = self.client.copy_in(&sql).map_err(|e| classify(e, &sql))?;
         // The stream is encoded here and written a megabyte at a time: the
         // driver's row writer entered its async runtime once per row, which
-        // was a tenth of a sync's CPU time.
+        // showed in profiles of a sync (BENCHMARKS.md).
         const FLUSH: usize = 1 << 20;
         let mut buf = Vec::with_capacity(FLUSH + 64 * 1024);
         buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
