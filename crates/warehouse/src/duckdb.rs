@@ -245,26 +245,8 @@ impl Warehouse for DuckDb {
         crate::group_columns(rows)
     }
 
-    fn begin(&mut self) -> Result<()> {
-        self.execute("BEGIN TRANSACTION")
-    }
-
-    fn commit(&mut self) -> Result<()> {
-        self.execute("COMMIT")
-    }
-
-    fn rollback(&mut self) -> Result<()> {
-        self.execute("ROLLBACK")
-    }
-
     fn execute(&mut self, sql: &str) -> Result<()> {
         self.conn.execute_batch(sql).map_err(|e| q(e, sql))
-    }
-
-    fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>> {
-        let mut out = Vec::new();
-        self.for_each_row(sql, &mut |r| out.push(r))?;
-        Ok(out)
     }
 
     fn for_each_row(&mut self, sql: &str, f: &mut dyn FnMut(Vec<Value>)) -> Result<()> {

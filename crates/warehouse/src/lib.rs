@@ -41,6 +41,11 @@ pub use url::open;
 use ps_spec::{ColumnType, Value};
 
 /// A database that holds a space's tables.
+///
+/// A warehouse must describe a schema, run statements and queries, and
+/// bulk-load rows; transactions and whole-result queries are spelled once,
+/// here, on top of those (SQL's `BEGIN TRANSACTION`, `COMMIT` and `ROLLBACK`
+/// mean the same in DuckDB and PostgreSQL).
 pub trait Warehouse: Send {
     /// `"duckdb"` or `"postgres"`, for logs and summaries.
     fn kind(&self) -> &'static str;
@@ -49,15 +54,25 @@ pub trait Warehouse: Send {
     /// The tables of `schema` with their columns in table order.
     fn describe(&mut self, schema: &str) -> Result<Vec<TableSchema>>;
     /// Starts a transaction ([`transaction()`] runs one).
-    fn begin(&mut self) -> Result<()>;
+    fn begin(&mut self) -> Result<()> {
+        self.execute("BEGIN TRANSACTION")
+    }
     /// Commits the open transaction.
-    fn commit(&mut self) -> Result<()>;
+    fn commit(&mut self) -> Result<()> {
+        self.execute("COMMIT")
+    }
     /// Rolls the open transaction back.
-    fn rollback(&mut self) -> Result<()>;
+    fn rollback(&mut self) -> Result<()> {
+        self.execute("ROLLBACK")
+    }
     /// Runs one or more statements that return nothing.
     fn execute(&mut self, sql: &str) -> Result<()>;
     /// Runs a query and returns all its rows (for small results and state).
-    fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>>;
+    fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>> {
+        let mut out = Vec::new();
+        self.for_each_row(sql, &mut |r| out.push(r))?;
+        Ok(out)
+    }
     /// Runs a query and hands each row to `f` as it arrives, for results
     /// too big to hold twice (the engine state and dedupe keys at start-up):
     /// nothing but the current row is buffered on this side.
