@@ -21,6 +21,8 @@
 //! Materialized rows are derived only from landed rows, never from engine
 //! memory, so a rebuild after a crash or a privacy deletion needs nothing else.
 
+#![warn(missing_docs, unreachable_pub)]
+
 use ps_warehouse::contract::{
     EXTERNAL_ID_MAPPING, EXTERNAL_ID_MAPPING_UPDATES, ID_GRAPH, ID_GRAPH_UPDATES, PROFILE_TRAITS,
     PROFILE_TRAITS_UPDATES, STATE_KEYS,

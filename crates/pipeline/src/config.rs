@@ -10,9 +10,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
+    /// The source's id (`event_source_id`, `triggering_event_source_id`).
     pub id: String,
+    /// Its display name.
     pub name: String,
+    /// Its slug.
     pub slug: String,
+    /// The write key events name it by.
     pub write_key: String,
 }
 
@@ -31,16 +35,21 @@ impl From<(String, String, String, String)> for Source {
 /// A space: one warehouse schema, its sources and identity rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpaceConfig {
+    /// The space's name, which is also its warehouse schema.
     pub space: String,
+    /// Where its events come from.
     pub sources: Vec<Source>,
+    /// Its identity resolution rules.
     pub identity: IdentityConfig,
 }
 
 impl SpaceConfig {
+    /// The index of the source with write key `key`.
     pub fn source_by_key(&self, key: &str) -> Option<usize> {
         self.sources.iter().position(|s| s.write_key == key)
     }
 
+    /// The index of the source with id `id`.
     pub fn source_by_id(&self, id: &str) -> Option<usize> {
         self.sources.iter().position(|s| s.id == id)
     }

@@ -7,25 +7,52 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
+    /// The warehouse failed (see [`ps_warehouse::Error::is_transient`]).
     Warehouse(#[from] ps_warehouse::Error),
     #[error(transparent)]
+    /// The identity settings are invalid.
     Settings(#[from] ps_identity::SettingsError),
     #[error("cannot read {path}: {source}")]
+    /// An input file could not be read.
     Input {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The space's stored state cannot be used (made by another version,
+    /// or damaged).
     #[error("the stored state of space {space:?} cannot be used: {message}")]
-    State { space: String, message: String },
+    State {
+        /// The space.
+        space: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A setting is invalid.
     #[error("invalid setting `{setting}`: {message}")]
-    Config { setting: String, message: String },
+    Config {
+        /// The setting, as the configuration names it.
+        setting: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl Error {
+    /// The stored state of `space` cannot be used, because of `message`.
+    pub(crate) fn state(space: &str, message: impl Into<String>) -> Error {
+        Error::State {
+            space: space.to_owned(),
+            message: message.into(),
+        }
+    }
+
     /// Whether retrying the same batch later may succeed (a lost connection).
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Warehouse(e) if e.is_transient())
     }
 }
 
+/// The pipeline's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

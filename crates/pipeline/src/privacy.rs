@@ -34,24 +34,28 @@
 //! `regulations` records each request without the deleted personal data: a
 //! delete's subject is kept as `type:sha256:<first 16 hex digits>`.
 
+use crate::batch::Batch;
 use crate::error::Result;
 use crate::space::Space;
-use ps_identity::Engine;
 use ps_spec::Value;
-use ps_warehouse::contract as c;
-use ps_warehouse::{literal, Dialect, Warehouse};
+use ps_warehouse::contract::{self as c, Col, Layout};
+use ps_warehouse::{sql, Dialect, Warehouse};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// What a request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegulationKind {
+    /// Delete the profile's data everywhere and release its identifiers.
     Delete,
+    /// Refuse, from now on, every event carrying one of the profile's identifiers.
     Suppress,
+    /// Lift the suppressions that include the subject.
     Unsuppress,
 }
 
 impl RegulationKind {
+    /// The kind as recorded in `regulations.type`.
     pub fn as_str(self) -> &'static str {
         match self {
             RegulationKind::Delete => "delete",
@@ -60,6 +64,7 @@ impl RegulationKind {
         }
     }
 
+    /// The kind named `s` (as [`RegulationKind::as_str`] writes it).
     pub fn parse(s: &str) -> Option<RegulationKind> {
         Some(match s {
             "delete" => RegulationKind::Delete,
@@ -73,7 +78,9 @@ impl RegulationKind {
 /// `TYPE:VALUE`, e.g. `user_id:123` or `email:jane@example.com`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
+    /// An identifier type (lowercase), e.g. `user_id`.
     pub type_name: String,
+    /// The identifier's value.
     pub value: String,
 }
 
@@ -110,12 +117,14 @@ impl Subject {
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Carried out.
     Finished,
     /// The identifier is not known (or, for unsuppress, not suppressed).
     NotFound,
 }
 
 impl Status {
+    /// The status as recorded in `regulations.status`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Finished => "finished",
@@ -127,22 +136,31 @@ impl Status {
 /// One request as recorded in `regulations`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Regulation {
+    /// `reg_<n>`, numbered in request order.
     pub id: String,
+    /// `delete`, `suppress` or `unsuppress`.
     pub kind: String,
+    /// The subject as recorded (a delete's value pseudonymized).
     pub subject: String,
+    /// `finished` or `not_found`.
     pub status: String,
+    /// When it was asked for (µs since the epoch).
     pub requested_at: i64,
+    /// When it finished.
     pub finished_at: Option<i64>,
     /// Rows deleted per table (delete only).
     pub rows_deleted: BTreeMap<String, u64>,
+    /// What happened, for people.
     pub message: String,
 }
 
 impl Regulation {
+    /// Whether the request was carried out.
     pub fn is_finished(&self) -> bool {
         self.status == Status::Finished.as_str()
     }
 
+    /// The record as the admin API and `profiles-sync regulations --json` show it.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "id": self.id,
@@ -157,21 +175,6 @@ impl Regulation {
     }
 }
 
-/// Loads the suppressions into the engine at [`Space::open`]. (The keys of
-/// deleted events need nothing here: they stay in `_ps_seen`.)
-pub(crate) fn restore(wh: &mut dyn Warehouse, schema: &str, engine: &mut Engine) -> Result<()> {
-    let d = wh.dialect().clone();
-    for r in wh.query(&format!(
-        "SELECT external_id_type, external_id_value FROM {}",
-        d.table(schema, c::STATE_SUPPRESSIONS)
-    ))? {
-        if let (Some(Value::Str(t)), Some(Value::Str(v))) = (r.first(), r.get(1)) {
-            engine.suppress(t, v);
-        }
-    }
-    Ok(())
-}
-
 fn count(wh: &mut dyn Warehouse, sql: &str) -> Result<u64> {
     let rows = wh.query(sql)?;
     Ok(match rows.first().and_then(|r| r.first()) {
@@ -180,22 +183,25 @@ fn count(wh: &mut dyn Warehouse, sql: &str) -> Result<u64> {
     })
 }
 
-fn in_list(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|s| literal(s))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Space {
     /// Every request so far, oldest first.
     pub fn regulations(&self, wh: &mut dyn Warehouse) -> Result<Vec<Regulation>> {
         let d = wh.dialect().clone();
-        let rows = wh.query(&format!(
-            "SELECT id, type, subject, status, requested_at, finished_at, rows_deleted, message \
-             FROM {} ORDER BY requested_at, id",
-            d.table(&self.cfg.space, c::REGULATIONS)
+        let rows = wh.query(&sql::select_ordered(
+            &d,
+            &self.cfg.space,
+            c::REGULATIONS,
+            &[
+                Col::Id,
+                Col::Type,
+                Col::Subject,
+                Col::Status,
+                Col::RequestedAt,
+                Col::FinishedAt,
+                Col::RowsDeleted,
+                Col::Message,
+            ],
+            &[Col::RequestedAt, Col::Id],
         ))?;
         let s = |v: Option<&Value>| match v {
             Some(Value::Str(s)) => s.clone(),
@@ -233,10 +239,7 @@ impl Space {
     ) -> Result<Regulation> {
         let d = wh.dialect().clone();
         let schema = self.cfg.space.clone();
-        let n = count(
-            wh,
-            &format!("SELECT COUNT(*) FROM {}", d.table(&schema, c::REGULATIONS)),
-        )?;
+        let n = count(wh, &sql::count(&d, &schema, c::REGULATIONS, None))?;
         let mut reg = Regulation {
             id: format!("reg_{}", n + 1),
             kind: kind.as_str().to_owned(),
@@ -256,10 +259,12 @@ impl Space {
         };
         match (kind, profile) {
             (RegulationKind::Unsuppress, _) => {
-                let table = d.table(&schema, c::STATE_SUPPRESSIONS);
                 let mut all: Vec<(String, String, String)> = Vec::new();
-                for r in wh.query(&format!(
-                    "SELECT regulation_id, external_id_type, external_id_value FROM {table}"
+                for r in wh.query(&sql::select(
+                    &d,
+                    &schema,
+                    c::STATE_SUPPRESSIONS,
+                    &[Col::RegulationId, Col::ExternalIdType, Col::ExternalIdValue],
                 ))? {
                     if let (Some(Value::Str(a)), Some(Value::Str(b)), Some(Value::Str(c))) =
                         (r.first(), r.get(1), r.get(2))
@@ -276,9 +281,11 @@ impl Space {
                     reg.status = Status::NotFound.as_str().to_owned();
                     reg.message = format!("{} is not suppressed", subject.type_name);
                 } else {
-                    batch.statements.push(format!(
-                        "DELETE FROM {table} WHERE regulation_id IN ({})",
-                        in_list(&lifted)
+                    batch.statements.push(sql::delete_where(
+                        &d,
+                        &schema,
+                        c::STATE_SUPPRESSIONS,
+                        &sql::is_in(Col::RegulationId, &lifted),
                     ));
                     for (r, t, v) in &all {
                         if lifted.contains(r) {
@@ -306,16 +313,14 @@ impl Space {
             (RegulationKind::Suppress, Some(p)) => {
                 let mut idents = self.engine.identifiers_of(p);
                 idents.sort();
+                let suppressions = Layout::of(c::STATE_SUPPRESSIONS);
                 for (t, v) in &idents {
                     self.engine.suppress(t, v);
-                    batch.push(
-                        c::STATE_SUPPRESSIONS,
-                        vec![
-                            Value::Str(reg.id.clone()),
-                            Value::Str(t.clone()),
-                            Value::Str(v.clone()),
-                        ],
-                    );
+                    let mut row = suppressions.row();
+                    row.set(Col::RegulationId, Value::Str(reg.id.clone()))
+                        .set(Col::ExternalIdType, Value::Str(t.clone()))
+                        .set(Col::ExternalIdValue, Value::Str(v.clone()));
+                    batch.push(c::STATE_SUPPRESSIONS, row.into_cells());
                 }
                 reg.message = format!("{} identifiers suppressed", idents.len());
             }
@@ -325,19 +330,22 @@ impl Space {
                 reg.message = format!("{total} rows deleted");
             }
         }
-        batch.push(
-            c::REGULATIONS,
-            vec![
-                Value::Str(reg.id.clone()),
-                Value::Str(reg.kind.clone()),
-                Value::Str(reg.subject.clone()),
-                Value::Str(reg.status.clone()),
-                Value::Ts(reg.requested_at),
+        let mut row = Layout::of(c::REGULATIONS).row();
+        row.set(Col::Id, Value::Str(reg.id.clone()))
+            .set(Col::Type, Value::Str(reg.kind.clone()))
+            .set(Col::Subject, Value::Str(reg.subject.clone()))
+            .set(Col::Status, Value::Str(reg.status.clone()))
+            .set(Col::RequestedAt, Value::Ts(reg.requested_at))
+            .set(
+                Col::FinishedAt,
                 reg.finished_at.map_or(Value::Null, Value::Ts),
+            )
+            .set(
+                Col::RowsDeleted,
                 Value::Str(serde_json::to_string(&reg.rows_deleted).expect("map serializes")),
-                Value::Str(reg.message.clone()),
-            ],
-        );
+            )
+            .set(Col::Message, Value::Str(reg.message.clone()));
+        batch.push(c::REGULATIONS, row.into_cells());
         self.commit(wh, batch)?;
         tracing::info!(id = %reg.id, kind = %reg.kind, status = %reg.status, message = %reg.message, "regulation");
         Ok(reg)
@@ -350,7 +358,7 @@ impl Space {
         wh: &mut dyn Warehouse,
         d: &Dialect,
         p: ps_identity::ProfileIdx,
-        batch: &mut crate::Batch,
+        batch: &mut Batch,
     ) -> Result<BTreeMap<String, u64>> {
         let schema = self.cfg.space.clone();
         let segs: Vec<String> = self
@@ -360,8 +368,6 @@ impl Space {
             .map(|&s| self.engine.segment_id(s).to_owned())
             .collect();
         let idents = self.engine.identifiers_of(p);
-        let segs_in = in_list(&segs);
-        let mut plan: Vec<(String, String)> = Vec::new();
         let fixed: Vec<String> = c::fixed_tables().into_iter().map(|t| t.name).collect();
         // By name (`Catalog::tables` order), so the plan is deterministic.
         let event_tables: Vec<String> = self
@@ -370,58 +376,20 @@ impl Space {
             .filter(|t| !fixed.contains(&t.name) && t.position("segment_id").is_some())
             .map(|t| t.name.clone())
             .collect();
-        for t in &event_tables {
-            plan.push((t.clone(), format!("segment_id IN ({segs_in})")));
-        }
-        plan.push((
-            c::ID_GRAPH_UPDATES.into(),
-            format!("segment_id IN ({segs_in}) OR canonical_segment_id IN ({segs_in})"),
-        ));
-        for t in [
-            c::EXTERNAL_ID_MAPPING_UPDATES,
-            c::PROFILE_TRAITS_UPDATES,
-            c::ID_GRAPH,
-        ] {
-            plan.push((t.into(), format!("segment_id IN ({segs_in})")));
-        }
-        for t in [c::EXTERNAL_ID_MAPPING, c::PROFILE_TRAITS] {
-            plan.push((t.into(), format!("canonical_segment_id IN ({segs_in})")));
-        }
-        let mut conflict = Vec::new();
-        for (t, v) in &idents {
-            conflict.push(format!(
-                "(external_id_type = {} AND external_id_value = {})",
-                literal(t),
-                literal(v)
-            ));
-        }
-        for s in &segs {
-            conflict.push(format!(
-                "strpos(',' || segment_ids || ',', {}) > 0",
-                literal(&format!(",{s},"))
-            ));
-        }
-        plan.push((c::IDENTITY_CONFLICTS.into(), conflict.join(" OR ")));
-        let rejected: Vec<String> = idents
+        let json_strings: Vec<String> = idents
             .iter()
-            .map(|(_, v)| {
-                let quoted = serde_json::to_string(v).expect("string serializes");
-                format!("strpos(payload, {}) > 0", literal(&quoted))
-            })
+            .map(|(_, v)| serde_json::to_string(v).expect("string serializes"))
             .collect();
-        if !rejected.is_empty() {
-            plan.push((c::REJECTED_EVENTS.into(), rejected.join(" OR ")));
-        }
+        let plan = sql::profile_rows(&event_tables, &segs, &idents, &json_strings);
         // The deleted events' dedupe keys stay in `_ps_seen`, so a replay
         // of an old file cannot bring them back; only the count is needed.
         let mut rows = BTreeMap::new();
         for (table, cond) in &plan {
-            let t = d.table(&schema, table);
-            let n = count(wh, &format!("SELECT COUNT(*) FROM {t} WHERE {cond}"))?;
+            let n = count(wh, &sql::count(d, &schema, table, Some(cond)))?;
             if n > 0 {
                 batch
                     .statements
-                    .push(format!("DELETE FROM {t} WHERE {cond}"));
+                    .push(sql::delete_where(d, &schema, table, cond));
                 rows.insert(table.clone(), n);
             }
         }

@@ -2,6 +2,15 @@
 
 use std::time::Duration;
 
+/// Version of the internal state layout, stored in `_ps_meta`. 2: engine
+/// state in `_ps_profiles` as binary snapshot chunks; 1 held one JSON record
+/// per profile.
+pub(crate) const STATE_VERSION: &str = "2";
+
+/// `_ps_meta` key set to `1` once `_ps_seen` holds every dedupe key of the
+/// space; spaces from before it get their keys from the event tables once.
+pub(crate) const SEEN_META: &str = "seen";
+
 /// Where [`crate::Space::open`]'s time went, for `profiles-sync bench --incremental`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RecoveryTimings {
@@ -32,8 +41,10 @@ pub fn chunk_of(p: ps_identity::ProfileIdx) -> u32 {
 /// each holding the snapshot of its profiles as base64 text (the column is
 /// text in every warehouse).
 pub fn encode_chunks(engine: &ps_identity::Engine, chunks: &[u32]) -> Vec<Vec<ps_spec::Value>> {
+    use ps_warehouse::contract::{Col, Layout, STATE_PROFILES};
     let n = engine.profile_count() as u32;
     let mut buf = Vec::new();
+    let layout = Layout::of(STATE_PROFILES);
     chunks
         .iter()
         .map(|&c| {
@@ -41,10 +52,10 @@ pub fn encode_chunks(engine: &ps_identity::Engine, chunks: &[u32]) -> Vec<Vec<ps
             let end = (start + CHUNK).min(n);
             buf.clear();
             engine.encode_snapshot(start..end, &mut buf);
-            vec![
-                ps_spec::Value::Int(i64::from(c)),
-                ps_spec::Value::Str(base64::encode(&buf)),
-            ]
+            let mut row = layout.row();
+            row.set(Col::Chunk, ps_spec::Value::Int(i64::from(c)))
+                .set(Col::State, ps_spec::Value::Str(base64::encode(&buf)));
+            row.into_cells()
         })
         .collect()
 }
@@ -77,16 +88,21 @@ pub fn check_version(
     wh: &mut dyn ps_warehouse::Warehouse,
     schema: &str,
     version: &str,
-) -> crate::Result<()> {
-    let sql = format!(
-        "SELECT value FROM {} WHERE key = 'version'",
-        wh.dialect()
-            .table(schema, ps_warehouse::contract::STATE_META)
+) -> crate::error::Result<()> {
+    use ps_warehouse::contract::{Col, STATE_META};
+    let d = wh.dialect().clone();
+    let sql = ps_warehouse::sql::select_where_eq(
+        &d,
+        schema,
+        STATE_META,
+        &[Col::Value],
+        Col::Key,
+        "version",
     );
     for r in wh.query(&sql)? {
         if let Some(ps_spec::Value::Str(v)) = r.first() {
             if v != version {
-                return Err(crate::Error::State {
+                return Err(crate::error::Error::State {
                     space: schema.to_owned(),
                     message: format!(
                         "it has state version {v} and this profiles-sync reads version {version} \
@@ -104,6 +120,25 @@ pub fn check_version(
 /// The dedupe keys in `_ps_seen`: 16 bytes each (little-endian), packed,
 /// base64. Rows are appended per commit and compacted at start-up.
 pub mod seen {
+    use sha1::{Digest, Sha1};
+
+    /// The dedupe key of a message id.
+    pub(crate) fn message_key(id: &str) -> u128 {
+        let d = Sha1::digest(id.as_bytes());
+        u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
+    }
+
+    /// The dedupe key of a refused event: where it was and what it said.
+    pub(crate) fn rejected_key(origin: &str, payload: &str) -> u128 {
+        let mut h = Sha1::new();
+        h.update(b"rejected\0");
+        h.update(origin.as_bytes());
+        h.update(b"\0");
+        h.update(payload.as_bytes());
+        let d = h.finalize();
+        u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
+    }
+
     /// Keys per row when the table is compacted: about 1.4 MB of text.
     pub const PER_ROW: usize = 64 * 1024;
 
@@ -159,6 +194,7 @@ pub mod seen {
 pub mod base64 {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+    /// Encodes `b`.
     pub fn encode(b: &[u8]) -> String {
         let mut out = Vec::with_capacity(b.len().div_ceil(3) * 4);
         let mut chunks = b.chunks_exact(3);

@@ -9,19 +9,26 @@ const EXAMPLES: usize = 5;
 /// One refused event's location and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefusalExample {
+    /// Where the event was (`file:line`, `http`, …).
     pub origin: String,
+    /// Why it was refused.
     pub message: String,
 }
 
 /// What a sync did. Adding two of them (`merge`) gives the total of two runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncStats {
+    /// Events read.
     pub read: u64,
+    /// Events landed.
     pub landed: u64,
+    /// Events skipped because their message id had landed before.
     pub duplicates: u64,
     /// Refusals by reason code: count and the first few examples.
     pub refused: BTreeMap<String, (u64, Vec<RefusalExample>)>,
+    /// Profiles created.
     pub profiles_created: u64,
+    /// Profile merges.
     pub merges: u64,
     /// Identity conflicts (demotions) by rule.
     pub conflicts: BTreeMap<String, u64>,
@@ -33,14 +40,17 @@ pub struct SyncStats {
     pub type_conflicts: BTreeMap<String, u64>,
     /// Identifier types first seen in `context.externalIds`.
     pub new_identifier_types: Vec<String>,
+    /// Batches committed.
     pub batches: u64,
 }
 
 impl SyncStats {
+    /// Refusals of every reason.
     pub fn refused_total(&self) -> u64 {
         self.refused.values().map(|(n, _)| n).sum()
     }
 
+    /// Counts one refusal of reason `code`, keeping the first few examples.
     pub fn refuse(&mut self, code: &str, origin: String, message: String) {
         let e = self.refused.entry(code.to_owned()).or_default();
         e.0 += 1;
@@ -49,6 +59,7 @@ impl SyncStats {
         }
     }
 
+    /// Adds the counters of `o` to these.
     pub fn merge(&mut self, o: &SyncStats) {
         self.read += o.read;
         self.landed += o.landed;

@@ -1,5 +1,6 @@
 //! Replaying event files into a space.
 
+use crate::commit::{Landed, Prepared};
 use crate::error::{Error, Result};
 use crate::input::{open, read_events, RawEvent};
 use crate::space::{Origin, Space};
@@ -235,7 +236,7 @@ pub fn sync_files(
 }
 
 /// What a landing thread gives back: the warehouse and how the landing went.
-type LandResult<'env> = (&'env mut dyn Warehouse, Result<crate::Landed>);
+type LandResult<'env> = (&'env mut dyn Warehouse, Result<Landed>);
 
 /// The warehouse, or the thread that has it while a batch lands.
 struct Lander<'scope, 'env> {
@@ -251,7 +252,7 @@ impl<'scope, 'env> Lander<'scope, 'env> {
         &mut self,
         space: &mut Space,
         total: &mut SyncStats,
-        prepared: Option<crate::Prepared>,
+        prepared: Option<Prepared>,
     ) -> Result<()> {
         if let Some(h) = self.inflight.take() {
             let (wh, landed) = h.join().expect("the landing thread does not panic");

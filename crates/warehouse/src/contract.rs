@@ -8,25 +8,30 @@
 //! added, never dropped or retyped.
 
 use hashbrown::HashMap;
-use ps_spec::ColumnType;
+use ps_spec::{ColumnType, Value};
 
 use ColumnType::{Bigint as B, Timestamp as T, Varchar as V};
 
 /// A column of a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
+    /// Its name.
     pub name: String,
+    /// Its type.
     pub ty: ColumnType,
 }
 
 /// A table's name and columns, in table order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSchema {
+    /// The table's name.
     pub name: String,
+    /// Its columns, in table order.
     pub columns: Vec<Column>,
 }
 
 impl TableSchema {
+    /// A table named `name` with columns `cols`.
     pub fn new(name: &str, cols: &[(&str, ColumnType)]) -> TableSchema {
         TableSchema {
             name: name.to_owned(),
@@ -40,6 +45,7 @@ impl TableSchema {
         }
     }
 
+    /// The position of column `name`.
     pub fn position(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
@@ -47,18 +53,26 @@ impl TableSchema {
 
 /// Landed profile tables.
 pub const ID_GRAPH_UPDATES: &str = "id_graph_updates";
+/// Landed identifier rows: which profile holds each identifier, and since when.
 pub const EXTERNAL_ID_MAPPING_UPDATES: &str = "external_id_mapping_updates";
+/// Landed trait rows: a profile's traits after each change.
 pub const PROFILE_TRAITS_UPDATES: &str = "profile_traits_updates";
+/// Identifiers refused by a limit or cap (SPEC §3): the demotions.
 pub const IDENTITY_CONFLICTS: &str = "identity_conflicts";
+/// Events refused by validation, with where they were and why.
 pub const REJECTED_EVENTS: &str = "rejected_events";
 /// Materialized tables.
 pub const ID_GRAPH: &str = "id_graph";
+/// Each identifier's current profile (materialized).
 pub const EXTERNAL_ID_MAPPING: &str = "external_id_mapping";
+/// Each profile's current traits (materialized).
 pub const PROFILE_TRAITS: &str = "profile_traits";
 /// Internal tables: the identity engine's state, sync metadata, and a scratch
 /// list of keys used inside one load transaction.
 pub const STATE_PROFILES: &str = "_ps_profiles";
+/// Sync metadata: sequence, engine counters, checkpoints.
 pub const STATE_META: &str = "_ps_meta";
+/// Scratch list of keys used inside one load transaction.
 pub const STATE_KEYS: &str = "_ps_keys";
 /// The dedupe keys (128-bit hashes of message ids and of refused payloads)
 /// of everything that landed, packed: a restart reads a few megabytes instead
@@ -67,6 +81,7 @@ pub const STATE_SEEN: &str = "_ps_seen";
 /// Privacy (SPEC §8): every request, user-facing, and the identifiers
 /// currently suppressed.
 pub const REGULATIONS: &str = "regulations";
+/// Identifiers currently suppressed.
 pub const STATE_SUPPRESSIONS: &str = "_ps_suppressions";
 /// Where spaces from before `_ps_seen` kept the dedupe keys of events deleted
 /// by privacy requests; read once when such a space's keys move to
@@ -196,6 +211,167 @@ pub fn fixed_tables() -> Vec<TableSchema> {
     ]
 }
 
+/// Declares [`Col`]: the names of the fixed tables' columns.
+macro_rules! columns {
+    ($($variant:ident = $name:literal),* $(,)?) => {
+        /// A column of a fixed table, by name: rows of the fixed tables are
+        /// built by naming their cells ([`Row::set`]), never by position, so
+        /// a column added to a table in [`fixed_tables`] needs no other
+        /// change to the row order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Col {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )*
+        }
+
+        impl Col {
+            /// Every column name, in declaration order.
+            pub const ALL: &'static [Col] = &[$(Col::$variant),*];
+
+            /// The column's name in the tables.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Col::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+columns! {
+    Id = "id",
+    SegmentId = "segment_id",
+    CanonicalSegmentId = "canonical_segment_id",
+    ExternalIdType = "external_id_type",
+    ExternalIdValue = "external_id_value",
+    ExternalIdHash = "external_id_hash",
+    Seq = "seq",
+    UuidTs = "uuid_ts",
+    Timestamp = "timestamp",
+    ReceivedAt = "received_at",
+    TriggeringEventId = "triggering_event_id",
+    TriggeringEventType = "triggering_event_type",
+    TriggeringEventName = "triggering_event_name",
+    TriggeringEventSourceId = "triggering_event_source_id",
+    TriggeringEventSourceName = "triggering_event_source_name",
+    TriggeringEventSourceSlug = "triggering_event_source_slug",
+    EventId = "event_id",
+    EventType = "event_type",
+    EventSourceId = "event_source_id",
+    Rule = "rule",
+    SegmentIds = "segment_ids",
+    SourceId = "source_id",
+    Origin = "origin",
+    ReasonCode = "reason_code",
+    Reason = "reason",
+    Payload = "payload",
+    MergedTo = "merged_to",
+    Chunk = "chunk",
+    State = "state",
+    Key = "key",
+    Value = "value",
+    K = "k",
+    Batch = "batch",
+    Keys = "keys",
+    Type = "type",
+    Subject = "subject",
+    Status = "status",
+    RequestedAt = "requested_at",
+    FinishedAt = "finished_at",
+    RowsDeleted = "rows_deleted",
+    Message = "message",
+    RegulationId = "regulation_id",
+}
+
+/// Where each [`Col`] sits in one fixed table: resolved from the contract
+/// once per table, so building a row costs an array index per cell.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// Position by `Col as usize`; [`Layout::ABSENT`] where the table has no
+    /// such column.
+    pos: [u8; Col::ALL.len()],
+    /// The table's fixed columns.
+    width: u8,
+}
+
+impl Layout {
+    const ABSENT: u8 = u8::MAX;
+
+    /// The layout of fixed table `table` (one of [`fixed_tables`]).
+    ///
+    /// # Panics
+    /// If `table` is not a fixed table.
+    pub fn of(table: &str) -> Layout {
+        let t = fixed_tables()
+            .into_iter()
+            .find(|t| t.name == table)
+            .unwrap_or_else(|| panic!("{table} is not a fixed table"));
+        let mut pos = [Layout::ABSENT; Col::ALL.len()];
+        for (i, c) in t.columns.iter().enumerate() {
+            if let Some(col) = Col::ALL.iter().find(|col| col.name() == c.name) {
+                pos[*col as usize] = u8::try_from(i).expect("fixed tables are narrow");
+            }
+        }
+        Layout {
+            pos,
+            width: u8::try_from(t.columns.len()).expect("fixed tables are narrow"),
+        }
+    }
+
+    /// The position of `col` in the table, if it has it.
+    pub fn position(&self, col: Col) -> Option<usize> {
+        let p = self.pos[col as usize];
+        (p != Layout::ABSENT).then_some(usize::from(p))
+    }
+
+    /// A row of this table, every cell NULL.
+    pub fn row(&self) -> Row {
+        Row {
+            layout: *self,
+            cells: vec![Value::Null; usize::from(self.width)],
+        }
+    }
+}
+
+/// A row of a fixed table being built by column name ([`Layout::row`]).
+#[derive(Debug, Clone)]
+pub struct Row {
+    layout: Layout,
+    cells: Vec<Value>,
+}
+
+impl Row {
+    /// Sets the cell of `col`.
+    ///
+    /// # Panics
+    /// If the table has no column `col`.
+    pub fn set(&mut self, col: Col, value: Value) -> &mut Row {
+        let pos = self
+            .layout
+            .position(col)
+            .unwrap_or_else(|| panic!("the table has no column {}", col.name()));
+        self.cells[pos] = value;
+        self
+    }
+
+    /// Sets the cell at `pos`, a column added at run time (after the fixed
+    /// ones: trait columns), growing the row with NULLs up to it.
+    pub fn set_at(&mut self, pos: usize, value: Value) {
+        if self.cells.len() <= pos {
+            self.cells.resize(pos + 1, Value::Null);
+        }
+        self.cells[pos] = value;
+    }
+
+    /// The cells, in table order (a row shorter than its table reads NULL
+    /// in the columns past its end: [`crate::Warehouse::append`]).
+    pub fn into_cells(self) -> Vec<Value> {
+        self.cells
+    }
+}
+
 /// Columns the incremental materialization looks rows up by (`ps-materialize`
 /// filters each table by the touched profiles): with an index, a sync of a
 /// thousand events reads a thousand profiles' rows, not the whole table.
@@ -321,7 +497,7 @@ pub fn is_free_event_table_name(name: &str) -> bool {
 /// every leaf of every payload, and tables grow to hundreds of columns. A row
 /// builder resolves its table once ([`Catalog::ensure_table`] gives a
 /// [`TableId`]) and then only looks up column names: looking the table up by
-/// name for every leaf was a tenth of a sync's main thread.
+/// name for every leaf showed in profiles of a sync (BENCHMARKS.md).
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     tables: Vec<TableSchema>,
@@ -345,11 +521,19 @@ impl TableId {
 /// A change [`Catalog`] made that the warehouse must apply before loading.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ddl {
+    /// A new table.
     CreateTable(TableSchema),
-    AddColumn { table: String, column: Column },
+    /// A new column of an existing table.
+    AddColumn {
+        /// The table.
+        table: String,
+        /// The column it gets.
+        column: Column,
+    },
 }
 
 impl Catalog {
+    /// The catalog of a schema holding `tables` ([`crate::Warehouse::describe`]).
     pub fn from_tables(tables: Vec<TableSchema>) -> Catalog {
         let mut c = Catalog::default();
         for t in tables {
@@ -372,22 +556,27 @@ impl Catalog {
         id
     }
 
+    /// The id of `table`, if the catalog has it.
     pub fn id(&self, table: &str) -> Option<TableId> {
         self.by_name.get(table).copied()
     }
 
+    /// The table `id` names.
     pub fn table(&self, id: TableId) -> &TableSchema {
         &self.tables[id.0 as usize]
     }
 
+    /// The position of `column` in `table`.
     pub fn position(&self, table: &str, column: &str) -> Option<usize> {
         self.position_in(self.id(table)?, column)
     }
 
+    /// The position of `column` in a table already resolved.
     pub fn position_in(&self, table: TableId, column: &str) -> Option<usize> {
         self.columns[table.0 as usize].get(column).copied()
     }
 
+    /// The table named `table`.
     pub fn get(&self, table: &str) -> Option<&TableSchema> {
         Some(self.table(self.id(table)?))
     }
@@ -458,5 +647,27 @@ impl Catalog {
             column,
         });
         (t.columns.len() - 1, ty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every fixed column has a name rows can be built by, and each table's
+    /// layout puts it where the table has it.
+    #[test]
+    fn every_fixed_column_has_a_col_at_its_position() {
+        for t in fixed_tables() {
+            let layout = Layout::of(&t.name);
+            for (i, c) in t.columns.iter().enumerate() {
+                let col = Col::ALL
+                    .iter()
+                    .find(|col| col.name() == c.name)
+                    .unwrap_or_else(|| panic!("{}.{} has no Col", t.name, c.name));
+                assert_eq!(layout.position(*col), Some(i), "{}.{}", t.name, c.name);
+            }
+            assert_eq!(layout.row().into_cells().len(), t.columns.len());
+        }
     }
 }

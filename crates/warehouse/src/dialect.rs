@@ -24,7 +24,9 @@ pub struct Dialect {
     /// named like the file (`profiles` in `profiles.duckdb`) would otherwise be
     /// ambiguous; PostgreSQL has no such need.
     pub catalog: Option<String>,
+    /// The name of [`ColumnType::Double`].
     pub double_type: &'static str,
+    /// The name of [`ColumnType::Varchar`].
     pub varchar_type: &'static str,
     /// A server database with row storage and MVCC (PostgreSQL), as opposed
     /// to an embedded columnar one (DuckDB): decides indexes, how scratch
@@ -33,6 +35,7 @@ pub struct Dialect {
 }
 
 impl Dialect {
+    /// DuckDB's, qualifying tables with database `catalog`.
     pub fn duckdb(catalog: &str) -> Dialect {
         Dialect {
             catalog: Some(catalog.to_owned()),
@@ -42,6 +45,7 @@ impl Dialect {
         }
     }
 
+    /// PostgreSQL's.
     pub fn postgres() -> Dialect {
         Dialect {
             catalog: None,
@@ -51,6 +55,7 @@ impl Dialect {
         }
     }
 
+    /// The name of column type `t`.
     pub fn type_name(&self, t: ColumnType) -> &'static str {
         match t {
             ColumnType::Timestamp => "TIMESTAMP",
@@ -74,6 +79,7 @@ impl Dialect {
         format!("{}.{}", self.schema(schema), quote(table))
     }
 
+    /// `CREATE TABLE IF NOT EXISTS` for `t`.
     pub fn create_table(&self, schema: &str, t: &TableSchema) -> String {
         let cols: Vec<String> = t
             .columns
@@ -104,8 +110,8 @@ impl Dialect {
     }
 
     /// Empties a scratch table. PostgreSQL's DELETE leaves a dead tuple per
-    /// row, so a table emptied that way at every commit grows without bound
-    /// (seen: 1,500 pages for 1,100 live keys); TRUNCATE does not.
+    /// row, so a table emptied that way at every commit grows without bound;
+    /// TRUNCATE does not.
     pub fn empty_table(&self, schema: &str, table: &str) -> String {
         let verb = if self.row_store {
             "TRUNCATE"
@@ -118,12 +124,13 @@ impl Dialect {
     /// Refreshes a table's planner statistics where the planner needs them.
     /// PostgreSQL plans a just-filled scratch table with the statistics it
     /// had when empty (one row) and picks nested loops that are quadratic in
-    /// its size — minutes for a batch touching 200k profiles.
+    /// its size.
     pub fn refresh_statistics(&self, schema: &str, table: &str) -> Option<String> {
         self.row_store
             .then(|| format!("ANALYZE {}", self.table(schema, table)))
     }
 
+    /// The statement that applies a [`Ddl`] change.
     pub fn ddl(&self, schema: &str, d: &Ddl) -> String {
         match d {
             Ddl::CreateTable(t) => self.create_table(schema, t),

@@ -1,7 +1,7 @@
 //! The embedded default warehouse: one DuckDB file.
 //!
-//! Rows go in through DuckDB's Appender (about a million rows a second into a
-//! file on these machines), inside the same explicit transaction as the DDL,
+//! Rows go in through DuckDB's Appender (its fastest path; figures in
+//! BENCHMARKS.md), inside the same explicit transaction as the DDL,
 //! the engine state and the materialization, so a load either lands whole or
 //! not at all.
 
@@ -28,9 +28,8 @@ use std::sync::Arc;
 /// DuckDB's own worker threads, unless the URL says `?threads=N`. A sync
 /// already keeps two threads of ours busy (reading, building rows) beside
 /// the one that lands; DuckDB's default of one thread per core made its
-/// workers fight them for the cores: on a 2-core machine appending 200k
-/// wide rows took 1.5–2.1 s with its default and 0.9–1.2 s with one thread
-/// (`examples/duck_append.rs`).
+/// workers fight them for the cores, and appends got slower, not faster
+/// (`examples/duck_append.rs`; figures in BENCHMARKS.md, session 3).
 pub const DEFAULT_THREADS: usize = 1;
 
 /// Rows per row group of a database file, unless the URL says
@@ -39,10 +38,8 @@ pub const DEFAULT_THREADS: usize = 1;
 /// got rows; most event tables of a space are smaller than one of DuckDB's
 /// row groups, so each batch recompressed them from their first row. With
 /// 4,096-row groups a batch's rows are compressed about once, as full row
-/// groups while they are appended. Measured with `profiles-sync bench` on
-/// 1M events (BENCHMARKS.md, session 6): end to end 38.7/39.4 s with
-/// DuckDB's default, 22.7/24.7 s with 4,096, 25.5/24.6 s with 2,048; peak
-/// RSS 961–969, 929–932 and 1,026–1,029 MB; the file 258, 378 and 400 MB.
+/// groups while they are appended. 4,096 was the fastest size measured,
+/// at a bigger file than DuckDB's default (BENCHMARKS.md, session 6).
 pub const DEFAULT_ROW_GROUP_SIZE: usize = 4096;
 
 /// A DuckDB file (or an in-memory database for `duckdb://:memory:`).
@@ -118,6 +115,7 @@ impl DuckDb {
         Ok(db)
     }
 
+    /// Opens (creating) the database file at `path` as DuckDB does by default, or an in-memory database for `:memory:`.
     pub fn open(path: &str) -> Result<DuckDb> {
         Self::check_dir(path)?;
         let conn = if path == ":memory:" {
@@ -248,26 +246,8 @@ impl Warehouse for DuckDb {
         crate::group_columns(rows)
     }
 
-    fn begin(&mut self) -> Result<()> {
-        self.execute("BEGIN TRANSACTION")
-    }
-
-    fn commit(&mut self) -> Result<()> {
-        self.execute("COMMIT")
-    }
-
-    fn rollback(&mut self) -> Result<()> {
-        self.execute("ROLLBACK")
-    }
-
     fn execute(&mut self, sql: &str) -> Result<()> {
         self.conn.execute_batch(sql).map_err(|e| q(e, sql))
-    }
-
-    fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>> {
-        let mut out = Vec::new();
-        self.for_each_row(sql, &mut |r| out.push(r))?;
-        Ok(out)
     }
 
     fn for_each_row(&mut self, sql: &str, f: &mut dyn FnMut(Vec<Value>)) -> Result<()> {

@@ -33,6 +33,7 @@ pub enum ErrorKind {
 }
 
 impl Error {
+    /// An error of `kind` caused by `source`.
     pub fn new(
         kind: ErrorKind,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -44,11 +45,13 @@ impl Error {
         }
     }
 
+    /// The error, naming the statement that failed.
     pub fn with_statement(mut self, sql: &str) -> Error {
         self.statement = Some(sql.to_owned());
         self
     }
 
+    /// What kind of failure it is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -90,4 +93,5 @@ impl std::error::Error for Error {
     }
 }
 
+/// The warehouse result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

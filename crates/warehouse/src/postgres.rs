@@ -1,7 +1,7 @@
 //! PostgreSQL: the first server warehouse.
 //!
 //! Rows are loaded with binary `COPY … FROM STDIN (FORMAT binary)` — the
-//! fastest path PostgreSQL offers, 1.6–2.6M rows/s on these machines — inside
+//! fastest path PostgreSQL offers (figures in BENCHMARKS.md) — inside
 //! the same transaction as the DDL, the engine state and the materialization.
 //! Values are encoded by hand (`Cell`), so no per-row conversion into
 //! driver types is needed.
@@ -216,26 +216,8 @@ impl Warehouse for Postgres {
         crate::group_columns(rows)
     }
 
-    fn begin(&mut self) -> Result<()> {
-        self.execute("BEGIN")
-    }
-
-    fn commit(&mut self) -> Result<()> {
-        self.execute("COMMIT")
-    }
-
-    fn rollback(&mut self) -> Result<()> {
-        self.execute("ROLLBACK")
-    }
-
     fn execute(&mut self, sql: &str) -> Result<()> {
         self.client.batch_execute(sql).map_err(|e| classify(e, sql))
-    }
-
-    fn query(&mut self, sql: &str) -> Result<Vec<Vec<Value>>> {
-        let mut out = Vec::new();
-        self.for_each_row(sql, &mut |r| out.push(r))?;
-        Ok(out)
     }
 
     fn for_each_row(&mut self, sql: &str, f: &mut dyn FnMut(Vec<Value>)) -> Result<()> {
@@ -418,7 +400,7 @@ impl Postgres {
         let mut writer = self.client.copy_in(&sql).map_err(|e| classify(e, &sql))?;
         // The stream is encoded here and written a megabyte at a time: the
         // driver's row writer entered its async runtime once per row, which
-        // was a tenth of a sync's CPU time.
+        // showed in profiles of a sync (BENCHMARKS.md).
         const FLUSH: usize = 1 << 20;
         let mut buf = Vec::with_capacity(FLUSH + 64 * 1024);
         buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");

@@ -27,8 +27,9 @@ pub struct ColumnBuf {
 }
 
 /// Where each row's string ends in its column's bytes: 4 bytes a row while
-/// the column holds less than [`NARROW_MAX`] bytes, 8 after. A batch's rows
-/// take ~1.3 KB an event here, and a third of that was 8-byte ends.
+/// the column holds less than [`NARROW_MAX`] bytes, 8 after: most columns
+/// are short, and 8-byte ends were a large part of a batch's memory
+/// (BENCHMARKS.md).
 #[derive(Debug, Clone)]
 enum Ends {
     Narrow(Vec<u32>),
@@ -130,6 +131,7 @@ impl ColumnBuf {
         self.valid.len()
     }
 
+    /// Whether no row wrote this column.
     pub fn is_empty(&self) -> bool {
         self.valid.is_empty()
     }
@@ -253,6 +255,7 @@ impl ColumnBuf {
         }
     }
 
+    /// Whether row `row` holds a value.
     pub fn is_valid(&self, row: usize) -> bool {
         self.valid.get(row).copied().unwrap_or(false)
     }
@@ -294,6 +297,7 @@ pub struct RowBuffer {
 }
 
 impl RowBuffer {
+    /// An empty buffer.
     pub fn new() -> RowBuffer {
         RowBuffer::default()
     }
@@ -320,6 +324,7 @@ impl RowBuffer {
             .sum()
     }
 
+    /// Whether the buffer holds no row.
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }

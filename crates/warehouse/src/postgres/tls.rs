@@ -29,7 +29,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// libpq's `sslmode`, with the values this build supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
+pub(crate) enum SslMode {
     Disable,
     Prefer,
     Require,
@@ -56,7 +56,7 @@ impl SslMode {
         })
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SslMode::Disable => "disable",
             SslMode::Prefer => "prefer",
@@ -69,7 +69,7 @@ impl SslMode {
 
 /// The TLS settings of a PostgreSQL URL and the URL without them.
 #[derive(Debug)]
-pub struct TlsSettings {
+pub(crate) struct TlsSettings {
     pub mode: SslMode,
     pub root_cert: Option<PathBuf>,
     /// The URL with `sslmode` and `sslrootcert` removed, for the driver.
@@ -78,7 +78,7 @@ pub struct TlsSettings {
 
 impl TlsSettings {
     /// Takes `sslmode` and `sslrootcert` out of `url`'s query string.
-    pub fn from_url(url: &str) -> Result<TlsSettings> {
+    pub(crate) fn from_url(url: &str) -> Result<TlsSettings> {
         let (base, query) = match url.split_once('?') {
             Some((b, q)) => (b, q),
             None => (url, ""),
@@ -132,7 +132,7 @@ impl TlsSettings {
     }
 
     /// What the driver is told: it only negotiates; checking is ours.
-    pub fn driver_mode(&self) -> PgSslMode {
+    pub(crate) fn driver_mode(&self) -> PgSslMode {
         match self.mode {
             SslMode::Disable => PgSslMode::Disable,
             SslMode::Prefer => PgSslMode::Prefer,
@@ -142,7 +142,7 @@ impl TlsSettings {
 
     /// A short description for error messages: `sslmode=require`, with the
     /// root certificate when one is used.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match (&self.root_cert, self.mode) {
             (Some(p), m) if m != SslMode::Disable => {
                 format!("sslmode={} sslrootcert={}", m.name(), p.display())
@@ -152,7 +152,7 @@ impl TlsSettings {
     }
 
     /// The rustls connector for these settings. Reads `sslrootcert`.
-    pub fn connector(&self) -> Result<MakeRustlsConnect> {
+    pub(crate) fn connector(&self) -> Result<MakeRustlsConnect> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier: Arc<dyn ServerCertVerifier> = match (&self.root_cert, self.mode) {
             (_, SslMode::Disable) | (None, _) => Arc::new(NoCertCheck(provider.clone())),
@@ -187,7 +187,7 @@ impl TlsSettings {
     /// `message` (the driver's connection error, whose text with its causes
     /// is `text`) with what it means under these settings, when the
     /// driver's own words are not enough.
-    pub fn explain(
+    pub(crate) fn explain(
         &self,
         message: String,
         text: &str,
