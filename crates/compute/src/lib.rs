@@ -30,6 +30,7 @@
 pub mod condition;
 pub mod definition;
 pub mod evaluate;
+pub mod raw;
 
 pub use condition::{Op, Path};
 pub use definition::{
