@@ -23,7 +23,7 @@ pub struct RawCompute {
 pub struct RawTrait {
     /// The column name.
     pub key: String,
-    /// `count`, `sum`, … (see [`Kind`]).
+    /// `count`, `sum`, … (see [`crate::Kind`]).
     pub kind: String,
     /// One event name, or `"*"`.
     pub event: Option<String>,
