@@ -4,7 +4,7 @@
 //! and PostgreSQL, and leave every table as it was; queries have a time and
 //! a row limit, and a slow one does not stop the sync.
 
-use crate::serve::{Serve, ADMIN};
+use crate::serve::{admin_post, Serve, ADMIN};
 use crate::util::{golden_dir, Backend, Env, BACKENDS};
 use ps_ingest::client::Client;
 use serde_json::{json, Value as Json};
@@ -167,21 +167,8 @@ fn queries_have_a_row_limit_and_a_time_limit() {
     }
 }
 
-fn admin(c: &mut Client, token: &str, sql: &str) -> (u16, Json) {
-    let auth = format!("Bearer {token}");
-    let r = c
-        .request(
-            "POST",
-            "/admin/query",
-            &[("Authorization", &auth)],
-            sql.as_bytes(),
-        )
-        .unwrap();
-    (r.status, r.json())
-}
-
 fn count_profiles(c: &mut Client) -> i64 {
-    let (status, j) = admin(c, ADMIN, "SELECT count(*) FROM case_study.id_graph_updates");
+    let (status, j) = admin_post(c, ADMIN, "SELECT count(*) FROM case_study.id_graph_updates");
     assert_eq!(status, 200, "{j}");
     j["rows"][0][0].as_i64().unwrap()
 }
@@ -194,7 +181,7 @@ fn admin_query_refuses_with_400_counts_bad_tokens_and_a_slow_query_does_not_stop
         let srv = Serve::start(&env);
         let mut c = srv.client();
         for (sql, word) in hostile(backend, env.dir.path()) {
-            let (status, j) = admin(&mut c, ADMIN, &sql);
+            let (status, j) = admin_post(&mut c, ADMIN, &sql);
             assert_eq!(
                 (status, j["code"].as_str()),
                 (400, Some("query_refused")),
@@ -203,10 +190,10 @@ fn admin_query_refuses_with_400_counts_bad_tokens_and_a_slow_query_does_not_stop
             assert!(j["message"].as_str().unwrap().contains(word), "{j}");
         }
         for sql in failing_inside(backend) {
-            assert_eq!(admin(&mut c, ADMIN, sql).0, 400, "{backend:?}: {sql}");
+            assert_eq!(admin_post(&mut c, ADMIN, sql).0, 400, "{backend:?}: {sql}");
         }
         for bad in ["wrong-token-1", ""] {
-            assert_eq!(admin(&mut c, bad, "SELECT 1").0, 401);
+            assert_eq!(admin_post(&mut c, bad, "SELECT 1").0, 401);
         }
         let m = c.request("GET", "/metrics", &[], b"").unwrap().text();
         assert!(
@@ -222,7 +209,7 @@ fn admin_query_refuses_with_400_counts_bad_tokens_and_a_slow_query_does_not_stop
         };
         let mut c2 = srv.client();
         let t0 = Instant::now();
-        let slow = std::thread::spawn(move || (admin(&mut c2, ADMIN, slow), t0.elapsed()));
+        let slow = std::thread::spawn(move || (admin_post(&mut c2, ADMIN, slow), t0.elapsed()));
         std::thread::sleep(Duration::from_millis(300));
         let n0 = count_profiles(&mut c);
         let body = json!({"userId": "slow-u", "event": "Landed Meanwhile", "messageId": "slow-1"});

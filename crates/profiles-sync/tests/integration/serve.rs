@@ -129,8 +129,9 @@ fn golden_env(server: &str) -> Env {
     ))
 }
 
-fn admin_query(c: &mut Client, sql: &str) -> Json {
-    let auth = format!("Bearer {ADMIN}");
+/// `POST /admin/query` with `token`: the status and the JSON answer.
+pub(crate) fn admin_post(c: &mut Client, token: &str, sql: &str) -> (u16, Json) {
+    let auth = format!("Bearer {token}");
     let r = c
         .request(
             "POST",
@@ -139,25 +140,21 @@ fn admin_query(c: &mut Client, sql: &str) -> Json {
             sql.as_bytes(),
         )
         .unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
+    (r.status, r.json())
+}
+
+fn admin_query(c: &mut Client, sql: &str) -> Json {
+    let (status, j) = admin_post(c, ADMIN, sql);
+    assert_eq!(status, 200, "{j}");
+    j
 }
 
 /// Polls through the admin API until `sql` returns `want` rows' first cell.
 fn wait_for(c: &mut Client, sql: &str, want: &Json) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let auth = format!("Bearer {ADMIN}");
     loop {
         // Until the first sync creates the table, the query fails: keep polling.
-        let r = c
-            .request(
-                "POST",
-                "/admin/query",
-                &[("Authorization", &auth)],
-                sql.as_bytes(),
-            )
-            .unwrap();
-        let got = r.json()["rows"][0][0].clone();
+        let got = admin_post(c, ADMIN, sql).1["rows"][0][0].clone();
         if &got == want {
             return;
         }
