@@ -17,7 +17,9 @@ use std::path::Path;
 /// One event as read, before validation.
 #[derive(Debug)]
 pub struct RawEvent {
+    /// The line it starts on (1-based), for refusals' places.
     pub line: u64,
+    /// The parsed event, or why its text is not JSON.
     pub payload: Result<Doc, String>,
     /// The event's text as read, when `payload` is not it (a batch's shared
     /// fields were merged in).

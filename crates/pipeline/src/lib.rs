@@ -36,16 +36,12 @@ pub mod config;
 mod effects;
 pub mod error;
 mod events;
-// input.rs and sync.rs are left as they are for now: the file-replay driver
-// is to be unified with serve's, and documented then.
-#[allow(missing_docs)]
 pub mod input;
 mod open;
 pub mod privacy;
 pub mod space;
 pub mod state;
 pub mod stats;
-#[allow(missing_docs)]
 pub mod sync;
 
 pub use batch::Batch;

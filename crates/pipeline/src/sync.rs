@@ -1,4 +1,6 @@
-//! Replaying event files into a space.
+//! Replaying event files into a space: a reader thread parses, this
+//! thread admits events into batches, a landing thread commits the batch
+//! before while the next one is built.
 
 use crate::commit::{Landed, Prepared};
 use crate::error::{Error, Result};
@@ -22,9 +24,7 @@ const CHUNKS_IN_FLIGHT: usize = 8;
 /// a batch than the main thread takes to build the next one, and the reader
 /// thread only has to stay ahead of the main thread. With the three
 /// competing for two cores, the kernel gave each two thirds of one; lowered,
-/// the reader fills the gaps instead. Measured with `profiles-sync sync` on
-/// 1M events into DuckDB (BENCHMARKS.md, session 6), the reader reniced from
-/// outside: 22.4/22.8 s against 24.6/23.6 s.
+/// the reader fills the gaps instead (BENCHMARKS.md has the figures).
 const READER_NICE: i32 = 10;
 
 /// Lowers the calling thread's priority by [`READER_NICE`], where threads
@@ -97,8 +97,11 @@ impl Default for SyncOptions {
 /// Progress of a sync, for progress bars.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Progress {
+    /// Which of the files is being read (0-based).
     pub file_index: usize,
+    /// Bytes read from it so far (after decompression).
     pub bytes: u64,
+    /// Events read from all files so far.
     pub events: u64,
 }
 
