@@ -3,19 +3,19 @@
 //!
 //! An HTTP request is acknowledged only once its events are on disk, so the
 //! inbox is the one place where "200" becomes a promise. Each request becomes
-//! one [`Record`]; records are appended to the active segment file
+//! one `Record`; records are appended to the active segment file
 //! (`inbox/00000000000000000007.seg`) by a single writer thread that
 //! group-commits: it takes every append queued while the previous `fsync`
 //! ran, writes them together and syncs once for all of them (see
-//! [`crate::writer`]).
+//! `writer`).
 //!
 //! On disk a record is framed as `len: u32 LE | crc32(body): u32 LE | body`,
 //! so a crash in the middle of a write leaves a tail that fails its length
-//! or checksum check; [`recover`] truncates it. Nothing after a torn record
+//! or checksum check; `recover` truncates it. Nothing after a torn record
 //! can have been acknowledged, because acknowledgement waits for the `fsync`
 //! that covers every earlier byte.
 //!
-//! A [`Position`] (`segment:offset`) says how far the warehouse has landed.
+//! A `Position` (`segment:offset`) says how far the warehouse has landed.
 //! It is committed in the same warehouse transaction as the rows
 //! (`Batch::set_checkpoint("inbox", …)`), together with the inbox's id, so a
 //! restart replays exactly the records after it. Segments wholly before the

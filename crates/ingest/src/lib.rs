@@ -11,9 +11,9 @@
 //!
 //! Invariants:
 //! - **200 means durable**: a request is answered only after its record is
-//!   synced to disk ([`writer`]), so `kill -9` at any moment loses no
+//!   synced to disk (`writer`), so `kill -9` at any moment loses no
 //!   acknowledged event.
-//! - **The inbox position commits with the rows** ([`sync`]): after a crash
+//! - **The inbox position commits with the rows** (`sync`): after a crash
 //!   the warehouse's checkpoint names exactly the records it holds, so no
 //!   record lands twice or is skipped; message-id dedupe guards client
 //!   retries on top of that.

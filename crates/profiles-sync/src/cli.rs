@@ -173,7 +173,7 @@ pub(crate) enum Command {
         #[arg(long)]
         incremental: bool,
         /// Profiles in the space (`--incremental`). A warehouse that already
-        /// holds space bench_incr_<N> with at least N profiles is reused.
+        /// holds space `bench_incr_<N>` with at least N profiles is reused.
         #[arg(long, default_value_t = 1_000_000)]
         profiles: u64,
         /// Number of generated events.
