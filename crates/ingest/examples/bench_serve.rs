@@ -18,12 +18,8 @@
 //! buckets; a probe also times, once a second, one event from send until
 //! `/admin/query` sees it — what a user polling the table observes.
 //!
-//! Measured on the 2-core development machine (quick-release: Rust optimized,
-//! DuckDB's C++ at -O0): 69k events/s accepted with 8 clients (58k with 4);
-//! at 1,000 events/s, receipt → committed p50 0.71 s, p99 1.41 s.
-//!
 //! The server runs in this process (same code as `profiles-sync serve`); the
-//! client threads share the machine's cores with it, so the figures are a
+//! client threads share the machine's cores with it, so its figures are a
 //! floor for a server with the machine to itself.
 
 use ps_ingest::client::Client;

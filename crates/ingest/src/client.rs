@@ -12,8 +12,11 @@ use std::time::Duration;
 /// An answer.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// HTTP status code.
     pub status: u16,
+    /// Header names and values, in the order received.
     pub headers: Vec<(String, String)>,
+    /// The body (de-chunked).
     pub body: Vec<u8>,
 }
 
@@ -26,6 +29,7 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -46,6 +50,7 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client for the server at `addr`; connects on the first request.
     pub fn new(addr: SocketAddr) -> Client {
         Client {
             addr,

@@ -32,6 +32,7 @@ impl Default for Limits {
 /// Everything `serve` needs besides the space and the warehouse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
+    /// Address of the HTTP listener (port 0 picks a free one).
     pub listen: SocketAddr,
     /// How often the sync loop lands the inbox.
     pub sync_interval: Duration,
@@ -41,6 +42,7 @@ pub struct ServerConfig {
     pub max_inbox_bytes: u64,
     /// Bearer token for `/admin/*`; without one the admin endpoints are off.
     pub admin_token: Option<String>,
+    /// Size limits of tracking requests.
     pub limits: Limits,
     /// Time and row limits of `/admin/query` and `profiles-sync query`.
     pub query: QueryLimits,

@@ -5,7 +5,7 @@ use ps_pipeline::{RegulationKind, Subject};
 
 /// Messages to the sync thread.
 #[derive(Debug)]
-pub enum Control {
+pub(crate) enum Control {
     /// The inbox passed its size trigger: sync now.
     Wake,
     /// A privacy request (`POST /admin/regulations`), carried out between

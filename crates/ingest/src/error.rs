@@ -6,37 +6,61 @@ use std::path::{Path, PathBuf};
 /// *requests* are not errors: they are answered (400, 401, 429) and counted.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    /// A server setting is out of range or malformed.
     #[error("invalid setting `{setting}`: {message}")]
-    Config { setting: String, message: String },
+    Config {
+        /// The setting at fault, as named in the config file.
+        setting: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Reading or writing a file of the inbox failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file or directory concerned.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
+    /// An inbox file holds something no writer could have written (not a
+    /// torn tail, which recovery truncates).
     #[error("the inbox file {} is damaged: {message}", path.display())]
-    Corrupt { path: PathBuf, message: String },
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// What was found.
+        message: String,
+    },
+    /// The listening address cannot be bound.
     #[error("cannot listen on {addr}: {source} (set [server] listen, or pass --listen)")]
     Bind {
+        /// The address asked for.
         addr: std::net::SocketAddr,
+        /// The underlying error.
         source: std::io::Error,
     },
+    /// Opening the space or landing events failed.
     #[error(transparent)]
     Pipeline(#[from] ps_pipeline::Error),
+    /// Opening or using the warehouse failed.
     #[error(transparent)]
     Warehouse(#[from] ps_warehouse::Error),
+    /// A thread or the async runtime could not be started or used.
     #[error("{0}")]
     Runtime(String),
 }
 
 impl IngestError {
-    pub fn io(path: &Path, source: std::io::Error) -> IngestError {
+    /// An [`IngestError::Io`] about `path`.
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> IngestError {
         IngestError::Io {
             path: path.to_owned(),
             source,
         }
     }
 
-    pub fn config(setting: &str, message: impl Into<String>) -> IngestError {
+    /// An [`IngestError::Config`] about `setting`.
+    pub(crate) fn config(setting: &str, message: impl Into<String>) -> IngestError {
         IngestError::Config {
             setting: setting.to_owned(),
             message: message.into(),
@@ -44,4 +68,5 @@ impl IngestError {
     }
 }
 
+/// The crate's result type.
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;

@@ -1,4 +1,5 @@
-//! The HTTP edge: Segment's Tracking API, health, metrics and admin queries.
+//! The HTTP edge: routing ([`handle`]), Segment's Tracking API, health and
+//! metrics; `/admin/*` is in [`crate::admin`].
 //!
 //! A tracking request is handled in this order, cheapest refusal first:
 //! back-pressure (429) → write key from `Authorization: Basic` (401) → body
@@ -18,12 +19,12 @@
 //! loop stores them in `rejected_events` (running them through `Space::add`,
 //! which refuses them again for the same reason).
 
-use crate::config::{Limits, ServerConfig};
-use crate::control::Control;
+use crate::admin::{admin_query, admin_regulations};
+use crate::config::Limits;
+use crate::edge::{error, json_response, AppState};
 use crate::inbox::{Entry, EntryKind, Record};
 use crate::prepare::{prepare, unique_id};
 use crate::scan::{scan_batch, ScanError};
-use crate::state::Shared;
 use crate::writer::Append;
 use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
@@ -31,7 +32,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use base64::engine::general_purpose::GeneralPurpose;
 use base64::Engine as _;
-use ps_pipeline::{RegulationKind, Subject};
 use ps_spec::time::{now_micros, parse_timestamp};
 use ps_spec::{validate_json, Arrival, EventType, Refusal};
 use serde_json::{json, Map, Value as Json};
@@ -39,9 +39,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 
 /// Standard base64 for `Authorization: Basic`; clients differ on padding,
 /// so it is optional.
@@ -50,25 +48,6 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     base64::engine::GeneralPurposeConfig::new()
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
-
-/// What every handler needs.
-pub struct AppState {
-    pub cfg: ServerConfig,
-    /// Write key → source id.
-    pub sources: HashMap<String, String>,
-    pub shared: Arc<Shared>,
-    /// To the inbox writer (group commit) and to the sync thread (queries).
-    pub writer: Sender<Append>,
-    pub control: Sender<Control>,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("listen", &self.cfg.listen)
-            .finish()
-    }
-}
 
 /// Which tracking endpoint a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +72,7 @@ fn endpoint(path: &str) -> Option<Endpoint> {
 
 /// The one handler: routes by method and path itself, so CORS headers and
 /// JSON error bodies are applied the same way to every answer.
-pub async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
+pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let origin = req.headers().get(header::ORIGIN).cloned();
     let method = req.method().clone();
@@ -183,21 +162,6 @@ fn preflight(req: &HeaderMap) -> Response {
     r
 }
 
-fn json_response(status: StatusCode, body: &Json) -> Response {
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-/// The error body of every refusal: `{"code": ..., "message": ...}`.
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    json_response(status, &json!({ "code": code, "message": message.into() }))
-}
-
 fn health(st: &AppState) -> Response {
     let writer = st.shared.writer_failed();
     let sync = st.shared.sync_failed();
@@ -232,163 +196,6 @@ fn metrics(st: &AppState) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     r
-}
-
-/// The admin API needs `Authorization: Bearer <admin_token>`; write keys
-/// never open it. `Some` is the refusal to send.
-fn admin_refusal(st: &AppState, req: &Request) -> Option<Response> {
-    let Some(token) = &st.cfg.admin_token else {
-        return Some(error(
-            StatusCode::NOT_FOUND,
-            "admin_disabled",
-            "the admin API is off; set [server] admin_token to enable it",
-        ));
-    };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    // Constant time in the token's bytes; only its length may show.
-    if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-        st.shared.metrics.request_refused("bad_admin_token");
-        return Some(error(
-            StatusCode::UNAUTHORIZED,
-            "bad_admin_token",
-            "Authorization: Bearer <admin_token> is required",
-        ));
-    }
-    None
-}
-
-/// `POST /admin/regulations {"type": "delete|suppress|unsuppress",
-/// "subject": "TYPE:VALUE"}` answers `{"regulation": {...}}`: 200 when
-/// carried out, 404 when the subject is unknown (recorded all the same).
-/// `GET` lists them: `{"regulations": [...]}`.
-async fn admin_regulations(st: &AppState, req: Request) -> Response {
-    if let Some(r) = admin_refusal(st, &req) {
-        return r;
-    }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let control = if req.method() == Method::GET {
-        Control::Regulations { reply: tx }
-    } else {
-        let body = match to_bytes(req.into_body(), 64 << 10).await {
-            Ok(b) => b,
-            Err(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "too_large",
-                    "the body is over 64 KB",
-                )
-            }
-        };
-        let parsed: Option<(RegulationKind, Result<Subject, String>)> =
-            serde_json::from_slice::<Json>(&body).ok().and_then(|j| {
-                let kind = RegulationKind::parse(j.get("type")?.as_str()?)?;
-                Some((kind, j.get("subject")?.as_str()?.parse()))
-            });
-        match parsed {
-            Some((kind, Ok(subject))) => Control::Regulate {
-                kind,
-                subject,
-                reply: tx,
-            },
-            Some((_, Err(e))) => return error(StatusCode::BAD_REQUEST, "bad_subject", e),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    r#"expected {"type": "delete" | "suppress" | "unsuppress", "subject": "TYPE:VALUE"}"#,
-                )
-            }
-        }
-    };
-    let listing = matches!(control, Control::Regulations { .. });
-    if st.control.send(control).is_err() {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is stopping",
-        );
-    }
-    match rx.await {
-        Ok(Ok(v)) if listing => {
-            json_response(StatusCode::OK, &serde_json::json!({ "regulations": v }))
-        }
-        Ok(Ok(v)) => {
-            let status = if v.get("status").and_then(Json::as_str) == Some("finished") {
-                StatusCode::OK
-            } else {
-                StatusCode::NOT_FOUND
-            };
-            json_response(status, &serde_json::json!({ "regulation": v }))
-        }
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "regulation_failed", e),
-        Err(_) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is stopping",
-        ),
-    }
-}
-
-async fn admin_query(st: &AppState, req: Request) -> Response {
-    if let Some(r) = admin_refusal(st, &req) {
-        return r;
-    }
-    let body = match to_bytes(req.into_body(), 1 << 20).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "query_too_large",
-                "the query is over 1 MB",
-            )
-        }
-    };
-    let text = String::from_utf8_lossy(&body).into_owned();
-    // Plain SQL, or {"sql": "..."}.
-    let sql = match serde_json::from_str::<Json>(&text) {
-        Ok(Json::Object(o)) => match o.get("sql").and_then(Json::as_str) {
-            Some(s) => s.to_owned(),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "missing_sql",
-                    "a JSON body needs a `sql` string",
-                )
-            }
-        },
-        _ => text,
-    };
-    let Some(reader) = st.shared.reader() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "warehouse_unavailable",
-            "the warehouse is not open; see /health",
-        );
-    };
-    let limits = st.cfg.query;
-    let answer =
-        tokio::task::spawn_blocking(move || crate::query::run_query(&reader, &sql, &limits)).await;
-    match answer {
-        Ok(Ok(result)) => json_response(StatusCode::OK, &result.to_json()),
-        Ok(Err(e)) => {
-            let code = match e.kind() {
-                ps_warehouse::ErrorKind::Refused => "query_refused",
-                ps_warehouse::ErrorKind::Timeout => "query_timeout",
-                _ => "query_failed",
-            };
-            error(StatusCode::BAD_REQUEST, code, e.to_string())
-        }
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "query_failed",
-            "the query stopped unexpectedly",
-        ),
-    }
 }
 
 /// The write key of `Authorization: Basic base64(writeKey:)`. `Err` for a

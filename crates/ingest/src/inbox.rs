@@ -3,19 +3,19 @@
 //!
 //! An HTTP request is acknowledged only once its events are on disk, so the
 //! inbox is the one place where "200" becomes a promise. Each request becomes
-//! one [`Record`]; records are appended to the active segment file
+//! one `Record`; records are appended to the active segment file
 //! (`inbox/00000000000000000007.seg`) by a single writer thread that
 //! group-commits: it takes every append queued while the previous `fsync`
 //! ran, writes them together and syncs once for all of them (see
-//! [`crate::writer`]).
+//! `writer`).
 //!
 //! On disk a record is framed as `len: u32 LE | crc32(body): u32 LE | body`,
 //! so a crash in the middle of a write leaves a tail that fails its length
-//! or checksum check; [`recover`] truncates it. Nothing after a torn record
+//! or checksum check; `recover` truncates it. Nothing after a torn record
 //! can have been acknowledged, because acknowledgement waits for the `fsync`
 //! that covers every earlier byte.
 //!
-//! A [`Position`] (`segment:offset`) says how far the warehouse has landed.
+//! A `Position` (`segment:offset`) says how far the warehouse has landed.
 //! It is committed in the same warehouse transaction as the rows
 //! (`Batch::set_checkpoint("inbox", …)`), together with the inbox's id, so a
 //! restart replays exactly the records after it. Segments wholly before the
@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 /// length (requests are limited to well under this).
 const MAX_RECORD: u32 = 64 << 20;
 /// Bytes before a record's body: length and checksum.
-pub const FRAME_HEADER: u64 = 8;
+pub(crate) const FRAME_HEADER: u64 = 8;
 /// Version byte of the record body layout.
 const RECORD_VERSION: u8 = 1;
 /// Suffix of segment files.
@@ -42,9 +42,9 @@ const ID_FILE: &str = "inbox.id";
 /// A place in the inbox: a segment and a byte offset inside it, always on a
 /// record boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Position {
-    pub segment: u64,
-    pub offset: u64,
+pub(crate) struct Position {
+    pub(crate) segment: u64,
+    pub(crate) offset: u64,
 }
 
 impl fmt::Display for Position {
@@ -56,13 +56,13 @@ impl fmt::Display for Position {
 /// The warehouse checkpoint: which inbox, and how far it has landed. Stored as
 /// `<inbox id>/<segment>:<offset>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
-    pub inbox_id: String,
-    pub position: Position,
+pub(crate) struct Checkpoint {
+    pub(crate) inbox_id: String,
+    pub(crate) position: Position,
 }
 
 impl Checkpoint {
-    pub fn parse(s: &str) -> Option<Checkpoint> {
+    pub(crate) fn parse(s: &str) -> Option<Checkpoint> {
         let (id, pos) = s.rsplit_once('/')?;
         let (seg, off) = pos.split_once(':')?;
         Some(Checkpoint {
@@ -83,7 +83,7 @@ impl fmt::Display for Checkpoint {
 
 /// How an entry of a record is to be treated by the sync loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     /// A JSON payload for `Space::add`, valid or not: `Space::add` refuses an
     /// invalid one again with the same reason and stores it in
     /// `rejected_events`, so the edge and the warehouse cannot disagree.
@@ -95,34 +95,34 @@ pub enum EntryKind {
 
 /// One event of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub kind: EntryKind,
-    pub bytes: Vec<u8>,
+pub(crate) struct Entry {
+    pub(crate) kind: EntryKind,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// What one HTTP request stored: when it arrived, the batch-level fields that
 /// apply to all its events, and the events.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// Server receive time (µs since the epoch): the events' `receivedAt`.
-    pub received_at: i64,
+    pub(crate) received_at: i64,
     /// `sentAt` of the batch body, for clock-skew correction.
-    pub sent_at: Option<i64>,
+    pub(crate) sent_at: Option<i64>,
     /// The write key the request authenticated with.
-    pub write_key: Option<String>,
+    pub(crate) write_key: Option<String>,
     /// Where it came from (`http 127.0.0.1 /v1/batch`), for `rejected_events`.
-    pub place: String,
+    pub(crate) place: String,
     /// The call of a single-call endpoint (`track` for `/v1/track`): the
     /// `type` of an event that has none.
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// The client's address: `context.ip` of client-library events.
-    pub peer_ip: Option<String>,
+    pub(crate) peer_ip: Option<String>,
     /// The batch's top-level `context` and `integrations` as a JSON object
     /// (`{"context": …}`), merged into each event; empty when there are none.
-    pub shared: Vec<u8>,
+    pub(crate) shared: Vec<u8>,
     /// The events as the client sent them (see [`crate::prepare::prepare`] for
     /// what the sync loop adds before landing them).
-    pub entries: Vec<Entry>,
+    pub(crate) entries: Vec<Entry>,
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -133,7 +133,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 impl Record {
     /// The framed bytes of the record, ready to append.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let size: usize = self
             .entries
             .iter()
@@ -169,7 +169,7 @@ impl Record {
     /// Decodes a body whose checksum already matched. `None` means a layout
     /// this version does not know, which a matching checksum makes a bug or a
     /// newer writer, not a torn write.
-    pub fn decode(body: &[u8]) -> Option<Record> {
+    pub(crate) fn decode(body: &[u8]) -> Option<Record> {
         let mut r = Cursor { b: body, at: 0 };
         if r.u8()? != RECORD_VERSION {
             return None;
@@ -279,7 +279,7 @@ fn read_frame(r: &mut impl Read, limit: u64) -> io::Result<Frame> {
 }
 
 /// The path of segment `id` in `dir`.
-pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.{SEGMENT_EXT}"))
 }
 
@@ -302,7 +302,7 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>> {
 
 /// Makes a new directory entry durable: a file created and fsynced is not
 /// guaranteed to survive a power cut until its directory is synced too.
-pub fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| IngestError::io(dir, e))
@@ -310,25 +310,25 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// What recovery found and decided.
 #[derive(Debug, Clone)]
-pub struct Recovered {
+pub(crate) struct Recovered {
     /// The inbox's id (created with the inbox).
-    pub inbox_id: String,
+    pub(crate) inbox_id: String,
     /// Where the sync loop starts reading.
-    pub start: Position,
+    pub(crate) start: Position,
     /// The segment the writer appends to next (new, empty).
-    pub next_segment: u64,
+    pub(crate) next_segment: u64,
     /// Records and bytes between `start` and the end of the inbox.
-    pub pending_records: u64,
-    pub pending_events: u64,
-    pub pending_bytes: u64,
+    pub(crate) pending_records: u64,
+    pub(crate) pending_events: u64,
+    pub(crate) pending_bytes: u64,
     /// Bytes cut off torn tails.
-    pub truncated_bytes: u64,
+    pub(crate) truncated_bytes: u64,
 }
 
 /// Opens the inbox directory after a clean stop or a crash: truncates torn
 /// tails, deletes segments the warehouse has landed, and decides where
 /// reading resumes. `checkpoint` is what the warehouse committed last.
-pub fn recover(dir: &Path, checkpoint: Option<&str>) -> Result<Recovered> {
+pub(crate) fn recover(dir: &Path, checkpoint: Option<&str>) -> Result<Recovered> {
     if !dir.exists() {
         fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
         // The new entries (`inbox/` and usually the data dir holding it) must
@@ -448,7 +448,7 @@ pub fn recover(dir: &Path, checkpoint: Option<&str>) -> Result<Recovered> {
 /// sync loop. Its position only moves on when told ([`Reader::seek`]), so a
 /// failed commit re-reads the same records.
 #[derive(Debug)]
-pub struct Reader {
+pub(crate) struct Reader {
     dir: PathBuf,
     pos: Position,
     file: Option<(u64, BufReader<File>, u64)>,
@@ -456,15 +456,15 @@ pub struct Reader {
 
 /// Records read in one go, and the position after them.
 #[derive(Debug, Default)]
-pub struct ReadBatch {
-    pub records: Vec<Record>,
-    pub events: u64,
-    pub bytes: u64,
-    pub end: Position,
+pub(crate) struct ReadBatch {
+    pub(crate) records: Vec<Record>,
+    pub(crate) events: u64,
+    pub(crate) bytes: u64,
+    pub(crate) end: Position,
 }
 
 impl Reader {
-    pub fn new(dir: &Path, pos: Position) -> Reader {
+    pub(crate) fn new(dir: &Path, pos: Position) -> Reader {
         Reader {
             dir: dir.to_owned(),
             pos,
@@ -472,21 +472,21 @@ impl Reader {
         }
     }
 
-    pub fn position(&self) -> Position {
+    pub(crate) fn position(&self) -> Position {
         self.pos
     }
 
     /// Moves the read position (after a commit, or back after a failed one).
     /// The open file is kept: [`Reader::read`] reopens it only when it is not
     /// already at the position.
-    pub fn seek(&mut self, pos: Position) {
+    pub(crate) fn seek(&mut self, pos: Position) {
         self.pos = pos;
     }
 
     /// Reads whole records after the current position, stopping at `durable`
     /// (the end the writer has synced) or once `max_events` events or
     /// `max_bytes` bytes have been read. Does not move the position.
-    pub fn read(
+    pub(crate) fn read(
         &mut self,
         durable: Position,
         max_events: u64,
@@ -563,7 +563,7 @@ impl Reader {
     }
 
     /// Deletes segments wholly before `pos`: the warehouse has landed them.
-    pub fn delete_landed(&self, pos: Position, first_kept: &mut u64) -> Result<()> {
+    pub(crate) fn delete_landed(&self, pos: Position, first_kept: &mut u64) -> Result<()> {
         while *first_kept < pos.segment {
             let path = segment_path(&self.dir, *first_kept);
             match fs::remove_file(&path) {
@@ -579,16 +579,16 @@ impl Reader {
 
 /// The active segment the writer appends to.
 #[derive(Debug)]
-pub struct Segment {
-    pub id: u64,
-    pub file: File,
-    pub len: u64,
+pub(crate) struct Segment {
+    pub(crate) id: u64,
+    pub(crate) file: File,
+    pub(crate) len: u64,
     path: PathBuf,
 }
 
 impl Segment {
     /// Creates segment `id` (empty) and makes its directory entry durable.
-    pub fn create(dir: &Path, id: u64) -> Result<Segment> {
+    pub(crate) fn create(dir: &Path, id: u64) -> Result<Segment> {
         let path = segment_path(dir, id);
         let file = OpenOptions::new()
             .create(true)
@@ -607,7 +607,7 @@ impl Segment {
 
     /// Appends framed records. On error the segment is cut back to where it
     /// was, so a failed group leaves no half-written frame before the next.
-    pub fn append(&mut self, parts: &[&[u8]]) -> Result<()> {
+    pub(crate) fn append(&mut self, parts: &[&[u8]]) -> Result<()> {
         let mut written = 0u64;
         let res = (|| -> io::Result<()> {
             for p in parts {
@@ -631,7 +631,7 @@ impl Segment {
 
     /// `fdatasync`: the appended bytes survive a crash of the process or the
     /// machine once this returns.
-    pub fn sync(&self) -> Result<()> {
+    pub(crate) fn sync(&self) -> Result<()> {
         self.file
             .sync_data()
             .map_err(|e| IngestError::io(&self.path, e))

@@ -11,31 +11,44 @@
 //!
 //! Invariants:
 //! - **200 means durable**: a request is answered only after its record is
-//!   synced to disk ([`writer`]), so `kill -9` at any moment loses no
+//!   synced to disk (`writer`), so `kill -9` at any moment loses no
 //!   acknowledged event.
-//! - **The inbox position commits with the rows** ([`sync`]): after a crash
+//! - **The inbox position commits with the rows** (`sync`): after a crash
 //!   the warehouse's checkpoint names exactly the records it holds, so no
 //!   record lands twice or is skipped; message-id dedupe guards client
 //!   retries on top of that.
-//! - **The warehouse is only touched from the sync thread**: DuckDB is
-//!   synchronous and single-writer; the async side never blocks on it.
+//! - **Writes go through the sync thread only**: DuckDB is synchronous and
+//!   single-writer, so rows, engine state and privacy requests
+//!   (`/admin/regulations`, sent as a control message) are all handled
+//!   there; the async side never blocks on it. Admin queries
+//!   (`/admin/query`, [`query`]) do not wait for the sync thread: they run on
+//!   a read-only connection of their own ([`ps_warehouse::ReadOnly`], kept in
+//!   [`state::Shared`]) on a blocking task.
 //!
-//! [`Server::start`] wires it all up; [`client`] is a minimal HTTP/1.1 client
-//! used by `profiles-sync query`, the benchmark and the tests.
+//! Main types: [`Server`] (started from [`Options`]: [`ServerConfig`], the
+//! space and the warehouse URL) wires it all up and, on shutdown, returns a
+//! [`SyncSummary`]; [`state::Shared`] holds the live counters and
+//! [`metrics::Metrics`]; [`inbox`] is the on-disk log between the edge and the
+//! sync; [`client`] is a minimal HTTP/1.1 client used by `profiles-sync
+//! query`, the benchmark and the tests.
 
+#![warn(missing_docs, unreachable_pub)]
+
+mod admin;
 pub mod client;
 pub mod config;
-pub mod control;
-pub mod error;
-pub mod http;
+mod control;
+mod edge;
+mod error;
+mod http;
 pub mod inbox;
 pub mod metrics;
-pub mod prepare;
+mod prepare;
 pub mod query;
-pub mod scan;
+mod scan;
 pub mod state;
-pub mod sync;
-pub mod writer;
+mod sync;
+mod writer;
 
 pub use config::{Limits, ServerConfig};
 pub use error::{IngestError, Result};
@@ -58,8 +71,11 @@ use std::time::Duration;
 /// What `serve` needs: server settings, the space, and the warehouse URL.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Listening address, limits, inbox and sync settings.
     pub server: ServerConfig,
+    /// The space: its sources and identity resolution settings.
     pub space: SpaceConfig,
+    /// Where the rows land (`ps_warehouse::open` URL).
     pub warehouse_url: String,
 }
 
@@ -191,7 +207,7 @@ impl Server {
             .iter()
             .map(|s| (s.write_key.clone(), s.id.clone()))
             .collect();
-        let state = Arc::new(http::AppState {
+        let state = Arc::new(edge::AppState {
             cfg: cfg.clone(),
             sources,
             shared,

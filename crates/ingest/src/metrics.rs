@@ -84,45 +84,55 @@ impl Default for Metrics {
 /// Percentiles of the receipt-to-queryable delay, from the histogram.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DelaySummary {
+    /// Events measured.
     pub count: u64,
+    /// Median delay.
     pub p50: Duration,
+    /// 99th percentile delay.
     pub p99: Duration,
+    /// Longest delay.
     pub max: Duration,
+    /// Mean delay.
     pub mean: Duration,
 }
 
 impl Metrics {
-    pub fn request(&self, path: &str, status: u16) {
+    pub(crate) fn request(&self, path: &str, status: u16) {
         bump(&self.requests, &[path, &status.to_string()], 1);
     }
 
     /// A whole request turned away (auth, limits, bad JSON, back-pressure).
-    pub fn request_refused(&self, code: &str) {
+    pub(crate) fn request_refused(&self, code: &str) {
         bump(&self.requests_refused, &[code], 1);
     }
 
-    pub fn accepted(&self, source: &str, n: u64) {
+    pub(crate) fn accepted(&self, source: &str, n: u64) {
         bump(&self.accepted, &[source], n);
     }
 
-    pub fn rejected(&self, source: &str, reason: &str) {
+    pub(crate) fn rejected(&self, source: &str, reason: &str) {
         bump(&self.rejected, &[source, reason], 1);
     }
 
-    pub fn record_group(&self, requests: u64, took: Duration) {
+    pub(crate) fn record_group(&self, requests: u64, took: Duration) {
         self.group_commits.fetch_add(1, Ordering::Relaxed);
         self.group_requests.fetch_add(requests, Ordering::Relaxed);
         self.group_micros
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
-    pub fn sync_failed(&self) {
+    pub(crate) fn sync_failed(&self) {
         self.syncs_failed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One committed sync: its duration, what it landed, and each event's
     /// delay from receipt to being queryable.
-    pub fn sync_done(&self, took: Duration, stats: &ps_pipeline::SyncStats, delays: &[(u64, u64)]) {
+    pub(crate) fn sync_done(
+        &self,
+        took: Duration,
+        stats: &ps_pipeline::SyncStats,
+        delays: &[(u64, u64)],
+    ) {
         self.syncs_ok.fetch_add(1, Ordering::Relaxed);
         self.last_sync_micros
             .store(took.as_micros() as u64, Ordering::Relaxed);

@@ -33,7 +33,7 @@ const CLIENT_LIBRARIES: &[&str] = &[
 /// sent; the sync loop prepares them again before `Space::add`. Preparing is
 /// idempotent, so both see the same event, and storing original bytes spares
 /// the edge a serialization per event.
-pub fn prepare(
+pub(crate) fn prepare(
     o: &mut Map<String, Json>,
     kind: Option<&str>,
     shared: Option<&Map<String, Json>>,
@@ -62,6 +62,6 @@ pub fn prepare(
 /// A unique id for events that came without a `messageId` (and for inbox
 /// ids): a random UUID v4. HTTP events have no stable bytes to hash (a
 /// retried request is a new request), unlike file lines.
-pub fn unique_id() -> String {
+pub(crate) fn unique_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

@@ -18,17 +18,21 @@ use serde_json::{json, Value as Json};
 /// the row limit cut it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryResult {
+    /// Column names, in select order.
     pub columns: Vec<String>,
+    /// Rows, each with one cell per column.
     pub rows: Vec<Vec<Json>>,
     /// The query had more rows than `[server] query_max_rows`.
     pub truncated: bool,
 }
 
 impl QueryResult {
+    /// The `/admin/query` answer body: `{"columns", "rows", "truncated"}`.
     pub fn to_json(&self) -> Json {
         json!({ "columns": self.columns, "rows": self.rows, "truncated": self.truncated })
     }
 
+    /// Reads a [`QueryResult::to_json`] body back (`None` if it is not one).
     pub fn from_json(v: &Json) -> Option<QueryResult> {
         let columns = v
             .get("columns")?
@@ -74,7 +78,7 @@ impl QueryResult {
 }
 
 /// A cell as JSON: timestamps as warehouse text (`2022-05-02 14:01:00`).
-pub fn cell(v: &Value) -> Json {
+pub(crate) fn cell(v: &Value) -> Json {
     match v {
         Value::Null => Json::Null,
         Value::Bool(b) => Json::Bool(*b),

@@ -14,16 +14,16 @@ const MAX_DEPTH: usize = 128;
 
 /// The parts of a batch body.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct BatchScan<'a> {
+pub(crate) struct BatchScan<'a> {
     /// `None` when the body has no `batch` key (or it is not an array).
-    pub items: Option<Vec<&'a [u8]>>,
+    pub(crate) items: Option<Vec<&'a [u8]>>,
     /// Every other top-level field: raw key (without quotes) and raw value.
-    pub fields: Vec<(&'a [u8], &'a [u8])>,
+    pub(crate) fields: Vec<(&'a [u8], &'a [u8])>,
 }
 
 /// Why a body could not be scanned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScanError {
+pub(crate) enum ScanError {
     /// Not JSON (or nested too deeply).
     Malformed,
     /// JSON, but not an object.
@@ -157,7 +157,7 @@ impl<'a> Scanner<'a> {
 }
 
 /// Splits a batch body into its events and its other top-level fields.
-pub fn scan_batch(body: &[u8]) -> Result<BatchScan<'_>, ScanError> {
+pub(crate) fn scan_batch(body: &[u8]) -> Result<BatchScan<'_>, ScanError> {
     let mut s = Scanner { b: body, i: 0 };
     s.ws();
     if s.peek() != Some(b'{') {

@@ -16,12 +16,12 @@ pub struct Shared {
     /// Events and framed bytes written but not yet landed (writer adds, sync
     /// loop subtracts): the inbox depth for metrics and back-pressure.
     pub inbox_events: AtomicU64,
-    pub inbox_bytes: AtomicU64,
+    pub(crate) inbox_bytes: AtomicU64,
     /// Pending bytes that start a sync before its interval.
-    pub sync_trigger_bytes: u64,
+    pub(crate) sync_trigger_bytes: u64,
     /// Whether a wake-up is already queued for the sync loop, so the writer
     /// sends one per sync rather than one per group.
-    pub wake_sent: AtomicBool,
+    pub(crate) wake_sent: AtomicBool,
     /// Set when the writer cannot make data durable any more (writer).
     writer_error: Mutex<Option<String>>,
     /// Last sync failure, cleared by the next success (sync loop).
@@ -29,11 +29,17 @@ pub struct Shared {
     /// Read-only queries on the open warehouse (sync loop; `None` while it
     /// is closed).
     reader: Mutex<Option<Arc<ReadOnly>>>,
+    /// Counters and histograms served at `/metrics`.
     pub metrics: Metrics,
 }
 
 impl Shared {
-    pub fn new(durable: Position, events: u64, bytes: u64, sync_trigger_bytes: u64) -> Shared {
+    pub(crate) fn new(
+        durable: Position,
+        events: u64,
+        bytes: u64,
+        sync_trigger_bytes: u64,
+    ) -> Shared {
         Shared {
             durable: Mutex::new(durable),
             inbox_events: AtomicU64::new(events),
@@ -47,44 +53,44 @@ impl Shared {
         }
     }
 
-    pub fn durable(&self) -> Position {
+    pub(crate) fn durable(&self) -> Position {
         *self.durable.lock().expect("durable lock")
     }
 
-    pub fn set_durable(&self, p: Position) {
+    pub(crate) fn set_durable(&self, p: Position) {
         *self.durable.lock().expect("durable lock") = p;
     }
 
-    pub fn writer_failed(&self) -> Option<String> {
+    pub(crate) fn writer_failed(&self) -> Option<String> {
         self.writer_error.lock().expect("writer error lock").clone()
     }
 
-    pub fn fail_writer(&self, why: String) {
+    pub(crate) fn fail_writer(&self, why: String) {
         *self.writer_error.lock().expect("writer error lock") = Some(why);
     }
 
-    pub fn sync_failed(&self) -> Option<String> {
+    pub(crate) fn sync_failed(&self) -> Option<String> {
         self.sync_error.lock().expect("sync error lock").clone()
     }
 
-    pub fn set_sync_error(&self, e: Option<String>) {
+    pub(crate) fn set_sync_error(&self, e: Option<String>) {
         *self.sync_error.lock().expect("sync error lock") = e;
     }
 
     /// The read-only query handle, while the warehouse is open.
-    pub fn reader(&self) -> Option<Arc<ReadOnly>> {
+    pub(crate) fn reader(&self) -> Option<Arc<ReadOnly>> {
         self.reader.lock().expect("reader lock").clone()
     }
 
     /// Publishes the handle of a warehouse just opened.
-    pub fn set_reader(&self, r: ReadOnly) {
+    pub(crate) fn set_reader(&self, r: ReadOnly) {
         *self.reader.lock().expect("reader lock") = Some(Arc::new(r));
     }
 
     /// Withdraws the handle before the warehouse closes, waiting up to
     /// `wait` for queries still running on it: a DuckDB file must not be
     /// opened again in this process while a query keeps the old database.
-    pub fn withdraw_reader(&self, wait: Duration) {
+    pub(crate) fn withdraw_reader(&self, wait: Duration) {
         let Some(r) = self.reader.lock().expect("reader lock").take() else {
             return;
         };

@@ -32,13 +32,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The checkpoint key the inbox position is stored under.
-pub const CHECKPOINT_KEY: &str = "inbox";
+pub(crate) const CHECKPOINT_KEY: &str = "inbox";
 
 /// What the loop did over its life, reported at shutdown.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncSummary {
+    /// Syncs that committed.
     pub syncs: u64,
+    /// Events committed to the warehouse (accepted or rejected rows).
     pub events_landed: u64,
+    /// Events read from the inbox.
     pub events_read: u64,
     /// Events still in the inbox at exit (they land at the next start).
     pub events_left: u64,
@@ -50,21 +53,21 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_BATCH_BYTES: u64 = 256 << 20;
 
 /// The loop's state; see the module docs.
-pub struct SyncLoop {
-    pub url: String,
-    pub space_cfg: SpaceConfig,
-    pub open: Option<(Box<dyn Warehouse>, Space)>,
-    pub reader: Reader,
-    pub inbox_id: String,
+pub(crate) struct SyncLoop {
+    pub(crate) url: String,
+    pub(crate) space_cfg: SpaceConfig,
+    pub(crate) open: Option<(Box<dyn Warehouse>, Space)>,
+    pub(crate) reader: Reader,
+    pub(crate) inbox_id: String,
     /// Lowest segment id that may still exist (everything below is deleted).
-    pub first_kept: u64,
-    pub shared: Arc<Shared>,
-    pub interval: Duration,
+    pub(crate) first_kept: u64,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) interval: Duration,
     /// How long a read-only query may run: how long to wait for running
     /// ones before the warehouse is closed.
-    pub query_timeout: Duration,
-    pub max_events: u64,
-    pub summary: SyncSummary,
+    pub(crate) query_timeout: Duration,
+    pub(crate) max_events: u64,
+    pub(crate) summary: SyncSummary,
 }
 
 impl std::fmt::Debug for SyncLoop {
@@ -78,7 +81,7 @@ impl std::fmt::Debug for SyncLoop {
 
 impl SyncLoop {
     /// Runs until [`Control::Shutdown`] (or every sender is gone).
-    pub fn run(mut self, rx: Receiver<Control>) -> SyncSummary {
+    pub(crate) fn run(mut self, rx: Receiver<Control>) -> SyncSummary {
         let mut next = Instant::now();
         let mut backoff = Duration::from_millis(100);
         let mut retry_at: Option<Instant> = None;

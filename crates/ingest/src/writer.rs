@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Where a request waits for its record to be synced.
-pub type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
+pub(crate) type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 /// A request to make a record durable.
 #[derive(Debug)]
-pub enum Append {
+pub(crate) enum Append {
     Record {
         /// The framed record ([`crate::inbox::Record::encode`]).
         bytes: Vec<u8>,
@@ -40,7 +40,7 @@ pub enum Append {
 const MAX_GROUP_BYTES: usize = 16 << 20;
 
 /// Runs the writer until [`Append::Close`] (or every sender is gone).
-pub fn run(
+pub(crate) fn run(
     dir: PathBuf,
     mut segment: Segment,
     segment_bytes: u64,

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 /// named after the space.
 #[derive(Debug, Parser)]
 #[command(name = "profiles-sync", version, about, long_about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The TOML config file (space, warehouse, identity rules, sources).
     #[arg(
         long,
@@ -25,18 +25,18 @@ pub struct Cli {
         default_value = "profiles-sync.toml",
         env = "PROFILES_SYNC_CONFIG"
     )]
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
 
     /// Log filter, e.g. `info`, `debug`, `ps_pipeline=debug` (or RUST_LOG).
     #[arg(long, global = true, default_value = "warn", env = "RUST_LOG")]
-    pub log: String,
+    pub(crate) log: String,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Replay event files into the space: identity resolution, landed tables,
     /// event tables, materialized tables.
     ///
@@ -173,7 +173,7 @@ pub enum Command {
         #[arg(long)]
         incremental: bool,
         /// Profiles in the space (`--incremental`). A warehouse that already
-        /// holds space bench_incr_<N> with at least N profiles is reused.
+        /// holds space `bench_incr_<N>` with at least N profiles is reused.
         #[arg(long, default_value_t = 1_000_000)]
         profiles: u64,
         /// Number of generated events.
@@ -198,7 +198,7 @@ pub enum Command {
     },
 }
 
-pub fn run() -> ExitCode {
+pub(crate) fn run() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -28,17 +28,17 @@ use std::path::Path;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
-    pub space: String,
+pub(crate) struct Config {
+    pub(crate) space: String,
     #[serde(default)]
-    pub warehouse: WarehouseConfig,
+    pub(crate) warehouse: WarehouseConfig,
     #[serde(default)]
-    pub identity: IdentityConfig,
-    pub sources: Vec<Source>,
+    pub(crate) identity: IdentityConfig,
+    pub(crate) sources: Vec<Source>,
     #[serde(default)]
-    pub sync: SyncConfig,
+    pub(crate) sync: SyncConfig,
     #[serde(default)]
-    pub server: ServerSection,
+    pub(crate) server: ServerSection,
 }
 
 /// `[server]`: the HTTP Tracking API and its continuous sync (`serve`).
@@ -47,38 +47,38 @@ pub struct Config {
 /// "invalid setting `server.x`" rather than as a serde type error.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerSection {
+pub(crate) struct ServerSection {
     /// `host:port`, default `127.0.0.1:8088`.
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
     /// `"1s"`, `"500ms"`, or a number of seconds; default 1 s.
-    pub sync_interval: Option<toml::Value>,
+    pub(crate) sync_interval: Option<toml::Value>,
     /// Directory of the durable inbox; default `profiles-sync-data`.
-    pub data_dir: Option<String>,
+    pub(crate) data_dir: Option<String>,
     /// Un-landed inbox bytes past which requests get 429; a number or
     /// `"512MB"`, `"1GiB"`; default 1 GiB.
-    pub max_inbox_bytes: Option<toml::Value>,
+    pub(crate) max_inbox_bytes: Option<toml::Value>,
     /// Bearer token for `/admin/query` (and `profiles-sync query` through a
     /// running server); the admin API is off without one.
-    pub admin_token: Option<String>,
+    pub(crate) admin_token: Option<String>,
     /// Largest event, default 32 KB.
-    pub max_event_bytes: Option<toml::Value>,
+    pub(crate) max_event_bytes: Option<toml::Value>,
     /// Largest request body (after gzip), default 500 KB.
-    pub max_batch_bytes: Option<toml::Value>,
+    pub(crate) max_batch_bytes: Option<toml::Value>,
     /// Most events per `/v1/batch`, default 2500.
-    pub max_batch_events: Option<i64>,
+    pub(crate) max_batch_events: Option<i64>,
     /// Un-landed bytes that start a sync before the interval; default 16 MiB.
-    pub sync_trigger_bytes: Option<toml::Value>,
+    pub(crate) sync_trigger_bytes: Option<toml::Value>,
     /// Most events per warehouse transaction; default 100000.
-    pub sync_max_events: Option<i64>,
+    pub(crate) sync_max_events: Option<i64>,
     /// How long one `query` (or `/admin/query`) may run; default 30 s.
-    pub query_timeout: Option<toml::Value>,
+    pub(crate) query_timeout: Option<toml::Value>,
     /// Most rows a query returns; default 10000.
-    pub query_max_rows: Option<i64>,
+    pub(crate) query_max_rows: Option<i64>,
 }
 
 impl ServerSection {
     /// The validated server settings.
-    pub fn to_config(&self) -> Result<ps_ingest::ServerConfig> {
+    pub(crate) fn to_config(&self) -> Result<ps_ingest::ServerConfig> {
         let mut c = ps_ingest::ServerConfig::default();
         if let Some(l) = &self.listen {
             c.listen = resolve_listen(l)
@@ -138,7 +138,7 @@ impl ServerSection {
 }
 
 /// `host:port` to a socket address; `localhost` is allowed.
-pub fn resolve_listen(s: &str) -> std::result::Result<std::net::SocketAddr, String> {
+pub(crate) fn resolve_listen(s: &str) -> std::result::Result<std::net::SocketAddr, String> {
     use std::net::ToSocketAddrs;
     if let Ok(a) = s.parse() {
         return Ok(a);
@@ -181,9 +181,9 @@ fn bytes_setting(name: &str, v: &Option<toml::Value>, default: u64) -> Result<u6
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WarehouseConfig {
+pub(crate) struct WarehouseConfig {
     #[serde(default = "default_url")]
-    pub url: String,
+    pub(crate) url: String,
 }
 
 impl Default for WarehouseConfig {
@@ -198,10 +198,10 @@ fn default_url() -> String {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SyncConfig {
+pub(crate) struct SyncConfig {
     /// Events per warehouse transaction during `sync`.
     #[serde(default = "default_batch")]
-    pub batch_events: usize,
+    pub(crate) batch_events: usize,
 }
 
 impl Default for SyncConfig {
@@ -212,15 +212,15 @@ impl Default for SyncConfig {
     }
 }
 
-/// Two batches are in memory at once (one landing, the next being built):
-/// at 1M events on PostgreSQL, 200k-event batches peaked at 1.0 GB of RSS
-/// and 100k at 0.63 GB, at the same speed (32-34 s either way).
+/// Two batches are in memory at once (one landing, the next being built), so
+/// the batch size bounds memory; larger batches than this cost memory without
+/// making the sync faster.
 fn default_batch() -> usize {
     100_000
 }
 
 impl Config {
-    pub fn load(path: &Path) -> Result<Config> {
+    pub(crate) fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).with_context(|| {
             format!(
                 "cannot read config file {} (pass --config PATH or create profiles-sync.toml)",
@@ -230,7 +230,7 @@ impl Config {
         Config::parse(&text).with_context(|| format!("in config file {}", path.display()))
     }
 
-    pub fn parse(text: &str) -> Result<Config> {
+    pub(crate) fn parse(text: &str) -> Result<Config> {
         let cfg: Config =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
         cfg.validate()?;
@@ -272,7 +272,7 @@ impl Config {
         Ok(())
     }
 
-    pub fn space(&self) -> SpaceConfig {
+    pub(crate) fn space(&self) -> SpaceConfig {
         SpaceConfig {
             space: self.space.clone(),
             sources: self.sources.clone(),

@@ -1,10 +1,24 @@
 //! `profiles-sync`: the command-line entry point. All the work is in the
 //! library crates; this binary parses arguments, reads the config and wires
 //! the pieces together.
+//!
+//! - [`cli`]: the `clap` definition ([`cli::Cli`], one [`cli::Command`]
+//!   variant per subcommand) and [`cli::run`], which sets up logging and
+//!   dispatches to a subcommand, turning its error into an exit code.
+//! - [`config`]: the TOML file ([`config::Config`]); it yields the
+//!   `ps_pipeline::SpaceConfig` every command opens the space with and, for
+//!   `serve`, the `ps_ingest::ServerConfig`.
+//! - [`cmd`]: one module per subcommand. `sync`, `materialize` and the
+//!   privacy commands open the warehouse and the space ([`cmd::open`]) and
+//!   call `ps_pipeline`; `serve` hands over to `ps_ingest::Server`; `query`
+//!   and the privacy commands talk to a running server over `/admin/*` when
+//!   there is one; `gen` and the benchmarks drive `ps_gen`.
 
-// glibc's malloc spent ~40% of a sync's CPU time (profiled with perf): the
-// pipeline allocates and frees millions of small strings per batch, across
-// two threads. mimalloc is several times faster at exactly that.
+#![warn(missing_docs, unreachable_pub)]
+
+// The pipeline allocates and frees very many small strings per batch, across
+// two threads, and glibc's malloc was a large share of a sync's CPU time
+// (seen with perf); mimalloc is much faster at exactly that.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// Sends one admin request. `Ok(None)` when nothing listens at `listen`;
 /// otherwise the address used, the status and the JSON body.
-pub fn request(
+pub(crate) fn request(
     listen: SocketAddr,
     token: &str,
     method: &str,
@@ -54,7 +54,7 @@ pub fn request(
 }
 
 /// The `message` of an error body, or the body itself.
-pub fn message(body: &Json) -> String {
+pub(crate) fn message(body: &Json) -> String {
     body.get("message")
         .and_then(Json::as_str)
         .map_or_else(|| body.to_string(), str::to_owned)

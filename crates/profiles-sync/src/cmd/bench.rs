@@ -73,16 +73,16 @@ fn stage(name: &'static str, d: Duration, events: u64, peak: f64) -> Stage {
     }
 }
 
-pub struct Args {
-    pub events: u64,
-    pub seed: u64,
-    pub warehouse: Option<String>,
-    pub input: Option<PathBuf>,
-    pub json: bool,
-    pub keep: bool,
+pub(crate) struct Args {
+    pub(crate) events: u64,
+    pub(crate) seed: u64,
+    pub(crate) warehouse: Option<String>,
+    pub(crate) input: Option<PathBuf>,
+    pub(crate) json: bool,
+    pub(crate) keep: bool,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let dir = tempfile_dir()?;
     let input = match &args.input {
         Some(p) => p.clone(),

@@ -41,11 +41,11 @@ const BUILD_BATCH: usize = 200_000;
 /// 2026-01-01T00:00:00Z: build events are one second apart from here.
 const T0: i64 = 1_767_225_600_000_000;
 
-pub struct Args {
-    pub profiles: u64,
-    pub warehouse: Option<String>,
-    pub json: bool,
-    pub keep: bool,
+pub(crate) struct Args {
+    pub(crate) profiles: u64,
+    pub(crate) warehouse: Option<String>,
+    pub(crate) json: bool,
+    pub(crate) keep: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -304,7 +304,7 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let n = args.profiles.max(1);
     let temp = args.warehouse.is_none().then(|| {
         std::env::temp_dir().join(format!("profiles-sync-bench-incr-{}", std::process::id()))

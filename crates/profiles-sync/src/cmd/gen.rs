@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(
+pub(crate) fn run(
     events: u64,
     seed: u64,
     sources: u32,
@@ -40,7 +40,7 @@ pub fn run(
 }
 
 /// A config whose sources match the generated write keys.
-pub fn config_text(sources: u32) -> String {
+pub(crate) fn config_text(sources: u32) -> String {
     let mut s = String::from("space = \"bench\"\n\n[warehouse]\nurl = \"duckdb://bench.duckdb\"\n");
     for (id, name, slug, key) in ps_gen::sources(sources) {
         s.push_str(&format!(

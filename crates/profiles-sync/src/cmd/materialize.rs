@@ -4,7 +4,7 @@ use anyhow::Result;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, full: bool) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, full: bool) -> Result<ExitCode> {
     let (cfg, mut wh, space) = super::open(config)?;
     // Every sync already refreshes what it touched, so without --full there
     // is nothing stale to do; both forms end with the tables up to date.

@@ -1,14 +1,14 @@
 //! One module per subcommand.
 
-pub mod admin;
-pub mod bench;
-pub mod bench_incremental;
-pub mod gen;
-pub mod materialize;
-pub mod privacy;
-pub mod query;
-pub mod serve;
-pub mod sync;
+pub(crate) mod admin;
+pub(crate) mod bench;
+pub(crate) mod bench_incremental;
+pub(crate) mod gen;
+pub(crate) mod materialize;
+pub(crate) mod privacy;
+pub(crate) mod query;
+pub(crate) mod serve;
+pub(crate) mod sync;
 
 use crate::config::Config;
 use anyhow::{Context, Result};
@@ -17,7 +17,7 @@ use ps_warehouse::Warehouse;
 use std::path::Path;
 
 /// Loads the config, opens the warehouse and the space.
-pub fn open(config: &Path) -> Result<(Config, Box<dyn Warehouse>, Space)> {
+pub(crate) fn open(config: &Path) -> Result<(Config, Box<dyn Warehouse>, Space)> {
     let cfg = Config::load(config)?;
     let mut wh = ps_warehouse::open(&cfg.warehouse.url)
         .with_context(|| format!("warehouse.url = {:?}", cfg.warehouse.url))?;

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 /// Exit code of a request whose subject was not found.
 const NOT_FOUND: u8 = 3;
 
-pub fn regulate(
+pub(crate) fn regulate(
     config: &Path,
     kind: RegulationKind,
     subject: &str,
@@ -73,7 +73,7 @@ pub fn regulate(
     }
 }
 
-pub fn list(config: &Path, as_json: bool) -> Result<ExitCode> {
+pub(crate) fn list(config: &Path, as_json: bool) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
     let server = cfg.server.to_config()?;
     let via_server = match server.admin_token.as_deref() {

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(config: &Path, sql: &str, json: bool, direct: bool) -> Result<ExitCode> {
+pub(crate) fn run(config: &Path, sql: &str, json: bool, direct: bool) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
     let server = cfg.server.to_config()?;
     let via_server = match (&server.admin_token, direct) {

@@ -11,7 +11,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub fn run(config: &Path, listen: Option<String>, data_dir: Option<PathBuf>) -> Result<ExitCode> {
+pub(crate) fn run(
+    config: &Path,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
     let mut server = cfg.server.to_config()?;
     if let Some(l) = listen {

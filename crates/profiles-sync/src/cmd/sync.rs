@@ -21,7 +21,7 @@ fn reopen(
     Ok((wh, space))
 }
 
-pub fn run(
+pub(crate) fn run(
     config: &Path,
     files: &[String],
     source: Option<String>,

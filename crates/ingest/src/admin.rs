@@ -1,0 +1,173 @@
+//! The admin API (`/admin/*`, behind `[server] admin_token`): read-only
+//! queries (`/admin/query`, on the warehouse's read-only connection, not the
+//! sync thread) and privacy requests (`/admin/regulations`, carried out by the
+//! sync thread). Routed from [`crate::http::handle`].
+
+use crate::control::Control;
+use crate::edge::{error, json_response, AppState};
+use axum::body::to_bytes;
+use axum::extract::Request;
+use axum::http::{header, Method, StatusCode};
+use axum::response::Response;
+use ps_pipeline::{RegulationKind, Subject};
+use serde_json::Value as Json;
+use subtle::ConstantTimeEq;
+
+/// The admin API needs `Authorization: Bearer <admin_token>`; write keys
+/// never open it. `Some` is the refusal to send.
+fn admin_refusal(st: &AppState, req: &Request) -> Option<Response> {
+    let Some(token) = &st.cfg.admin_token else {
+        return Some(error(
+            StatusCode::NOT_FOUND,
+            "admin_disabled",
+            "the admin API is off; set [server] admin_token to enable it",
+        ));
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant time in the token's bytes; only its length may show.
+    if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        st.shared.metrics.request_refused("bad_admin_token");
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "bad_admin_token",
+            "Authorization: Bearer <admin_token> is required",
+        ));
+    }
+    None
+}
+
+/// `POST /admin/regulations {"type": "delete|suppress|unsuppress",
+/// "subject": "TYPE:VALUE"}` answers `{"regulation": {...}}`: 200 when
+/// carried out, 404 when the subject is unknown (recorded all the same).
+/// `GET` lists them: `{"regulations": [...]}`.
+pub(crate) async fn admin_regulations(st: &AppState, req: Request) -> Response {
+    if let Some(r) = admin_refusal(st, &req) {
+        return r;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let control = if req.method() == Method::GET {
+        Control::Regulations { reply: tx }
+    } else {
+        let body = match to_bytes(req.into_body(), 64 << 10).await {
+            Ok(b) => b,
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "too_large",
+                    "the body is over 64 KB",
+                )
+            }
+        };
+        let parsed: Option<(RegulationKind, Result<Subject, String>)> =
+            serde_json::from_slice::<Json>(&body).ok().and_then(|j| {
+                let kind = RegulationKind::parse(j.get("type")?.as_str()?)?;
+                Some((kind, j.get("subject")?.as_str()?.parse()))
+            });
+        match parsed {
+            Some((kind, Ok(subject))) => Control::Regulate {
+                kind,
+                subject,
+                reply: tx,
+            },
+            Some((_, Err(e))) => return error(StatusCode::BAD_REQUEST, "bad_subject", e),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    r#"expected {"type": "delete" | "suppress" | "unsuppress", "subject": "TYPE:VALUE"}"#,
+                )
+            }
+        }
+    };
+    let listing = matches!(control, Control::Regulations { .. });
+    if st.control.send(control).is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is stopping",
+        );
+    }
+    match rx.await {
+        Ok(Ok(v)) if listing => {
+            json_response(StatusCode::OK, &serde_json::json!({ "regulations": v }))
+        }
+        Ok(Ok(v)) => {
+            let status = if v.get("status").and_then(Json::as_str) == Some("finished") {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            json_response(status, &serde_json::json!({ "regulation": v }))
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "regulation_failed", e),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is stopping",
+        ),
+    }
+}
+
+/// `POST /admin/query` with plain SQL or `{"sql": "..."}` answers a
+/// [`crate::QueryResult`] as JSON; refusals, timeouts and failures are 400.
+pub(crate) async fn admin_query(st: &AppState, req: Request) -> Response {
+    if let Some(r) = admin_refusal(st, &req) {
+        return r;
+    }
+    let body = match to_bytes(req.into_body(), 1 << 20).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "query_too_large",
+                "the query is over 1 MB",
+            )
+        }
+    };
+    let text = String::from_utf8_lossy(&body).into_owned();
+    // Plain SQL, or {"sql": "..."}.
+    let sql = match serde_json::from_str::<Json>(&text) {
+        Ok(Json::Object(o)) => match o.get("sql").and_then(Json::as_str) {
+            Some(s) => s.to_owned(),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "missing_sql",
+                    "a JSON body needs a `sql` string",
+                )
+            }
+        },
+        _ => text,
+    };
+    let Some(reader) = st.shared.reader() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "warehouse_unavailable",
+            "the warehouse is not open; see /health",
+        );
+    };
+    let limits = st.cfg.query;
+    let answer =
+        tokio::task::spawn_blocking(move || crate::query::run_query(&reader, &sql, &limits)).await;
+    match answer {
+        Ok(Ok(result)) => json_response(StatusCode::OK, &result.to_json()),
+        Ok(Err(e)) => {
+            let code = match e.kind() {
+                ps_warehouse::ErrorKind::Refused => "query_refused",
+                ps_warehouse::ErrorKind::Timeout => "query_timeout",
+                _ => "query_failed",
+            };
+            error(StatusCode::BAD_REQUEST, code, e.to_string())
+        }
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "query_failed",
+            "the query stopped unexpectedly",
+        ),
+    }
+}

@@ -1,0 +1,53 @@
+//! What the HTTP handlers share: tracking ([`crate::http`]) and admin
+//! ([`crate::admin`]) endpoints both take [`AppState`] and answer in JSON
+//! through [`json_response`] and [`error`]. Neither handler module is
+//! imported from here, so imports point one way (http → admin → edge).
+
+use crate::config::ServerConfig;
+use crate::control::Control;
+use crate::state::Shared;
+use crate::writer::Append;
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value as Json};
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+/// What every handler needs.
+pub(crate) struct AppState {
+    pub(crate) cfg: ServerConfig,
+    /// Write key → source id.
+    pub(crate) sources: HashMap<String, String>,
+    /// Live counters, metrics and the read-only warehouse connection.
+    pub(crate) shared: Arc<Shared>,
+    /// To the inbox writer (group commit).
+    pub(crate) writer: Sender<Append>,
+    /// To the sync thread (privacy requests).
+    pub(crate) control: Sender<Control>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("listen", &self.cfg.listen)
+            .finish()
+    }
+}
+
+/// A JSON answer with that status.
+pub(crate) fn json_response(status: StatusCode, body: &Json) -> Response {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The error body of every refusal: `{"code": ..., "message": ...}`.
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    json_response(status, &json!({ "code": code, "message": message.into() }))
+}
