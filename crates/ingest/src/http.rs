@@ -25,6 +25,7 @@ use crate::edge::{error, json_response, AppState};
 use crate::inbox::{Entry, EntryKind, Record};
 use crate::prepare::{prepare, unique_id};
 use crate::scan::{scan_batch, ScanError};
+use crate::settings;
 use crate::writer::Append;
 use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, Request, State};
@@ -94,6 +95,10 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Res
         health(&st)
     } else if method == Method::GET && path == "/metrics" {
         metrics(&st)
+    } else if (method == Method::GET || method == Method::HEAD)
+        && settings::write_key_of(&path).is_some()
+    {
+        source_settings(&st, &path, req.headers())
     } else if method == Method::POST && path == "/admin/query" {
         admin_query(&st, req).await
     } else if (method == Method::POST || method == Method::GET) && path == "/admin/regulations" {
@@ -112,8 +117,15 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Res
         )
     };
     cors(resp.headers_mut(), origin);
-    // Unknown paths share one label, so scanners cannot grow the series set.
-    let label = if known { path.as_str() } else { "other" };
+    // Unknown paths share one label, so scanners cannot grow the series set;
+    // settings paths share one too (they hold write keys).
+    let label = if known {
+        path.as_str()
+    } else if settings::write_key_of(&path).is_some() {
+        "/v1/projects/settings"
+    } else {
+        "other"
+    };
     st.shared.metrics.request(label, resp.status().as_u16());
     resp
 }
@@ -183,6 +195,29 @@ fn health(st: &AppState) -> Response {
         },
         &body,
     )
+}
+
+/// `GET /v1/projects/<writeKey>/settings`: what analytics.js loads before
+/// sending anything ([`settings`]); 404 for a write key no source has.
+fn source_settings(st: &AppState, path: &str, headers: &HeaderMap) -> Response {
+    let key = settings::write_key_of(path).unwrap_or_default();
+    if !st.sources.contains_key(key) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_write_key",
+            "no source has this write key",
+        );
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or_else(|| st.cfg.listen.to_string(), str::to_owned);
+    let protocol = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    json_response(StatusCode::OK, &settings::document(key, &host, protocol))
 }
 
 fn metrics(st: &AppState) -> Response {

@@ -46,6 +46,7 @@ pub mod metrics;
 mod prepare;
 pub mod query;
 mod scan;
+mod settings;
 pub mod state;
 mod sync;
 mod writer;

@@ -37,6 +37,14 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Write a commented starter config (the `--config` path, by default
+    /// `profiles-sync.toml`): a space, a DuckDB file, one source with a fresh
+    /// write key, identity rules and a `[server]` section. Never overwrites.
+    Init {
+        /// The space's name (the warehouse schema), snake_case.
+        #[arg(long, default_value = "my_space")]
+        space: String,
+    },
     /// Replay event files into the space: identity resolution, landed tables,
     /// event tables, materialized tables.
     ///
@@ -202,8 +210,10 @@ pub(crate) fn run() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Colour only on a terminal: logs sent to a file or a pipe stay plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
@@ -223,6 +233,7 @@ pub(crate) fn run() -> ExitCode {
         } => cmd::gen::run(events, seed, sources, &out, config_out.as_deref()),
         Command::Serve { listen, data_dir } => cmd::serve::run(&cli.config, listen, data_dir),
         Command::Query { sql, json, direct } => cmd::query::run(&cli.config, &sql, json, direct),
+        Command::Init { space } => cmd::init::run(&cli.config, &space).map(|()| ExitCode::SUCCESS),
         Command::Delete { subject, json } => {
             cmd::privacy::regulate(&cli.config, RegulationKind::Delete, &subject, json)
         }

@@ -21,8 +21,10 @@ pub(crate) fn run(
     if let Some(l) = listen {
         server.listen = resolve_listen(&l).map_err(|m| anyhow!("invalid --listen: {m}"))?;
     }
-    if let Some(d) = data_dir {
-        server.data_dir = d;
+    match (data_dir, &cfg.server.data_dir) {
+        (Some(d), _) => server.data_dir = d,
+        (None, Some(_)) => {}
+        (None, None) => server.data_dir = default_data_dir(&cfg.warehouse.url, &cfg.space),
     }
     let inbox = server.data_dir.join("inbox");
     let opts = ps_ingest::Options {
@@ -60,4 +62,49 @@ pub(crate) fn run(
         summary.events_read, summary.syncs
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the inbox goes when neither `[server] data_dir` nor `--data-dir`
+/// says: beside a DuckDB file (`events.duckdb` → `events-data/`), else the
+/// platform's data directory (`$XDG_DATA_HOME` or `~/.local/share`, then
+/// `profiles-sync/<space>`), never silently the current directory. The
+/// start-up line prints it.
+fn default_data_dir(warehouse_url: &str, space: &str) -> PathBuf {
+    if let Some(file) = warehouse_url
+        .strip_prefix("duckdb://")
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|p| *p != ":memory:" && !p.is_empty())
+    {
+        let file = Path::new(file);
+        let stem = file
+            .file_stem()
+            .map_or_else(|| "warehouse".into(), |s| s.to_string_lossy().into_owned());
+        return file.with_file_name(format!("{stem}-data"));
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("profiles-sync").join(space)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_data_dir;
+    use std::path::PathBuf;
+
+    #[test]
+    fn the_inbox_goes_beside_a_duckdb_file_or_into_the_data_dir() {
+        assert_eq!(
+            default_data_dir("duckdb:///srv/wh/events.duckdb?threads=2", "s"),
+            PathBuf::from("/srv/wh/events-data")
+        );
+        assert_eq!(
+            default_data_dir("duckdb://events.duckdb", "s"),
+            PathBuf::from("events-data")
+        );
+        let pg = default_data_dir("postgres://u:p@h/db", "my_space");
+        assert!(pg.ends_with("profiles-sync/my_space"), "{}", pg.display());
+    }
 }

@@ -1159,3 +1159,46 @@ fn a_batch_body_lands_the_same_through_serve_and_through_a_file() {
         [["body-3", "en-GB", "analytics-python"]]
     );
 }
+
+/// analytics.js loads `GET /v1/projects/<writeKey>/settings` before it sends
+/// anything: a known write key gets a settings document pointing its
+/// `Segment.io` integration at this server, an unknown one 404. Logs going
+/// to a pipe carry no colour codes.
+#[test]
+fn analytics_js_settings_and_plain_logs() {
+    let env = golden_env("");
+    let srv = Serve::start(&env);
+    let mut c = srv.client();
+    let host = srv.addr.to_string();
+    let r = c
+        .request(
+            "GET",
+            "/v1/projects/wk_source_1/settings",
+            &[("Host", &host), ("Origin", "http://shop.example")],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let io = &r.json()["integrations"]["Segment.io"];
+    assert_eq!(io["apiKey"], json!("wk_source_1"));
+    assert_eq!(io["apiHost"], json!(format!("{host}/v1")));
+    assert_eq!(io["protocol"], json!("http"));
+    let r = c
+        .request("GET", "/v1/projects/wk_nobody/settings", &[], b"")
+        .unwrap();
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (404, "unknown_write_key".into())
+    );
+    let m = c.request("GET", "/metrics", &[], b"").unwrap().text();
+    assert!(
+        m.contains("path=\"/v1/projects/settings\",status=\"200\"") && !m.contains("wk_nobody"),
+        "{m}"
+    );
+    let (status, log) = srv.terminate();
+    assert!(status.success(), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log:\n{log}"
+    );
+}
