@@ -151,6 +151,21 @@ pub(crate) async fn admin_query(st: &AppState, req: Request) -> Response {
             "the warehouse is not open; see /health",
         );
     };
+    let Ok(_slot) = st.query_slots.try_acquire() else {
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_queries",
+            format!(
+                "{} queries are already running; retry shortly",
+                crate::edge::QUERY_SLOTS
+            ),
+        );
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        return r;
+    };
     let limits = st.cfg.query;
     let answer =
         tokio::task::spawn_blocking(move || crate::query::run_query(&reader, &sql, &limits)).await;

@@ -26,7 +26,13 @@ pub(crate) struct AppState {
     pub(crate) writer: Sender<Append>,
     /// To the sync thread (privacy requests).
     pub(crate) control: Sender<Control>,
+    /// Admin queries running at once are capped: each holds a warehouse
+    /// connection, a core and up to `query_max_rows` rows.
+    pub(crate) query_slots: tokio::sync::Semaphore,
 }
+
+/// How many admin queries may run at once; more get 429.
+pub(crate) const QUERY_SLOTS: usize = 2;
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -214,6 +214,7 @@ impl Server {
             shared,
             writer: writer_tx,
             control,
+            query_slots: tokio::sync::Semaphore::new(edge::QUERY_SLOTS),
         });
         let app = axum::Router::new().fallback(http::handle).with_state(state);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

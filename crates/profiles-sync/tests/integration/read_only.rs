@@ -207,9 +207,10 @@ fn admin_query_refuses_with_400_counts_bad_tokens_and_a_slow_query_does_not_stop
             Backend::DuckDb => "SELECT sum(range % 7) FROM range(1000000000000)",
             Backend::Postgres => "SELECT pg_sleep(60)",
         };
+        let slow_sql = slow;
         let mut c2 = srv.client();
         let t0 = Instant::now();
-        let slow = std::thread::spawn(move || (admin_post(&mut c2, ADMIN, slow), t0.elapsed()));
+        let slow = std::thread::spawn(move || (admin_post(&mut c2, ADMIN, slow_sql), t0.elapsed()));
         std::thread::sleep(Duration::from_millis(300));
         let n0 = count_profiles(&mut c);
         let body = json!({"userId": "slow-u", "event": "Landed Meanwhile", "messageId": "slow-1"});
@@ -236,10 +237,25 @@ fn admin_query_refuses_with_400_counts_bad_tokens_and_a_slow_query_does_not_stop
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // Two queries run at once; a third is told to come back.
+        let mut c3 = srv.client();
+        let second = std::thread::spawn(move || admin_post(&mut c3, ADMIN, slow_sql).0);
+        std::thread::sleep(Duration::from_millis(300));
+        let r = c
+            .request(
+                "POST",
+                "/admin/query",
+                &[("Authorization", &format!("Bearer {ADMIN}"))],
+                b"SELECT 1",
+            )
+            .unwrap();
+        assert_eq!(r.status, 429, "{backend:?}: {}", r.text());
+        assert_eq!(r.header("retry-after"), Some("1"));
         assert!(
             !slow.is_finished(),
             "{backend:?}: the slow query ended early"
         );
+        assert_eq!(second.join().unwrap(), 400);
         let ((status, j), took) = slow.join().unwrap();
         assert_eq!(
             (status, j["code"].as_str()),
