@@ -1,6 +1,9 @@
 //! `serve`: the real binary on a loopback port, real HTTP, a real DuckDB file.
 //! Endpoints, auth, limits and error bodies; the case study over HTTP; kill -9
 //! at random points loses no acknowledged event; SIGTERM drains the inbox.
+//!
+//! One file over 800 lines on purpose: every test here shares the `Serve`
+//! child-process harness and its helpers, which read best beside the tests.
 
 use crate::util::{golden_dir, Backend, Env};
 use ps_ingest::client::{Client, Response};
