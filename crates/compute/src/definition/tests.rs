@@ -126,3 +126,16 @@ fn audience_cycles_are_refused() {
     let e = refusal("[[audiences]]\nkey = \"a\"\nall = [{ audience = \"a\" }]");
     assert!(e.contains("a -> a"), "{e}");
 }
+
+#[test]
+fn the_shipped_example_definitions_are_valid() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/computed-traits.toml"
+    );
+    let d = check(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let kinds: std::collections::BTreeSet<&str> = d.traits.iter().map(|t| t.kind.name()).collect();
+    assert_eq!(kinds.len(), 10, "every kind: {kinds:?}");
+    assert!(d.traits.iter().filter(|t| t.within.is_some()).count() >= 3);
+    assert!(d.audiences.len() >= 5);
+}
