@@ -22,7 +22,9 @@ use crate::control::Control;
 use crate::inbox::{Checkpoint, EntryKind, ReadBatch, Reader};
 use crate::prepare::prepare;
 use crate::state::Shared;
-use ps_pipeline::{Origin, RegulationKind, Space, SpaceConfig, Subject};
+use ps_pipeline::{
+    Batch, Driver, EventSource, Landed, Origin, RegulationKind, Space, SpaceConfig, Subject,
+};
 use ps_spec::time::now_micros;
 use ps_spec::{Arrival, Refusal};
 use ps_warehouse::Warehouse;
@@ -275,34 +277,79 @@ impl SyncLoop {
         if self.open.is_none() {
             self.reopen()?;
         }
+        let (wh, space) = self.open.as_mut().expect("opened above");
+        let mut source = InboxSource {
+            reader: &mut self.reader,
+            inbox_id: &self.inbox_id,
+            shared: &self.shared,
+            first_kept: &mut self.first_kept,
+            summary: &mut self.summary,
+            read: None,
+        };
+        let driver = Driver {
+            batch_events: usize::try_from(self.max_events).unwrap_or(usize::MAX),
+        };
+        let stepped = driver.step(wh.as_mut(), space, &mut source);
+        match stepped {
+            Ok(landed) => Ok(landed.is_some()),
+            Err(e) => {
+                // The space's memory may be ahead of the warehouse now.
+                self.close();
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// The inbox as an [`EventSource`]: each batch is the records after the
+/// landed position (up to the batch size and [`MAX_BATCH_BYTES`]), and its
+/// checkpoint is the position after them; once it landed, the position
+/// moves, landed segments are deleted and the depth gauges drop.
+struct InboxSource<'a> {
+    reader: &'a mut Reader,
+    inbox_id: &'a str,
+    shared: &'a Shared,
+    first_kept: &'a mut u64,
+    summary: &'a mut SyncSummary,
+    /// The records of the batch being filled or landed, and when it began.
+    read: Option<(ReadBatch, Instant)>,
+}
+
+impl EventSource for InboxSource<'_> {
+    fn fill(
+        &mut self,
+        space: &mut Space,
+        batch: &mut Batch,
+        room: usize,
+    ) -> ps_pipeline::Result<bool> {
         let durable = self.shared.durable();
         if self.reader.position() >= durable {
             return Ok(false);
         }
         let rb = self
             .reader
-            .read(durable, self.max_events, MAX_BATCH_BYTES)
-            .map_err(|e| e.to_string())?;
+            .read(durable, room as u64, MAX_BATCH_BYTES)
+            .map_err(|e| ps_pipeline::Error::Source(e.to_string()))?;
         if rb.end == self.reader.position() {
             return Ok(false);
         }
         let t0 = Instant::now();
-        let (wh, space) = self.open.as_mut().expect("opened above");
-        let mut batch = space.begin_batch(now_micros());
-        add_records(space, &mut batch, &rb);
+        add_records(space, batch, &rb);
         let cp = Checkpoint {
-            inbox_id: self.inbox_id.clone(),
+            inbox_id: self.inbox_id.to_owned(),
             position: rb.end,
         };
         batch.set_checkpoint(CHECKPOINT_KEY, cp.to_string());
-        let stats = match space.commit(wh.as_mut(), batch) {
-            Ok(s) => s,
-            Err(e) => {
-                // The space's memory is ahead of the warehouse now.
-                self.close();
-                return Err(e.to_string());
-            }
+        self.read = Some((rb, t0));
+        // More records may wait; the loop asks again after this batch.
+        Ok(false)
+    }
+
+    fn landed(&mut self, landed: &Landed) -> ps_pipeline::Result<()> {
+        let Some((rb, t0)) = self.read.take() else {
+            return Ok(());
         };
+        let stats = &landed.stats;
         let done = now_micros();
         let delays: Vec<(u64, u64)> = rb
             .records
@@ -310,7 +357,7 @@ impl SyncLoop {
             .map(|r| ((done - r.received_at).max(0) as u64, r.entries.len() as u64))
             .collect();
         let took = t0.elapsed();
-        self.shared.metrics.sync_done(took, &stats, &delays);
+        self.shared.metrics.sync_done(took, stats, &delays);
         self.shared
             .inbox_events
             .fetch_sub(rb.events, Ordering::SeqCst);
@@ -319,7 +366,7 @@ impl SyncLoop {
             .fetch_sub(rb.bytes, Ordering::SeqCst);
         self.shared.set_sync_error(None);
         self.reader.seek(rb.end);
-        if let Err(e) = self.reader.delete_landed(rb.end, &mut self.first_kept) {
+        if let Err(e) = self.reader.delete_landed(rb.end, self.first_kept) {
             tracing::warn!(error = %e, "could not delete a landed inbox segment");
         }
         self.summary.syncs += 1;
@@ -330,12 +377,12 @@ impl SyncLoop {
             refused = stats.refused_total(), ms = took.as_millis() as u64, position = %rb.end,
             "synced"
         );
-        Ok(true)
+        Ok(())
     }
 }
 
 /// Runs every entry of the records through the space.
-fn add_records(space: &mut Space, batch: &mut ps_pipeline::Batch, rb: &ReadBatch) {
+fn add_records(space: &mut Space, batch: &mut Batch, rb: &ReadBatch) {
     let mut place = String::new();
     for rec in &rb.records {
         // The batch's shared context, applied to each event as the edge did.

@@ -29,6 +29,10 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// An event source other than a file could not be read (serve's
+    /// inbox, say); the text says what and why.
+    #[error("cannot read the event source: {0}")]
+    Source(String),
     /// A setting is invalid.
     #[error("invalid setting `{setting}`: {message}")]
     Config {

@@ -18,11 +18,13 @@
 //! [`Space::prepare`] then [`Prepared::land`] on another thread — in one
 //! warehouse transaction with the engine state, the checkpoints and the
 //! materialization of the profiles it touched. Privacy requests
-//! ([`Space::regulate`]) are one more commit. [`sync_files`] drives a
-//! `Space` over event files; the HTTP server (`ps-ingest`) drives the same
-//! `Space` from its inbox.
+//! ([`Space::regulate`]) are one more commit. Every event source goes
+//! through one [`Driver`] (batching, commit order, checkpoints): event
+//! files with [`sync_files`], and the HTTP server's inbox (`ps-ingest`), each
+//! an [`EventSource`].
 //!
 //! The files follow the phases, top-down: `sync` and `input` (files),
+//! `driver` (one driver for every source),
 //! `open` (restore), `add` (admit), `effects` and `events` (rows), `commit`,
 //! `privacy`; below them `space` (the state), `batch`, `state` (the engine's
 //! stored form and the dedupe keys), `stats`, `config`, `error`.
@@ -33,6 +35,7 @@ mod add;
 mod batch;
 mod commit;
 pub mod config;
+pub mod driver;
 mod effects;
 pub mod error;
 mod events;
@@ -47,6 +50,7 @@ pub mod sync;
 pub use batch::Batch;
 pub use commit::{Landed, Prepared};
 pub use config::{Source, SpaceConfig};
+pub use driver::{Driver, EventSource};
 pub use error::{Error, Result};
 pub use privacy::{Regulation, RegulationKind, Subject};
 pub use space::{Origin, Space, Timings};

@@ -1,18 +1,24 @@
-//! Replaying event files into a space: a reader thread parses, this
-//! thread admits events into batches, a landing thread commits the batch
-//! before while the next one is built.
+//! Replaying event files into a space: event files as an
+//! [`EventSource`] for the [`Driver`]. A reader thread per file parses;
+//! the driver's thread admits events into batches while its landing thread
+//! commits the batch before.
 
-use crate::commit::{Landed, Prepared};
+use crate::batch::Batch;
+use crate::commit::Landed;
+use crate::driver::{Driver, EventSource};
 use crate::error::{Error, Result};
 use crate::input::{open, read_events, RawEvent};
 use crate::space::{Origin, Space};
 use crate::stats::SyncStats;
-use ps_spec::time::{now_micros, parse_timestamp};
+use ps_spec::time::parse_timestamp;
 use ps_spec::Arrival;
 use ps_warehouse::Warehouse;
 use std::io::{self, BufRead, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// Events travel from the reader thread in chunks: one channel operation per
 /// chunk, not per event; a few chunks in flight bound the memory.
@@ -126,151 +132,199 @@ pub fn sync_files(
                 })?,
         ),
     };
-    let mut total = SyncStats::default();
-    let dialect = wh.dialect().clone();
-    let mut prog = Progress::default();
-    std::thread::scope(|scope| {
-        // One batch lands on its own thread while the next is built here
-        // (and the reader thread parses the one after): loading is mostly
-        // waiting on the warehouse, which then overlaps our CPU work.
-        let mut lander = Lander {
-            scope,
-            wh: Some(wh),
-            inflight: None,
-        };
-        let mut batch = space.begin_batch(now_micros());
-        for (fi, path) in files.iter().enumerate() {
-            prog.file_index = fi;
-            let reader = open(path).map_err(|e| Error::Input {
-                path: PathBuf::from(path),
-                source: e,
-            })?;
-            let mut place = String::new();
-            let name = if path == "-" { "stdin" } else { path.as_str() };
-            let bytes_read = AtomicU64::new(0);
-            let stop = AtomicBool::new(false);
-            let mut failure: Option<Error> = None;
-            // Decompression and JSON parsing run on a second thread, so they
-            // overlap validation, identity, rows and loading on this one.
-            let read = std::thread::scope(|inner| {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RawEvent>>(CHUNKS_IN_FLIGHT);
-                let (stop, bytes_read) = (&stop, &bytes_read);
-                let reader_thread = inner.spawn(move || {
-                    lower_this_threads_priority();
-                    let mut chunk = Vec::with_capacity(CHUNK);
-                    let stoppable = Stoppable {
-                        inner: reader,
-                        stop,
-                    };
-                    let r = read_events(
-                        stoppable,
-                        |raw| {
-                            chunk.push(raw);
-                            if chunk.len() == CHUNK {
-                                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                                if tx.send(full).is_err() {
-                                    stop.store(true, Ordering::Relaxed);
-                                }
+    let mut source = FileSource {
+        files,
+        next: 0,
+        reading: None,
+        default_source,
+        place: String::new(),
+        progress,
+        prog: Progress::default(),
+    };
+    Driver {
+        batch_events: opts.batch_events,
+    }
+    .run(wh, space, &mut source)
+}
+
+/// The file being read: its reader thread and the chunks it sends.
+struct Reading {
+    path: String,
+    /// `stdin` or the path, for refusals' places.
+    name: String,
+    chunks: Receiver<Vec<RawEvent>>,
+    chunk: std::vec::IntoIter<RawEvent>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+    stop: Arc<AtomicBool>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Reading {
+    /// Starts the reader thread of `path`.
+    fn start(path: &str) -> Result<Reading> {
+        let reader = open(path).map_err(|e| Error::Input {
+            path: PathBuf::from(path),
+            source: e,
+        })?;
+        let (tx, chunks) = std::sync::mpsc::sync_channel::<Vec<RawEvent>>(CHUNKS_IN_FLIGHT);
+        let stop = Arc::new(AtomicBool::new(false));
+        let bytes = Arc::new(AtomicU64::new(0));
+        // Decompression and JSON parsing run on a thread of their own, so
+        // they overlap validation, identity and rows here, and landing on
+        // the driver's landing thread.
+        let thread = {
+            let (stop, bytes) = (stop.clone(), bytes.clone());
+            std::thread::spawn(move || {
+                lower_this_threads_priority();
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let stoppable = Stoppable {
+                    inner: reader,
+                    stop: &stop,
+                };
+                let r = read_events(
+                    stoppable,
+                    |raw| {
+                        chunk.push(raw);
+                        if chunk.len() == CHUNK {
+                            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                            if tx.send(full).is_err() {
+                                stop.store(true, Ordering::Relaxed);
                             }
-                        },
-                        |n| {
-                            bytes_read.fetch_add(n, Ordering::Relaxed);
-                        },
-                    );
-                    if !chunk.is_empty() {
-                        let _ = tx.send(chunk);
-                    }
-                    r
-                });
-                'chunks: for chunk in rx.iter() {
-                    for raw in chunk {
-                        place.clear();
-                        place.push_str(name);
-                        place.push(':');
-                        place.push_str(&raw.line.to_string());
-                        let arrival = Arrival {
-                            batch_sent_at: raw.batch_sent_at.as_deref().and_then(parse_timestamp),
-                            ..Arrival::default()
-                        };
-                        let origin = Origin {
-                            place: &place,
-                            default_source,
-                            batch_write_key: raw.batch_write_key.as_deref(),
-                        };
-                        let bytes = raw.raw.as_deref().map(str::as_bytes);
-                        let _ = space.add(&mut batch, raw.payload, bytes, origin, arrival);
-                        prog.events += 1;
-                        if batch.len() >= opts.batch_events {
-                            let full =
-                                std::mem::replace(&mut batch, space.begin_batch(now_micros()));
-                            let prepared = space.prepare(&dialect, full);
-                            if let Err(e) = lander.land(space, &mut total, Some(prepared)) {
-                                failure = Some(e);
-                                break 'chunks;
-                            }
-                            prog.bytes = bytes_read.load(Ordering::Relaxed);
-                            progress(prog);
                         }
-                    }
+                    },
+                    |n| {
+                        bytes.fetch_add(n, Ordering::Relaxed);
+                    },
+                );
+                if !chunk.is_empty() {
+                    let _ = tx.send(chunk);
                 }
-                // On a failure the reader must not go on through the whole file.
-                stop.store(true, Ordering::Relaxed);
-                drop(rx);
-                reader_thread
-                    .join()
-                    .expect("the reader thread does not panic")
-            });
-            if let Some(e) = failure.take() {
-                return Err(e);
+                r
+            })
+        };
+        Ok(Reading {
+            path: path.to_owned(),
+            name: if path == "-" {
+                "stdin".into()
+            } else {
+                path.to_owned()
+            },
+            chunks,
+            chunk: Vec::new().into_iter(),
+            thread: Some(thread),
+            stop,
+            bytes,
+        })
+    }
+
+    /// The next event, `None` at the end of the file (an error if reading
+    /// it failed).
+    fn next(&mut self) -> Result<Option<RawEvent>> {
+        loop {
+            if let Some(raw) = self.chunk.next() {
+                return Ok(Some(raw));
             }
-            read.map_err(|e| Error::Input {
-                path: PathBuf::from(path),
-                source: e,
-            })?;
-            prog.bytes = bytes_read.load(Ordering::Relaxed);
-            progress(prog);
+            match self.chunks.recv() {
+                Ok(chunk) => self.chunk = chunk.into_iter(),
+                Err(_) => {
+                    let read = match self.thread.take() {
+                        Some(t) => t.join().expect("the reader thread does not panic"),
+                        None => Ok(()),
+                    };
+                    return read.map(|()| None).map_err(|e| Error::Input {
+                        path: PathBuf::from(&self.path),
+                        source: e,
+                    });
+                }
+            }
         }
-        let last = (!batch.is_empty() || (total.batches == 0 && lander.inflight.is_none()))
-            .then(|| space.prepare(&dialect, batch));
-        lander.land(space, &mut total, last)?;
-        lander.land(space, &mut total, None)?;
-        Ok(total)
-    })
+    }
 }
 
-/// What a landing thread gives back: the warehouse and how the landing went.
-type LandResult<'env> = (&'env mut dyn Warehouse, Result<Landed>);
-
-/// The warehouse, or the thread that has it while a batch lands.
-struct Lander<'scope, 'env> {
-    scope: &'scope std::thread::Scope<'scope, 'env>,
-    wh: Option<&'env mut dyn Warehouse>,
-    inflight: Option<std::thread::ScopedJoinHandle<'scope, LandResult<'env>>>,
+impl Drop for Reading {
+    /// A reader whose consumer has given up (a failed sync) stops instead of
+    /// parsing the rest of the file: it fails at its next read once `stop`
+    /// is set, and draining the channel frees it if it waits to send.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        while self.chunks.try_recv().is_ok() {}
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
-impl<'scope, 'env> Lander<'scope, 'env> {
-    /// Waits for the batch in flight (accounting for it), then starts
-    /// landing `prepared`, if any.
-    fn land(
-        &mut self,
-        space: &mut Space,
-        total: &mut SyncStats,
-        prepared: Option<Prepared>,
-    ) -> Result<()> {
-        if let Some(h) = self.inflight.take() {
-            let (wh, landed) = h.join().expect("the landing thread does not panic");
-            self.wh = Some(wh);
-            let landed = landed?;
-            space.account(&landed);
-            total.merge(&landed.stats);
+/// Event files, in order, as an [`EventSource`]. It resumes through
+/// message-id dedupe (a replayed event is skipped), so it sets no
+/// checkpoint.
+struct FileSource<'a> {
+    files: &'a [String],
+    /// The next file to open.
+    next: usize,
+    reading: Option<Reading>,
+    default_source: Option<usize>,
+    place: String,
+    progress: &'a mut dyn FnMut(Progress),
+    prog: Progress,
+}
+
+impl FileSource<'_> {
+    /// The next event of the files, `None` after the last.
+    fn next_event(&mut self) -> Result<Option<RawEvent>> {
+        loop {
+            if self.reading.is_none() {
+                let Some(path) = self.files.get(self.next) else {
+                    return Ok(None);
+                };
+                self.prog.file_index = self.next;
+                self.next += 1;
+                self.reading = Some(Reading::start(path)?);
+            }
+            let reading = self.reading.as_mut().expect("opened above");
+            match reading.next()? {
+                Some(raw) => return Ok(Some(raw)),
+                None => {
+                    self.prog.bytes = reading.bytes.load(Ordering::Relaxed);
+                    (self.progress)(self.prog);
+                    self.reading = None;
+                }
+            }
         }
-        if let Some(p) = prepared {
-            let wh = self.wh.take().expect("no landing in flight");
-            self.inflight = Some(self.scope.spawn(move || {
-                let r = p.land(&mut *wh);
-                (wh, r)
-            }));
+    }
+}
+
+impl EventSource for FileSource<'_> {
+    fn fill(&mut self, space: &mut Space, batch: &mut Batch, room: usize) -> Result<bool> {
+        while batch.len() < room {
+            let Some(raw) = self.next_event()? else {
+                return Ok(false);
+            };
+            let name = self.reading.as_ref().map_or("", |r| r.name.as_str());
+            self.place.clear();
+            self.place.push_str(name);
+            self.place.push(':');
+            self.place.push_str(&raw.line.to_string());
+            let arrival = Arrival {
+                batch_sent_at: raw.batch_sent_at.as_deref().and_then(parse_timestamp),
+                ..Arrival::default()
+            };
+            let origin = Origin {
+                place: &self.place,
+                default_source: self.default_source,
+                batch_write_key: raw.batch_write_key.as_deref(),
+            };
+            let bytes = raw.raw.as_deref().map(str::as_bytes);
+            let _ = space.add(batch, raw.payload, bytes, origin, arrival);
+            self.prog.events += 1;
         }
+        if let Some(r) = &self.reading {
+            self.prog.bytes = r.bytes.load(Ordering::Relaxed);
+        }
+        (self.progress)(self.prog);
+        Ok(true)
+    }
+
+    fn landed(&mut self, _landed: &Landed) -> Result<()> {
         Ok(())
     }
 }

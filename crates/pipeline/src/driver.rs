@@ -1,0 +1,142 @@
+//! One driver for every event source: it owns batching, the order of
+//! commits and the hand-back to the source once a batch is in the warehouse.
+//!
+//! A source ([`EventSource`]) admits events into a [`Batch`] through
+//! [`Space::add`] and, when it can resume from a position, records it with
+//! [`Batch::set_checkpoint`], so the position commits in the same
+//! transaction as the rows (exactly once). The driver lands the batch and
+//! tells the source ([`EventSource::landed`]), which may then forget what the
+//! batch held (serve deletes landed inbox segments).
+//!
+//! [`Driver::run`] goes to the end of a source, landing each batch on a
+//! thread of its own while the next one fills (file replay). [`Driver::step`]
+//! lands one batch and returns, so a caller can do other work between
+//! batches (serve answers privacy requests there).
+
+use crate::batch::Batch;
+use crate::commit::{Landed, Prepared};
+use crate::error::Result;
+use crate::space::Space;
+use crate::stats::SyncStats;
+use ps_spec::time::now_micros;
+use ps_warehouse::Warehouse;
+
+/// Where a driver's events come from: files, serve's inbox, later a
+/// replicated log.
+pub trait EventSource {
+    /// Admits events into `batch` through [`Space::add`] until it holds
+    /// `room` events or the source has nothing more for now; sets the
+    /// batch's checkpoint if the source can resume from one. `Ok(true)` when
+    /// it stopped because the batch is full (more may follow at once).
+    fn fill(&mut self, space: &mut Space, batch: &mut Batch, room: usize) -> Result<bool>;
+
+    /// Everything the source gave before this batch's end is committed.
+    fn landed(&mut self, landed: &Landed) -> Result<()>;
+}
+
+/// Batches a source's events and lands them in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Driver {
+    /// Events per warehouse transaction.
+    pub batch_events: usize,
+}
+
+impl Driver {
+    /// Lands one batch, if the source has anything: its statistics, or
+    /// `None` when it gave nothing. On an error the `Space` may be ahead of
+    /// the warehouse: drop it and open it again.
+    pub fn step(
+        &self,
+        wh: &mut dyn Warehouse,
+        space: &mut Space,
+        source: &mut dyn EventSource,
+    ) -> Result<Option<SyncStats>> {
+        let mut batch = space.begin_batch(now_micros());
+        source.fill(space, &mut batch, self.batch_events)?;
+        if batch.stats.read == 0 && batch.is_empty() {
+            return Ok(None);
+        }
+        let d = wh.dialect().clone();
+        let landed = space.prepare(&d, batch).land(wh)?;
+        space.account(&landed);
+        source.landed(&landed)?;
+        Ok(Some(landed.stats))
+    }
+
+    /// Lands everything the source has, each batch on a landing thread
+    /// while the next one fills, and at least one batch (so an empty input
+    /// still commits the space's tables). Returns the summed statistics.
+    pub fn run(
+        &self,
+        wh: &mut dyn Warehouse,
+        space: &mut Space,
+        source: &mut dyn EventSource,
+    ) -> Result<SyncStats> {
+        let dialect = wh.dialect().clone();
+        std::thread::scope(|scope| {
+            // Loading is mostly waiting on the warehouse, so it overlaps
+            // the CPU work of filling the next batch.
+            let mut lander = Lander {
+                scope,
+                wh: Some(wh),
+                inflight: None,
+                total: SyncStats::default(),
+            };
+            let mut first = true;
+            loop {
+                let mut batch = space.begin_batch(now_micros());
+                let more = source.fill(space, &mut batch, self.batch_events)?;
+                let empty = batch.stats.read == 0 && batch.is_empty();
+                if !empty || first {
+                    let prepared = space.prepare(&dialect, batch);
+                    lander.land(space, source, Some(prepared))?;
+                }
+                first = false;
+                if !more {
+                    break;
+                }
+            }
+            lander.land(space, source, None)?;
+            Ok(lander.total)
+        })
+    }
+}
+
+/// What a landing thread gives back: the warehouse and how the landing went.
+type LandResult<'env> = (&'env mut dyn Warehouse, Result<Landed>);
+
+/// The warehouse, or the thread that has it while a batch lands.
+struct Lander<'scope, 'env> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    wh: Option<&'env mut dyn Warehouse>,
+    inflight: Option<std::thread::ScopedJoinHandle<'scope, LandResult<'env>>>,
+    total: SyncStats,
+}
+
+impl<'scope, 'env> Lander<'scope, 'env> {
+    /// Waits for the batch in flight (accounting for it and telling the
+    /// source), then starts landing `prepared`, if any.
+    fn land(
+        &mut self,
+        space: &mut Space,
+        source: &mut dyn EventSource,
+        prepared: Option<Prepared>,
+    ) -> Result<()> {
+        if let Some(h) = self.inflight.take() {
+            let (wh, landed) = h.join().expect("the landing thread does not panic");
+            self.wh = Some(wh);
+            let landed = landed?;
+            space.account(&landed);
+            self.total.merge(&landed.stats);
+            source.landed(&landed)?;
+        }
+        if let Some(p) = prepared {
+            let wh = self.wh.take().expect("no landing in flight");
+            self.inflight = Some(self.scope.spawn(move || {
+                let r = p.land(&mut *wh);
+                (wh, r)
+            }));
+        }
+        Ok(())
+    }
+}
