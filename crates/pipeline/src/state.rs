@@ -190,100 +190,23 @@ pub mod seen {
     }
 }
 
-/// Standard base64 (RFC 4648, padded).
+/// Standard base64 (RFC 4648, padded), as both warehouses store the engine
+/// state and the dedupe keys in text columns: the `base64` crate's
+/// standard engine, which writes exactly what the hand-written codec of
+/// earlier versions wrote, so stored spaces read back unchanged.
 pub mod base64 {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    use ::base64::engine::general_purpose::STANDARD;
+    use ::base64::Engine as _;
 
     /// Encodes `b`.
     pub fn encode(b: &[u8]) -> String {
-        let mut out = Vec::with_capacity(b.len().div_ceil(3) * 4);
-        let mut chunks = b.chunks_exact(3);
-        for c in &mut chunks {
-            let n = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
-            out.extend_from_slice(&[
-                ALPHABET[(n >> 18) as usize & 63],
-                ALPHABET[(n >> 12) as usize & 63],
-                ALPHABET[(n >> 6) as usize & 63],
-                ALPHABET[n as usize & 63],
-            ]);
-        }
-        match *chunks.remainder() {
-            [a] => {
-                let n = u32::from(a) << 16;
-                out.extend_from_slice(&[
-                    ALPHABET[(n >> 18) as usize & 63],
-                    ALPHABET[(n >> 12) as usize & 63],
-                    b'=',
-                    b'=',
-                ]);
-            }
-            [a, b] => {
-                let n = u32::from(a) << 16 | u32::from(b) << 8;
-                out.extend_from_slice(&[
-                    ALPHABET[(n >> 18) as usize & 63],
-                    ALPHABET[(n >> 12) as usize & 63],
-                    ALPHABET[(n >> 6) as usize & 63],
-                    b'=',
-                ]);
-            }
-            _ => {}
-        }
-        String::from_utf8(out).expect("base64 is ASCII")
+        STANDARD.encode(b)
     }
-
-    const fn table() -> [u8; 256] {
-        let mut t = [255u8; 256];
-        let mut i = 0;
-        while i < 64 {
-            t[ALPHABET[i] as usize] = i as u8;
-            i += 1;
-        }
-        t
-    }
-    const DECODE: [u8; 256] = table();
 
     /// Decodes into `out` (cleared first); `None` if `s` is not base64.
     pub fn decode(s: &str, out: &mut Vec<u8>) -> Option<()> {
-        let s = s.as_bytes();
-        if !s.len().is_multiple_of(4) {
-            return None;
-        }
         out.clear();
-        out.reserve(s.len() / 4 * 3);
-        let pad = s.iter().rev().take(2).take_while(|&&c| c == b'=').count();
-        let body = &s[..s.len() - pad];
-        let mut chunks = body.chunks_exact(4);
-        for c in &mut chunks {
-            let (a, b, cc, d) = (
-                DECODE[c[0] as usize],
-                DECODE[c[1] as usize],
-                DECODE[c[2] as usize],
-                DECODE[c[3] as usize],
-            );
-            if (a | b | cc | d) & 0xc0 != 0 {
-                return None;
-            }
-            let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(cc) << 6 | u32::from(d);
-            out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-        }
-        let rest: Vec<u8> = chunks
-            .remainder()
-            .iter()
-            .map(|&c| DECODE[c as usize])
-            .collect();
-        if rest.iter().any(|&v| v & 0xc0 != 0) {
-            return None;
-        }
-        match rest[..] {
-            [] => {}
-            [a, b] => out.push(a << 2 | b >> 4),
-            [a, b, c] => {
-                let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6;
-                out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8]);
-            }
-            _ => return None,
-        }
-        Some(())
+        STANDARD.decode_vec(s, out).ok()
     }
 
     #[cfg(test)]

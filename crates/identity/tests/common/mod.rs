@@ -145,7 +145,10 @@ pub fn render(e: &Engine, fx: &[Effect]) -> Vec<String> {
         .collect()
 }
 
-/// A tiny deterministic generator (xorshift64*), so streams need no `rand`.
+/// A tiny deterministic generator (xorshift64*). It stays hand-written on
+/// purpose: the criterion benches and `examples/profile_engine.rs` build
+/// their workloads from it, and the figures in BENCHMARKS.md were measured
+/// on exactly those streams; another generator would change them.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
