@@ -81,6 +81,7 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Res
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
+    let settings_key = settings::write_key_of(&path);
     let known = endpoint(&path).is_some()
         || matches!(
             path.as_str(),
@@ -95,10 +96,10 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Res
         health(&st)
     } else if method == Method::GET && path == "/metrics" {
         metrics(&st)
-    } else if (method == Method::GET || method == Method::HEAD)
-        && settings::write_key_of(&path).is_some()
+    } else if let Some(key) =
+        settings_key.filter(|_| method == Method::GET || method == Method::HEAD)
     {
-        source_settings(&st, &path, req.headers())
+        source_settings(&st, key, req.headers())
     } else if method == Method::POST && path == "/admin/query" {
         admin_query(&st, req).await
     } else if (method == Method::POST || method == Method::GET) && path == "/admin/regulations" {
@@ -121,7 +122,7 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Res
     // settings paths share one too (they hold write keys).
     let label = if known {
         path.as_str()
-    } else if settings::write_key_of(&path).is_some() {
+    } else if settings_key.is_some() {
         "/v1/projects/settings"
     } else {
         "other"
@@ -199,8 +200,7 @@ fn health(st: &AppState) -> Response {
 
 /// `GET /v1/projects/<writeKey>/settings`: what analytics.js loads before
 /// sending anything ([`settings`]); 404 for a write key no source has.
-fn source_settings(st: &AppState, path: &str, headers: &HeaderMap) -> Response {
-    let key = settings::write_key_of(path).unwrap_or_default();
+fn source_settings(st: &AppState, key: &str, headers: &HeaderMap) -> Response {
     if !st.sources.contains_key(key) {
         return error(
             StatusCode::NOT_FOUND,
@@ -565,8 +565,7 @@ async fn track(
                 .get("sentAt")
                 .and_then(Json::as_str)
                 .and_then(parse_timestamp);
-            let shared =
-                ps_spec::batch::shared_fields(fields.iter().map(|(k, v)| (k.as_str(), v.clone())));
+            let shared = ps_spec::batch::shared_fields(|k| fields.get(k).cloned());
             (None, sent_at, shared)
         }
     };

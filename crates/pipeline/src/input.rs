@@ -7,7 +7,7 @@
 //! started on, so a refusal can say where to look.
 
 use flate2::read::MultiGzDecoder;
-use ps_spec::batch::{merge_shared, shared_fields, SHARED_KEYS};
+use ps_spec::batch::{merge_shared, shared_fields};
 use ps_spec::tape::{Doc, JsonRef, Kind};
 use serde_json::{Map, Value as Json};
 use std::fs::File;
@@ -215,11 +215,7 @@ fn emit(doc: Doc, line: u64, f: &mut impl FnMut(RawEvent)) {
         .filter(|b| matches!(b.kind(), Kind::Array))
     {
         let text = |k: &str| root.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-        let shared = shared_fields(
-            root.members()
-                .filter(|(k, _)| SHARED_KEYS.contains(k))
-                .map(|(k, v)| (k, v.to_json())),
-        );
+        let shared = shared_fields(|k| root.get(k).map(|v| v.to_json()));
         each(batch, text("writeKey"), text("sentAt"), &shared, f);
         return;
     }

@@ -13,13 +13,13 @@ use serde_json::{Map, Value as Json};
 /// Top-level keys of a batch body whose objects apply to every event.
 pub const SHARED_KEYS: [&str; 2] = ["context", "integrations"];
 
-/// The shared objects of a batch body, from its top-level members: the
-/// [`SHARED_KEYS`] whose values are objects.
-pub fn shared_fields<'a>(members: impl IntoIterator<Item = (&'a str, Json)>) -> Map<String, Json> {
-    members
-        .into_iter()
-        .filter(|(k, v)| SHARED_KEYS.contains(k) && v.is_object())
-        .map(|(k, v)| (k.to_owned(), v))
+/// The shared objects of a batch body: the [`SHARED_KEYS`] whose values
+/// are objects, read with `get` (a top-level member by name, its last value
+/// if the name repeats), so only those members are ever copied.
+pub fn shared_fields(get: impl Fn(&str) -> Option<Json>) -> Map<String, Json> {
+    SHARED_KEYS
+        .iter()
+        .filter_map(|k| get(k).filter(Json::is_object).map(|v| ((*k).to_owned(), v)))
         .collect()
 }
 
@@ -64,13 +64,13 @@ mod tests {
             "batch": [], "writeKey": "k", "sentAt": "2024-01-01T00:00:00Z",
             "context": {"ip": "1.2.3.4"}, "integrations": {"All": false}, "extra": {"a": 1}
         }));
-        let shared = shared_fields(body.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        let shared = shared_fields(|k| body.get(k).cloned());
         assert_eq!(
             Json::Object(shared),
             json!({"context": {"ip": "1.2.3.4"}, "integrations": {"All": false}})
         );
         let odd = map(json!({"context": "text"}));
-        assert!(shared_fields(odd.iter().map(|(k, v)| (k.as_str(), v.clone()))).is_empty());
+        assert!(shared_fields(|k| odd.get(k).cloned()).is_empty());
     }
 
     #[test]
