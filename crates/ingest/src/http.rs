@@ -4,7 +4,7 @@
 //! A tracking request is handled in this order, cheapest refusal first:
 //! back-pressure (429) → write key from `Authorization: Basic` (401) → body
 //! size and gzip (400) → JSON (400; a batch body is split into its events'
-//! byte ranges by [`crate::scan`]) → write key from the body (401) → batch
+//! byte ranges by [`ps_spec::scan`]) → write key from the body (401) → batch
 //! size (400) → per event: parse, [`prepare`] (`type` from the path, the
 //! batch's `context`, `context.ip`), a `messageId` when missing,
 //! [`ps_spec::validate_json`] validation → one inbox record holding the events'
@@ -24,7 +24,6 @@ use crate::config::Limits;
 use crate::edge::{error, json_response, AppState};
 use crate::inbox::{Entry, EntryKind, Record};
 use crate::prepare::{prepare, unique_id};
-use crate::scan::{scan_batch, ScanError};
 use crate::settings;
 use crate::writer::Append;
 use axum::body::{to_bytes, Body};
@@ -33,6 +32,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use base64::engine::general_purpose::GeneralPurpose;
 use base64::Engine as _;
+use ps_spec::scan::{scan_batch, ScanError};
 use ps_spec::time::{now_micros, parse_timestamp};
 use ps_spec::{validate_json, Arrival, EventType, Refusal};
 use serde_json::{json, Map, Value as Json};

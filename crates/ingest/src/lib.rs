@@ -45,7 +45,6 @@ pub mod inbox;
 pub mod metrics;
 mod prepare;
 pub mod query;
-mod scan;
 mod settings;
 pub mod state;
 mod sync;

@@ -22,8 +22,9 @@
 //! [`time`] (timestamps, [`time::Micros`]) and [`naming`] (Segment's
 //! warehouse naming rule) stand alone; [`tape`] is the JSON reader;
 //! [`value`] types cells and [`event`] validates payloads, both on the tape;
-//! [`flatten`] turns nested payloads into named columns; [`batch`] says
-//! what a batch body's shared fields give each of its events.
+//! [`flatten`] turns nested payloads into named columns; [`scan`] finds a
+//! batch body's events without building a JSON tree of it, and [`batch`]
+//! says what the body's shared fields give each of its events.
 //!
 //! This crate does no IO and reads no clock except [`time::now_micros`], which
 //! only callers that stamp load times use.
@@ -34,6 +35,7 @@ pub mod batch;
 pub mod event;
 pub mod flatten;
 pub mod naming;
+pub mod scan;
 pub mod tape;
 pub mod time;
 pub mod value;
