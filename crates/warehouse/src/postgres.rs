@@ -36,18 +36,21 @@ impl std::fmt::Debug for Postgres {
 }
 
 fn classify(e: ::postgres::Error, sql: &str) -> Error {
+    Error::new(kind_of(&e), e).with_statement(sql)
+}
+
+fn kind_of(e: &::postgres::Error) -> ErrorKind {
     // Class 08 (connection exception) and 57 (operator intervention: the
     // server shutting down or restarting) mean the transaction never
     // committed and a retry after reconnecting may succeed.
     let server_going = e
         .code()
         .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57"));
-    let kind = if e.is_closed() || server_going || (e.as_db_error().is_none() && is_io(&e)) {
+    if e.is_closed() || server_going || (e.as_db_error().is_none() && is_io(e)) {
         ErrorKind::ConnectionLost
     } else {
         ErrorKind::Query
-    };
-    Error::new(kind, e).with_statement(sql)
+    }
 }
 
 fn is_io(e: &::postgres::Error) -> bool {
@@ -349,7 +352,9 @@ impl Postgres {
                     ErrorKind::Refused,
                     format!("the query path only reads the space's tables: {text}"),
                 ),
-                _ => classify(e, sql),
+                // The user's own query: the server's message (a missing
+                // column, a syntax error) is what they need to fix it.
+                _ => Error::new(kind_of(&e), text).with_statement(sql),
             }
         };
         let stmt = self.client.prepare(sql).map_err(fail)?;

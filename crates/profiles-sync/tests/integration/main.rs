@@ -4,6 +4,7 @@
 mod bench_incremental;
 mod golden;
 mod incremental;
+mod outage;
 mod pg_fault;
 mod privacy;
 mod read_only;

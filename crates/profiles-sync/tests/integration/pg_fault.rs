@@ -6,13 +6,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A private PostgreSQL cluster this test may stop and start.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: tempfile::TempDir,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Cluster {
-    fn start() -> Cluster {
+    pub(crate) fn start() -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("ps-pgfault")
             .tempdir_in("/tmp")
@@ -31,7 +31,8 @@ impl Cluster {
         Cluster { dir, url }
     }
 
-    fn script(&self, cmd: &str) {
+    /// `pause` (stop, keeping the data) or `resume`.
+    pub(crate) fn script(&self, cmd: &str) {
         let out = Command::new(repo_root().join("scripts/pg-test-cluster"))
             .arg(cmd)
             .arg(self.dir.path())

@@ -115,7 +115,7 @@ fn basic(key: &str) -> String {
     ps_ingest::client::basic_auth(key)
 }
 
-fn post(c: &mut Client, path: &str, auth: Option<&str>, body: &str) -> Response {
+pub(crate) fn post(c: &mut Client, path: &str, auth: Option<&str>, body: &str) -> Response {
     let mut h = vec![("Content-Type", "application/json")];
     let a;
     if let Some(k) = auth {

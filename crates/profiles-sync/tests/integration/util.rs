@@ -77,6 +77,19 @@ impl Env {
         Env { dir, config, url }
     }
 
+    /// `base` with its warehouse url replaced by `url` (a warehouse the
+    /// test manages itself, such as a private PostgreSQL cluster).
+    pub fn with_url(base: &str, url: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("profiles-sync.toml");
+        std::fs::write(&config, replace_url(base, url)).unwrap();
+        Env {
+            dir,
+            config,
+            url: url.to_owned(),
+        }
+    }
+
     pub fn golden() -> Env {
         Env::golden_on(Backend::DuckDb)
     }
