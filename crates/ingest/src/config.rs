@@ -134,6 +134,12 @@ impl ServerConfig {
                 "must be at least 1",
             ));
         }
+        if self.segment_bytes < 64 << 10 {
+            return Err(IngestError::config(
+                "server.segment_bytes",
+                "must be at least 64KiB",
+            ));
+        }
         if self.sync_max_events == 0 {
             return Err(IngestError::config(
                 "server.sync_max_events",

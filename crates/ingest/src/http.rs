@@ -175,8 +175,17 @@ fn preflight(req: &HeaderMap) -> Response {
     r
 }
 
+/// Seconds a refused client should wait: one sync interval, in which the
+/// inbox drains (at least 1, as `Retry-After` counts whole seconds).
+fn retry_after(st: &AppState) -> u64 {
+    st.cfg.sync_interval.as_secs_f64().ceil().max(1.0) as u64
+}
+
 fn health(st: &AppState) -> Response {
-    let writer = st.shared.writer_failed();
+    let writer = st
+        .shared
+        .writer_failed()
+        .or_else(|| st.shared.writer_stalled());
     let sync = st.shared.sync_failed();
     let ok = writer.is_none();
     let body = json!({
@@ -443,9 +452,8 @@ async fn track(
                 st.cfg.max_inbox_bytes
             ),
         );
-        let secs = st.cfg.sync_interval.as_secs_f64().ceil().max(1.0) as u64;
         r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(&st)));
         return r;
     }
     let header_key = match basic_write_key(req.headers()) {
@@ -635,11 +643,16 @@ async fn track(
             Err(_) => Err("the server is shutting down".into()),
         };
         if let Err(why) = stored {
-            return refuse(
+            // Nothing was acknowledged; a client that retries later (a full
+            // disk frees up as the sync lands) loses nothing.
+            let mut r = refuse(
                 "inbox_unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("the events were not stored: {why}"),
             );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(&st)));
+            return r;
         }
     }
     for (source, n) in &accepted {

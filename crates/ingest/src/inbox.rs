@@ -586,6 +586,16 @@ pub(crate) struct Segment {
     path: PathBuf,
 }
 
+/// A group of records a segment could not take.
+#[derive(Debug)]
+pub(crate) struct AppendError {
+    pub(crate) error: IngestError,
+    /// The segment was cut back to its length before the group: nothing of
+    /// the group is in the file, so appending may go on once the cause (a
+    /// full disk) is gone. False when even cutting back failed.
+    pub(crate) cut_back: bool,
+}
+
 impl Segment {
     /// Creates segment `id` (empty) and makes its directory entry durable.
     pub(crate) fn create(dir: &Path, id: u64) -> Result<Segment> {
@@ -606,8 +616,9 @@ impl Segment {
     }
 
     /// Appends framed records. On error the segment is cut back to where it
-    /// was, so a failed group leaves no half-written frame before the next.
-    pub(crate) fn append(&mut self, parts: &[&[u8]]) -> Result<()> {
+    /// was, so a failed group leaves no half-written frame before the next;
+    /// [`AppendError::cut_back`] says whether that worked.
+    pub(crate) fn append(&mut self, parts: &[&[u8]]) -> std::result::Result<(), AppendError> {
         let mut written = 0u64;
         let res = (|| -> io::Result<()> {
             for p in parts {
@@ -622,9 +633,12 @@ impl Segment {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.file.set_len(self.len);
-                let _ = self.file.seek(SeekFrom::Start(self.len));
-                Err(IngestError::io(&self.path, e))
+                let cut_back = self.file.set_len(self.len).is_ok()
+                    && self.file.seek(SeekFrom::Start(self.len)).is_ok();
+                Err(AppendError {
+                    error: IngestError::io(&self.path, e),
+                    cut_back,
+                })
             }
         }
     }

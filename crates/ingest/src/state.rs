@@ -24,6 +24,10 @@ pub struct Shared {
     pub(crate) wake_sent: AtomicBool,
     /// Set when the writer cannot make data durable any more (writer).
     writer_error: Mutex<Option<String>>,
+    /// Set while the writer's last group could not be written but nothing
+    /// was damaged (a full disk): requests get 503 with `Retry-After` and
+    /// the next group tries again (writer).
+    writer_stall: Mutex<Option<String>>,
     /// Last sync failure, cleared by the next success (sync loop).
     sync_error: Mutex<Option<String>>,
     /// Read-only queries on the open warehouse (sync loop; `None` while it
@@ -47,6 +51,7 @@ impl Shared {
             sync_trigger_bytes,
             wake_sent: AtomicBool::new(false),
             writer_error: Mutex::new(None),
+            writer_stall: Mutex::new(None),
             sync_error: Mutex::new(None),
             reader: Mutex::new(None),
             metrics: Metrics::default(),
@@ -67,6 +72,20 @@ impl Shared {
 
     pub(crate) fn fail_writer(&self, why: String) {
         *self.writer_error.lock().expect("writer error lock") = Some(why);
+    }
+
+    /// Why the last group could not be written, while that lasts.
+    pub(crate) fn writer_stalled(&self) -> Option<String> {
+        self.writer_stall.lock().expect("writer stall lock").clone()
+    }
+
+    /// Sets or clears the stall; true when this changes whether the writer
+    /// is stalled (so the change is logged once, not per group).
+    pub(crate) fn set_writer_stall(&self, why: Option<String>) -> bool {
+        let mut s = self.writer_stall.lock().expect("writer stall lock");
+        let changed = s.is_some() != why.is_some();
+        *s = why;
+        changed
     }
 
     pub(crate) fn sync_failed(&self) -> Option<String> {

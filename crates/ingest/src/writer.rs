@@ -9,10 +9,9 @@
 //! request, and throughput grows with concurrency instead of collapsing.
 
 use crate::control::Control;
-use crate::error::IngestError;
 use crate::inbox::{Position, Segment};
 use crate::state::Shared;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
@@ -38,6 +37,50 @@ pub(crate) enum Append {
 /// Most bytes written in one group: bounds the latency of the group's
 /// requests, and the memory held while syncing.
 const MAX_GROUP_BYTES: usize = 16 << 20;
+
+/// What became of a group.
+enum Written {
+    /// On disk and synced: acknowledge it.
+    Synced,
+    /// Not in the file at all (a full disk): refuse it, carry on.
+    NotWritten(String),
+    /// Possibly half-written or not durable: refuse it and stop writing.
+    Failed(String),
+}
+
+fn write_group(
+    dir: &Path,
+    segment: &mut Segment,
+    segment_bytes: u64,
+    group: &[(Vec<u8>, u64, Done)],
+    shared: &Shared,
+) -> Written {
+    if segment.len >= segment_bytes {
+        // Everything in the old segment is already synced: each group is
+        // synced before its requests are answered. A segment that cannot be
+        // created leaves the old one in place, untouched.
+        match Segment::create(dir, segment.id + 1) {
+            Ok(s) => *segment = s,
+            Err(e) => return Written::NotWritten(e.to_string()),
+        }
+        shared.set_durable(Position {
+            segment: segment.id,
+            offset: 0,
+        });
+    }
+    let parts: Vec<&[u8]> = group.iter().map(|(b, _, _)| b.as_slice()).collect();
+    if let Err(e) = segment.append(&parts) {
+        return if e.cut_back {
+            Written::NotWritten(e.error.to_string())
+        } else {
+            Written::Failed(e.error.to_string())
+        };
+    }
+    match segment.sync() {
+        Ok(()) => Written::Synced,
+        Err(e) => Written::Failed(e.to_string()),
+    }
+}
 
 /// Runs the writer until [`Append::Close`] (or every sender is gone).
 pub(crate) fn run(
@@ -85,22 +128,11 @@ pub(crate) fn run(
             continue;
         }
         let t0 = Instant::now();
-        let result = (|| -> Result<(), IngestError> {
-            if segment.len >= segment_bytes {
-                // Everything in the old segment is already synced: each group
-                // is synced before its requests are answered.
-                segment = Segment::create(&dir, segment.id + 1)?;
-                shared.set_durable(Position {
-                    segment: segment.id,
-                    offset: 0,
-                });
-            }
-            let parts: Vec<&[u8]> = group.iter().map(|(b, _, _)| b.as_slice()).collect();
-            segment.append(&parts)?;
-            segment.sync()
-        })();
-        match result {
-            Ok(()) => {
+        match write_group(&dir, &mut segment, segment_bytes, &group, &shared) {
+            Written::Synced => {
+                if shared.set_writer_stall(None) {
+                    tracing::info!("the inbox can write again");
+                }
                 let events: u64 = group.iter().map(|(_, n, _)| *n).sum();
                 let bytes = group.iter().map(|(b, _, _)| b.len() as u64).sum::<u64>();
                 shared.inbox_events.fetch_add(events, Ordering::SeqCst);
@@ -123,12 +155,22 @@ pub(crate) fn run(
                     let _ = control.send(Control::Wake);
                 }
             }
-            Err(e) => {
-                // A failed write was cut back; a failed fsync leaves the page
-                // cache in an unknown state (Linux may drop the dirty pages),
-                // so nothing more is acknowledged until a restart re-reads
-                // the inbox from disk.
-                let why = e.to_string();
+            Written::NotWritten(why) => {
+                // Nothing of the group reached the file: its requests are
+                // refused (503, retry later) and the next group tries again,
+                // so the inbox recovers by itself when space returns.
+                if shared.set_writer_stall(Some(why.clone())) {
+                    tracing::warn!(error = %why, "the inbox cannot write; refusing events until it can");
+                }
+                for (_, _, done) in group.drain(..) {
+                    let _ = done.send(Err(why.clone()));
+                }
+            }
+            Written::Failed(why) => {
+                // A failed fsync leaves the page cache in an unknown state
+                // (Linux may drop the dirty pages), and a write that could
+                // not be cut back leaves a partial frame: nothing more is
+                // acknowledged until a restart re-reads the inbox from disk.
                 tracing::error!(error = %why, "inbox write failed; refusing new events until restart");
                 shared.fail_writer(why.clone());
                 for (_, _, done) in group.drain(..) {

@@ -70,6 +70,9 @@ pub(crate) struct ServerSection {
     pub(crate) sync_trigger_bytes: Option<toml::Value>,
     /// Most events per warehouse transaction; default 100000.
     pub(crate) sync_max_events: Option<i64>,
+    /// Size at which the inbox starts a new segment file (landed segments
+    /// are deleted whole); default 64 MiB.
+    pub(crate) segment_bytes: Option<toml::Value>,
     /// How long one `query` (or `/admin/query`) may run; default 30 s.
     pub(crate) query_timeout: Option<toml::Value>,
     /// Most rows a query returns; default 10000.
@@ -126,6 +129,8 @@ impl ServerSection {
             &self.sync_trigger_bytes,
             c.sync_trigger_bytes,
         )?;
+        c.segment_bytes =
+            bytes_setting("server.segment_bytes", &self.segment_bytes, c.segment_bytes)?;
         if let Some(n) = self.sync_max_events {
             if n < 1 {
                 bail!("invalid setting `server.sync_max_events`: must be at least 1");
