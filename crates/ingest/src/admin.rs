@@ -1,16 +1,18 @@
 //! The admin API (`/admin/*`, behind `[server] admin_token`): read-only
 //! queries (`/admin/query`, on the warehouse's read-only connection, not the
 //! sync thread) and privacy requests (`/admin/regulations`, carried out by the
-//! sync thread). Routed from [`crate::http::handle`].
+//! sync thread). Routed by [`crate::routes`], without CORS: the admin API
+//! is for operators' tools, not for pages in a browser.
 
 use crate::control::Control;
 use crate::edge::{error, json_response, AppState};
 use axum::body::to_bytes;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
 use ps_pipeline::{RegulationKind, Subject};
 use serde_json::Value as Json;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// The admin API needs `Authorization: Bearer <admin_token>`; write keys
@@ -45,8 +47,8 @@ fn admin_refusal(st: &AppState, req: &Request) -> Option<Response> {
 /// "subject": "TYPE:VALUE"}` answers `{"regulation": {...}}`: 200 when
 /// carried out, 404 when the subject is unknown (recorded all the same).
 /// `GET` lists them: `{"regulations": [...]}`.
-pub(crate) async fn admin_regulations(st: &AppState, req: Request) -> Response {
-    if let Some(r) = admin_refusal(st, &req) {
+pub(crate) async fn admin_regulations(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    if let Some(r) = admin_refusal(&st, &req) {
         return r;
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -115,8 +117,8 @@ pub(crate) async fn admin_regulations(st: &AppState, req: Request) -> Response {
 
 /// `POST /admin/query` with plain SQL or `{"sql": "..."}` answers a
 /// [`crate::QueryResult`] as JSON; refusals, timeouts and failures are 400.
-pub(crate) async fn admin_query(st: &AppState, req: Request) -> Response {
-    if let Some(r) = admin_refusal(st, &req) {
+pub(crate) async fn admin_query(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    if let Some(r) = admin_refusal(&st, &req) {
         return r;
     }
     let body = match to_bytes(req.into_body(), 1 << 20).await {

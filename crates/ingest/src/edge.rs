@@ -1,7 +1,8 @@
-//! What the HTTP handlers share: tracking ([`crate::http`]) and admin
-//! ([`crate::admin`]) endpoints both take [`AppState`] and answer in JSON
-//! through [`json_response`] and [`error`]. Neither handler module is
-//! imported from here, so imports point one way (http → admin → edge).
+//! What the HTTP handlers share: every handler ([`crate::tracking`],
+//! [`crate::settings`], [`crate::status`], [`crate::admin`]) takes
+//! [`AppState`] and answers in JSON through [`json_response`] and
+//! [`error`]. No handler module is imported from here, so imports point one
+//! way (routes → handlers → edge).
 
 use crate::config::ServerConfig;
 use crate::control::Control;

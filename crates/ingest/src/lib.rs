@@ -25,6 +25,14 @@
 //!   a read-only connection of their own ([`ps_warehouse::ReadOnly`], kept in
 //!   [`state::Shared`]) on a blocking task.
 //!
+//! The HTTP side is an `axum::Router` built in one place, `routes`: the
+//! Tracking API (`tracking`, its bodies decoded under the limits by
+//! `body`), the settings document analytics.js loads first (`settings`),
+//! `/health` and `/metrics` (`status`), all open to browsers of any origin
+//! (`cors`), and the admin API (`admin`), which is not. Handlers share
+//! `edge::AppState` and answer refusals as JSON `{"code", "message"}`, the
+//! router's own 404 and 405 included.
+//!
 //! Main types: [`Server`] (started from [`Options`]: [`ServerConfig`], the
 //! space and the warehouse URL) wires it all up and, on shutdown, returns a
 //! [`SyncSummary`]; [`state::Shared`] holds the live counters and
@@ -35,19 +43,23 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod admin;
+mod body;
 pub mod client;
 pub mod config;
 mod control;
+mod cors;
 mod edge;
 mod error;
-mod http;
 pub mod inbox;
 pub mod metrics;
 mod prepare;
 pub mod query;
+mod routes;
 mod settings;
 pub mod state;
+mod status;
 mod sync;
+mod tracking;
 mod writer;
 
 pub use config::{Limits, ServerConfig};
@@ -215,7 +227,7 @@ impl Server {
             control,
             query_slots: tokio::sync::Semaphore::new(edge::QUERY_SLOTS),
         });
-        let app = axum::Router::new().fallback(http::handle).with_state(state);
+        let app = routes::router(state);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let listener = {
             let _guard = runtime.enter();

@@ -6,7 +6,40 @@
 //! page can load analytics.js with `cdnURL` set to profiles-sync and send
 //! its events here with nothing else configured.
 
+use crate::edge::{error, json_response, AppState};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
 use serde_json::{json, Value as Json};
+use std::sync::Arc;
+
+/// `GET /v1/projects/<writeKey>/settings`: the [`document`] for a known
+/// write key, 404 for one no source has. It points analytics.js at the
+/// `Host` the request came to, over `https` when a proxy in front says so
+/// (`X-Forwarded-Proto`).
+pub(crate) async fn source_settings(
+    State(st): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !st.sources.contains_key(&key) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_write_key",
+            "no source has this write key",
+        );
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or_else(|| st.cfg.listen.to_string(), str::to_owned);
+    let protocol = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    json_response(StatusCode::OK, &document(&key, &host, protocol))
+}
 
 /// The settings for a source with `write_key`, served at `host` (the
 /// request's `Host`) over `protocol` (`http` or `https`).
@@ -38,14 +71,6 @@ pub(crate) fn document(write_key: &str, host: &str, protocol: &str) -> Json {
     })
 }
 
-/// The write key of a settings path, `/v1/projects/<writeKey>/settings`.
-pub(crate) fn write_key_of(path: &str) -> Option<&str> {
-    let key = path
-        .strip_prefix("/v1/projects/")?
-        .strip_suffix("/settings")?;
-    (!key.is_empty() && !key.contains('/')).then_some(key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,13 +82,5 @@ mod tests {
         assert_eq!(s["apiKey"], "wk_1");
         assert_eq!(s["apiHost"], "127.0.0.1:8088/v1");
         assert_eq!(s["protocol"], "http");
-        assert_eq!(write_key_of("/v1/projects/wk_1/settings"), Some("wk_1"));
-        for bad in [
-            "/v1/projects//settings",
-            "/v1/projects/a/b/settings",
-            "/v1/projects/wk_1",
-        ] {
-            assert_eq!(write_key_of(bad), None, "{bad}");
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! `profiles-sync` executable.
 
 mod bench_incremental;
+mod browser;
 mod disk_full;
 mod golden;
 mod incremental;

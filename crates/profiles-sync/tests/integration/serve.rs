@@ -77,6 +77,11 @@ impl Serve {
         }
     }
 
+    /// The address it listens on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     pub(crate) fn client(&self) -> Client {
         Client::new(self.addr).with_timeout(Duration::from_secs(60))
     }

@@ -1,17 +1,17 @@
-//! The HTTP edge: routing ([`handle`]), Segment's Tracking API, health and
-//! metrics; `/admin/*` is in [`crate::admin`].
+//! Segment's Tracking API: [`track`] answers `POST /v1/track`, `/v1/batch`
+//! and the other tracking paths ([`crate::routes`] says which is which).
 //!
 //! A tracking request is handled in this order, cheapest refusal first:
 //! back-pressure (429) → write key from `Authorization: Basic` (401) → body
-//! size and gzip (400) → JSON (400; a batch body is split into its events'
-//! byte ranges by [`ps_spec::scan`]) → write key from the body (401) → batch
-//! size (400) → per event: parse, [`prepare`] (`type` from the path, the
-//! batch's `context`, `context.ip`), a `messageId` when missing,
-//! [`ps_spec::validate_json`] validation → one inbox record holding the events'
-//! original bytes (re-serialized only when a `messageId` was assigned) and
-//! what [`prepare`] needs → wait for the group commit → answer. The answer is
-//! sent only after the record is synced to disk: a 200 is a promise that the
-//! events land.
+//! size and gzip (400, [`crate::body`]) → JSON (400; a batch body is split
+//! into its events' byte ranges by [`ps_spec::scan`]) → write key from the
+//! body (401) → batch size (400) → per event: parse, [`prepare`] (`type`
+//! from the path, the batch's `context`, `context.ip`), a `messageId` when
+//! missing, [`ps_spec::validate_json`] validation → one inbox record holding
+//! the events' original bytes (re-serialized only when a `messageId` was
+//! assigned) and what [`prepare`] needs → wait for the group commit →
+//! answer. The answer is sent only after the record is synced to disk: a
+//! 200 is a promise that the events land.
 //!
 //! Invalid events in a batch do not fail the batch: the valid ones are
 //! stored and the answer (200) lists the refusals, so SDKs do not retry or
@@ -19,16 +19,14 @@
 //! loop stores them in `rejected_events` (running them through `Space::add`,
 //! which refuses them again for the same reason).
 
-use crate::admin::{admin_query, admin_regulations};
+use crate::body;
 use crate::config::Limits;
 use crate::edge::{error, json_response, AppState};
 use crate::inbox::{Entry, EntryKind, Record};
 use crate::prepare::{prepare, unique_id};
-use crate::settings;
 use crate::writer::Append;
-use axum::body::{to_bytes, Body};
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::engine::general_purpose::GeneralPurpose;
 use base64::Engine as _;
@@ -37,10 +35,8 @@ use ps_spec::time::{now_micros, parse_timestamp};
 use ps_spec::{validate_json, Arrival, EventType, Refusal};
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 /// Standard base64 for `Authorization: Basic`; clients differ on padding,
 /// so it is optional.
@@ -50,196 +46,13 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
-/// Which tracking endpoint a path is.
+/// Which tracking endpoint a route is: one call type, or a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
+pub(crate) enum Endpoint {
+    /// `/v1/track` and the like: one event, its `type` from the path.
     Single(EventType),
+    /// `/v1/batch`, `/v1/import`: `{"batch": [...]}`.
     Batch,
-}
-
-fn endpoint(path: &str) -> Option<Endpoint> {
-    let name = path.strip_prefix("/v1/")?.trim_end_matches('/');
-    Some(match name {
-        "identify" | "i" => Endpoint::Single(EventType::Identify),
-        "track" | "t" => Endpoint::Single(EventType::Track),
-        "page" | "p" => Endpoint::Single(EventType::Page),
-        "screen" | "s" => Endpoint::Single(EventType::Screen),
-        "group" | "g" => Endpoint::Single(EventType::Group),
-        "alias" | "a" => Endpoint::Single(EventType::Alias),
-        "batch" | "b" | "import" => Endpoint::Batch,
-        _ => return None,
-    })
-}
-
-/// The one handler: routes by method and path itself, so CORS headers and
-/// JSON error bodies are applied the same way to every answer.
-pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    let origin = req.headers().get(header::ORIGIN).cloned();
-    let method = req.method().clone();
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let settings_key = settings::write_key_of(&path);
-    let known = endpoint(&path).is_some()
-        || matches!(
-            path.as_str(),
-            "/health" | "/metrics" | "/admin/query" | "/admin/regulations"
-        );
-    let mut resp = if method == Method::OPTIONS {
-        preflight(req.headers())
-    } else if method == Method::POST && endpoint(&path).is_some() {
-        let ep = endpoint(&path).expect("checked");
-        track(&st, ep, &path, peer, req).await
-    } else if (method == Method::GET || method == Method::HEAD) && path == "/health" {
-        health(&st)
-    } else if method == Method::GET && path == "/metrics" {
-        metrics(&st)
-    } else if let Some(key) =
-        settings_key.filter(|_| method == Method::GET || method == Method::HEAD)
-    {
-        source_settings(&st, key, req.headers())
-    } else if method == Method::POST && path == "/admin/query" {
-        admin_query(&st, req).await
-    } else if (method == Method::POST || method == Method::GET) && path == "/admin/regulations" {
-        admin_regulations(&st, req).await
-    } else if known {
-        error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{method} is not allowed on {path}"),
-        )
-    } else {
-        error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no endpoint {path}"),
-        )
-    };
-    cors(resp.headers_mut(), origin);
-    // Unknown paths share one label, so scanners cannot grow the series set;
-    // settings paths share one too (they hold write keys).
-    let label = if known {
-        path.as_str()
-    } else if settings_key.is_some() {
-        "/v1/projects/settings"
-    } else {
-        "other"
-    };
-    st.shared.metrics.request(label, resp.status().as_u16());
-    resp
-}
-
-/// Browsers send analytics.js calls cross-origin: allow any origin (the write
-/// key, not the origin, is the credential), echoing it so credentialed
-/// requests work too.
-fn cors(h: &mut HeaderMap, origin: Option<HeaderValue>) {
-    match origin {
-        Some(o) => {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
-            h.append(header::VARY, HeaderValue::from_static("Origin"));
-        }
-        None => {
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
-        }
-    }
-}
-
-fn preflight(req: &HeaderMap) -> Response {
-    let allow_headers = req
-        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_static("Content-Type, Authorization, Content-Encoding")
-        });
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    let h = r.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, OPTIONS"),
-    );
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
-    r
-}
-
-/// Seconds a refused client should wait: one sync interval, in which the
-/// inbox drains (at least 1, as `Retry-After` counts whole seconds).
-fn retry_after(st: &AppState) -> u64 {
-    st.cfg.sync_interval.as_secs_f64().ceil().max(1.0) as u64
-}
-
-fn health(st: &AppState) -> Response {
-    let writer = st
-        .shared
-        .writer_failed()
-        .or_else(|| st.shared.writer_stalled());
-    let sync = st.shared.sync_failed();
-    let ok = writer.is_none();
-    let body = json!({
-        "status": if ok && sync.is_none() { "ok" } else { "degraded" },
-        "inbox_events": st.shared.inbox_events.load(Ordering::Relaxed),
-        "inbox_bytes": st.shared.inbox_bytes.load(Ordering::Relaxed),
-        "inbox_error": writer,
-        "sync_error": sync,
-    });
-    // A failing warehouse is "degraded" but still accepting (the inbox holds
-    // the events); an inbox that cannot write is not healthy.
-    json_response(
-        if ok {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        &body,
-    )
-}
-
-/// `GET /v1/projects/<writeKey>/settings`: what analytics.js loads before
-/// sending anything ([`settings`]); 404 for a write key no source has.
-fn source_settings(st: &AppState, key: &str, headers: &HeaderMap) -> Response {
-    if !st.sources.contains_key(key) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_write_key",
-            "no source has this write key",
-        );
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map_or_else(|| st.cfg.listen.to_string(), str::to_owned);
-    let protocol = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
-    json_response(StatusCode::OK, &settings::document(key, &host, protocol))
-}
-
-fn metrics(st: &AppState) -> Response {
-    let text = st.shared.metrics.render(
-        st.shared.inbox_events.load(Ordering::Relaxed),
-        st.shared.inbox_bytes.load(Ordering::Relaxed),
-    );
-    let mut r = Response::new(Body::from(text));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
-    );
-    r
 }
 
 /// The write key of `Authorization: Basic base64(writeKey:)`. `Err` for a
@@ -257,67 +70,6 @@ fn basic_write_key(h: &HeaderMap) -> Result<Option<String>, ()> {
     let text = String::from_utf8(raw).map_err(|_| ())?;
     let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
     Ok(Some(user.to_owned()).filter(|u| !u.is_empty()))
-}
-
-/// Reads the body: refuses it when over `limit` (after gzip decoding too).
-async fn read_body(req: Request, limit: usize, what: &str) -> Result<Vec<u8>, Response> {
-    let too_large = |code: &str| {
-        error(
-            StatusCode::BAD_REQUEST,
-            code,
-            format!("the {what} is over the limit of {limit} bytes"),
-        )
-    };
-    let code = if what == "event" {
-        "event_too_large"
-    } else {
-        "batch_too_large"
-    };
-    if let Some(n) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if n > limit {
-            return Err(too_large(code));
-        }
-    }
-    let gzip = match req
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
-    {
-        None => false,
-        Some(e) if e == "gzip" || e == "x-gzip" => true,
-        Some(e) if e == "identity" || e.is_empty() => false,
-        Some(e) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_encoding",
-                format!("Content-Encoding {e:?} is not supported (use gzip or none)"),
-            ))
-        }
-    };
-    let body = to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| too_large(code))?;
-    if !gzip {
-        return Ok(body.to_vec());
-    }
-    let mut out = Vec::with_capacity(body.len() * 4);
-    let mut dec = flate2::read::MultiGzDecoder::new(&body[..]).take(limit as u64 + 1);
-    dec.read_to_end(&mut out).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "bad_gzip",
-            format!("the gzip body cannot be decoded: {e}"),
-        )
-    })?;
-    if out.len() > limit {
-        return Err(too_large(code));
-    }
-    Ok(out)
 }
 
 /// One event after edge validation.
@@ -421,14 +173,15 @@ fn check_event(
     }
 }
 
-async fn track(
-    st: &AppState,
-    ep: Endpoint,
-    path: &str,
-    peer: Option<SocketAddr>,
-    req: Request,
-) -> Response {
+/// One tracking request on endpoint `ep`: validated, stored in the inbox,
+/// answered once durable.
+pub(crate) async fn track(st: &AppState, ep: Endpoint, req: Request) -> Response {
     let received_at = now_micros();
+    let path = req.uri().path().to_owned();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let limits = st.cfg.limits;
     let refuse = |code: &str, status: StatusCode, msg: String| {
         st.shared.metrics.request_refused(code);
@@ -479,15 +232,12 @@ async fn track(
         Endpoint::Single(_) => (limits.max_event_bytes, "event"),
         Endpoint::Batch => (limits.max_batch_bytes, "batch"),
     };
-    let body = match read_body(req, limit, what).await {
+    let body = match body::read(req, limit, what).await {
         Ok(b) => b,
         Err(r) => {
-            let code = if what == "event" {
-                "event_too_large"
-            } else {
-                "batch_too_large"
-            };
-            st.shared.metrics.request_refused(code);
+            st.shared
+                .metrics
+                .request_refused(body::too_large_code(what));
             return r;
         }
     };
@@ -681,6 +431,12 @@ async fn track(
     }
 }
 
+/// Seconds a refused client should wait: one sync interval, in which the
+/// inbox drains (at least 1, as `Retry-After` counts whole seconds).
+fn retry_after(st: &AppState) -> u64 {
+    st.cfg.sync_interval.as_secs_f64().ceil().max(1.0) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -715,14 +471,5 @@ mod tests {
         let id = ids.iter().next().unwrap();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
-    }
-
-    #[test]
-    fn endpoints() {
-        assert_eq!(endpoint("/v1/t"), Some(Endpoint::Single(EventType::Track)));
-        assert_eq!(endpoint("/v1/batch"), Some(Endpoint::Batch));
-        assert_eq!(endpoint("/v1/b"), Some(Endpoint::Batch));
-        assert_eq!(endpoint("/v1/nope"), None);
-        assert_eq!(endpoint("/v2/track"), None);
     }
 }
