@@ -74,6 +74,10 @@ fn endpoint(path: &str) -> Option<Endpoint> {
 /// The one handler: routes by method and path itself, so CORS headers and
 /// JSON error bodies are applied the same way to every answer.
 pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    // The Profile API has its own router, errors and no CORS.
+    if req.uri().path().starts_with("/v1/spaces/") {
+        return crate::profile_api::dispatch(st, req).await;
+    }
     let path = req.uri().path().to_owned();
     let origin = req.headers().get(header::ORIGIN).cloned();
     let method = req.method().clone();

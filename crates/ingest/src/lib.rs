@@ -44,13 +44,14 @@ mod http;
 pub mod inbox;
 pub mod metrics;
 mod prepare;
+pub mod profile_api;
 pub mod query;
 mod settings;
 pub mod state;
 mod sync;
 mod writer;
 
-pub use config::{Limits, ServerConfig};
+pub use config::{Limits, ProfileApiConfig, ServerConfig};
 pub use error::{IngestError, Result};
 pub use query::QueryResult;
 pub use sync::SyncSummary;
@@ -214,6 +215,9 @@ impl Server {
             writer: writer_tx,
             control,
             query_slots: tokio::sync::Semaphore::new(edge::QUERY_SLOTS),
+            space: opts.space.space.clone(),
+            profile_rate: profile_api::rate::RateLimit::new(cfg.profile_api.rate_limit),
+            profile_slots: tokio::sync::Semaphore::new(edge::PROFILE_SLOTS),
         });
         let app = axum::Router::new().fallback(http::handle).with_state(state);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
