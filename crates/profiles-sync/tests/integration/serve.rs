@@ -111,7 +111,7 @@ impl Drop for Serve {
     }
 }
 
-fn basic(key: &str) -> String {
+pub(crate) fn basic(key: &str) -> String {
     ps_ingest::client::basic_auth(key)
 }
 
