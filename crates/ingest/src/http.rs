@@ -19,7 +19,7 @@
 //! loop stores them in `rejected_events` (running them through `Space::add`,
 //! which refuses them again for the same reason).
 
-use crate::admin::{admin_query, admin_regulations};
+use crate::admin::{admin_profile, admin_query, admin_regulations};
 use crate::config::Limits;
 use crate::edge::{error, json_response, AppState};
 use crate::inbox::{Entry, EntryKind, Record};
@@ -89,7 +89,7 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Res
     let known = endpoint(&path).is_some()
         || matches!(
             path.as_str(),
-            "/health" | "/metrics" | "/admin/query" | "/admin/regulations"
+            "/health" | "/metrics" | "/admin/query" | "/admin/regulations" | "/admin/profile"
         );
     let mut resp = if method == Method::OPTIONS {
         preflight(req.headers())
@@ -106,6 +106,8 @@ pub(crate) async fn handle(State(st): State<Arc<AppState>>, req: Request) -> Res
         source_settings(&st, key, req.headers())
     } else if method == Method::POST && path == "/admin/query" {
         admin_query(&st, req).await
+    } else if method == Method::POST && path == "/admin/profile" {
+        admin_profile(&st, req).await
     } else if (method == Method::POST || method == Method::GET) && path == "/admin/regulations" {
         admin_regulations(&st, req).await
     } else if known {

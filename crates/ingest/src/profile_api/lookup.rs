@@ -468,6 +468,61 @@ impl<'a> Profiles<'a> {
     }
 }
 
+/// What `profiles-sync profile` (and `POST /admin/profile`) shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sections {
+    /// Every trait.
+    pub traits: bool,
+    /// Every identifier.
+    pub external_ids: bool,
+    /// The newest events (up to `events_limit`).
+    pub events: bool,
+    /// Creation and last event.
+    pub metadata: bool,
+    /// How many events, newest first.
+    pub events_limit: usize,
+}
+
+impl Profiles<'_> {
+    /// One profile in one answer: `{"segment_id", "traits", "external_ids",
+    /// "events", "metadata"}`, each section only when asked for, traits
+    /// and identifiers whole (a profile holds at most 1,000 identifiers).
+    pub fn profile(&self, id: &Identifier, s: &Sections) -> Result<Json> {
+        let mut out = Map::new();
+        out.insert("segment_id".into(), Json::String(self.resolve(id)?));
+        if s.traits {
+            let q = TraitsQuery {
+                limit: usize::MAX,
+                ..TraitsQuery::default()
+            };
+            out.insert("traits".into(), self.traits(id, &q)?["traits"].take());
+        }
+        if s.external_ids {
+            let q = ExternalIdsQuery {
+                limit: usize::MAX,
+                ..ExternalIdsQuery::default()
+            };
+            out.insert(
+                "external_ids".into(),
+                self.external_ids(id, &q)?["data"].take(),
+            );
+        }
+        if s.events {
+            let q = EventsQuery {
+                limit: s.events_limit,
+                ..EventsQuery::default()
+            };
+            let mut page = self.events(id, &q)?;
+            out.insert("events".into(), page["data"].take());
+            out.insert("more_events".into(), page["cursor"]["has_more"].take());
+        }
+        if s.metadata {
+            out.insert("metadata".into(), self.metadata(id)?["metadata"].take());
+        }
+        Ok(Json::Object(out))
+    }
+}
+
 /// An event of a page, before its full row is read.
 #[derive(Debug)]
 struct EventKey {

@@ -22,9 +22,10 @@ const IDENTIFIERS: [&str; 4] = [
 
 fn config(extra: &str) -> String {
     let base = std::fs::read_to_string(golden_dir().join("profiles-sync.toml")).unwrap();
+    // [server] last: a test appends its `listen` to it.
     format!(
-        "{base}\n[server]\nadmin_token = \"{ADMIN}\"\nsync_interval = \"200ms\"\n\
-         [profile_api]\ntokens = [\"{TOKEN}\"]\n{extra}\n"
+        "{base}\n[profile_api]\ntokens = [\"{TOKEN}\"]\n{extra}\n\
+         [server]\nadmin_token = \"{ADMIN}\"\nsync_interval = \"200ms\"\n"
     )
 }
 
@@ -556,4 +557,70 @@ fn profile_api_traits_and_external_ids_on_postgres() {
     }
     let r = get(&mut c, &format!("{PROFILES}/user_id:nobody/traits"));
     assert_eq!(refusal(&r), (404, "not_found".into()));
+}
+
+#[test]
+fn profile_cli_with_and_without_a_running_server() {
+    let (env, srv) = case_study(Backend::DuckDb, "");
+    let mut text = std::fs::read_to_string(&env.config).unwrap();
+    text.push_str(&format!("listen = \"{}\"\n", srv.addr()));
+    std::fs::write(&env.config, text).unwrap();
+    // Through the server (it holds the DuckDB file): the same answer by
+    // each identifier of the merged profile.
+    let mut answers = Vec::new();
+    for id in [
+        "anonymous_id:5285bc35-05ef-4d21",
+        "anonymous_id:b50e18a5-1b8d-451c",
+        "email:jane.kim@segment.com",
+    ] {
+        let out = env.ok(&[
+            "profile",
+            id,
+            "--json",
+            "--traits",
+            "--external-ids",
+            "--events",
+        ]);
+        answers.push(serde_json::from_str::<Json>(&out).unwrap());
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+    let a = &answers[0];
+    assert_eq!(a["segment_id"], "profile_1");
+    assert_eq!(a["traits"], json!({ "email": "jane.kim@segment.com" }));
+    assert_eq!(a["external_ids"].as_array().unwrap().len(), 3);
+    assert_eq!(a["events"][0]["message_id"], "event_4");
+    assert!(a.get("metadata").is_none());
+    let text = env.ok(&["profile", "email:jane.kim@segment.com"]);
+    assert!(text.starts_with("profile profile_1 (email:jane.kim@segment.com)\ntraits (1):\n  email\tjane.kim@segment.com\n"), "{text}");
+    assert!(
+        text.contains("external ids (3):") && text.contains("first_message_id\tevent_1"),
+        "{text}"
+    );
+    // Exit 1: no such profile (as grep: no match); 2: an error.
+    let out = env.run(&["profile", "user_id:nobody"]);
+    assert_eq!(out.status.code(), Some(1));
+    // Without a server: the warehouse read directly, the same answer.
+    let (status, log) = srv.terminate();
+    assert!(status.success(), "{log}");
+    let out = env.ok(&[
+        "profile",
+        "anonymous_id:b50e18a5-1b8d-451c",
+        "--json",
+        "--traits",
+        "--external-ids",
+        "--events",
+    ]);
+    assert_eq!(serde_json::from_str::<Json>(&out).unwrap(), answers[0]);
+    let out = env.ok(&[
+        "profile",
+        "email:jane.kim@segment.com",
+        "--events",
+        "--limit",
+        "1",
+    ]);
+    assert!(
+        out.contains("events (1, newest first, more with --limit):"),
+        "{out}"
+    );
+    assert_eq!(env.run(&["profile", "nocolon"]).status.code(), Some(2));
 }

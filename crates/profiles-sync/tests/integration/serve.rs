@@ -77,6 +77,10 @@ impl Serve {
         }
     }
 
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     pub(crate) fn client(&self) -> Client {
         Client::new(self.addr).with_timeout(Duration::from_secs(60))
     }
