@@ -218,10 +218,18 @@ impl<'a> Profiles<'a> {
 
     /// `{"traits": {...}, "cursor": {...}}`, keys in byte order.
     pub fn traits(&self, id: &Identifier, q: &TraitsQuery) -> Result<Json> {
-        let canonical = self.resolve(id)?;
         let start = q.next.as_deref().map(|t| uncursor("t", t)).transpose()?;
-        let a = self.query(&sql::traits(&self.dialect, self.space, &canonical), 1)?;
+        let a = self.query(
+            &sql::traits_of(&self.dialect, self.space, &id.id_type, &id.value),
+            1,
+        )?;
         let row = a.rows.first().ok_or(LookupError::NotFound)?;
+        let canonical = a
+            .columns
+            .iter()
+            .position(|c| c == "canonical_segment_id")
+            .and_then(|p| text(row.get(p)))
+            .ok_or(LookupError::NotFound)?;
         let mut all: BTreeMap<&str, &Value> = BTreeMap::new();
         if q.class.is_none() {
             for (c, v) in a.columns.iter().zip(row) {

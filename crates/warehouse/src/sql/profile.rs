@@ -20,4 +20,4 @@ pub use events::{event_rows, events_page, existing_tables, EventQuery};
 pub use external_ids::external_ids;
 pub use metadata::creation;
 pub use resolve::{external_id_hash, resolve, segments_of};
-pub use traits::{trait_history, traits};
+pub use traits::{trait_history, traits, traits_of};

@@ -1,7 +1,7 @@
 //! A profile's traits: its `profile_traits` row, and for verbose answers
 //! the `profile_traits_updates` rows that explain each value.
 
-use super::resolve::segments_of;
+use super::resolve::{resolve, segments_of};
 use crate::contract::{PROFILE_TRAITS, PROFILE_TRAITS_UPDATES};
 use crate::dialect::{literal, Dialect};
 
@@ -13,6 +13,18 @@ pub fn traits(d: &Dialect, schema: &str, canonical: &str) -> String {
         "SELECT * FROM {} WHERE canonical_segment_id = {}",
         d.table(schema, PROFILE_TRAITS),
         literal(canonical)
+    )
+}
+
+/// [`traits`] of the profile holding `id_type:value`, in one statement (the
+/// identifier resolved in a scalar subquery): `/traits` is the hot route,
+/// and each statement costs a connection (PostgreSQL) or a cloned one
+/// (DuckDB). No row: no profile holds the identifier.
+pub fn traits_of(d: &Dialect, schema: &str, id_type: &str, value: &str) -> String {
+    format!(
+        "SELECT * FROM {} WHERE canonical_segment_id = ({})",
+        d.table(schema, PROFILE_TRAITS),
+        resolve(d, schema, id_type, value)
     )
 }
 
