@@ -1,8 +1,10 @@
 //! The admin API (`/admin/*`, behind `[server] admin_token`): read-only
 //! queries (`/admin/query`, on the warehouse's read-only connection, not the
 //! sync thread) and privacy requests (`/admin/regulations`, carried out by the
-//! sync thread). Routed by [`crate::routes`], without CORS: the admin API
-//! is for operators' tools, not for pages in a browser.
+//! sync thread), and one profile at a time (`/admin/profile`, the Profile
+//! API's lookups for `profiles-sync profile`, on the read-only connection
+//! too). Routed by [`crate::routes`], without CORS: the admin API is for
+//! operators' tools, not for pages in a browser.
 
 use crate::control::Control;
 use crate::edge::{error, json_response, AppState};
@@ -185,6 +187,85 @@ pub(crate) async fn admin_query(State(st): State<Arc<AppState>>, req: Request) -
             StatusCode::INTERNAL_SERVER_ERROR,
             "query_failed",
             "the query stopped unexpectedly",
+        ),
+    }
+}
+
+/// `POST /admin/profile {"id": "TYPE:VALUE", "traits": true,
+/// "external_ids": true, "events": true, "metadata": true, "events_limit":
+/// 20}` answers [`crate::profile_api::lookup::Profiles::profile`]'s JSON;
+/// 404 `not_found` when no profile holds the identifier.
+pub(crate) async fn admin_profile(st: &AppState, req: Request) -> Response {
+    use crate::profile_api::lookup::{Identifier, LookupError, Profiles, Sections};
+    if let Some(r) = admin_refusal(st, &req) {
+        return r;
+    }
+    let body = match to_bytes(req.into_body(), 64 << 10).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "too_large",
+                "the body is over 64 KB",
+            )
+        }
+    };
+    let j: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
+    let flag = |k: &str| j.get(k).and_then(Json::as_bool).unwrap_or(false);
+    let id: Identifier = match j.get("id").and_then(Json::as_str).map(str::parse) {
+        Some(Ok(id)) => id,
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, "bad_subject", e),
+        None => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                r#"expected {"id": "TYPE:VALUE", "traits": bool, "external_ids": bool, "events": bool, "metadata": bool, "events_limit": n}"#,
+            )
+        }
+    };
+    let sections = Sections {
+        traits: flag("traits"),
+        external_ids: flag("external_ids"),
+        events: flag("events"),
+        metadata: flag("metadata"),
+        events_limit: j
+            .get("events_limit")
+            .and_then(Json::as_u64)
+            .map_or(20, |n| n.clamp(1, 10_000) as usize),
+    };
+    let Some(reader) = st.shared.reader() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "warehouse_unavailable",
+            "the warehouse is not open; see /health",
+        );
+    };
+    let Ok(_slot) = st.profile_slots.acquire().await else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is stopping",
+        );
+    };
+    let (space, limits) = (st.space.clone(), st.cfg.query);
+    let answer = tokio::task::spawn_blocking(move || {
+        Profiles::new(&reader, &space, limits).profile(&id, &sections)
+    })
+    .await;
+    match answer {
+        Ok(Ok(v)) => json_response(StatusCode::OK, &v),
+        Ok(Err(LookupError::NotFound)) => {
+            error(StatusCode::NOT_FOUND, "not_found", "Profile was not found.")
+        }
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "lookup_failed",
+            e.to_string(),
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "lookup_failed",
+            "the lookup stopped unexpectedly",
         ),
     }
 }

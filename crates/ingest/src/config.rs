@@ -52,6 +52,76 @@ pub struct ServerConfig {
     pub sync_max_events: u64,
     /// Size at which the writer starts a new segment file.
     pub segment_bytes: u64,
+    /// The Profile API (`[profile_api]`): its access tokens and rate limit.
+    pub profile_api: ProfileApiConfig,
+}
+
+/// `[profile_api]`: who may read profiles (`GET /v1/spaces/…`), and how
+/// often. Without a token the API answers 401 to everyone.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProfileApiConfig {
+    /// Access tokens, given as HTTP Basic user names (`tokens`).
+    pub tokens: Vec<String>,
+    /// Access tokens given as the lower-case hex SHA-256 of the token
+    /// (`token_hashes`), so the config file need not hold them.
+    pub token_hashes: Vec<String>,
+    /// Requests per second per space (`rate_limit`, default 100, Segment's);
+    /// past it, 429 with `Retry-After`.
+    pub rate_limit: u32,
+}
+
+impl Default for ProfileApiConfig {
+    fn default() -> Self {
+        ProfileApiConfig {
+            tokens: Vec::new(),
+            token_hashes: Vec::new(),
+            rate_limit: 100,
+        }
+    }
+}
+
+impl std::fmt::Debug for ProfileApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tokens are secrets: never in a log line.
+        f.debug_struct("ProfileApiConfig")
+            .field("tokens", &self.tokens.len())
+            .field("token_hashes", &self.token_hashes.len())
+            .field("rate_limit", &self.rate_limit)
+            .finish()
+    }
+}
+
+impl ProfileApiConfig {
+    /// Checks the tokens and the rate limit; each error names the setting.
+    pub fn validate(&self) -> Result<()> {
+        if self
+            .tokens
+            .iter()
+            .any(|t| t.trim().len() < 8 || t.contains(':'))
+        {
+            return Err(IngestError::config(
+                "profile_api.tokens",
+                "each token must be at least 8 characters, without ':'",
+            ));
+        }
+        if self
+            .token_hashes
+            .iter()
+            .any(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(IngestError::config(
+                "profile_api.token_hashes",
+                "each must be a SHA-256 in hex (64 characters), e.g. from `printf %s TOKEN | sha256sum`",
+            ));
+        }
+        if self.rate_limit == 0 {
+            return Err(IngestError::config(
+                "profile_api.rate_limit",
+                "must be at least 1 (requests per second per space)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServerConfig {
@@ -67,6 +137,7 @@ impl Default for ServerConfig {
             sync_trigger_bytes: 16 << 20,
             sync_max_events: 100_000,
             segment_bytes: 64 << 20,
+            profile_api: ProfileApiConfig::default(),
         }
     }
 }
@@ -140,6 +211,7 @@ impl ServerConfig {
                 "must be at least 64KiB",
             ));
         }
+        self.profile_api.validate()?;
         if self.sync_max_events == 0 {
             return Err(IngestError::config(
                 "server.sync_max_events",

@@ -30,7 +30,17 @@ pub(crate) struct AppState {
     /// Admin queries running at once are capped: each holds a warehouse
     /// connection, a core and up to `query_max_rows` rows.
     pub(crate) query_slots: tokio::sync::Semaphore,
+    /// The space's name: the only `<space>` the Profile API answers for.
+    pub(crate) space: String,
+    /// The Profile API's per-space rate limit.
+    pub(crate) profile_rate: crate::profile_api::rate::RateLimit,
+    /// Profile lookups running at once (more wait their turn): each holds a
+    /// warehouse connection and a blocking thread.
+    pub(crate) profile_slots: tokio::sync::Semaphore,
 }
+
+/// How many profile lookups may run at once.
+pub(crate) const PROFILE_SLOTS: usize = 8;
 
 /// How many admin queries may run at once; more get 429.
 pub(crate) const QUERY_SLOTS: usize = 2;

@@ -53,6 +53,7 @@ mod error;
 pub mod inbox;
 pub mod metrics;
 mod prepare;
+pub mod profile_api;
 pub mod query;
 mod routes;
 mod settings;
@@ -62,7 +63,7 @@ mod sync;
 mod tracking;
 mod writer;
 
-pub use config::{Limits, ServerConfig};
+pub use config::{Limits, ProfileApiConfig, ServerConfig};
 pub use error::{IngestError, Result};
 pub use query::QueryResult;
 pub use sync::SyncSummary;
@@ -226,6 +227,9 @@ impl Server {
             writer: writer_tx,
             control,
             query_slots: tokio::sync::Semaphore::new(edge::QUERY_SLOTS),
+            space: opts.space.space.clone(),
+            profile_rate: profile_api::rate::RateLimit::new(cfg.profile_api.rate_limit),
+            profile_slots: tokio::sync::Semaphore::new(edge::PROFILE_SLOTS),
         });
         let app = routes::router(state);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

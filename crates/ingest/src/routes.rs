@@ -23,7 +23,7 @@
 //! More public routes (the Profile API) join with one `.merge(..)` in
 //! [`router`], before the 405 fallback and the layers, so they get both.
 
-use crate::admin::{admin_query, admin_regulations};
+use crate::admin::{admin_profile, admin_query, admin_regulations};
 use crate::body;
 use crate::cors;
 use crate::edge::{error, AppState};
@@ -70,12 +70,16 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route(SETTINGS, get(source_settings))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        // More public routes merge here, e.g. the Profile API's:
-        // .merge(crate::profile_api::router())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found);
     let admin = Router::new()
         .route("/admin/query", post(admin_query))
+        .route(
+            "/admin/profile",
+            post(|State(st): State<Arc<AppState>>, req: Request| async move {
+                admin_profile(&st, req).await
+            }),
+        )
         .route(
             "/admin/regulations",
             get(admin_regulations).post(admin_regulations),
@@ -83,6 +87,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     cors::allow_browsers(public)
         .merge(admin)
+        .merge(crate::profile_api::router())
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
 }

@@ -153,6 +153,37 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Look one profile up, as the Profile API does: its traits, identifiers,
+    /// newest events and metadata.
+    ///
+    /// TYPE:VALUE (user_id:123, email:jane@example.com, anonymous_id:…) may
+    /// be any identifier of the profile, also one of a profile merged into
+    /// another. While `serve` runs the lookup goes through its admin API
+    /// (needs `[server] admin_token`); otherwise the warehouse is read
+    /// directly. Without a section flag, traits, identifiers and metadata
+    /// are shown. Exits 1 when no profile holds the identifier.
+    Profile {
+        /// The identifier, TYPE:VALUE.
+        id: String,
+        /// Show the traits.
+        #[arg(long)]
+        traits: bool,
+        /// Show the identifiers (external ids).
+        #[arg(long)]
+        external_ids: bool,
+        /// Show the newest events.
+        #[arg(long)]
+        events: bool,
+        /// How many events, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Open the warehouse directly, never through a server.
+        #[arg(long)]
+        direct: bool,
+    },
     /// Run SQL against the space's warehouse and print the rows.
     ///
     /// While `serve` runs it holds the DuckDB file, so the query goes through
@@ -233,6 +264,26 @@ pub(crate) fn run() -> ExitCode {
         } => cmd::gen::run(events, seed, sources, &out, config_out.as_deref()),
         Command::Serve { listen, data_dir } => cmd::serve::run(&cli.config, listen, data_dir),
         Command::Query { sql, json, direct } => cmd::query::run(&cli.config, &sql, json, direct),
+        Command::Profile {
+            id,
+            traits,
+            external_ids,
+            events,
+            limit,
+            json,
+            direct,
+        } => cmd::profile::run(
+            &cli.config,
+            &id,
+            cmd::profile::Show {
+                traits,
+                external_ids,
+                events,
+                limit,
+            },
+            json,
+            direct,
+        ),
         Command::Init { space } => cmd::init::run(&cli.config, &space).map(|()| ExitCode::SUCCESS),
         Command::Delete { subject, json } => {
             cmd::privacy::regulate(&cli.config, RegulationKind::Delete, &subject, json)

@@ -39,6 +39,42 @@ pub(crate) struct Config {
     pub(crate) sync: SyncConfig,
     #[serde(default)]
     pub(crate) server: ServerSection,
+    #[serde(default)]
+    pub(crate) profile_api: ProfileApiSection,
+}
+
+/// `[profile_api]`: the Profile API's access tokens (HTTP Basic user names)
+/// and its rate limit. Without a token it answers 401 to everyone.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileApiSection {
+    /// Access tokens.
+    #[serde(default)]
+    pub(crate) tokens: Vec<String>,
+    /// Access tokens as lower-case hex SHA-256 (`printf %s TOKEN | sha256sum`).
+    #[serde(default)]
+    pub(crate) token_hashes: Vec<String>,
+    /// Requests per second per space; default 100.
+    pub(crate) rate_limit: Option<i64>,
+}
+
+impl ProfileApiSection {
+    /// The validated settings.
+    pub(crate) fn to_config(&self) -> Result<ps_ingest::ProfileApiConfig> {
+        let mut c = ps_ingest::ProfileApiConfig {
+            tokens: self.tokens.clone(),
+            token_hashes: self.token_hashes.clone(),
+            ..Default::default()
+        };
+        if let Some(n) = self.rate_limit {
+            if !(1..=1_000_000).contains(&n) {
+                bail!("invalid setting `profile_api.rate_limit`: must be between 1 and 1000000 (requests per second)");
+            }
+            c.rate_limit = n as u32;
+        }
+        c.validate()?;
+        Ok(c)
+    }
 }
 
 /// `[server]`: the HTTP Tracking API and its continuous sync (`serve`).
@@ -273,7 +309,15 @@ impl Config {
             bail!("invalid setting `sync.batch_events`: must be at least 1");
         }
         ps_identity::Settings::new(&self.identity)?;
-        self.server.to_config()?;
+        let server = self.server.to_config()?;
+        let api = self.profile_api.to_config()?;
+        for t in &api.tokens {
+            if self.sources.iter().any(|s| &s.write_key == t)
+                || server.admin_token.as_ref() == Some(t)
+            {
+                bail!("invalid setting `profile_api.tokens`: a token is also a write key or the admin token; give the Profile API its own");
+            }
+        }
         Ok(())
     }
 

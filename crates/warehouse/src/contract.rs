@@ -375,13 +375,18 @@ impl Row {
 /// Columns the incremental materialization looks rows up by (`ps-materialize`
 /// filters each table by the touched profiles): with an index, a sync of a
 /// thousand events reads a thousand profiles' rows, not the whole table.
-pub const LOOKUP_INDEXES: [(&str, &str); 6] = [
+/// The Profile API (issue 20) reads a profile's identifiers and segments by
+/// its canonical id: `external_id_mapping` and `id_graph` by
+/// `canonical_segment_id`.
+pub const LOOKUP_INDEXES: [(&str, &str); 8] = [
     (ID_GRAPH_UPDATES, "segment_id"),
     (EXTERNAL_ID_MAPPING_UPDATES, "segment_id"),
     (PROFILE_TRAITS_UPDATES, "segment_id"),
     (ID_GRAPH, "segment_id"),
     (EXTERNAL_ID_MAPPING, "external_id_hash"),
     (PROFILE_TRAITS, "canonical_segment_id"),
+    (EXTERNAL_ID_MAPPING, "canonical_segment_id"),
+    (ID_GRAPH, "canonical_segment_id"),
 ];
 
 /// Names a trait may not take in the profile tables because a fixed column

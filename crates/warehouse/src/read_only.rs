@@ -107,6 +107,19 @@ impl ReadOnly {
         }
     }
 
+    /// How this warehouse spells SQL (names qualified as the warehouse's own
+    /// [`crate::Warehouse::dialect`] qualifies them), for statements built
+    /// to run here.
+    pub fn dialect(&self) -> crate::Dialect {
+        match &self.inner {
+            Inner::DuckDb(_, catalog) => crate::Dialect {
+                catalog: catalog.clone(),
+                ..crate::Dialect::duckdb("")
+            },
+            Inner::Postgres(_) => crate::Dialect::postgres(),
+        }
+    }
+
     /// Runs one read statement within `limits`. A statement that is not a
     /// read, or that reaches outside the database, fails with
     /// [`ErrorKind::Refused`]; one that runs too long with

@@ -7,6 +7,8 @@
 use crate::contract::{self as c, Col};
 use crate::dialect::{literal, quote, Dialect};
 
+pub mod profile;
+
 /// `a, b, c`: columns quoted, in order.
 fn column_list(cols: &[Col]) -> String {
     cols.iter()

@@ -7,6 +7,7 @@ pub(crate) mod gen;
 pub(crate) mod init;
 pub(crate) mod materialize;
 pub(crate) mod privacy;
+pub(crate) mod profile;
 pub(crate) mod query;
 pub(crate) mod serve;
 pub(crate) mod sync;

@@ -18,6 +18,7 @@ pub(crate) fn run(
 ) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
     let mut server = cfg.server.to_config()?;
+    server.profile_api = cfg.profile_api.to_config()?;
     if let Some(l) = listen {
         server.listen = resolve_listen(&l).map_err(|m| anyhow!("invalid --listen: {m}"))?;
     }

@@ -9,6 +9,7 @@ mod incremental;
 mod outage;
 mod pg_fault;
 mod privacy;
+mod profile_api;
 mod read_only;
 mod schema;
 mod serve;

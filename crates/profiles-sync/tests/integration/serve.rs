@@ -116,7 +116,7 @@ impl Drop for Serve {
     }
 }
 
-fn basic(key: &str) -> String {
+pub(crate) fn basic(key: &str) -> String {
     ps_ingest::client::basic_auth(key)
 }
 
