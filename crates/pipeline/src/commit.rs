@@ -32,6 +32,7 @@ impl Space {
     /// on the `Space` assumes the batch lands: if landing fails, drop it.
     pub fn prepare(&mut self, d: &ps_warehouse::Dialect, mut batch: Batch) -> Prepared {
         let schema = self.cfg.space.clone();
+        self.compute_rows(&mut batch);
         let dirty = self.engine.take_dirty();
         batch.touched.sort_unstable();
         batch.touched.dedup();

@@ -34,6 +34,8 @@
 mod add;
 mod batch;
 mod commit;
+mod compute;
+mod compute_rows;
 pub mod config;
 pub mod driver;
 mod effects;

@@ -327,6 +327,7 @@ impl Space {
             dedupe = recovery.dedupe.as_secs_f64(),
             "state recovered"
         );
+        let cfg_compute = cfg.compute.clone();
         Ok(Space {
             sources: cfg
                 .sources
@@ -348,6 +349,16 @@ impl Space {
             scratch_text: String::new(),
             layouts: Layouts::new(),
             recovery,
+            compute_keys: cfg_compute
+                .iter()
+                .flat_map(|d| {
+                    d.traits
+                        .iter()
+                        .map(|t| t.key.clone())
+                        .chain(d.audiences.iter().map(|a| a.key.clone()))
+                })
+                .collect(),
+            compute: cfg_compute.map(crate::compute::Compute::new),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! `profiles-sync` executable.
 
 mod bench_incremental;
+mod compute;
 mod golden;
 mod incremental;
 mod pg_fault;
