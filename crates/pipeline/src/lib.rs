@@ -36,6 +36,7 @@ mod batch;
 mod commit;
 mod compute;
 mod compute_rows;
+mod compute_state;
 pub mod config;
 pub mod driver;
 mod effects;
