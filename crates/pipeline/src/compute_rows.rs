@@ -77,6 +77,15 @@ impl Space {
         }
     }
 
+    /// The computed values last emitted for `p`'s canonical profile (absent
+    /// keys are NULL); `None` without definitions or values.
+    pub fn computed_values(
+        &self,
+        p: ps_identity::ProfileIdx,
+    ) -> Option<&std::collections::BTreeMap<String, Json>> {
+        self.compute.as_ref()?.values(&self.engine, p)
+    }
+
     /// Whether the space has computed traits or audiences.
     pub fn computes(&self) -> bool {
         self.compute.is_some()
