@@ -26,6 +26,17 @@ use ps_spec::time::format_iso;
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
 
+/// The name definitions match an event by: a track's `event`, `Page
+/// Viewed` for pages, `Screen Viewed` for screens, the call type otherwise.
+pub fn fact_name(event_type: &str, track_event: Option<&str>) -> String {
+    match event_type {
+        "track" => track_event.unwrap_or_default().to_owned(),
+        "page" => "Page Viewed".to_owned(),
+        "screen" => "Screen Viewed".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 /// One event of a profile, as compute reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fact {
@@ -193,6 +204,88 @@ pub fn audience_members(
         out.insert(a.key.clone(), member);
     }
     out
+}
+
+/// Why `audience` holds or not for `profile` at `as_of`, as the `reason`
+/// of an audience transition: whether the profile is identified, and each
+/// top-level condition with the value it read and its result. `members` are
+/// the memberships [`audience_members`] gave the audiences before it.
+pub fn explain(
+    audience: &Audience,
+    profile: &Profile,
+    members: &BTreeMap<String, bool>,
+    as_of: i64,
+) -> Json {
+    let top: Vec<&Condition> = match &audience.condition {
+        Condition::All(v) => v.iter().collect(),
+        c => vec![c],
+    };
+    let conditions: Vec<Json> = top
+        .into_iter()
+        .map(|c| {
+            let value = match c {
+                Condition::Trait { key, .. } => {
+                    profile.traits.get(key).cloned().unwrap_or(Json::Null)
+                }
+                Condition::Event {
+                    events,
+                    within,
+                    filters,
+                    ..
+                } => Json::from(
+                    matching(&profile.facts, events, filters, as_of)
+                        .filter(|f| in_window(f.timestamp, *within, as_of))
+                        .count() as u64,
+                ),
+                Condition::Audience(k) => Json::Bool(members.get(k).copied().unwrap_or(false)),
+                _ => Json::Null,
+            };
+            serde_json::json!({
+                "condition": describe(c),
+                "value": value,
+                "result": holds(c, profile, members, as_of),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "identified": profile.identified,
+        "include_anonymous": audience.include_anonymous,
+        "conditions": conditions,
+    })
+}
+
+/// A condition as JSON, for [`explain`].
+fn describe(c: &Condition) -> Json {
+    let events = |e: &EventMatch| match e {
+        EventMatch::All => Json::from("*"),
+        EventMatch::Names(n) => Json::from(n.iter().cloned().collect::<Vec<_>>()),
+    };
+    match c {
+        Condition::Trait { key, op, value, .. } => {
+            serde_json::json!({ "trait": key, "op": op.name(), "value": value })
+        }
+        Condition::Event {
+            events: e,
+            within,
+            op,
+            count,
+            ..
+        } => serde_json::json!({
+            "event": events(e),
+            "within_seconds": within.map(|w| w / 1_000_000),
+            "count": { "op": op.name(), "value": count },
+        }),
+        Condition::Audience(k) => serde_json::json!({ "audience": k }),
+        Condition::All(v) => {
+            serde_json::json!({ "all": v.iter().map(describe).collect::<Vec<_>>() })
+        }
+        Condition::Any(v) => {
+            serde_json::json!({ "any": v.iter().map(describe).collect::<Vec<_>>() })
+        }
+        Condition::None(v) => {
+            serde_json::json!({ "none": v.iter().map(describe).collect::<Vec<_>>() })
+        }
+    }
 }
 
 fn holds(c: &Condition, p: &Profile, members: &BTreeMap<String, bool>, as_of: i64) -> bool {

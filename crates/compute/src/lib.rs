@@ -37,4 +37,4 @@ pub use definition::{
     Audience, ComputeSettings, ComputedTrait, Condition, DefinitionError, Definitions, EventFilter,
     EventMatch, Kind, RawDefinitions, SqlTrait,
 };
-pub use evaluate::{audience_members, computed_value, Fact, Profile};
+pub use evaluate::{audience_members, computed_value, explain, fact_name, Fact, Profile};

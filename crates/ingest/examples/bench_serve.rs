@@ -82,6 +82,7 @@ fn options(dir: &std::path::Path) -> Options {
             .map(ps_pipeline::Source::from)
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
+        compute: None,
     };
     Options {
         server,

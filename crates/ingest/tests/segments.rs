@@ -27,6 +27,7 @@ fn options(dir: &std::path::Path) -> Options {
                 write_key: "wk".into(),
             }],
             identity: ps_identity::IdentityConfig::default(),
+            compute: None,
         },
         warehouse_url: format!("duckdb://{}", dir.join("wh.duckdb").display()),
     }

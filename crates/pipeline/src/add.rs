@@ -147,6 +147,9 @@ impl Space {
                 .refuse(r.code(), place.to_owned(), r.to_string());
             return Err(r);
         }
+        if let Some(c) = &mut self.compute {
+            c.observe(&self.engine, ev, &outcome, &fx);
+        }
         batch.events += 1;
         batch.stats.landed += 1;
         batch.stats.merges += u64::from(outcome.merges);

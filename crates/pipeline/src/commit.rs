@@ -32,6 +32,21 @@ impl Space {
     /// on the `Space` assumes the batch lands: if landing fails, drop it.
     pub fn prepare(&mut self, d: &ps_warehouse::Dialect, mut batch: Batch) -> Prepared {
         let schema = self.cfg.space.clone();
+        self.compute_rows(&mut batch);
+        let keys = Layout::of(c::STATE_KEYS);
+        let state = Layout::of(c::STATE_COMPUTE);
+        let (mut compute_keys, mut compute_state) = (Vec::new(), Vec::new());
+        if let Some(cs) = &mut self.compute {
+            for p in std::mem::take(&mut cs.dirty) {
+                compute_keys.push(key_row(&keys, p.to_string()));
+                if let Some(st) = cs.profiles.get(&p) {
+                    let mut row = state.row();
+                    row.set(Col::K, Value::Str(p.to_string()))
+                        .set(Col::State, Value::Str(crate::compute_state::encode(st)));
+                    compute_state.push(row.into_cells());
+                }
+            }
+        }
         let dirty = self.engine.take_dirty();
         batch.touched.sort_unstable();
         batch.touched.dedup();
@@ -92,7 +107,6 @@ impl Space {
             event_row_bytes = buffers.iter().map(|(_, b)| b.heap_bytes()).sum::<usize>(),
             "batch prepared"
         );
-        let keys = Layout::of(c::STATE_KEYS);
         let prepared = Prepared {
             d: d.clone(),
             statements,
@@ -103,6 +117,9 @@ impl Space {
             dirty_profiles: dirty.len(),
             profiles_table: table(c::STATE_PROFILES),
             keys_table: table(c::STATE_KEYS),
+            compute_table: table(c::STATE_COMPUTE),
+            compute_keys,
+            compute_state,
             meta: meta.clone(),
             touched: batch
                 .touched
@@ -173,6 +190,11 @@ pub struct Prepared {
     dirty_profiles: usize,
     profiles_table: ps_warehouse::TableSchema,
     keys_table: ps_warehouse::TableSchema,
+    /// `_ps_compute`, and the profiles whose rows there are replaced by
+    /// `compute_state`.
+    compute_table: ps_warehouse::TableSchema,
+    compute_keys: Vec<Vec<Value>>,
+    compute_state: Vec<Vec<Value>>,
     /// `_ps_meta`, replaced whole: sequence, engine counters, checkpoints.
     meta: BTreeMap<String, String>,
     touched: Vec<Vec<Value>>,
@@ -207,6 +229,9 @@ impl Prepared {
             dirty_profiles,
             profiles_table,
             keys_table,
+            compute_table,
+            compute_keys,
+            compute_state,
             meta,
             touched,
             traits,
@@ -246,6 +271,13 @@ impl Prepared {
                 wh.append(&schema, &profiles_table, &state_rows)?;
             }
             tracing::debug!(profiles = dirty_profiles, chunks = state_chunks.len(), elapsed = ?ts.elapsed(), "engine state written");
+            if !compute_keys.is_empty() {
+                // The compute state of changed profiles, replaced whole.
+                wh.execute(&clear_keys)?;
+                wh.append(&schema, &keys_table, &compute_keys)?;
+                wh.execute(&sql::delete_listed_compute_state(&d, &schema))?;
+                wh.append(&schema, &compute_table, &compute_state)?;
+            }
             write_meta(wh, &schema, &meta)?;
             if !touched.is_empty() {
                 let tm = Instant::now();

@@ -32,8 +32,9 @@ impl From<(String, String, String, String)> for Source {
     }
 }
 
-/// A space: one warehouse schema, its sources and identity rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A space: one warehouse schema, its sources, identity rules and computed
+/// traits.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpaceConfig {
     /// The space's name, which is also its warehouse schema.
     pub space: String,
@@ -41,6 +42,9 @@ pub struct SpaceConfig {
     pub sources: Vec<Source>,
     /// Its identity resolution rules.
     pub identity: IdentityConfig,
+    /// Its computed traits and audiences (checked); `None` when it has
+    /// none, and then the pipeline keeps no compute state at all.
+    pub compute: Option<std::sync::Arc<ps_compute::Definitions>>,
 }
 
 impl SpaceConfig {

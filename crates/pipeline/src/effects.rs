@@ -83,48 +83,18 @@ impl Space {
                     .or_default() += 1;
             }
             Effect::Traits { profile } => {
-                let mut row = self.layouts.profile_traits_updates.row();
-                let seq = self.common(&mut row, batch, ev, src);
-                row.set(Col::Id, Value::Str(seq.to_string()))
-                    .set(Col::SegmentId, sid(self, *profile));
-                let known = |t| self.catalog.id(t).expect("open checks the fixed tables");
-                let (updates, current) =
-                    (known(c::PROFILE_TRAITS_UPDATES), known(c::PROFILE_TRAITS));
-                for (name, v) in self.engine.traits(*profile) {
-                    if self.reserved_traits.contains(name) {
-                        *batch
-                            .stats
-                            .dropped
-                            .entry("reserved_trait_name".into())
-                            .or_default() += 1;
-                        continue;
-                    }
-                    let value = Value::from_json(v);
-                    let Some(ty) = value.column_type() else {
-                        continue;
-                    };
-                    let (pos, have) =
-                        self.catalog
-                            .ensure_column_in(updates, name, ty, &mut batch.ddl);
-                    self.catalog
-                        .ensure_column_in(current, name, have, &mut batch.ddl);
-                    put(
-                        &mut row,
-                        pos,
-                        value,
-                        have,
-                        c::PROFILE_TRAITS_UPDATES,
-                        name,
-                        &mut batch.stats,
-                    );
-                }
-                batch.push(c::PROFILE_TRAITS_UPDATES, row.into_cells());
-                batch.touched.push(*profile);
-                *batch
-                    .stats
-                    .rows
-                    .entry(c::PROFILE_TRAITS_UPDATES.to_owned())
-                    .or_default() += 1;
+                let cells: Vec<(String, Value)> = match &self.compute {
+                    Some(c) => c
+                        .values(&self.engine, *profile)
+                        .map(|vals| {
+                            vals.iter()
+                                .map(|(k, v)| (k.clone(), c.cell(k, v)))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                self.traits_row(batch, ev, src, *profile, &cells);
             }
             Effect::Conflict(conflict) => {
                 let rule = match conflict.rule {
@@ -163,6 +133,71 @@ impl Space {
                     .or_default() += 1;
             }
         }
+    }
+}
+
+impl Space {
+    /// A `profile_traits_updates` snapshot row of `profile`: its custom
+    /// traits (a computed key shadows a custom trait of the same name) and
+    /// its computed values `computed`, as column cells.
+    pub(crate) fn traits_row(
+        &mut self,
+        batch: &mut Batch,
+        ev: &Event,
+        src: &Source,
+        profile: ProfileIdx,
+        computed: &[(String, Value)],
+    ) {
+        let mut row = self.layouts.profile_traits_updates.row();
+        let seq = self.common(&mut row, batch, ev, src);
+        row.set(Col::Id, Value::Str(seq.to_string())).set(
+            Col::SegmentId,
+            Value::Str(self.engine.segment_id(profile).to_owned()),
+        );
+        let known = |t| self.catalog.id(t).expect("open checks the fixed tables");
+        let (updates, current) = (known(c::PROFILE_TRAITS_UPDATES), known(c::PROFILE_TRAITS));
+        let custom = self.engine.traits(profile).filter_map(|(name, v)| {
+            if self.compute_keys.contains(name) {
+                return None;
+            }
+            Some((name, Value::from_json(v), false))
+        });
+        let computed = computed.iter().map(|(k, v)| (k.as_str(), v.clone(), true));
+        let all: Vec<(&str, Value, bool)> = custom.chain(computed).collect();
+        for (name, value, is_computed) in all {
+            if !is_computed && self.reserved_traits.contains(name) {
+                *batch
+                    .stats
+                    .dropped
+                    .entry("reserved_trait_name".into())
+                    .or_default() += 1;
+                continue;
+            }
+            let Some(ty) = value.column_type() else {
+                continue;
+            };
+            let (pos, have) = self
+                .catalog
+                .ensure_column_in(updates, name, ty, &mut batch.ddl);
+            self.catalog
+                .ensure_column_in(current, name, have, &mut batch.ddl);
+            put(
+                &mut row,
+                pos,
+                value,
+                have,
+                c::PROFILE_TRAITS_UPDATES,
+                name,
+                &mut batch.stats,
+            );
+        }
+        batch.push(c::PROFILE_TRAITS_UPDATES, row.into_cells());
+        batch.touched.push(profile);
+        *batch
+            .stats
+            .rows
+            .entry(c::PROFILE_TRAITS_UPDATES.to_owned())
+            .or_default() += 1;
     }
 }
 

@@ -34,6 +34,9 @@
 mod add;
 mod batch;
 mod commit;
+mod compute;
+mod compute_rows;
+mod compute_state;
 pub mod config;
 pub mod driver;
 mod effects;

@@ -327,6 +327,31 @@ impl Space {
             dedupe = recovery.dedupe.as_secs_f64(),
             "state recovered"
         );
+        let cfg_compute = cfg.compute.clone();
+        let mut compute = cfg_compute.clone().map(crate::compute::Compute::new);
+        if let Some(c) = &mut compute {
+            let mut bad = None;
+            wh.for_each_row(
+                &sql::select(&d, &schema, c::STATE_COMPUTE, &[Col::K, Col::State]),
+                &mut |r| match (r.first(), r.get(1)) {
+                    (Some(Value::Str(k)), Some(Value::Str(s))) => {
+                        match (k.parse(), crate::compute_state::decode(s)) {
+                            (Ok(p), Some(st)) => {
+                                c.profiles.insert(p, st);
+                            }
+                            _ => bad = Some(k.clone()),
+                        }
+                    }
+                    _ => bad = Some(String::new()),
+                },
+            )?;
+            if let Some(k) = bad {
+                return Err(Error::state(
+                    &schema,
+                    format!("{} holds a bad row {k:?}", c::STATE_COMPUTE),
+                ));
+            }
+        }
         Ok(Space {
             sources: cfg
                 .sources
@@ -348,6 +373,16 @@ impl Space {
             scratch_text: String::new(),
             layouts: Layouts::new(),
             recovery,
+            compute_keys: cfg_compute
+                .iter()
+                .flat_map(|d| {
+                    d.traits
+                        .iter()
+                        .map(|t| t.key.clone())
+                        .chain(d.audiences.iter().map(|a| a.key.clone()))
+                })
+                .collect(),
+            compute,
         })
     }
 }

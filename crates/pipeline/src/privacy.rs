@@ -393,7 +393,10 @@ impl Space {
                 rows.insert(table.clone(), n);
             }
         }
-        self.engine.forget(p);
+        let forgotten = self.engine.forget(p);
+        if let Some(c) = &mut self.compute {
+            c.forget(&forgotten.segments);
+        }
         Ok(rows)
     }
 }

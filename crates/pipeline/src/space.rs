@@ -105,6 +105,12 @@ pub struct Space {
     pub(crate) layouts: Layouts,
     /// How long [`Space::open`] took, by part.
     pub recovery: RecoveryTimings,
+    /// Computed traits and audiences: definitions and per-profile state
+    /// (`None` without definitions).
+    pub(crate) compute: Option<crate::compute::Compute>,
+    /// The keys of computed traits and audiences (they shadow custom traits
+    /// of the same name in `profile_traits`).
+    pub(crate) compute_keys: HashSet<String>,
 }
 
 impl Space {

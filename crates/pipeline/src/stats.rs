@@ -30,6 +30,9 @@ pub struct SyncStats {
     pub profiles_created: u64,
     /// Profile merges.
     pub merges: u64,
+    /// Profiles whose computed traits or audiences changed (one
+    /// `profile_traits_updates` row each).
+    pub computed_changes: u64,
     /// Identity conflicts (demotions) by rule.
     pub conflicts: BTreeMap<String, u64>,
     /// Rows landed per table.
@@ -75,6 +78,7 @@ impl SyncStats {
         }
         self.profiles_created += o.profiles_created;
         self.merges += o.merges;
+        self.computed_changes += o.computed_changes;
         add_all(&mut self.conflicts, &o.conflicts);
         add_all(&mut self.rows, &o.rows);
         add_all(&mut self.dropped, &o.dropped);
@@ -112,6 +116,9 @@ impl fmt::Display for SyncStats {
             "profiles: {} created, {} merges",
             self.profiles_created, self.merges
         )?;
+        if self.computed_changes > 0 {
+            writeln!(f, "computed: {} profile changes", self.computed_changes)?;
+        }
         if !self.conflicts.is_empty() {
             let c: Vec<String> = self
                 .conflicts

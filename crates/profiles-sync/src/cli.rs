@@ -67,6 +67,11 @@ pub(crate) enum Command {
         /// Print the summary as JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Evaluate computed traits and audiences at this time (ISO-8601,
+        /// e.g. 2024-03-01T00:00:00Z) instead of each batch's start (the
+        /// wall clock): replays and tests then give the same values.
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<i64>,
     },
     /// Refresh the materialized tables (id_graph, external_id_mapping,
     /// profile_traits). `--full` rebuilds them from the landed tables alone.
@@ -253,7 +258,8 @@ pub(crate) fn run() -> ExitCode {
             source,
             batch_events,
             json,
-        } => cmd::sync::run(&cli.config, &files, source, batch_events, json),
+            as_of,
+        } => cmd::sync::run(&cli.config, &files, source, batch_events, json, as_of),
         Command::Materialize { full } => cmd::materialize::run(&cli.config, full),
         Command::Gen {
             events,
@@ -333,4 +339,12 @@ pub(crate) fn run() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--as-of`: an ISO-8601 timestamp (or a date, midnight UTC), as
+/// microseconds since the epoch.
+pub(crate) fn parse_as_of(s: &str) -> Result<i64, String> {
+    ps_spec::time::parse_timestamp(s)
+        .or_else(|| ps_spec::time::parse_timestamp(&format!("{s}T00:00:00Z")))
+        .ok_or_else(|| format!("{s:?} is not an ISO-8601 timestamp (e.g. 2024-03-01T00:00:00Z)"))
 }

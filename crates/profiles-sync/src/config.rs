@@ -15,6 +15,16 @@
 //! listen = "127.0.0.1:8088"
 //! sync_interval = "1s"
 //! data_dir = "profiles-sync-data"
+//! [compute]                            # computed traits and audiences (issue 19)
+//! source_id = "ps-compute"
+//! [[computed_traits]]
+//! key = "orders_30d"
+//! kind = "count"
+//! event = "Order Completed"
+//! within = "30d"
+//! [[audiences]]
+//! key = "buyers"
+//! all = [ { trait = "orders_30d", op = "gte", value = 1 } ]
 //! ```
 //!
 //! Unknown keys are errors (a misspelt setting must not be silently ignored),
@@ -39,6 +49,18 @@ pub(crate) struct Config {
     pub(crate) sync: SyncConfig,
     #[serde(default)]
     pub(crate) server: ServerSection,
+    /// `[compute]` (`tick`, `source_id`, `emit_identifies`).
+    #[serde(default)]
+    pub(crate) compute: ps_compute::raw::RawCompute,
+    /// `[[computed_traits]]`.
+    #[serde(default)]
+    pub(crate) computed_traits: Vec<ps_compute::raw::RawTrait>,
+    /// `[[audiences]]`.
+    #[serde(default)]
+    pub(crate) audiences: Vec<ps_compute::raw::RawAudience>,
+    /// `[[sql_traits]]` (parsed and checked; not run yet).
+    #[serde(default)]
+    pub(crate) sql_traits: Vec<ps_compute::raw::RawSqlTrait>,
     #[serde(default)]
     pub(crate) profile_api: ProfileApiSection,
 }
@@ -318,7 +340,23 @@ impl Config {
                 bail!("invalid setting `profile_api.tokens`: a token is also a write key or the admin token; give the Profile API its own");
             }
         }
+        self.definitions()?;
         Ok(())
+    }
+
+    /// The computed traits, audiences and SQL traits, checked with the
+    /// profile tables' fixed columns as reserved keys; `None` when there
+    /// are none (a `[compute]` section alone computes nothing).
+    pub(crate) fn definitions(&self) -> Result<Option<ps_compute::Definitions>> {
+        let raw = ps_compute::RawDefinitions {
+            compute: self.compute.clone(),
+            computed_traits: self.computed_traits.clone(),
+            audiences: self.audiences.clone(),
+            sql_traits: self.sql_traits.clone(),
+        };
+        let reserved = ps_warehouse::contract::reserved_trait_names();
+        let defs = ps_compute::Definitions::check(&raw, &reserved)?;
+        Ok((!defs.traits.is_empty() || !defs.audiences.is_empty()).then_some(defs))
     }
 
     pub(crate) fn space(&self) -> SpaceConfig {
@@ -326,6 +364,10 @@ impl Config {
             space: self.space.clone(),
             sources: self.sources.clone(),
             identity: self.identity.clone(),
+            compute: self
+                .definitions()
+                .expect("checked when the config was parsed")
+                .map(std::sync::Arc::new),
         }
     }
 }
@@ -364,6 +406,44 @@ write_key = "k"
         ))
         .unwrap_err();
         assert!(format!("{e:#}").contains("sources[1].id"), "{e:#}");
+    }
+
+    #[test]
+    fn definitions_are_checked_naming_key_and_field() {
+        let c = Config::parse(&format!(
+            "{OK}\n[compute]\nsource_id = 'c'\n[[computed_traits]]\nkey = 'orders'\nkind = 'count'\nevent = 'Order Completed'\n[[audiences]]\nkey = 'buyers'\nall = [ {{ trait = 'orders', op = 'gte', value = 1 }} ]\n"
+        ))
+        .unwrap();
+        let d = c.space().compute.unwrap();
+        assert_eq!((d.traits.len(), d.audiences.len()), (1, 1));
+        assert_eq!(d.settings.source_id, "c");
+        assert!(Config::parse(OK).unwrap().space().compute.is_none());
+        for (bad, place) in [
+            (
+                "[[computed_traits]]\nkey = 'n'\nkind = 'cnt'\nevent = 'E'",
+                "computed_traits.n.kind",
+            ),
+            (
+                "[[computed_traits]]\nkey = 'seq'\nkind = 'count'\nevent = 'E'",
+                "computed_traits.seq.key",
+            ),
+            (
+                "[[computed_traits]]\nkey = 's'\nkind = 'sum'\nevent = 'E'",
+                "computed_traits.s.property",
+            ),
+            (
+                "[[computed_traits]]\nkey = 'n'\nkind = 'count'\nevent = 'E'\nwithn = '1d'",
+                "withn",
+            ),
+            ("[compute]\ntick = 'often'", "compute.tick"),
+            (
+                "[[sql_traits]]\nkey = 'q'\nquery = 'select 1'\nevery = 'x'",
+                "sql_traits.q.every",
+            ),
+        ] {
+            let e = Config::parse(&format!("{OK}\n{bad}\n")).unwrap_err();
+            assert!(format!("{e:#}").contains(place), "{bad}: {e:#}");
+        }
     }
 
     #[test]

@@ -366,6 +366,13 @@ impl Event {
         self.sources_at.context_device.map(|i| self.doc.at(i))
     }
 
+    /// The whole payload on the tape (what [`Event::payload`] reads,
+    /// without building a map).
+    #[inline]
+    pub fn root_ref(&self) -> JsonRef<'_> {
+        self.doc.root()
+    }
+
     /// [`Event::context_ref`] as a `serde_json` map.
     pub fn context(&self) -> Option<&Map<String, Json>> {
         self.context_map

@@ -81,6 +81,10 @@ pub const STATE_SEEN: &str = "_ps_seen";
 /// Privacy (SPEC §8): every request, user-facing, and the identifiers
 /// currently suppressed.
 pub const REGULATIONS: &str = "regulations";
+/// Computed traits' state (issue 19): per canonical profile (`k`, its
+/// number), the facts its definitions read and the values last emitted, as
+/// JSON (`ps_pipeline::compute_state`).
+pub const STATE_COMPUTE: &str = "_ps_compute";
 /// Identifiers currently suppressed.
 pub const STATE_SUPPRESSIONS: &str = "_ps_suppressions";
 /// Where spaces from before `_ps_seen` kept the dedupe keys of events deleted
@@ -187,6 +191,7 @@ pub fn fixed_tables() -> Vec<TableSchema> {
         // One row per commit (compacted at start-up): the 16-byte keys it
         // added, concatenated, base64 (`ps_pipeline::state::seen`).
         TableSchema::new(STATE_SEEN, &[("batch", B), ("keys", V)]),
+        TableSchema::new(STATE_COMPUTE, &[("k", V), ("state", V)]),
         TableSchema::new(
             REGULATIONS,
             &[

@@ -145,6 +145,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             .map(ps_pipeline::Source::from)
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
+        compute: None,
     };
     reset_peak();
     let t = Instant::now();

@@ -103,6 +103,7 @@ fn space_config(n: u64) -> SpaceConfig {
             .map(ps_pipeline::Source::from)
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
+        compute: None,
     }
 }
 

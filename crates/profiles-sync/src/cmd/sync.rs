@@ -27,8 +27,10 @@ pub(crate) fn run(
     source: Option<String>,
     batch: Option<usize>,
     json: bool,
+    as_of: Option<i64>,
 ) -> Result<ExitCode> {
     let (cfg, mut wh, mut space) = super::open(config)?;
+    space.set_as_of(as_of);
     let opts = SyncOptions {
         batch_events: batch.unwrap_or(cfg.sync.batch_events),
         default_source: source,
@@ -92,7 +94,8 @@ pub(crate) fn run(
                 );
                 std::thread::sleep(delay);
                 match reopen(&cfg) {
-                    Ok((w, s)) => {
+                    Ok((w, mut s)) => {
+                        s.set_as_of(as_of);
                         wh = w;
                         space = s;
                     }

@@ -3,6 +3,7 @@
 
 mod bench_incremental;
 mod browser;
+mod compute;
 mod disk_full;
 mod golden;
 mod incremental;

@@ -237,6 +237,7 @@ fn dedupe_keys(backend: Backend) {
             "wk".to_owned(),
         ))],
         identity: Default::default(),
+        compute: None,
     };
     let origin = Origin {
         place: "test",

@@ -1,0 +1,412 @@
+//! Computed traits and audiences in the flow (issue 19): after the identity
+//! engine has placed an event on its canonical profile, the facts the
+//! space's definitions need are kept per canonical profile; when a batch is
+//! prepared, every profile the batch touched (by an event or a merge) is
+//! re-evaluated with `ps_compute`'s reference evaluator at the batch's
+//! `as_of`, and each change lands as rows (`Space::compute_rows`).
+//!
+//! **State.** Per canonical profile: the *facts* (each matching event's
+//! name, timestamp, message id and only the values the definitions read),
+//! kept sorted by (timestamp, message id) so the state, and the order the
+//! evaluator sums floats in, never depend on arrival order; the values last
+//! emitted (what `profile_traits` shows); the number of transitions per
+//! audience and of emitted changes (for deterministic message ids).
+//!
+//! **Exact on merges.** When profile B merges into A, A's facts become the
+//! union of both (count 2 + 3 = 5); B's emitted values go with B's
+//! `profile_traits` row, which becomes `merged_to` A.
+//!
+//! **Incremental = full.** Values are never updated in place: a touched
+//! profile's values are `ps_compute::computed_value` / `audience_members`
+//! over all of its facts, which are the profile's matching events reduced to
+//! the paths definitions read. The evaluator reads nothing else, so the
+//! values equal a full recompute over all of the profile's events
+//! (`crates/pipeline/tests/compute_model.rs`).
+
+use crate::config::Source;
+use ps_compute::{
+    audience_members, computed_value, explain, fact_name, Condition, Definitions, EventMatch, Fact,
+    Kind, Path, Profile,
+};
+use ps_identity::{Effect, Engine, Outcome, ProfileIdx};
+use ps_spec::tape::JsonRef;
+use ps_spec::{Event, Value};
+use serde_json::{Map, Value as Json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Why a profile is re-evaluated (the `cause` of a transition's `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Cause {
+    /// One of its events arrived.
+    Event,
+    /// Another profile merged into it.
+    Merge,
+    /// Time passed (`serve`'s tick).
+    Tick,
+}
+
+impl Cause {
+    fn name(self) -> &'static str {
+        match self {
+            Cause::Event => "event",
+            Cause::Merge => "merge",
+            Cause::Tick => "tick",
+        }
+    }
+}
+
+/// One canonical profile's compute state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ProfileState {
+    /// Its matching events, reduced, sorted by (timestamp, message id).
+    pub(crate) facts: Vec<Fact>,
+    /// The values last emitted, by key (absent: NULL).
+    pub(crate) values: BTreeMap<String, Json>,
+    /// Transitions emitted per audience.
+    pub(crate) transitions: BTreeMap<String, u64>,
+    /// Changes emitted (numbers the `identifies` rows' message ids).
+    pub(crate) changes: u64,
+}
+
+impl ProfileState {
+    fn insert(&mut self, f: Fact) {
+        let at = self
+            .facts
+            .partition_point(|x| (x.timestamp, &x.message_id) <= (f.timestamp, &f.message_id));
+        self.facts.insert(at, f);
+    }
+
+    fn absorb(&mut self, other: Vec<Fact>) {
+        let mine = std::mem::take(&mut self.facts);
+        let mut all = Vec::with_capacity(mine.len() + other.len());
+        let (mut a, mut b) = (mine.into_iter().peekable(), other.into_iter().peekable());
+        loop {
+            let take_a = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => (x.timestamp, &x.message_id) <= (y.timestamp, &y.message_id),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            all.push(if take_a { a.next() } else { b.next() }.expect("peeked"));
+        }
+        self.facts = all;
+    }
+}
+
+/// A change of one profile's computed values, to be landed as rows.
+#[derive(Debug)]
+pub(crate) struct Change {
+    pub(crate) profile: ProfileIdx,
+    /// All of its values now (absent: NULL).
+    pub(crate) values: BTreeMap<String, Json>,
+    /// The keys that changed, with their new value (`Null` when gone).
+    pub(crate) changed: Vec<(String, Json)>,
+    /// Audience transitions: key, entered (or exited), transition number,
+    /// reason.
+    pub(crate) transitions: Vec<(String, bool, u64, Json)>,
+    /// Its change number.
+    pub(crate) number: u64,
+}
+
+/// A space's compute state and definitions.
+#[derive(Debug)]
+pub(crate) struct Compute {
+    pub(crate) defs: Arc<Definitions>,
+    /// Events any definition looks at.
+    names: EventMatch,
+    /// Paths (from the event's root) any definition reads.
+    paths: Vec<Vec<String>>,
+    /// Column value of each key: its kind (`None` for audiences).
+    kinds: BTreeMap<String, Option<Kind>>,
+    pub(crate) profiles: HashMap<ProfileIdx, ProfileState>,
+    /// Profiles to re-evaluate at the next batch end, with why.
+    touched: BTreeMap<ProfileIdx, Cause>,
+    /// Profiles whose state changed since the last commit (persisted then).
+    pub(crate) dirty: BTreeSet<ProfileIdx>,
+    /// A fixed evaluation time (`--as-of`); else each batch's load time.
+    pub(crate) as_of: Option<i64>,
+    /// The source of every row compute emits (`[compute] source_id`).
+    pub(crate) source: Arc<Source>,
+}
+
+fn collect_condition(c: &Condition, names: &mut Vec<EventMatch>, paths: &mut Vec<Path>) {
+    match c {
+        Condition::Event {
+            events, filters, ..
+        } => {
+            names.push(events.clone());
+            paths.extend(filters.iter().map(|f| f.path.clone()));
+        }
+        Condition::All(v) | Condition::Any(v) | Condition::None(v) => {
+            v.iter().for_each(|c| collect_condition(c, names, paths))
+        }
+        Condition::Trait { .. } | Condition::Audience(_) => {}
+    }
+}
+
+impl Compute {
+    pub(crate) fn new(defs: Arc<Definitions>) -> Compute {
+        let mut names = Vec::new();
+        let mut paths = Vec::new();
+        let mut kinds = BTreeMap::new();
+        for t in &defs.traits {
+            names.push(t.events.clone());
+            paths.extend(t.filters.iter().map(|f| f.path.clone()));
+            paths.extend(t.property.clone());
+            kinds.insert(t.key.clone(), Some(t.kind));
+        }
+        for a in &defs.audiences {
+            collect_condition(&a.condition, &mut names, &mut paths);
+            kinds.insert(a.key.clone(), None);
+        }
+        let names = if names.contains(&EventMatch::All) {
+            EventMatch::All
+        } else {
+            EventMatch::Names(
+                names
+                    .into_iter()
+                    .flat_map(|n| match n {
+                        EventMatch::Names(n) => n,
+                        EventMatch::All => BTreeSet::new(),
+                    })
+                    .collect(),
+            )
+        };
+        let mut paths: Vec<Vec<String>> = paths
+            .into_iter()
+            .filter_map(|p| match p {
+                Path::Keys(k) => Some(k),
+                Path::Timestamp => None,
+            })
+            .collect();
+        paths.sort();
+        paths.dedup();
+        let s = &defs.settings.source_id;
+        let source = Arc::new(Source {
+            id: s.clone(),
+            name: s.clone(),
+            slug: s.clone(),
+            write_key: String::new(),
+        });
+        Compute {
+            defs,
+            names,
+            paths,
+            kinds,
+            profiles: HashMap::new(),
+            touched: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            as_of: None,
+            source,
+        }
+    }
+
+    /// Takes in one event the engine resolved: merges move the merged
+    /// profiles' facts to their canonical profile, and the event's fact (if
+    /// a definition looks at it) joins its canonical profile.
+    pub(crate) fn observe(&mut self, engine: &Engine, ev: &Event, out: &Outcome, fx: &[Effect]) {
+        for e in fx {
+            if let Effect::Repointed { segment, .. } = e {
+                self.merge_away(engine, *segment);
+            }
+        }
+        let Some(p) = out.canonical.or(out.segment) else {
+            return;
+        };
+        let p = engine.canonical(p);
+        self.touch(p, Cause::Event);
+        let name = fact_name(ev.kind.as_str(), ev.event.as_deref());
+        if self.names.matches(&name) {
+            let event = reduce(ev.root_ref(), &self.paths);
+            let fact = Fact::new(&name, ev.timestamp, &ev.message_id, event);
+            self.profiles.entry(p).or_default().insert(fact);
+            self.dirty.insert(p);
+        }
+    }
+
+    fn touch(&mut self, p: ProfileIdx, cause: Cause) {
+        let c = self.touched.entry(p).or_insert(cause);
+        *c = (*c).max(cause);
+    }
+
+    /// `seg` was re-pointed: if it held state and no longer is canonical,
+    /// its facts join its canonical profile.
+    fn merge_away(&mut self, engine: &Engine, seg: ProfileIdx) {
+        let c = engine.canonical(seg);
+        if c == seg {
+            return;
+        }
+        if let Some(gone) = self.profiles.remove(&seg) {
+            self.profiles.entry(c).or_default().absorb(gone.facts);
+            self.dirty.insert(seg);
+            self.dirty.insert(c);
+        }
+        self.touched.remove(&seg);
+        self.touch(c, Cause::Merge);
+    }
+
+    /// Forgets the state of deleted profiles (privacy `delete`).
+    pub(crate) fn forget(&mut self, segments: &[ProfileIdx]) {
+        for s in segments {
+            if self.profiles.remove(s).is_some() {
+                self.dirty.insert(*s);
+            }
+            self.touched.remove(s);
+        }
+    }
+
+    /// Marks every profile with state for re-evaluation (a tick).
+    pub(crate) fn touch_all(&mut self, cause: Cause) {
+        let ps: Vec<ProfileIdx> = self.profiles.keys().copied().collect();
+        for p in ps {
+            self.touch(p, cause);
+        }
+    }
+
+    /// The values last emitted for `p`'s canonical profile.
+    pub(crate) fn values(&self, engine: &Engine, p: ProfileIdx) -> Option<&BTreeMap<String, Json>> {
+        self.profiles
+            .get(&engine.canonical(p))
+            .map(|s| &s.values)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The current values of `p` at `as_of`, from its facts, its custom
+    /// traits and identifiers (the reference evaluator's input).
+    pub(crate) fn evaluate_profile(
+        defs: &Definitions,
+        engine: &Engine,
+        p: ProfileIdx,
+        facts: Vec<Fact>,
+        prev: &BTreeMap<String, Json>,
+        as_of: i64,
+    ) -> (BTreeMap<String, Json>, Profile, BTreeMap<String, bool>) {
+        let mut values = BTreeMap::new();
+        for t in &defs.traits {
+            let v = computed_value(t, &facts, as_of);
+            if !v.is_null() {
+                values.insert(t.key.clone(), v);
+            }
+        }
+        let mut traits: Map<String, Json> = engine
+            .traits(p)
+            .map(|(k, v)| (k.to_owned(), v.clone()))
+            .collect();
+        for (k, v) in &values {
+            traits.insert(k.clone(), v.clone());
+        }
+        let identified = engine
+            .identifiers_of(p)
+            .iter()
+            .any(|(t, _)| t == "user_id" || t == "email");
+        let profile = Profile {
+            traits,
+            identified,
+            facts,
+        };
+        let members = audience_members(&defs.audiences, &profile, as_of);
+        for a in &defs.audiences {
+            let member = members.get(&a.key).copied().unwrap_or(false);
+            if member || prev.contains_key(&a.key) {
+                values.insert(a.key.clone(), Json::Bool(member));
+            }
+        }
+        (values, profile, members)
+    }
+
+    /// Re-evaluates the touched profiles at `as_of`; the changes, by
+    /// profile number.
+    pub(crate) fn evaluate(&mut self, engine: &Engine, as_of: i64) -> Vec<Change> {
+        let touched = std::mem::take(&mut self.touched);
+        let mut changes = Vec::new();
+        for (p, cause) in touched {
+            let p = engine.canonical(p);
+            let mut st = self.profiles.remove(&p).unwrap_or_default();
+            let facts = std::mem::take(&mut st.facts);
+            let (values, profile, members) =
+                Compute::evaluate_profile(&self.defs, engine, p, facts, &st.values, as_of);
+            let mut changed = Vec::new();
+            let keys: BTreeSet<&String> = values.keys().chain(st.values.keys()).collect();
+            for k in keys {
+                let (old, new) = (st.values.get(k), values.get(k));
+                if old != new {
+                    changed.push((k.clone(), new.cloned().unwrap_or(Json::Null)));
+                }
+            }
+            let mut transitions = Vec::new();
+            for a in &self.defs.audiences {
+                let was = st.values.get(&a.key) == Some(&Json::Bool(true));
+                let is = members.get(&a.key).copied().unwrap_or(false);
+                if was != is {
+                    let n = st.transitions.entry(a.key.clone()).or_default();
+                    *n += 1;
+                    let mut reason = explain(a, &profile, &members, as_of);
+                    if let Some(o) = reason.as_object_mut() {
+                        o.insert("cause".into(), Json::from(cause.name()));
+                        o.insert("as_of".into(), Json::from(ps_spec::time::format_iso(as_of)));
+                    }
+                    transitions.push((a.key.clone(), is, *n, reason));
+                }
+            }
+            st.facts = profile.facts;
+            if !changed.is_empty() {
+                st.changes += 1;
+                st.values = values.clone();
+                self.dirty.insert(p);
+                changes.push(Change {
+                    profile: p,
+                    values,
+                    changed,
+                    transitions,
+                    number: st.changes,
+                });
+            }
+            if st != ProfileState::default() {
+                self.profiles.insert(p, st);
+            }
+        }
+        changes
+    }
+
+    /// The column value of a computed key: count / unique_count BIGINT,
+    /// sum / avg / min / max DOUBLE, unique_list JSON text, audiences
+    /// BOOLEAN, first / last / most_frequent the property's own type.
+    pub(crate) fn cell(&self, key: &str, v: &Json) -> Value {
+        match (self.kinds.get(key), v) {
+            (_, Json::Null) => Value::Null,
+            (Some(Some(Kind::Count | Kind::UniqueCount)), v) => {
+                v.as_i64().map_or(Value::Null, Value::Int)
+            }
+            (Some(Some(Kind::Sum | Kind::Avg | Kind::Min | Kind::Max)), v) => {
+                v.as_f64().map_or(Value::Null, Value::Float)
+            }
+            (Some(Some(Kind::UniqueList)), v) => Value::Str(v.to_string()),
+            (Some(None), Json::Bool(b)) => Value::Bool(*b),
+            (_, v) => Value::from_json(v),
+        }
+    }
+}
+
+/// The event reduced to the values at `paths` (from its root), in the same
+/// places, so a path reads the same value in both.
+pub(crate) fn reduce(root: JsonRef<'_>, paths: &[Vec<String>]) -> Json {
+    let mut out = Json::Object(Map::new());
+    for path in paths {
+        let Some(v) = path.iter().try_fold(root, |v, k| v.get(k)) else {
+            continue;
+        };
+        let mut at = &mut out;
+        for (i, k) in path.iter().enumerate() {
+            let Json::Object(m) = at else { break };
+            if i + 1 == path.len() {
+                m.entry(k.clone()).or_insert_with(|| v.to_json());
+                break;
+            }
+            at = m
+                .entry(k.clone())
+                .or_insert_with(|| Json::Object(Map::new()));
+        }
+    }
+    out
+}
