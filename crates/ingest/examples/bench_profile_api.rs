@@ -105,6 +105,7 @@ fn main() {
             .map(ps_pipeline::Source::from)
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
+        compute: None,
     };
     let srv = Server::start(Options {
         server,

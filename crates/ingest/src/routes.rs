@@ -193,6 +193,9 @@ mod tests {
             writer,
             control: std::sync::mpsc::channel().0,
             query_slots: tokio::sync::Semaphore::new(1),
+            space: "s".into(),
+            profile_rate: crate::profile_api::rate::RateLimit::new(100),
+            profile_slots: tokio::sync::Semaphore::new(1),
         });
         router(state)
     }

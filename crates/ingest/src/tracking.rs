@@ -206,7 +206,7 @@ pub(crate) async fn track(st: &AppState, ep: Endpoint, req: Request) -> Response
             ),
         );
         r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(&st)));
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(st)));
         return r;
     }
     let header_key = match basic_write_key(req.headers()) {
@@ -401,7 +401,7 @@ pub(crate) async fn track(st: &AppState, ep: Endpoint, req: Request) -> Response
                 format!("the events were not stored: {why}"),
             );
             r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(&st)));
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(st)));
             return r;
         }
     }

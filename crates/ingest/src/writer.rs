@@ -43,7 +43,7 @@ enum Written {
     /// On disk and synced: acknowledge it.
     Synced,
     /// Not in the file at all (a full disk): refuse it, carry on.
-    NotWritten(String),
+    Refused(String),
     /// Possibly half-written or not durable: refuse it and stop writing.
     Failed(String),
 }
@@ -61,7 +61,7 @@ fn write_group(
         // created leaves the old one in place, untouched.
         match Segment::create(dir, segment.id + 1) {
             Ok(s) => *segment = s,
-            Err(e) => return Written::NotWritten(e.to_string()),
+            Err(e) => return Written::Refused(e.to_string()),
         }
         shared.set_durable(Position {
             segment: segment.id,
@@ -71,7 +71,7 @@ fn write_group(
     let parts: Vec<&[u8]> = group.iter().map(|(b, _, _)| b.as_slice()).collect();
     if let Err(e) = segment.append(&parts) {
         return if e.cut_back {
-            Written::NotWritten(e.error.to_string())
+            Written::Refused(e.error.to_string())
         } else {
             Written::Failed(e.error.to_string())
         };
@@ -155,7 +155,7 @@ pub(crate) fn run(
                     let _ = control.send(Control::Wake);
                 }
             }
-            Written::NotWritten(why) => {
+            Written::Refused(why) => {
                 // Nothing of the group reached the file: its requests are
                 // refused (503, retry later) and the next group tries again,
                 // so the inbox recovers by itself when space returns.
