@@ -205,10 +205,10 @@ impl ServerConfig {
                 "must be at least 1",
             ));
         }
-        if self.segment_bytes < 64 << 10 {
+        if self.segment_bytes < 1 << 10 {
             return Err(IngestError::config(
                 "server.segment_bytes",
-                "must be at least 64KiB",
+                "must be at least 1KiB",
             ));
         }
         self.profile_api.validate()?;

@@ -174,6 +174,7 @@ impl Server {
             query_timeout: cfg.query.timeout,
             max_events: cfg.sync_max_events,
             summary: SyncSummary::default(),
+            next_tick: None,
         };
         let sync = std::thread::Builder::new()
             .name("ps-sync".into())

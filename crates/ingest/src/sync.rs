@@ -70,6 +70,9 @@ pub(crate) struct SyncLoop {
     pub(crate) query_timeout: Duration,
     pub(crate) max_events: u64,
     pub(crate) summary: SyncSummary,
+    /// When windows and relative dates are next re-evaluated with the wall
+    /// clock (`[compute] tick`); `None` until the space is open.
+    pub(crate) next_tick: Option<Instant>,
 }
 
 impl std::fmt::Debug for SyncLoop {
@@ -278,6 +281,20 @@ impl SyncLoop {
             self.reopen()?;
         }
         let (wh, space) = self.open.as_mut().expect("opened above");
+        if let Some(every) = space.compute_tick_every() {
+            // Members drop out of windowed audiences as their events age,
+            // with no new event: every tick re-evaluates the profiles with
+            // state, and the step below lands what changed.
+            let now = Instant::now();
+            match self.next_tick {
+                Some(t) if now < t => {}
+                Some(_) => {
+                    space.compute_tick();
+                    self.next_tick = Some(now + every);
+                }
+                None => self.next_tick = Some(now + every),
+            }
+        }
         let mut source = InboxSource {
             reader: &mut self.reader,
             inbox_id: &self.inbox_id,

@@ -256,6 +256,16 @@ impl Compute {
         }
     }
 
+    /// `[compute] tick`.
+    pub(crate) fn tick(&self) -> std::time::Duration {
+        self.defs.settings.tick
+    }
+
+    /// Whether some profile waits for re-evaluation.
+    pub(crate) fn pending(&self) -> bool {
+        !self.touched.is_empty()
+    }
+
     /// Marks every profile with state for re-evaluation (a tick).
     pub(crate) fn touch_all(&mut self, cause: Cause) {
         let ps: Vec<ProfileIdx> = self.profiles.keys().copied().collect();

@@ -86,6 +86,18 @@ impl Space {
         self.compute.as_ref()?.values(&self.engine, p)
     }
 
+    /// How often a running server re-evaluates windows and relative dates
+    /// with no new events (`[compute] tick`); `None` without definitions.
+    pub fn compute_tick_every(&self) -> Option<std::time::Duration> {
+        self.compute.as_ref().map(|c| c.tick())
+    }
+
+    /// Whether profiles wait for re-evaluation (a tick), so the next batch
+    /// must commit even with no events.
+    pub fn compute_pending(&self) -> bool {
+        self.compute.as_ref().is_some_and(|c| c.pending())
+    }
+
     /// Whether the space has computed traits or audiences.
     pub fn computes(&self) -> bool {
         self.compute.is_some()

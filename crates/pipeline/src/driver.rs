@@ -53,7 +53,9 @@ impl Driver {
     ) -> Result<Option<SyncStats>> {
         let mut batch = space.begin_batch(now_micros());
         source.fill(space, &mut batch, self.batch_events)?;
-        if batch.stats.read == 0 && batch.is_empty() {
+        // No events: nothing to commit, unless a compute tick left profiles
+        // to re-evaluate (windows aging out land as rows too).
+        if batch.stats.read == 0 && batch.is_empty() && !space.compute_pending() {
             return Ok(None);
         }
         let d = wh.dialect().clone();

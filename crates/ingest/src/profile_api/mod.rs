@@ -38,17 +38,16 @@ use std::time::Instant;
 
 /// The route of every profile lookup; anything else under `/v1/spaces/`
 /// is a 404 in the API's error shape.
-const ROUTE: &str = "/v1/spaces/{space}/collections/{collection}/profiles/{id}/{what}";
-
-/// Any other path under `/v1/spaces/`.
-const OTHER: &str = "/v1/spaces/{*rest}";
+const ROUTE: &str = "/{space}/collections/{collection}/profiles/{id}/{what}";
 
 /// The Profile API's routes, merged into the server's router (without
 /// CORS: the API is for backends, not pages).
 pub(crate) fn router() -> axum::Router<Arc<AppState>> {
-    axum::Router::new()
+    // Nested, so any other path under `/v1/spaces/` gets the API's own 404.
+    let api = axum::Router::new()
         .route(ROUTE, any(profile))
-        .route(OTHER, any(no_route))
+        .fallback(no_route);
+    axum::Router::new().nest("/v1/spaces", api)
 }
 
 /// `{"error": {"code", "message"}}` with that status.
@@ -80,11 +79,19 @@ fn with_request_id(mut r: Response) -> Response {
     r
 }
 
+/// The request's path as the client sent it (the router is nested under
+/// `/v1/spaces`, which strips that prefix from `req.uri()`).
+fn full_path(req: &Request) -> &str {
+    req.extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| req.uri().path(), |o| o.0.path())
+}
+
 async fn no_route(req: Request) -> Response {
     with_request_id(error(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no route {}", req.uri().path()),
+        format!("no route {}", full_path(&req)),
     ))
 }
 
@@ -223,8 +230,8 @@ async fn answer(
         Ok(Ok(mut body)) => {
             if let Some(c) = body.get_mut("cursor") {
                 let url = match &query {
-                    Some(q) => format!("{}?{q}", req.uri().path()),
-                    None => req.uri().path().to_owned(),
+                    Some(q) => format!("{}?{q}", full_path(&req)),
+                    None => full_path(&req).to_owned(),
                 };
                 c["url"] = Json::String(url);
             }

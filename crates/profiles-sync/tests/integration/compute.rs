@@ -203,3 +203,69 @@ fn compute_bad_definitions_stop_start_up_naming_key_and_field() {
         assert!(err.contains(place), "{bad}: {err}");
     }
 }
+
+/// `serve` re-evaluates windows every `[compute] tick` with the wall clock:
+/// a member of a windowed audience exits when its event ages out, with no
+/// new event arriving.
+#[test]
+fn serve_ticks_members_out_of_a_window() {
+    use crate::serve::{admin_post, post, Serve, ADMIN};
+    use std::time::{Duration, Instant};
+    let env = golden_with(&format!(
+        r#"
+[server]
+sync_interval = "100ms"
+admin_token = "{ADMIN}"
+
+[compute]
+tick = "1s"
+
+[[audiences]]
+key = "recent_buyer"
+include_anonymous = true
+all = [ {{ event = "Order Completed", within = "3s", count = {{ op = "gte", value = 1 }} }} ]
+"#
+    ));
+    let srv = Serve::start(&env);
+    let mut c = srv.client();
+    // No timestamp: the server's receipt time is the event's time.
+    let r = post(
+        &mut c,
+        "/v1/track",
+        Some("wk_source_1"),
+        r#"{"event":"Order Completed","anonymousId":"anon-tick","messageId":"tick-1"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let count = |c: &mut ps_ingest::client::Client, name: &str| {
+        let sql = format!("SELECT count(*) FROM case_study.tracks WHERE event = '{name}'");
+        admin_post(c, ADMIN, &sql).1["rows"][0][0].as_i64()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count(&mut c, "audience_entered") != Some(1) {
+        assert!(
+            Instant::now() < deadline,
+            "never entered: {}",
+            admin_post(
+                &mut c,
+                ADMIN,
+                "SELECT event, segment_id, timestamp FROM case_study.tracks"
+            )
+            .1
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let entered = Instant::now();
+    while count(&mut c, "audience_exited") != Some(1) {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(10),
+            "the member never exited as the order aged out"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        entered.elapsed() >= Duration::from_secs(1),
+        "exited only once the 3 s window had passed"
+    );
+    let (status, log) = srv.terminate();
+    assert!(status.success(), "{log}");
+}
