@@ -7,8 +7,9 @@
 //!
 //! Mounting a tmpfs needs root; the test fails (never skips) without it.
 
+use crate::outage::landed;
 use crate::pg_fault::Cluster;
-use crate::serve::{admin_post, Serve, ADMIN};
+use crate::serve::{Serve, ADMIN};
 use crate::util::{golden_dir, Env};
 use ps_ingest::client::{basic_auth, Client};
 use serde_json::{json, Value as Json};
@@ -69,20 +70,6 @@ fn send(c: &mut Client, request: usize) -> (u16, Option<String>) {
         )
         .unwrap();
     (r.status, r.header("retry-after").map(str::to_owned))
-}
-
-fn landed(c: &mut Client) -> Option<i64> {
-    let (status, j) = admin_post(
-        c,
-        ADMIN,
-        "SELECT count(*), count(DISTINCT id) FROM case_study.tracks",
-    );
-    if status != 200 {
-        return None;
-    }
-    let (n, distinct) = (j["rows"][0][0].as_i64()?, j["rows"][0][1].as_i64()?);
-    assert_eq!(n, distinct, "an event landed twice");
-    Some(n)
 }
 
 #[test]

@@ -52,7 +52,9 @@ fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn landed(c: &mut Client) -> Option<i64> {
+/// Tracks landed in the case-study space (every one once), or `None` while
+/// the warehouse cannot answer.
+pub(crate) fn landed(c: &mut Client) -> Option<i64> {
     let (status, j) = admin_post(
         c,
         ADMIN,
