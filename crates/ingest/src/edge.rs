@@ -32,6 +32,9 @@ pub(crate) struct AppState {
     pub(crate) query_slots: tokio::sync::Semaphore,
     /// The space's name: the only `<space>` the Profile API answers for.
     pub(crate) space: String,
+    /// Which trait keys are computed traits and audiences (the Profile
+    /// API's `class`).
+    pub(crate) class_keys: ClassKeys,
     /// The Profile API's per-space rate limit.
     pub(crate) profile_rate: crate::profile_api::rate::RateLimit,
     /// Profile lookups running at once (more wait their turn): each holds a
@@ -67,4 +70,20 @@ pub(crate) fn json_response(status: StatusCode, body: &Json) -> Response {
 /// The error body of every refusal: `{"code": ..., "message": ...}`.
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     json_response(status, &json!({ "code": code, "message": message.into() }))
+}
+
+/// The keys of the space's computed traits and audiences.
+#[derive(Debug, Default)]
+pub(crate) struct ClassKeys {
+    pub(crate) computed: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+}
+
+impl ClassKeys {
+    pub(crate) fn of(defs: Option<&ps_compute::Definitions>) -> ClassKeys {
+        defs.map_or_else(ClassKeys::default, |d| ClassKeys {
+            computed: d.traits.iter().map(|t| t.key.clone()).collect(),
+            audiences: d.audiences.iter().map(|a| a.key.clone()).collect(),
+        })
+    }
 }

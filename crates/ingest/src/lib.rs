@@ -229,6 +229,7 @@ impl Server {
             control,
             query_slots: tokio::sync::Semaphore::new(edge::QUERY_SLOTS),
             space: opts.space.space.clone(),
+            class_keys: edge::ClassKeys::of(opts.space.compute.as_deref()),
             profile_rate: profile_api::rate::RateLimit::new(cfg.profile_api.rate_limit),
             profile_slots: tokio::sync::Semaphore::new(edge::PROFILE_SLOTS),
         });

@@ -194,6 +194,7 @@ mod tests {
             control: std::sync::mpsc::channel().0,
             query_slots: tokio::sync::Semaphore::new(1),
             space: "s".into(),
+            class_keys: crate::edge::ClassKeys::default(),
             profile_rate: crate::profile_api::rate::RateLimit::new(100),
             profile_slots: tokio::sync::Semaphore::new(1),
         });

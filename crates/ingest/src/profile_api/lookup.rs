@@ -80,9 +80,11 @@ type Result<T> = std::result::Result<T, LookupError>;
 pub struct TraitsQuery {
     /// Only these keys (empty: all).
     pub include: Vec<String>,
-    /// `audience` or `computed_trait`: no such traits exist yet, so the
-    /// answer is empty.
+    /// `audience` or `computed_trait`: only the traits of that class.
     pub class: Option<String>,
+    /// The keys of `class` in the space's definitions (filled by the
+    /// caller, which knows them).
+    pub class_keys: Vec<String>,
     /// Page size.
     pub limit: usize,
     /// `{value, source_id, updated_at}` per trait.
@@ -231,14 +233,15 @@ impl<'a> Profiles<'a> {
             .and_then(|p| text(row.get(p)))
             .ok_or(LookupError::NotFound)?;
         let mut all: BTreeMap<&str, &Value> = BTreeMap::new();
-        if q.class.is_none() {
-            for (c, v) in a.columns.iter().zip(row) {
-                if c == "canonical_segment_id" || c == "merged_to" || v.is_null() {
-                    continue;
-                }
-                if q.include.is_empty() || q.include.iter().any(|k| k == c) {
-                    all.insert(c, v);
-                }
+        for (c, v) in a.columns.iter().zip(row) {
+            if c == "canonical_segment_id" || c == "merged_to" || v.is_null() {
+                continue;
+            }
+            if q.class.is_some() && !q.class_keys.iter().any(|k| k == c) {
+                continue;
+            }
+            if q.include.is_empty() || q.include.iter().any(|k| k == c) {
+                all.insert(c, v);
             }
         }
         let mut keys = all

@@ -192,7 +192,14 @@ async fn answer(
     };
     let query = req.uri().query().map(str::to_owned);
     let params = match what {
-        What::Traits => params::traits(query.as_deref()).map(Lookup::Traits),
+        What::Traits => params::traits(query.as_deref()).map(|mut q| {
+            q.class_keys = match q.class.as_deref() {
+                Some("audience") => st.class_keys.audiences.clone(),
+                Some(_) => st.class_keys.computed.clone(),
+                None => Vec::new(),
+            };
+            Lookup::Traits(q)
+        }),
         What::ExternalIds => params::external_ids(query.as_deref()).map(Lookup::ExternalIds),
         What::Events => params::events(query.as_deref()).map(Lookup::Events),
         What::Metadata => params::metadata(query.as_deref()).map(|()| Lookup::Metadata),

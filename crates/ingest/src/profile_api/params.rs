@@ -104,6 +104,7 @@ pub(crate) fn traits(query: Option<&str>) -> Result<TraitsQuery, Invalid> {
     Ok(TraitsQuery {
         include: p.list("include"),
         class,
+        class_keys: Vec::new(),
         limit: p.limit(10, 200)?,
         verbose: p.flag("verbose")?,
         next: p.next(),

@@ -217,6 +217,9 @@ fn serve_ticks_members_out_of_a_window() {
 sync_interval = "100ms"
 admin_token = "{ADMIN}"
 
+[profile_api]
+tokens = ["profile-api-token-1"]
+
 [compute]
 tick = "1s"
 
@@ -255,6 +258,24 @@ all = [ {{ event = "Order Completed", within = "3s", count = {{ op = "gte", valu
         std::thread::sleep(Duration::from_millis(100));
     }
     let entered = Instant::now();
+    // The Profile API lists the audience under `class=audience`, and no
+    // custom trait there.
+    let auth = ps_ingest::client::basic_auth("profile-api-token-1");
+    let r = c
+        .request(
+            "GET",
+            "/v1/spaces/case_study/collections/users/profiles/anonymous_id:anon-tick/traits?class=audience",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["traits"],
+        serde_json::json!({ "recent_buyer": true }),
+        "{}",
+        r.text()
+    );
     while count(&mut c, "audience_exited") != Some(1) {
         assert!(
             Instant::now() < deadline + Duration::from_secs(10),
