@@ -9,16 +9,18 @@
 //! Phase 1 builds the space: the generated stream (`ps-gen`, seed 42) sent
 //! as `/v1/batch` bodies by 4 clients, then waits until it has landed (with
 //! `--dir` pointing at a space built before, pass `--events 0` to reuse it).
-//! Phase 2: one thread sends `--rate` events/s (batches of 10 every 10 ms,
-//! from another seed) while the main thread asks `/traits` of identifiers
+//! Phase 2: one thread sends `--rate` events/s (batches of 10, evenly
+//! spaced, from another seed) while the main thread asks `/traits` of identifiers
 //! sampled from `external_id_mapping`, one request after the other, and
 //! times each answer at the client. The server runs in this process (same
 //! code as `profiles-sync serve`) and shares the machine with the clients.
 
+mod common;
+
 use ps_ingest::client::Client;
 use ps_ingest::{Options, ProfileApiConfig, Server, ServerConfig};
 use ps_pipeline::SpaceConfig;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,27 +33,6 @@ fn arg(name: &str, default: u64) -> u64 {
         .position(|a| a == name)
         .and_then(|i| argv.get(i + 1))
         .map_or(default, |v| v.parse().expect("a number"))
-}
-
-fn batches(events: u64, seed: u64, size: usize) -> Vec<String> {
-    let mut g = ps_gen::Generator::new(&ps_gen::GenConfig {
-        events,
-        seed,
-        sources: 3,
-    });
-    let mut out = Vec::new();
-    let mut cur: Vec<String> = Vec::new();
-    while let Some(line) = g.next_line() {
-        cur.push(line.to_owned());
-        if cur.len() == size {
-            out.push(format!("{{\"batch\":[{}]}}", cur.join(",")));
-            cur.clear();
-        }
-    }
-    if !cur.is_empty() {
-        out.push(format!("{{\"batch\":[{}]}}", cur.join(",")));
-    }
-    out
 }
 
 fn admin(c: &mut Client, sql: &str) -> serde_json::Value {
@@ -118,31 +99,9 @@ fn main() {
 
     if events > 0 {
         eprintln!("phase 1: building the space from {events} events…");
-        let bodies = Arc::new(batches(events, 42, 500));
-        let next = Arc::new(AtomicUsize::new(0));
+        let bodies = Arc::new(common::batch_bodies(events, 42, 500).0);
         let t0 = Instant::now();
-        let clients: Vec<_> = (0..4)
-            .map(|_| {
-                let (bodies, next, write) = (bodies.clone(), next.clone(), write.clone());
-                std::thread::spawn(move || {
-                    let mut c = Client::new(addr);
-                    while let Some(b) = bodies.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let r = c
-                            .request(
-                                "POST",
-                                "/v1/batch",
-                                &[("Authorization", &write)],
-                                b.as_bytes(),
-                            )
-                            .expect("request");
-                        assert_eq!(r.status, 200, "{}", r.text());
-                    }
-                })
-            })
-            .collect();
-        for c in clients {
-            c.join().expect("client");
-        }
+        common::post_all(addr, bodies, &write, 4);
         while srv.shared().inbox_events.load(Ordering::SeqCst) > 0 {
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -169,7 +128,7 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let feeder = {
         let (stop, write) = (stop.clone(), write.clone());
-        let bodies = batches(rate * 600, 7, 10);
+        let bodies = common::batch_bodies(rate * 600, 7, 10).0;
         std::thread::spawn(move || {
             let mut c = Client::new(addr);
             let every = Duration::from_secs_f64(10.0 / rate as f64);
@@ -182,15 +141,7 @@ fn main() {
                 if let Some(w) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(w);
                 }
-                let r = c
-                    .request(
-                        "POST",
-                        "/v1/batch",
-                        &[("Authorization", &write)],
-                        b.as_bytes(),
-                    )
-                    .expect("request");
-                assert_eq!(r.status, 200, "{}", r.text());
+                common::post_batch(&mut c, &write, b);
             }
         })
     };

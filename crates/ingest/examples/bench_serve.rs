@@ -22,10 +22,12 @@
 //! client threads share the machine's cores with it, so its figures are a
 //! floor for a server with the machine to itself.
 
+mod common;
+
 use ps_ingest::client::Client;
 use ps_ingest::{Options, Server, ServerConfig};
 use ps_pipeline::SpaceConfig;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -125,56 +127,14 @@ fn main() {
 
     // Pre-build the request bodies, so the clients only send.
     eprintln!("generating {} events…", a.events);
-    let mut g = ps_gen::Generator::new(&ps_gen::GenConfig {
-        events: a.events,
-        seed: 42,
-        sources: 3,
-    });
-    let mut bodies: Vec<String> = Vec::new();
-    let mut cur: Vec<String> = Vec::new();
-    let mut bytes = 0usize;
-    while let Some(line) = g.next_line() {
-        bytes += line.len();
-        cur.push(line.to_owned());
-        if cur.len() == a.batch {
-            bodies.push(format!("{{\"batch\":[{}]}}", cur.join(",")));
-            cur.clear();
-        }
-    }
-    if !cur.is_empty() {
-        bodies.push(format!("{{\"batch\":[{}]}}", cur.join(",")));
-    }
+    let (bodies, bytes) = common::batch_bodies(a.events, 42, a.batch);
     let bodies = Arc::new(bodies);
 
     // Phase 1: throughput.
     let server = Server::start(options(&dir)).expect("server starts");
     let addr = server.local_addr();
-    let next = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
-    let threads: Vec<_> = (0..a.clients)
-        .map(|_| {
-            let (bodies, next, auth) = (bodies.clone(), next.clone(), auth.clone());
-            std::thread::spawn(move || {
-                let mut c = Client::new(addr);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else { break };
-                    let r = c
-                        .request(
-                            "POST",
-                            "/v1/batch",
-                            &[("Authorization", &auth)],
-                            body.as_bytes(),
-                        )
-                        .expect("request");
-                    assert_eq!(r.status, 200, "{}", r.text());
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("client");
-    }
+    common::post_all(addr, bodies.clone(), &auth, a.clients);
     let accept = t0.elapsed();
     let shared = server.shared().clone();
     while shared.inbox_events.load(Ordering::SeqCst) > 0 {
@@ -234,15 +194,7 @@ fn main() {
                     .map(|j| format!(r#"{{"type":"track","userId":"steady-{}","event":"Steady","messageId":"steady-{k}-{j}","properties":{{"k":{k}}}}}"#, j % 50))
                     .collect();
                 let body = format!("{{\"batch\":[{}]}}", events.join(","));
-                let r = c
-                    .request(
-                        "POST",
-                        "/v1/batch",
-                        &[("Authorization", &auth)],
-                        body.as_bytes(),
-                    )
-                    .expect("request");
-                assert_eq!(r.status, 200);
+                common::post_batch(&mut c, &auth, &body);
             }
         })
     };
@@ -257,15 +209,7 @@ fn main() {
             r#"{{"batch":[{{"type":"track","userId":"probe","event":"Probe","messageId":"{id}"}}]}}"#
         );
         let sent = Instant::now();
-        let r = c
-            .request(
-                "POST",
-                "/v1/batch",
-                &[("Authorization", &auth)],
-                body.as_bytes(),
-            )
-            .expect("probe");
-        assert_eq!(r.status, 200);
+        common::post_batch(&mut c, &auth, &body);
         while count_tracks(&mut q, &id) == 0 {
             std::thread::sleep(Duration::from_millis(5));
         }

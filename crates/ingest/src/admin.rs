@@ -57,15 +57,9 @@ pub(crate) async fn admin_regulations(State(st): State<Arc<AppState>>, req: Requ
     let control = if req.method() == Method::GET {
         Control::Regulations { reply: tx }
     } else {
-        let body = match to_bytes(req.into_body(), 64 << 10).await {
+        let body = match body_within(req, 64 << 10, "too_large", "the body is over 64 KB").await {
             Ok(b) => b,
-            Err(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "too_large",
-                    "the body is over 64 KB",
-                )
-            }
+            Err(r) => return r,
         };
         let parsed: Option<(RegulationKind, Result<Subject, String>)> =
             serde_json::from_slice::<Json>(&body).ok().and_then(|j| {
@@ -123,15 +117,9 @@ pub(crate) async fn admin_query(State(st): State<Arc<AppState>>, req: Request) -
     if let Some(r) = admin_refusal(&st, &req) {
         return r;
     }
-    let body = match to_bytes(req.into_body(), 1 << 20).await {
+    let body = match body_within(req, 1 << 20, "query_too_large", "the query is over 1 MB").await {
         Ok(b) => b,
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "query_too_large",
-                "the query is over 1 MB",
-            )
-        }
+        Err(r) => return r,
     };
     let text = String::from_utf8_lossy(&body).into_owned();
     // Plain SQL, or {"sql": "..."}.
@@ -200,15 +188,9 @@ pub(crate) async fn admin_profile(st: &AppState, req: Request) -> Response {
     if let Some(r) = admin_refusal(st, &req) {
         return r;
     }
-    let body = match to_bytes(req.into_body(), 64 << 10).await {
+    let body = match body_within(req, 64 << 10, "too_large", "the body is over 64 KB").await {
         Ok(b) => b,
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "too_large",
-                "the body is over 64 KB",
-            )
-        }
+        Err(r) => return r,
     };
     let j: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
     let flag = |k: &str| j.get(k).and_then(Json::as_bool).unwrap_or(false);
@@ -268,4 +250,17 @@ pub(crate) async fn admin_profile(st: &AppState, req: Request) -> Response {
             "the lookup stopped unexpectedly",
         ),
     }
+}
+
+/// The request's body, or 400 `code` with `message` when it is over
+/// `limit` bytes.
+async fn body_within(
+    req: Request,
+    limit: usize,
+    code: &str,
+    message: &str,
+) -> Result<axum::body::Bytes, Response> {
+    to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| error(StatusCode::BAD_REQUEST, code, message))
 }

@@ -147,12 +147,8 @@ fn cursor_json(next: Option<String>, limit: usize) -> Json {
 /// A cell as the Profile API writes it: timestamps in ISO-8601.
 pub fn value_json(v: &Value) -> Json {
     match v {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Int(i) => Json::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Value::Str(s) => Json::String(s.clone()),
         Value::Ts(t) => Json::String(format_iso(*t)),
+        other => crate::query::cell(other),
     }
 }
 
