@@ -52,6 +52,7 @@ mod tests;
 
 pub use effect::{Conflict, Effect, Forgotten, IdentIdx, Outcome, ProfileIdx, Rule};
 pub use segment_id::make_id;
+pub use snapshot::newest_cover;
 pub use stored::{EngineMeta, ProfileRecord, RestoreError};
 
 use crate::bytes::same_bytes;

@@ -41,7 +41,7 @@ pub mod settings;
 mod testgen;
 
 pub use engine::{
-    Conflict, Effect, Engine, EngineMeta, Forgotten, IdentIdx, Outcome, ProfileIdx, ProfileRecord,
-    RestoreError, Rule,
+    newest_cover, Conflict, Effect, Engine, EngineMeta, Forgotten, IdentIdx, Outcome, ProfileIdx,
+    ProfileRecord, RestoreError, Rule,
 };
 pub use settings::{IdScheme, IdentifierConfig, IdentityConfig, Settings, SettingsError, Window};

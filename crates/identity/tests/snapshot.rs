@@ -134,3 +134,101 @@ fn corrupt_snapshots_are_refused() {
         let _ = restore(m);
     }
 }
+
+/// The chunks of maximal runs of `dirty` profiles (ascending), at most
+/// `cap` profiles each: what a commit appends to the state log.
+fn runs(e: &Engine, dirty: &[u32], cap: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < dirty.len() {
+        let start = dirty[i];
+        let mut end = start + 1;
+        i += 1;
+        while i < dirty.len() && dirty[i] == end && ((end - start) as usize) < cap {
+            end += 1;
+            i += 1;
+        }
+        let mut b = Vec::new();
+        e.encode_snapshot(start..end, &mut b);
+        out.push(b);
+    }
+    out
+}
+
+/// A log of layers — a full snapshot, then after each slice of a random
+/// stream only the changed profiles' chunks — restores to the engine that
+/// wrote it, whatever order the rows come back in: each profile comes from
+/// the newest layer holding it, partly replaced chunks are cut.
+#[test]
+fn a_log_of_changed_profiles_restores_the_newest_state() {
+    let stream = random_stream(11, 400);
+    for cap in [1usize, 3, 64] {
+        let mut e = sample();
+        e.take_dirty();
+        let mut log: Vec<(i64, Vec<u8>)> = chunks(&e, 5).into_iter().map(|c| (0, c)).collect();
+        for (layer, part) in stream.chunks(37).enumerate() {
+            for v in part {
+                run(&mut e, v);
+            }
+            let dirty = e.take_dirty();
+            for c in runs(&e, &dirty, cap) {
+                log.push((layer as i64 + 1, c));
+            }
+            let mut shuffled: Vec<(i64, &[u8])> =
+                log.iter().map(|(l, c)| (*l, c.as_slice())).collect();
+            shuffled.reverse();
+            let cover = ps_identity::newest_cover(&shuffled).unwrap();
+            let r = Engine::restore_snapshot(
+                settings(),
+                IdScheme::Sequential,
+                "test",
+                &e.meta(),
+                cover.iter().map(|c| &**c),
+            )
+            .unwrap();
+            assert_eq!(records(&r), records(&e), "cap {cap}, layer {layer}");
+        }
+        assert!(log.len() > 20, "the log grew");
+    }
+}
+
+/// A cut chunk is refused like any other when its source is corrupt, and
+/// a profile no layer holds is reported missing.
+#[test]
+fn a_log_with_a_hole_is_refused() {
+    let e = sample();
+    let c = chunks(&e, 2);
+    assert!(c.len() >= 3);
+    let log: Vec<(i64, &[u8])> = c
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, c)| (0, c.as_slice()))
+        .collect();
+    let cover = ps_identity::newest_cover(&log).unwrap();
+    let err = Engine::restore_snapshot(
+        settings(),
+        IdScheme::Sequential,
+        "test",
+        &e.meta(),
+        cover.iter().map(|c| &**c),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("missing"), "{err}");
+    let mut bad = c[0].clone();
+    bad.truncate(bad.len() / 2);
+    let mut e2 = c.clone();
+    e2[0] = bad;
+    let newer = {
+        let mut b = Vec::new();
+        e.encode_snapshot(1..2, &mut b);
+        b
+    };
+    let log: Vec<(i64, &[u8])> = e2
+        .iter()
+        .map(|c| (0, c.as_slice()))
+        .chain([(1, newer.as_slice())])
+        .collect();
+    assert!(ps_identity::newest_cover(&log).is_err());
+}

@@ -10,6 +10,12 @@
 //! The restored engine is the one [`Engine::restore`] would build from the
 //! same profiles' records, so it behaves exactly like the uninterrupted one.
 //!
+//! Chunks can also be kept as a log ([`newest_cover`]): each commit appends
+//! chunks of only the profiles it changed, tagged with a rising *layer*
+//! number, and a profile's state is the one in the newest layer holding it.
+//! `newest_cover` cuts such a log down to chunks that cover every profile
+//! once, which `restore_snapshot` then reads as usual.
+//!
 //! ## Layout (all integers LEB128 varints, `i64` zigzagged)
 //! ```text
 //! chunk   := FORMAT first count ident_count
@@ -29,6 +35,7 @@ use super::record::{IdentRec, Profile, TraitRec};
 use super::{Engine, EngineMeta, IdentIdx, ProfileIdx, ProfileRecord, RestoreError};
 use crate::settings::{IdScheme, Settings, TypeId};
 use serde_json::Value as Json;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -475,4 +482,110 @@ impl<'a> Chunk<'a> {
             .copied()
             .ok_or_else(|| corrupt("trait name out of range"))
     }
+}
+
+/// Skips one profile record; returns how many identifiers it holds.
+fn skip_profile(r: &mut Reader<'_>) -> Result<u64, RestoreError> {
+    r.str()?;
+    r.var()?;
+    r.var()?;
+    let ni = r.len()?;
+    for _ in 0..ni {
+        r.var()?;
+        r.str()?;
+        r.var()?;
+    }
+    for _ in 0..r.len()? {
+        r.var()?;
+        r.value()?;
+        r.var()?;
+    }
+    Ok(ni as u64)
+}
+
+/// The part of `chunk` holding profiles `range` (inside the chunk's own),
+/// as a chunk of its own: the header rewritten, the dictionaries and the
+/// profiles' bytes copied.
+fn slice(chunk: &[u8], range: Range<u64>) -> Result<Vec<u8>, RestoreError> {
+    let h = head(chunk)?;
+    let mut rd = h.reader;
+    Chunk::dictionaries(&mut rd)?;
+    let dict_end = rd.pos;
+    let dict_start = {
+        // The dictionaries start after the header's four fields.
+        let mut r = Reader { b: chunk, pos: 1 };
+        for _ in 0..3 {
+            r.var()?;
+        }
+        r.pos
+    };
+    let (mut start, mut end, mut idents) = (dict_end, dict_end, 0u64);
+    for k in h.first..h.first + h.count {
+        if k == range.start {
+            start = rd.pos;
+        }
+        let n = skip_profile(&mut rd)?;
+        if range.contains(&k) {
+            idents += n;
+            end = rd.pos;
+        }
+        if k + 1 == range.end {
+            break;
+        }
+    }
+    let mut out = Vec::with_capacity(16 + (dict_end - dict_start) + (end - start));
+    out.push(FORMAT);
+    put_var(&mut out, range.start);
+    put_var(&mut out, range.end - range.start);
+    put_var(&mut out, idents);
+    out.extend_from_slice(&chunk[dict_start..dict_end]);
+    out.extend_from_slice(&chunk[start..end]);
+    Ok(out)
+}
+
+/// Cuts a log of snapshot chunks down to chunks that hold every profile
+/// once: for each profile, its record in the chunk of the highest layer
+/// holding it (among equal layers, the later one). Chunks wholly replaced
+/// by newer ones are dropped, wholly live ones are passed on as they are,
+/// and partly replaced ones are cut into their live parts. Profiles no
+/// chunk holds stay missing, for [`Engine::restore_snapshot`] to report.
+pub fn newest_cover<'a>(chunks: &[(i64, &'a [u8])]) -> Result<Vec<Cow<'a, [u8]>>, RestoreError> {
+    let mut spans = Vec::with_capacity(chunks.len());
+    for (i, (layer, c)) in chunks.iter().enumerate() {
+        let h = head(c)?;
+        let end = h
+            .first
+            .checked_add(h.count)
+            .filter(|&e| e <= u64::from(u32::MAX))
+            .ok_or_else(|| corrupt("too many profiles"))?;
+        spans.push((*layer, i, h.first, end));
+    }
+    // Oldest first, so a newer chunk's claim overwrites an older one's.
+    spans.sort_unstable_by_key(|&(layer, i, _, _)| (layer, i));
+    let total = spans.iter().map(|s| s.3).max().unwrap_or(0) as usize;
+    let mut owner = vec![u32::MAX; total];
+    for &(_, i, first, end) in &spans {
+        owner[first as usize..end as usize].fill(i as u32);
+    }
+    let mut out = Vec::new();
+    for &(_, i, first, end) in &spans {
+        let claimed = &owner[first as usize..end as usize];
+        if claimed.iter().all(|&o| o == i as u32) {
+            out.push(Cow::Borrowed(chunks[i].1));
+            continue;
+        }
+        let mut k = first;
+        while k < end {
+            if owner[k as usize] != i as u32 {
+                k += 1;
+                continue;
+            }
+            let run = k;
+            while k < end && owner[k as usize] == i as u32 {
+                k += 1;
+            }
+            out.push(Cow::Owned(slice(chunks[i].1, run..k)?));
+        }
+    }
+    Ok(out)
 }
