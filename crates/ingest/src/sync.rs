@@ -20,7 +20,7 @@
 
 use crate::control::Control;
 use crate::inbox::{Checkpoint, EntryKind, ReadBatch, Reader};
-use crate::prepare::prepare;
+use crate::prepare::{prepare, unchanged};
 use crate::state::Shared;
 use ps_pipeline::{
     Batch, Driver, EventSource, Landed, Origin, RegulationKind, Space, SpaceConfig, Subject,
@@ -303,8 +303,10 @@ impl SyncLoop {
             summary: &mut self.summary,
             read: None,
         };
+        let batch_events = usize::try_from(self.max_events).unwrap_or(usize::MAX);
         let driver = Driver {
-            batch_events: usize::try_from(self.max_events).unwrap_or(usize::MAX),
+            batch_events,
+            commit_events: batch_events,
         };
         let stepped = driver.step(wh.as_mut(), space, &mut source);
         match stepped {
@@ -420,6 +422,20 @@ fn add_records(space: &mut Space, batch: &mut Batch, rb: &ReadBatch) {
             }
             match e.kind {
                 EntryKind::Payload => {
+                    let origin = Origin {
+                        place: &place,
+                        default_source: None,
+                        batch_write_key: rec.write_key.as_deref(),
+                    };
+                    if let Some(doc) = unchanged(
+                        &e.bytes,
+                        rec.kind.as_deref(),
+                        shared.as_ref(),
+                        rec.peer_ip.as_deref(),
+                    ) {
+                        let _ = space.add(batch, Ok(doc), Some(&e.bytes), origin, arrival);
+                        continue;
+                    }
                     let payload = serde_json::from_slice(&e.bytes)
                         .map(|mut j: serde_json::Value| {
                             if let serde_json::Value::Object(o) = &mut j {
@@ -433,11 +449,6 @@ fn add_records(space: &mut Space, batch: &mut Batch, rb: &ReadBatch) {
                             j
                         })
                         .map_err(|e| e.to_string());
-                    let origin = Origin {
-                        place: &place,
-                        default_source: None,
-                        batch_write_key: rec.write_key.as_deref(),
-                    };
                     let _ = space.add_json(batch, payload, Some(&e.bytes), origin, arrival);
                 }
                 EntryKind::TooLarge => {
