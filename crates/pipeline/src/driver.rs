@@ -14,7 +14,7 @@
 //! batches (serve answers privacy requests there).
 
 use crate::batch::Batch;
-use crate::commit::{Landed, Prepared};
+use crate::commit::{Landed, Pending, Prepared};
 use crate::error::Result;
 use crate::space::Space;
 use crate::stats::SyncStats;
@@ -37,8 +37,16 @@ pub trait EventSource {
 /// Batches a source's events and lands them in order.
 #[derive(Debug, Clone, Copy)]
 pub struct Driver {
-    /// Events per warehouse transaction.
+    /// Events per batch: the unit the rows are built and handed to the
+    /// warehouse in, so it bounds memory (two batches are held at once).
     pub batch_events: usize,
+    /// Events per warehouse transaction in [`Driver::run`]: batches are
+    /// added to one open transaction until it holds this many, then it
+    /// commits ([`Pending`]). A source that can be replayed (a file) loses
+    /// nothing to a crash but the work since the last commit, and each
+    /// commit pays once for the engine state, the materialization and the
+    /// warehouse's own commit work; [`Driver::step`] commits every batch.
+    pub commit_events: usize,
 }
 
 impl Driver {
@@ -66,8 +74,10 @@ impl Driver {
     }
 
     /// Lands everything the source has, each batch on a landing thread
-    /// while the next one fills, and at least one batch (so an empty input
-    /// still commits the space's tables). Returns the summed statistics.
+    /// while the next one fills, committing every
+    /// [`commit_events`](Driver::commit_events) events and at the end, and
+    /// at least one batch (so an empty input still commits the space's
+    /// tables). Returns the summed statistics.
     pub fn run(
         &self,
         wh: &mut dyn Warehouse,
@@ -81,17 +91,33 @@ impl Driver {
             let mut lander = Lander {
                 scope,
                 wh: Some(wh),
+                pending: Some(Pending::default()),
                 inflight: None,
                 total: SyncStats::default(),
             };
+            // Events handed to the open transaction so far; `None` when
+            // none is open. Whether a batch ends its transaction is decided
+            // here, before it is prepared: only the last batch of a
+            // transaction carries the state of the profiles changed in it.
+            let mut open: Option<usize> = None;
             let mut first = true;
             loop {
                 let mut batch = space.begin_batch(now_micros());
                 let more = source.fill(space, &mut batch, self.batch_events)?;
                 let empty = batch.stats.read == 0 && batch.is_empty();
-                if !empty || first {
-                    let prepared = space.prepare(&dialect, batch);
-                    lander.land(space, source, Some(prepared))?;
+                // The first batch always lands (an empty input still
+                // commits the space's tables), and an open transaction is
+                // closed by the last one, empty or not.
+                if !empty || first || (!more && open.is_some()) {
+                    let events = open.unwrap_or(0) + batch.len();
+                    let commit = !more || events >= self.commit_events;
+                    let prepared = if commit {
+                        space.prepare(&dialect, batch)
+                    } else {
+                        space.prepare_part(&dialect, batch)
+                    };
+                    open = (!commit).then_some(events);
+                    lander.land(space, source, Some((prepared, commit)))?;
                 }
                 first = false;
                 if !more {
@@ -104,41 +130,59 @@ impl Driver {
     }
 }
 
-/// What a landing thread gives back: the warehouse and how the landing went.
-type LandResult<'env> = (&'env mut dyn Warehouse, Result<Landed>);
+/// What a landing thread gives back: the warehouse, the open transaction
+/// and the batches it committed, if it committed.
+type LandResult<'env> = (&'env mut dyn Warehouse, Pending, Result<Vec<Landed>>);
 
-/// The warehouse, or the thread that has it while a batch lands.
+/// The warehouse and its open transaction, or the thread that has them
+/// while a batch lands.
 struct Lander<'scope, 'env> {
     scope: &'scope std::thread::Scope<'scope, 'env>,
     wh: Option<&'env mut dyn Warehouse>,
+    pending: Option<Pending>,
     inflight: Option<std::thread::ScopedJoinHandle<'scope, LandResult<'env>>>,
     total: SyncStats,
 }
 
 impl<'scope, 'env> Lander<'scope, 'env> {
-    /// Waits for the batch in flight (accounting for it and telling the
-    /// source), then starts landing `prepared`, if any.
+    /// Waits for the batch in flight (accounting for what it committed and
+    /// telling the source), then starts landing the next batch, if any,
+    /// and committing after it if it is the last of its transaction.
     fn land(
         &mut self,
         space: &mut Space,
         source: &mut dyn EventSource,
-        prepared: Option<Prepared>,
+        next: Option<(Prepared, bool)>,
     ) -> Result<()> {
         if let Some(h) = self.inflight.take() {
-            let (wh, landed) = h.join().expect("the landing thread does not panic");
+            let (wh, pending, landed) = h.join().expect("the landing thread does not panic");
             self.wh = Some(wh);
-            let landed = landed?;
-            space.account(&landed);
-            self.total.merge(&landed.stats);
-            source.landed(&landed)?;
+            self.pending = Some(pending);
+            for landed in landed? {
+                space.account(&landed);
+                self.total.merge(&landed.stats);
+                source.landed(&landed)?;
+            }
         }
-        if let Some(p) = prepared {
-            let wh = self.wh.take().expect("no landing in flight");
-            self.inflight = Some(self.scope.spawn(move || {
-                let r = p.land(&mut *wh);
-                (wh, r)
-            }));
-        }
+        let Some((p, commit)) = next else {
+            debug_assert!(
+                !self.pending.as_ref().is_some_and(Pending::is_open),
+                "the last batch commits"
+            );
+            return Ok(());
+        };
+        let wh = self.wh.take().expect("no landing in flight");
+        let mut pending = self.pending.take().expect("no landing in flight");
+        self.inflight = Some(self.scope.spawn(move || {
+            let r = pending.add(&mut *wh, p).and_then(|()| {
+                if commit {
+                    pending.commit(&mut *wh)
+                } else {
+                    Ok(Vec::new())
+                }
+            });
+            (wh, pending, r)
+        }));
         Ok(())
     }
 }

@@ -51,7 +51,7 @@ pub mod stats;
 pub mod sync;
 
 pub use batch::Batch;
-pub use commit::{Landed, Prepared};
+pub use commit::{Landed, Pending, Prepared};
 pub use config::{Source, SpaceConfig};
 pub use driver::{Driver, EventSource};
 pub use error::{Error, Result};
@@ -59,4 +59,4 @@ pub use privacy::{Regulation, RegulationKind, Subject};
 pub use space::{Origin, Space, Timings};
 pub use state::RecoveryTimings;
 pub use stats::SyncStats;
-pub use sync::{sync_files, Progress, SyncOptions};
+pub use sync::{sync_files, Progress, SyncOptions, DEFAULT_COMMIT_EVENTS};

@@ -242,8 +242,10 @@ impl Space {
                 meta.insert(k.clone(), v.clone());
             }
         }
-        if let Some(v) = meta.get("version") {
-            if v != STATE_VERSION {
+        if let Some(v) = meta.get("version").cloned() {
+            if v == crate::state::MIGRATES_FROM {
+                migrate_state_log(wh, &schema, &mut meta)?;
+            } else if v != STATE_VERSION {
                 return Err(Error::state(
                     &schema,
                     format!("state version {v} is not supported (expected {STATE_VERSION})"),
@@ -267,10 +269,10 @@ impl Space {
         let t = Instant::now();
         // Streamed and decoded row by row: holding the text rows and their
         // bytes at once doubled the peak memory of a restart.
-        let mut chunks: Vec<Vec<u8>> = Vec::new();
+        let mut chunks: Vec<(i64, Vec<u8>)> = Vec::new();
         let mut bad = None;
         wh.for_each_row(
-            &sql::select(&d, &schema, c::STATE_PROFILES, &[Col::State]),
+            &sql::select(&d, &schema, c::STATE_PROFILES, &[Col::Chunk, Col::State]),
             &mut |r| {
                 let td = Instant::now();
                 match crate::state::decode_row(r) {
@@ -285,14 +287,19 @@ impl Space {
         }
         recovery.fetch = t.elapsed() - recovery.decode;
         let t = Instant::now();
-        let engine = Engine::restore_snapshot(
-            settings,
-            cfg.identity.id_scheme,
-            &schema,
-            &engine_meta,
-            chunks.iter().map(Vec::as_slice),
-        )
-        .map_err(|e| Error::state(&schema, e.to_string()))?;
+        let log: Vec<(i64, &[u8])> = chunks.iter().map(|(l, b)| (*l, b.as_slice())).collect();
+        let engine = ps_identity::newest_cover(&log)
+            .and_then(|cover| {
+                Engine::restore_snapshot(
+                    settings,
+                    cfg.identity.id_scheme,
+                    &schema,
+                    &engine_meta,
+                    cover.iter().map(|c| &**c),
+                )
+            })
+            .map_err(|e| Error::state(&schema, e.to_string()))?;
+        drop(log);
         drop(chunks);
         recovery.restore = t.elapsed();
         let t = Instant::now();
@@ -368,6 +375,15 @@ impl Space {
             reserved_event: c::reserved_event_columns().iter().copied().collect(),
             reserved_traits: c::reserved_trait_names().into_iter().collect(),
             timings: Timings::default(),
+            state_layer: meta
+                .get(crate::state::LAYER_META)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+            state_log: meta
+                .get(crate::state::LOG_META)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+            compact_state: false,
             meta,
             scratch_written: Vec::new(),
             scratch_text: String::new(),
@@ -385,6 +401,35 @@ impl Space {
             compute,
         })
     }
+}
+
+/// Moves a space from state version 2 (one row per fixed chunk of
+/// profiles, `chunk` its number) to the log of version 3: its rows are one
+/// complete layer, so they all become layer 0. One transaction, so a crash
+/// leaves either layout whole.
+fn migrate_state_log(
+    wh: &mut dyn Warehouse,
+    schema: &str,
+    meta: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    let d = wh.dialect().clone();
+    let profiles = wh.query(&sql::count(&d, schema, c::STATE_PROFILES, None))?;
+    let rows = match profiles.first().and_then(|r| r.first()) {
+        Some(Value::Int(n)) => *n,
+        _ => 0,
+    };
+    transaction(wh, |wh| {
+        wh.execute(&sql::state_rows_to_layer_zero(&d, schema))?;
+        set_meta(wh, schema, "version", STATE_VERSION)
+    })?;
+    meta.insert("version".to_owned(), STATE_VERSION.to_owned());
+    // Each version-2 row held up to CHUNK profiles.
+    meta.insert(
+        crate::state::LOG_META.to_owned(),
+        (rows.max(0) as u64 * u64::from(crate::state::CHUNK)).to_string(),
+    );
+    tracing::info!(space = %schema, "engine state moved to the version-3 log layout");
+    Ok(())
 }
 
 /// A space name becomes a schema name: keep it to what every warehouse

@@ -326,6 +326,9 @@ impl Space {
             }
             (RegulationKind::Delete, Some(p)) => {
                 reg.rows_deleted = self.plan_delete(wh, &d, p, &mut batch)?;
+                // Older layers of the engine-state log still hold the
+                // profile: this commit rewrites the log without them.
+                self.compact_state = true;
                 let total: u64 = reg.rows_deleted.values().sum();
                 reg.message = format!("{total} rows deleted");
             }

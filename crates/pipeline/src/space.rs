@@ -97,6 +97,13 @@ pub struct Space {
     pub timings: Timings,
     /// `_ps_meta` as of the last commit (checkpoints included).
     pub(crate) meta: BTreeMap<String, String>,
+    /// The engine-state log: the newest layer's number and the profile
+    /// records it holds (`state::LAYER_META`, `state::LOG_META`).
+    pub(crate) state_layer: i64,
+    pub(crate) state_log: u64,
+    /// The next commit compacts the engine-state log, so that no older
+    /// layer keeps what a privacy deletion removed.
+    pub(crate) compact_state: bool,
     /// Reused per event body: which columns it has written.
     pub(crate) scratch_written: Vec<bool>,
     /// Text of array/object leaves while they are written (`Cell::from_ref`).

@@ -2,10 +2,28 @@
 
 use std::time::Duration;
 
-/// Version of the internal state layout, stored in `_ps_meta`. 2: engine
-/// state in `_ps_profiles` as binary snapshot chunks; 1 held one JSON record
-/// per profile.
-pub(crate) const STATE_VERSION: &str = "2";
+/// Version of the internal state layout, stored in `_ps_meta`. 3: the
+/// engine state in `_ps_profiles` is a log — each commit appends chunks of
+/// the profiles it changed, `chunk` holding the commit's layer number — and
+/// is compacted to one layer when it has grown; 2 kept one row per fixed
+/// chunk of 64 profiles, replaced on change (read and migrated, see
+/// [`MIGRATES_FROM`]); 1 held one JSON record per profile.
+pub(crate) const STATE_VERSION: &str = "3";
+
+/// The older layout `Space::open` migrates: its rows become layer 0.
+pub(crate) const MIGRATES_FROM: &str = "2";
+
+/// `_ps_meta` key: the layer number of the newest engine-state rows.
+pub(crate) const LAYER_META: &str = "state_layer";
+
+/// `_ps_meta` key: profile records in the engine-state log, live or
+/// replaced by newer ones (compaction keeps it near the profile count).
+pub(crate) const LOG_META: &str = "state_log";
+
+/// Profile records the log may hold beyond twice the profile count before
+/// a commit compacts it: each compaction rewrites every profile once, so
+/// appends pay for it at most once over.
+pub const COMPACT_SLACK: u64 = 4096;
 
 /// `_ps_meta` key set to `1` once `_ps_seen` holds every dedupe key of the
 /// space; spaces from before it get their keys from the event tables once.
@@ -27,63 +45,83 @@ pub struct RecoveryTimings {
     pub total: Duration,
 }
 
-/// Profiles per `_ps_profiles` row. A commit rewrites the chunks holding the
-/// profiles it changed, so a sync touching k scattered profiles writes about
-/// k × CHUNK records; a restart reads profiles / CHUNK rows.
+/// Profiles per `_ps_profiles` row at most: a compaction writes every
+/// profile in rows of this many, a commit the runs of consecutive changed
+/// profiles cut at this length.
 pub const CHUNK: u32 = 64;
 
-/// The chunk a profile's state is stored in.
-pub fn chunk_of(p: ps_identity::ProfileIdx) -> u32 {
-    p / CHUNK
+/// The engine-state rows `(layer, state)` of the `dirty` profiles
+/// (ascending, as `take_dirty` gives them): a chunk per run of consecutive
+/// profiles, each holding their snapshot as base64 text (the column is
+/// text in every warehouse).
+pub fn encode_dirty(
+    engine: &ps_identity::Engine,
+    layer: i64,
+    dirty: &[ps_identity::ProfileIdx],
+) -> Vec<Vec<ps_spec::Value>> {
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while i < dirty.len() {
+        let start = dirty[i];
+        let mut end = start + 1;
+        i += 1;
+        while i < dirty.len() && dirty[i] == end && end - start < CHUNK {
+            end += 1;
+            i += 1;
+        }
+        ranges.push(start..end);
+    }
+    encode_ranges(engine, layer, ranges)
 }
 
-/// The engine state rows `(chunk, state)` for `chunks` (ascending, deduped),
-/// each holding the snapshot of its profiles as base64 text (the column is
-/// text in every warehouse).
-pub fn encode_chunks(engine: &ps_identity::Engine, chunks: &[u32]) -> Vec<Vec<ps_spec::Value>> {
-    use ps_warehouse::contract::{Col, Layout, STATE_PROFILES};
+/// The engine-state rows `(layer, state)` of every profile, in chunks of
+/// [`CHUNK`]: the whole log after a compaction.
+pub fn encode_all(engine: &ps_identity::Engine, layer: i64) -> Vec<Vec<ps_spec::Value>> {
     let n = engine.profile_count() as u32;
+    encode_ranges(
+        engine,
+        layer,
+        (0..n.div_ceil(CHUNK)).map(|c| c * CHUNK..(c * CHUNK + CHUNK).min(n)),
+    )
+}
+
+fn encode_ranges(
+    engine: &ps_identity::Engine,
+    layer: i64,
+    ranges: impl IntoIterator<Item = std::ops::Range<ps_identity::ProfileIdx>>,
+) -> Vec<Vec<ps_spec::Value>> {
+    use ps_warehouse::contract::{Col, Layout, STATE_PROFILES};
     let mut buf = Vec::new();
     let layout = Layout::of(STATE_PROFILES);
-    chunks
-        .iter()
-        .map(|&c| {
-            let start = c * CHUNK;
-            let end = (start + CHUNK).min(n);
+    ranges
+        .into_iter()
+        .map(|r| {
             buf.clear();
-            engine.encode_snapshot(start..end, &mut buf);
+            engine.encode_snapshot(r, &mut buf);
             let mut row = layout.row();
-            row.set(Col::Chunk, ps_spec::Value::Int(i64::from(c)))
+            row.set(Col::Chunk, ps_spec::Value::Int(layer))
                 .set(Col::State, ps_spec::Value::Str(base64::encode(&buf)));
             row.into_cells()
         })
         .collect()
 }
 
-/// The chunks holding `dirty` profiles (ascending, as `take_dirty` gives
-/// them), each once.
-pub fn chunks_of(dirty: &[ps_identity::ProfileIdx]) -> Vec<u32> {
-    let mut c: Vec<u32> = dirty.iter().map(|&p| chunk_of(p)).collect();
-    c.sort_unstable();
-    c.dedup();
-    c
-}
-
-/// The snapshot bytes of one `SELECT state FROM _ps_profiles` row.
-pub fn decode_row(r: Vec<ps_spec::Value>) -> Result<Vec<u8>, String> {
-    match r.first() {
-        Some(ps_spec::Value::Str(s)) => {
+/// The layer and snapshot bytes of one `SELECT chunk, state FROM
+/// _ps_profiles` row.
+pub fn decode_row(r: Vec<ps_spec::Value>) -> Result<(i64, Vec<u8>), String> {
+    match r.as_slice() {
+        [ps_spec::Value::Int(layer), ps_spec::Value::Str(s)] => {
             let mut b = Vec::new();
             base64::decode(s, &mut b)
                 .ok_or_else(|| "a profile state row is not base64".to_owned())?;
-            Ok(b)
+            Ok((*layer, b))
         }
-        _ => Err("profile state row without state".to_owned()),
+        _ => Err("profile state row without layer or state".to_owned()),
     }
 }
 
-/// Refuses a space whose `_ps_meta` records another state layout, before
-/// anything is created or read in it.
+/// Refuses a space whose `_ps_meta` records a state layout other than
+/// `version` or [`MIGRATES_FROM`], before anything is created or read in it.
 pub fn check_version(
     wh: &mut dyn ps_warehouse::Warehouse,
     schema: &str,
@@ -101,7 +139,7 @@ pub fn check_version(
     );
     for r in wh.query(&sql)? {
         if let Some(ps_spec::Value::Str(v)) = r.first() {
-            if v != version {
+            if v != version && v != MIGRATES_FROM {
                 return Err(crate::error::Error::State {
                     space: schema.to_owned(),
                     message: format!(

@@ -81,12 +81,22 @@ impl BufRead for Stoppable<'_> {
     }
 }
 
+/// Events per transaction of a file sync unless configured: large enough
+/// that the per-commit work (engine state, materialization, the
+/// warehouse's checkpoint) is paid rarely, small enough that a crash late
+/// in a big file keeps most of it.
+pub const DEFAULT_COMMIT_EVENTS: usize = 1_000_000;
+
 /// How a file sync runs.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
-    /// Events per warehouse transaction. Larger batches load faster; each
-    /// committed batch survives a crash of the run.
+    /// Events per batch (rows built and handed to the warehouse at once):
+    /// bounds memory, as two batches are held at once.
     pub batch_events: usize,
+    /// Events per warehouse transaction (whole batches: a transaction
+    /// holds at least one). Each commit survives a crash of the run; a
+    /// rerun skips what landed (message-id dedupe) and redoes the rest.
+    pub commit_events: usize,
     /// Source id for events that carry no write key.
     pub default_source: Option<String>,
 }
@@ -95,6 +105,7 @@ impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             batch_events: 100_000,
+            commit_events: DEFAULT_COMMIT_EVENTS,
             default_source: None,
         }
     }
@@ -111,8 +122,8 @@ pub struct Progress {
     pub events: u64,
 }
 
-/// Replays `files` in order into the space, committing every
-/// `opts.batch_events` events. Returns the summed statistics.
+/// Replays `files` in order into the space, in batches of
+/// `opts.batch_events` events, committing every `opts.commit_events`. Returns the summed statistics.
 pub fn sync_files(
     wh: &mut dyn Warehouse,
     space: &mut Space,
@@ -143,6 +154,7 @@ pub fn sync_files(
     };
     Driver {
         batch_events: opts.batch_events,
+        commit_events: opts.commit_events,
     }
     .run(wh, space, &mut source)
 }

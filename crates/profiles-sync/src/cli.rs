@@ -61,9 +61,13 @@ pub(crate) enum Command {
         /// Source id for events without a write key.
         #[arg(long)]
         source: Option<String>,
-        /// Events per warehouse transaction (overrides `sync.batch_events`).
+        /// Events per batch, the unit rows are built in (overrides
+        /// `sync.batch_events`).
         #[arg(long)]
         batch_events: Option<usize>,
+        /// Events per warehouse transaction (overrides `sync.commit_events`).
+        #[arg(long)]
+        commit_events: Option<usize>,
         /// Print the summary as JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -239,6 +243,14 @@ pub(crate) enum Command {
         /// Keep the generated file and warehouse.
         #[arg(long)]
         keep: bool,
+        /// Events per batch (what `sync.batch_events` sets; serve's batches
+        /// under load are `server.sync_max_events`).
+        #[arg(long, default_value_t = 100_000)]
+        batch_events: usize,
+        /// Events per warehouse transaction (what `sync.commit_events`
+        /// sets; equal to `--batch-events` for serve's one commit a batch).
+        #[arg(long, default_value_t = ps_pipeline::DEFAULT_COMMIT_EVENTS)]
+        commit_events: usize,
     },
 }
 
@@ -257,9 +269,17 @@ pub(crate) fn run() -> ExitCode {
             files,
             source,
             batch_events,
+            commit_events,
             json,
             as_of,
-        } => cmd::sync::run(&cli.config, &files, source, batch_events, json, as_of),
+        } => cmd::sync::run(
+            &cli.config,
+            &files,
+            source,
+            (batch_events, commit_events),
+            json,
+            as_of,
+        ),
         Command::Materialize { full } => cmd::materialize::run(&cli.config, full),
         Command::Gen {
             events,
@@ -322,6 +342,8 @@ pub(crate) fn run() -> ExitCode {
             input,
             json,
             keep,
+            batch_events,
+            commit_events,
             ..
         } => cmd::bench::run(cmd::bench::Args {
             events,
@@ -330,6 +352,8 @@ pub(crate) fn run() -> ExitCode {
             input,
             json,
             keep,
+            batch_events,
+            commit_events,
         }),
     };
     match result {

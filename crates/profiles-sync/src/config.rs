@@ -265,12 +265,16 @@ pub(crate) struct SyncConfig {
     /// Events per warehouse transaction during `sync`.
     #[serde(default = "default_batch")]
     pub(crate) batch_events: usize,
+    /// Events per warehouse transaction during `sync` (whole batches).
+    #[serde(default = "default_commit")]
+    pub(crate) commit_events: usize,
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
             batch_events: default_batch(),
+            commit_events: default_commit(),
         }
     }
 }
@@ -280,6 +284,10 @@ impl Default for SyncConfig {
 /// making the sync faster.
 fn default_batch() -> usize {
     100_000
+}
+
+fn default_commit() -> usize {
+    ps_pipeline::DEFAULT_COMMIT_EVENTS
 }
 
 impl Config {
@@ -329,6 +337,9 @@ impl Config {
         }
         if self.sync.batch_events == 0 {
             bail!("invalid setting `sync.batch_events`: must be at least 1");
+        }
+        if self.sync.commit_events == 0 {
+            bail!("invalid setting `sync.commit_events`: must be at least 1");
         }
         ps_identity::Settings::new(&self.identity)?;
         let server = self.server.to_config()?;

@@ -101,13 +101,12 @@ pub fn is_in(col: Col, values: &[String]) -> String {
     format!("{} IN ({})", quote(col.name()), literal_list(values))
 }
 
-/// Deletes the engine-state chunks (`_ps_profiles`) listed in `_ps_keys`,
-/// which the commit replaces whole.
-pub fn delete_listed_state_chunks(d: &Dialect, schema: &str) -> String {
+/// Turns every engine-state row (`_ps_profiles`) into layer 0: the
+/// migration of a version-2 space, whose rows are one complete snapshot.
+pub fn state_rows_to_layer_zero(d: &Dialect, schema: &str) -> String {
     format!(
-        "DELETE FROM {} WHERE chunk IN (SELECT CAST(k AS BIGINT) FROM {})",
-        d.table(schema, c::STATE_PROFILES),
-        d.table(schema, c::STATE_KEYS)
+        "UPDATE {} SET chunk = 0",
+        d.table(schema, c::STATE_PROFILES)
     )
 }
 

@@ -6,7 +6,13 @@
 //! 2. **read**: read + decompress only;
 //! 3. **pipeline**: the real `sync` into a fresh warehouse, with the time of
 //!    each stage (parse+validate, identity, row building, landing,
-//!    materialization) measured inside the pipeline.
+//!    materialization) measured inside the pipeline;
+//! 4. on DuckDB, two floors of DuckDB's own, each into a fresh file through
+//!    the same `duckdb` crate: loading the input raw (`read_json_auto`, what
+//!    a user compares against), and re-writing exactly the pipeline's
+//!    output (`CREATE TABLE … AS SELECT` of every public table: the least
+//!    any tool landing these rows must write). The pipeline's time and file
+//!    size are printed as ratios to both.
 //!
 //! Peak RSS is read from `/proc/self/status` (VmHWM), reset between passes
 //! through `/proc/self/clear_refs`, so each pass reports its own peak.
@@ -46,6 +52,25 @@ struct Report {
     /// the engine state): the warehouse's load rate as the pipeline sees it.
     landing_rows_per_sec: f64,
     profiles: u64,
+    /// DuckDB's own floors, when the warehouse is a DuckDB file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duckdb: Option<DuckFloors>,
+}
+
+/// DuckDB doing the least work beside the pipeline (see the module doc).
+#[derive(Debug, Serialize)]
+struct DuckFloors {
+    /// `read_json_auto` of the input into a fresh file, closed.
+    raw_load_seconds: f64,
+    /// `CREATE TABLE … AS SELECT` of every public table of the pipeline's
+    /// file into a fresh file, closed.
+    rewrite_seconds: f64,
+    /// The pipeline's end-to-end time over each.
+    ratio_to_raw_load: f64,
+    ratio_to_rewrite: f64,
+    /// The pipeline's file, and DuckDB's copy of its public tables.
+    file_bytes: u64,
+    rewrite_file_bytes: u64,
 }
 
 fn reset_peak() {
@@ -80,6 +105,8 @@ pub(crate) struct Args {
     pub(crate) input: Option<PathBuf>,
     pub(crate) json: bool,
     pub(crate) keep: bool,
+    pub(crate) batch_events: usize,
+    pub(crate) commit_events: usize,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -154,8 +181,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let stats = sync_files(
         wh.as_mut(),
         &mut space,
-        &[input_s],
-        &SyncOptions::default(),
+        std::slice::from_ref(&input_s),
+        &SyncOptions {
+            batch_events: args.batch_events,
+            commit_events: args.commit_events,
+            ..SyncOptions::default()
+        },
         &mut |_| {},
     )?;
     // Closing is part of the run: DuckDB checkpoints what its WAL still
@@ -166,6 +197,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let close = tc.elapsed();
     let total = t.elapsed();
     let peak = peak_rss_mb();
+    let duck = match (&args.warehouse, warehouse_kind.as_str()) {
+        (None, "duckdb") => Some(duckdb_floors(
+            &dir,
+            &input_s,
+            &dir.join("bench.duckdb"),
+            total,
+        )?),
+        _ => None,
+    };
     let tm = space.timings;
     let accounted = tm.parse + tm.identity + tm.rows + tm.load + tm.materialize + close;
     let e2e = n as f64 / total.as_secs_f64();
@@ -202,6 +242,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         rows: stats.rows.clone(),
         profiles: space.engine().profile_count() as u64,
         stages,
+        duckdb: duck,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -239,6 +280,19 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             tm.load.as_secs_f64(),
             report.landing_rows_per_sec
         );
+        if let Some(f) = &report.duckdb {
+            println!(
+                "DuckDB floors: raw load (read_json_auto) {:.3} s, re-writing this output {:.3} s \
+                 -> end to end = {:.2}x the raw load, {:.2}x the re-write",
+                f.raw_load_seconds, f.rewrite_seconds, f.ratio_to_raw_load, f.ratio_to_rewrite
+            );
+            println!(
+                "file: {:.1} MB, DuckDB's copy of its public tables {:.1} MB ({:.2}x)",
+                f.file_bytes as f64 / 1e6,
+                f.rewrite_file_bytes as f64 / 1e6,
+                f.file_bytes as f64 / f.rewrite_file_bytes.max(1) as f64
+            );
+        }
         println!("profiles: {}", report.profiles);
         for (t, r) in &report.rows {
             println!("  {t}: {r}");
@@ -250,6 +304,73 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         eprintln!("kept {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// DuckDB's floors beside a pipeline run that took `total` and left its
+/// file at `ours` (closed). Both run with DuckDB's own defaults — a thread
+/// per core and its own row-group size — as a user loading by hand would.
+fn duckdb_floors(dir: &Path, input: &str, ours: &Path, total: Duration) -> Result<DuckFloors> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let fresh = |name: &str| -> Result<(PathBuf, Box<dyn ps_warehouse::Warehouse>)> {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        let url = format!(
+            "duckdb://{}?threads={threads}&row_group_size=122880",
+            path.display()
+        );
+        Ok((path, ps_warehouse::open(&url)?))
+    };
+    let sql_str = |s: &str| format!("'{}'", s.replace('\'', "''"));
+
+    let (raw_path, mut raw) = fresh("raw.duckdb")?;
+    let t = Instant::now();
+    raw.execute(&format!(
+        "CREATE TABLE raw AS SELECT * FROM read_json_auto({}, format = 'newline_delimited', ignore_errors = true)",
+        sql_str(input)
+    ))
+    .context("DuckDB's raw load of the input")?;
+    drop(raw);
+    let raw_load = t.elapsed();
+    let _ = std::fs::remove_file(&raw_path);
+
+    let (copy_path, mut copy) = fresh("copy.duckdb")?;
+    copy.execute(&format!(
+        "ATTACH {} AS src (READ_ONLY)",
+        sql_str(&ours.display().to_string())
+    ))?;
+    let tables = copy.query(
+        "SELECT table_schema, table_name FROM information_schema.tables \
+         WHERE table_catalog = 'src' AND table_name NOT LIKE '\\_ps\\_%' ESCAPE '\\' \
+         ORDER BY 1, 2",
+    )?;
+    let mut statements = Vec::new();
+    for r in &tables {
+        if let [ps_spec::Value::Str(schema), ps_spec::Value::Str(table)] = r.as_slice() {
+            statements.push(format!(
+                "CREATE SCHEMA IF NOT EXISTS {s}; CREATE TABLE {s}.{t} AS SELECT * FROM src.{s}.{t}",
+                s = ps_warehouse::quote(schema),
+                t = ps_warehouse::quote(table)
+            ));
+        }
+    }
+    let t = Instant::now();
+    for sql in &statements {
+        copy.execute(sql)?;
+    }
+    copy.execute("DETACH src")?;
+    drop(copy);
+    let rewrite = t.elapsed();
+    let file_bytes = std::fs::metadata(ours)?.len();
+    let rewrite_file_bytes = std::fs::metadata(&copy_path)?.len();
+    let _ = std::fs::remove_file(&copy_path);
+    Ok(DuckFloors {
+        raw_load_seconds: raw_load.as_secs_f64(),
+        rewrite_seconds: rewrite.as_secs_f64(),
+        ratio_to_raw_load: total.as_secs_f64() / raw_load.as_secs_f64(),
+        ratio_to_rewrite: total.as_secs_f64() / rewrite.as_secs_f64(),
+        file_bytes,
+        rewrite_file_bytes,
+    })
 }
 
 fn tempfile_dir() -> Result<PathBuf> {

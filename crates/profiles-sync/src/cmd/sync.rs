@@ -25,7 +25,7 @@ pub(crate) fn run(
     config: &Path,
     files: &[String],
     source: Option<String>,
-    batch: Option<usize>,
+    (batch, commit): (Option<usize>, Option<usize>),
     json: bool,
     as_of: Option<i64>,
 ) -> Result<ExitCode> {
@@ -33,6 +33,7 @@ pub(crate) fn run(
     space.set_as_of(as_of);
     let opts = SyncOptions {
         batch_events: batch.unwrap_or(cfg.sync.batch_events),
+        commit_events: commit.unwrap_or(cfg.sync.commit_events),
         default_source: source,
     };
     let sizes: Vec<u64> = files

@@ -72,11 +72,21 @@ fn differential(backend: Backend) {
             "the stream has per-event tables"
         );
 
-        // The same stream cut into many runs of small batches.
+        // The same stream cut into many runs of small batches, landed one
+        // batch a transaction and several batches a transaction (whose
+        // last batch alone writes the engine state).
         let many = Env::with_backend(&config(), backend);
         for (i, part) in split(&many, &file, 4, seed).iter().enumerate() {
             let batch = [37, 200, 61, 1000][i % 4].to_string();
-            many.ok(&["sync", "--batch-events", &batch, part.to_str().unwrap()]);
+            let commit = [100, 200, 150, 1000][i % 4].to_string();
+            many.ok(&[
+                "sync",
+                "--batch-events",
+                &batch,
+                "--commit-events",
+                &commit,
+                part.to_str().unwrap(),
+            ]);
             // After every run the incremental tables equal a full rebuild.
             let incremental = many.dump("gen");
             many.ok(&["materialize", "--full"]);
@@ -106,6 +116,8 @@ fn batches_and_runs_equal_one_run_postgres() {
 
 #[test]
 fn kill_9_during_sync_then_rerun_equals_clean_run() {
+    // Transactions of four batches: a kill lands between batches of an open
+    // transaction as often as during a commit.
     for backend in BACKENDS {
         let clean = Env::with_backend(&config(), backend);
         let file = generated(&clean, 6000, 3);
@@ -116,7 +128,7 @@ fn kill_9_during_sync_then_rerun_equals_clean_run() {
             let mut child = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
                 .arg("--config")
                 .arg(&env.config)
-                .args(["sync", "--batch-events", "250"])
+                .args(["sync", "--batch-events", "250", "--commit-events", "1000"])
                 .arg(&file)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -125,7 +137,14 @@ fn kill_9_during_sync_then_rerun_equals_clean_run() {
             std::thread::sleep(Duration::from_millis(delay_ms));
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
-            env.ok(&["sync", "--batch-events", "250", file.to_str().unwrap()]);
+            env.ok(&[
+                "sync",
+                "--batch-events",
+                "250",
+                "--commit-events",
+                "1000",
+                file.to_str().unwrap(),
+            ]);
             assert_eq!(
                 env.dump("gen"),
                 want,
@@ -133,4 +152,100 @@ fn kill_9_during_sync_then_rerun_equals_clean_run() {
             );
         }
     }
+}
+
+/// The engine state is a log of layers (state version 3): small commits
+/// each append the profiles they changed; a space still in version 2
+/// (one complete set of chunks) migrates on open and goes on exactly as an
+/// uninterrupted run; a privacy deletion compacts the log to one layer in
+/// which the deleted profile's identifiers are gone.
+#[test]
+fn engine_state_log_layers_migration_and_compaction() {
+    let one = Env::with_backend(&config(), Backend::DuckDb);
+    let file = generated(&one, 1500, 5);
+    one.ok(&["sync", file.to_str().unwrap()]);
+    let want = one.dump("gen");
+
+    let env = Env::with_backend(&config(), Backend::DuckDb);
+    let parts = split(&env, &file, 3, 5);
+    let small = |part: &PathBuf| {
+        env.ok(&[
+            "sync",
+            "--batch-events",
+            "40",
+            "--commit-events",
+            "40",
+            part.to_str().unwrap(),
+        ]);
+    };
+    let layers = |env: &Env| -> u64 {
+        env.query("SELECT count(DISTINCT chunk) FROM gen._ps_profiles")[0][0]
+            .parse()
+            .unwrap()
+    };
+    small(&parts[0]);
+    assert!(layers(&env) > 5, "small commits append layers");
+
+    // Rewrite the state as version 2 had it: chunks covering every profile
+    // once, numbered, and no log keys in the meta.
+    {
+        let records_before = crate::util::engine_records(&env.url(), "gen");
+        let mut wh = ps_warehouse::open(&env.url()).unwrap();
+        let log: Vec<(i64, Vec<u8>)> = wh
+            .query("SELECT chunk, state FROM gen._ps_profiles")
+            .unwrap()
+            .into_iter()
+            .map(|r| ps_pipeline::state::decode_row(r).unwrap())
+            .collect();
+        let refs: Vec<(i64, &[u8])> = log.iter().map(|(l, b)| (*l, b.as_slice())).collect();
+        let cover = ps_identity::newest_cover(&refs).unwrap();
+        wh.execute("BEGIN TRANSACTION; DELETE FROM gen._ps_profiles")
+            .unwrap();
+        for (i, c) in cover.iter().enumerate() {
+            wh.execute(&format!(
+                "INSERT INTO gen._ps_profiles VALUES ({}, '{}')",
+                i + 7,
+                ps_pipeline::state::base64::encode(c)
+            ))
+            .unwrap();
+        }
+        wh.execute(
+            "UPDATE gen._ps_meta SET value = '2' WHERE key = 'version'; \
+             DELETE FROM gen._ps_meta WHERE key IN ('state_layer', 'state_log'); COMMIT",
+        )
+        .unwrap();
+        drop(wh);
+        assert_eq!(
+            crate::util::engine_records(&env.url(), "gen"),
+            records_before
+        );
+    }
+    small(&parts[1]);
+    assert_eq!(
+        env.query("SELECT value FROM gen._ps_meta WHERE key = 'version'")[0][0],
+        "3"
+    );
+    small(&parts[2]);
+    assert_eq!(env.dump("gen"), want, "migrated, then small commits");
+
+    // A deletion leaves one layer, without the subject.
+    let user = env.query(
+        "SELECT external_id_value FROM gen.external_id_mapping \
+         WHERE external_id_type = 'user_id' ORDER BY 1 LIMIT 1",
+    )[0][0]
+        .clone();
+    assert!(layers(&env) > 1);
+    assert!(crate::util::engine_records(&env.url(), "gen")
+        .iter()
+        .any(|r| r.contains(&format!("{user:?}"))));
+    env.ok(&["delete", &format!("user_id:{user}")]);
+    assert_eq!(layers(&env), 1, "the deletion compacted the log");
+    let state: Vec<String> = env
+        .query("SELECT state FROM gen._ps_profiles")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let records = crate::util::engine_records(&env.url(), "gen");
+    assert!(!records.iter().any(|r| r.contains(&format!("{user:?}"))));
+    assert!(!state.is_empty());
 }

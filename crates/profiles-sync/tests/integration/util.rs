@@ -160,8 +160,10 @@ pub fn dump_url(url: &str, schema: &str) -> BTreeMap<String, Vec<String>> {
     // Scratch keys and sync metadata (which records the load time) are not
     // part of what a replay must reproduce.
     // `_ps_seen` is grouped by commit, so only its set of keys must match.
+    // `_ps_profiles` is a log whose layers depend on where commits fell,
+    // so only the state it resolves to must match.
     let mut out: BTreeMap<String, Vec<String>> = table_rows(url, schema, |t| {
-        t != "_ps_keys" && t != "_ps_meta" && t != "_ps_seen"
+        t != "_ps_keys" && t != "_ps_meta" && t != "_ps_seen" && t != "_ps_profiles"
     })
     .into_iter()
     .map(|(t, (cols, rows))| {
@@ -176,7 +178,31 @@ pub fn dump_url(url: &str, schema: &str) -> BTreeMap<String, Vec<String>> {
         "_ps_seen(keys)".into(),
         keys.iter().map(|k| format!("{k:032x}")).collect(),
     );
+    out.insert("_ps_profiles(records)".into(), engine_records(url, schema));
     out
+}
+
+/// The engine state `schema._ps_profiles` holds: each profile's record
+/// from the newest layer of the log holding it, one line per profile.
+pub fn engine_records(url: &str, schema: &str) -> Vec<String> {
+    let mut wh = ps_warehouse::open(url).unwrap();
+    let sql = format!(
+        "SELECT chunk, state FROM {}",
+        wh.dialect().table(schema, "_ps_profiles")
+    );
+    let log: Vec<(i64, Vec<u8>)> = wh
+        .query(&sql)
+        .unwrap()
+        .into_iter()
+        .map(|r| ps_pipeline::state::decode_row(r).expect("_ps_profiles holds snapshot chunks"))
+        .collect();
+    let refs: Vec<(i64, &[u8])> = log.iter().map(|(l, b)| (*l, b.as_slice())).collect();
+    let cover = ps_identity::newest_cover(&refs).expect("the log resolves");
+    ps_identity::Engine::decode_snapshot(cover.iter().map(|c| &**c))
+        .expect("the resolved chunks decode")
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect()
 }
 
 /// Every dedupe key in `schema._ps_seen`.
