@@ -43,7 +43,10 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod arrow;
+mod export;
 mod stage;
+
+pub use export::{export_parquet, Exported};
 
 use ps_spec::Value;
 use ps_warehouse::duckdb::DuckDb;
