@@ -91,6 +91,8 @@ pub struct Delta {
     unpublished: Vec<Staged>,
     retention: Duration,
     vacuumed: HashMap<(String, String), Instant>,
+    /// The Delta tables as last loaded or committed, by `(schema, table)`.
+    tables: HashMap<(String, String), deltalake::DeltaTable>,
 }
 
 impl std::fmt::Debug for Delta {
@@ -156,6 +158,7 @@ impl Delta {
             unpublished: Vec::new(),
             retention: Duration::from_secs(retention_hours * 3600),
             vacuumed: HashMap::new(),
+            tables: HashMap::new(),
         };
         delta.unpublished = delta.staged()?;
         delta.publish()?;

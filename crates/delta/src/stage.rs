@@ -190,6 +190,27 @@ impl Delta {
         }
     }
 
+    /// The Delta table of `key` as this process last committed it (this
+    /// process is its only writer: the working database's file lock says
+    /// so), loaded once; `None` before its first commit.
+    fn cached(&mut self, key: &Key, url: &url::Url) -> Result<Option<DeltaTable>> {
+        if let Some(t) = self.tables.get(key) {
+            return Ok(Some(t.clone()));
+        }
+        // Probing a directory without a log makes the kernel log an error.
+        if !self.table_dir(&key.0, &key.1).join("_delta_log").is_dir() {
+            return Ok(None);
+        }
+        let t = self
+            .rt
+            .block_on(Self::load(url))
+            .map_err(|e| delta_error("loading a table", e))?;
+        if let Some(t) = &t {
+            self.tables.insert(key.clone(), t.clone());
+        }
+        Ok(t)
+    }
+
     /// Step 2: writes the changed tables' files and stages their commits
     /// in the working database, inside its open transaction.
     pub(crate) fn stage(&mut self, changes: Changes) -> Result<Vec<Staged>> {
@@ -231,10 +252,7 @@ impl Delta {
                     .map_err(arrow_error)?
             };
             let url = self.table_url(&key.0, &key.1)?;
-            let existing = self
-                .rt
-                .block_on(Self::load(&url))
-                .map_err(|e| delta_error("loading a table", e))?;
+            let existing = self.cached(&key, &url)?;
             if !overwrite && batches.is_empty() {
                 if let Some(t) = &existing {
                     if same_columns(t, &table)? {
@@ -242,19 +260,27 @@ impl Delta {
                     }
                 }
             }
-            let logged = match &existing {
-                Some(t) => self
-                    .rt
-                    .block_on(
-                        t.snapshot()
-                            .map_err(|e| delta_error("reading a snapshot", e))?
-                            .transaction_version(t.log_store().as_ref(), app_id(&key.0, &key.1)),
-                    )
-                    .map_err(|e| delta_error("reading a txn version", e))?
-                    .unwrap_or(0),
-                None => 0,
+            // The staged record is the authority once there is one; the
+            // log is asked only for a table this working database has not
+            // staged yet (a lake written before, say).
+            let version = match (last.remove(&key), &existing) {
+                (Some(v), _) => v + 1,
+                (None, Some(t)) => {
+                    self.rt
+                        .block_on(
+                            t.snapshot()
+                                .map_err(|e| delta_error("reading a snapshot", e))?
+                                .transaction_version(
+                                    t.log_store().as_ref(),
+                                    app_id(&key.0, &key.1),
+                                ),
+                        )
+                        .map_err(|e| delta_error("reading a txn version", e))?
+                        .unwrap_or(0)
+                        + 1
+                }
+                (None, None) => 1,
             };
-            let version = last.remove(&key).unwrap_or(0).max(logged) + 1;
             let adds = self.write_files(&url, &table, batches)?;
             staged.push(Staged {
                 schema: key.0,
@@ -442,19 +468,27 @@ impl Delta {
     /// not hold yet, then vacuums the tables it rewrote.
     pub(crate) fn publish(&mut self) -> Result<()> {
         while let Some(s) = self.unpublished.first().cloned() {
+            let key = (s.schema.clone(), s.table.clone());
             let url = self.table_url(&s.schema, &s.table)?;
             let retention = self.retention;
             let due = s.overwrite
                 && self
                     .vacuumed
-                    .get(&(s.schema.clone(), s.table.clone()))
+                    .get(&key)
                     .is_none_or(|t| t.elapsed() >= crate::VACUUM_EVERY);
-            self.rt
-                .block_on(publish_one(&url, &s, retention, due))
-                .map_err(|e| delta_error("committing", e))?;
+            let existing = self.cached(&key, &url)?;
+            match self
+                .rt
+                .block_on(publish_one(existing, &url, &s, retention, due))
+            {
+                Ok(table) => self.tables.insert(key.clone(), table),
+                Err(e) => {
+                    self.tables.remove(&key);
+                    return Err(delta_error("committing", e));
+                }
+            };
             if due {
-                self.vacuumed
-                    .insert((s.schema.clone(), s.table.clone()), Instant::now());
+                self.vacuumed.insert(key, Instant::now());
             }
             self.unpublished.remove(0);
         }
@@ -476,33 +510,36 @@ fn same_columns(t: &DeltaTable, table: &TableSchema) -> Result<bool> {
             .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type()))
 }
 
+/// Commits `s` to the table `existing` (`None`: creates it at `url`)
+/// unless its log holds the version already; returns the table as it then
+/// stands.
 async fn publish_one(
+    existing: Option<DeltaTable>,
     url: &url::Url,
     s: &Staged,
     retention: std::time::Duration,
     vacuum: bool,
-) -> std::result::Result<(), DeltaTableError> {
+) -> std::result::Result<DeltaTable, DeltaTableError> {
     let app = app_id(&s.schema, &s.table);
     let props = || {
         CommitProperties::default().with_application_transaction(Transaction::new(&app, s.version))
     };
     let adds = s.adds.iter().cloned().map(Action::Add);
-    let Some(mut table) = Delta::load(url).await? else {
-        CreateBuilder::new()
+    let Some(mut table) = existing else {
+        return CreateBuilder::new()
             .with_location(url.as_str())
             .with_table_name(&s.table)
             .with_columns(delta_schema(&s.columns))
             .with_actions(adds)
             .with_commit_properties(props())
-            .await?;
-        return Ok(());
+            .await;
     };
     let snapshot = table.snapshot()?;
     let logged = snapshot
         .transaction_version(table.log_store().as_ref(), &app)
         .await?;
     if logged.is_some_and(|v| v >= s.version) {
-        return Ok(());
+        return Ok(table);
     }
     let mut actions = Vec::new();
     let schema = delta_struct(&s.columns)?;
@@ -525,7 +562,7 @@ async fn publish_one(
     } else {
         SaveMode::Append
     };
-    CommitBuilder::from(props())
+    let finalized = CommitBuilder::from(props())
         .with_actions(actions)
         .build(
             Some(snapshot),
@@ -537,10 +574,10 @@ async fn publish_one(
             },
         )
         .await?;
+    table.state = Some(finalized.snapshot());
     if vacuum {
-        table.update_state().await?;
         let hours = retention.as_secs() / 3600;
-        table
+        let (vacuumed, _) = table
             .vacuum()
             .with_retention_period(chrono::Duration::hours(hours as i64))
             .with_enforce_retention_duration(false)
@@ -548,6 +585,7 @@ async fn publish_one(
             // staged, which no log entry names.
             .with_mode(VacuumMode::Full)
             .await?;
+        table = vacuumed;
     }
-    Ok(())
+    Ok(table)
 }

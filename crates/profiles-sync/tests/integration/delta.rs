@@ -246,10 +246,10 @@ fn delta_incremental_runs_equal_one_run_and_types_map() {
 #[test]
 fn delta_kill_9_during_sync_then_rerun_equals_clean_run() {
     let clean = delta_gen_env();
-    let file = generated(&clean, 3000, 3);
+    let file = generated(&clean, 1500, 3);
     clean.ok(&["sync", "--batch-events", "250", file.to_str().unwrap()]);
     let want = dump(&read_lake(&lake_dir(&clean), "gen"));
-    for delay_ms in [300u64, 900, 2000] {
+    for delay_ms in [400u64, 1500] {
         let env = delta_gen_env();
         let mut child = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
             .arg("--config")
