@@ -4,7 +4,8 @@ reader of what profiles-sync's delta:// warehouse wrote.
 
 Usage: read_tables.py DIR SPACE
 Prints one JSON object: table name -> {"columns": [[name, arrow type]...],
-"rows": [[cell...]...], "version": N, "txn": the table's profiles-sync txn version}. Timestamps
+"rows": [[cell...]...], "version": N, "txn": the table's profiles-sync txn version,
+"files": the names of the data files the current version reads}. Timestamps
 are {"ts": microseconds since the epoch, UTC}; NULL is null.
 """
 
@@ -38,7 +39,14 @@ def main():
         data = [cells(table.column(i), f.type) for i, f in enumerate(table.schema)]
         rows = [list(r) for r in zip(*data)] if data else []
         txn = dt.transaction_version(f"profiles-sync/{space}/{name}")
-        out[name] = {"columns": columns, "rows": rows, "version": dt.version(), "txn": txn}
+        files = [os.path.basename(u) for u in dt.file_uris()]
+        out[name] = {
+            "columns": columns,
+            "rows": rows,
+            "version": dt.version(),
+            "txn": txn,
+            "files": files,
+        }
     json.dump(out, sys.stdout)
 
 

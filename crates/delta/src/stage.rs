@@ -481,14 +481,16 @@ impl Delta {
                 .rt
                 .block_on(publish_one(existing, &url, &s, retention, due))
             {
-                Ok(table) => self.tables.insert(key.clone(), table),
+                Ok((table, vacuumed)) => {
+                    self.tables.insert(key.clone(), table);
+                    if vacuumed {
+                        self.vacuumed.insert(key, Instant::now());
+                    }
+                }
                 Err(e) => {
                     self.tables.remove(&key);
                     return Err(delta_error("committing", e));
                 }
-            };
-            if due {
-                self.vacuumed.insert(key, Instant::now());
             }
             self.unpublished.remove(0);
         }
@@ -511,15 +513,16 @@ fn same_columns(t: &DeltaTable, table: &TableSchema) -> Result<bool> {
 }
 
 /// Commits `s` to the table `existing` (`None`: creates it at `url`)
-/// unless its log holds the version already; returns the table as it then
-/// stands.
+/// unless its log holds the version already, vacuuming it after a commit
+/// if `vacuum` says so; returns the table as it then stands and whether it
+/// was vacuumed.
 async fn publish_one(
     existing: Option<DeltaTable>,
     url: &url::Url,
     s: &Staged,
     retention: std::time::Duration,
     vacuum: bool,
-) -> std::result::Result<DeltaTable, DeltaTableError> {
+) -> std::result::Result<(DeltaTable, bool), DeltaTableError> {
     let app = app_id(&s.schema, &s.table);
     let props = || {
         CommitProperties::default().with_application_transaction(Transaction::new(&app, s.version))
@@ -532,14 +535,15 @@ async fn publish_one(
             .with_columns(delta_schema(&s.columns))
             .with_actions(adds)
             .with_commit_properties(props())
-            .await;
+            .await
+            .map(|t| (t, false));
     };
     let snapshot = table.snapshot()?;
     let logged = snapshot
         .transaction_version(table.log_store().as_ref(), &app)
         .await?;
     if logged.is_some_and(|v| v >= s.version) {
-        return Ok(table);
+        return Ok((table, false));
     }
     let mut actions = Vec::new();
     let schema = delta_struct(&s.columns)?;
@@ -577,15 +581,54 @@ async fn publish_one(
     table.state = Some(finalized.snapshot());
     if vacuum {
         let hours = retention.as_secs() / 3600;
+        // deltalake keeps a file removed *at* now minus the retention (its
+        // comparison is strict); one millisecond less makes the retention
+        // inclusive, so with `retention_hours=0` a file removed by the
+        // commit just made (in the same millisecond) goes too.
+        let period = chrono::Duration::hours(hours as i64) - chrono::Duration::milliseconds(1);
         let (vacuumed, _) = table
             .vacuum()
-            .with_retention_period(chrono::Duration::hours(hours as i64))
+            .with_retention_period(period)
             .with_enforce_retention_duration(false)
             // Full: also the files of commits a crash kept from being
             // staged, which no log entry names.
             .with_mode(VacuumMode::Full)
             .await?;
-        table = vacuumed;
+        return Ok((vacuumed, true));
     }
-    Ok(table)
+    Ok((table, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str, t: &str) -> Key {
+        (s.to_owned(), t.to_owned())
+    }
+
+    /// Statements as `ps_warehouse::sql`, the DDL and `ps_materialize`
+    /// write them: qualified, quoted names, several per call.
+    #[test]
+    fn changed_tables_reads_the_tables_statements_change() {
+        let sql = r#"DELETE FROM "w"."s"."id_graph" WHERE segment_id IN (SELECT k FROM "w"."s"."_ps_keys");
+            INSERT INTO "w"."s"."id_graph" (segment_id) SELECT DISTINCT ON (segment_id) segment_id FROM "w"."s"."id_graph_updates";
+            ALTER TABLE "w"."s"."pages" ADD COLUMN "context_x" VARCHAR;
+            CREATE TABLE IF NOT EXISTS "w"."s"."order ""big""" ("id" VARCHAR);
+            DELETE FROM "w"."s"."_ps_meta";
+            CREATE TABLE IF NOT EXISTS "w"."_ps_delta"."staged" (space VARCHAR);
+            update "w"."s"."tracks" SET x = 1;
+            SELECT * FROM "w"."s"."identifies""#;
+        assert_eq!(
+            changed_tables(sql),
+            vec![
+                (key("s", "id_graph"), Change::Rows),
+                (key("s", "id_graph"), Change::Rows),
+                (key("s", "pages"), Change::Schema),
+                (key("s", "order \"big\""), Change::Schema),
+                (key("s", "tracks"), Change::Rows),
+            ]
+        );
+        assert!(changed_tables("SELECT 1; CHECKPOINT").is_empty());
+    }
 }

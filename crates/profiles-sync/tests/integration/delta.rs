@@ -18,6 +18,8 @@ struct Table {
     rows: Vec<Vec<Value>>,
     /// The table's `txn` version for profiles-sync.
     txn: Option<i64>,
+    /// The data files its current version reads.
+    files: Vec<String>,
 }
 
 fn lake_dir(env: &Env) -> PathBuf {
@@ -86,6 +88,12 @@ fn read_lake(dir: &Path, space: &str) -> BTreeMap<String, Table> {
                 columns,
                 rows,
                 txn: t["txn"].as_i64(),
+                files: t["files"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_owned())
+                    .collect(),
             };
             (name.clone(), table)
         })
@@ -317,5 +325,47 @@ fn exported_parquet_read_by_duckdb_equals_expected() {
             checked += 1;
         }
         assert_eq!(checked, 8);
+    }
+}
+
+/// A privacy delete removes the profile's rows from the Delta tables, and
+/// with `retention_hours=0` the files that held them leave the storage at
+/// once: every data file left is one the current table versions read.
+#[test]
+fn delta_privacy_delete_removes_rows_and_vacuums_their_files() {
+    let env =
+        Env::delta(&std::fs::read_to_string(golden_dir().join("profiles-sync.toml")).unwrap());
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        text.replace(&env.url(), &format!("{}?retention_hours=0", env.url())),
+    )
+    .unwrap();
+    let input = golden_dir().join("case-study.jsonl");
+    env.ok(&["sync", input.to_str().unwrap()]);
+    let before = read_lake(&lake_dir(&env), "case_study");
+    assert_eq!(before["pages"].rows.len(), 2);
+    env.ok(&["delete", "email:jane.kim@segment.com"]);
+    let lake = read_lake(&lake_dir(&env), "case_study");
+    assert_lake_equals_working_database(&env, "case_study", &lake);
+    for (name, t) in &lake {
+        if name == "regulations" {
+            assert_eq!(t.rows.len(), 1, "the request is recorded");
+            continue;
+        }
+        assert!(t.rows.is_empty(), "{name} still holds {:?}", t.rows);
+        let mut on_disk: Vec<String> =
+            std::fs::read_dir(lake_dir(&env).join("case_study").join(name))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|f| f.ends_with(".parquet"))
+                .collect();
+        on_disk.sort();
+        let mut read = t.files.clone();
+        read.sort();
+        assert_eq!(
+            on_disk, read,
+            "{name}: files no version of the table reads are vacuumed"
+        );
     }
 }
