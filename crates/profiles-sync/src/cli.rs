@@ -84,6 +84,17 @@ pub(crate) enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// Write every table of the space (not the internal `_ps_*` ones) as
+    /// `DIR/<table>.parquet`, for loaders that take files (Snowflake
+    /// `COPY INTO`, `bq load`, Spark, DuckDB). Works on every warehouse.
+    Export {
+        /// The file format; `parquet` is the only one.
+        #[arg(long, value_parser = ["parquet"], default_value = "parquet")]
+        format: String,
+        /// The directory to write into (created if missing; files of the
+        /// same names are replaced).
+        dir: std::path::PathBuf,
+    },
     /// Write a deterministic, realistic synthetic event stream (JSON lines,
     /// gzip if the name ends in .gz) and print its shape.
     Gen {
@@ -281,6 +292,7 @@ pub(crate) fn run() -> ExitCode {
             as_of,
         ),
         Command::Materialize { full } => cmd::materialize::run(&cli.config, full),
+        Command::Export { format: _, dir } => cmd::export::run(&cli.config, &dir),
         Command::Gen {
             events,
             seed,

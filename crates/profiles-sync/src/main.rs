@@ -27,5 +27,8 @@ mod cmd;
 mod config;
 
 fn main() -> std::process::ExitCode {
+    // `delta://` warehouses live in their own crate; every command that
+    // opens a warehouse by URL reaches them through this registration.
+    ps_delta::register();
     cli::run()
 }

@@ -38,7 +38,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use read_only::{QueryAnswer, QueryLimits, ReadOnly};
 pub use rows::{Cell, ColumnBuf, RowBuffer};
 pub use transaction::{set_meta, transaction, write_meta};
-pub use url::open;
+pub use url::{open, register, Opener};
 
 use ps_spec::{ColumnType, Value};
 

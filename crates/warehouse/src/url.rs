@@ -5,10 +5,39 @@ use crate::duckdb::DuckDb;
 use crate::error::{Error, ErrorKind, Result};
 use crate::postgres::Postgres;
 use crate::Warehouse;
+use std::sync::RwLock;
+
+/// Opens a warehouse from the URL it is given (the whole URL, scheme included).
+pub type Opener = fn(&str) -> Result<Box<dyn Warehouse>>;
+
+/// Warehouses that live in crates of their own (which depend on this one,
+/// so this crate cannot name them): URL prefix and opener.
+static REGISTERED: RwLock<Vec<(&'static str, Opener)>> = RwLock::new(Vec::new());
+
+/// Makes [`open`] hand URLs starting with `prefix` to `opener`: how a
+/// warehouse kept out of this crate (the Delta Lake destination, `ps-delta`,
+/// whose dependencies DuckDB-only builds should not pay for) becomes
+/// reachable from every place that opens a warehouse by URL. Registering a
+/// prefix again replaces its opener.
+pub fn register(prefix: &'static str, opener: Opener) {
+    let mut r = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    r.retain(|(p, _)| *p != prefix);
+    r.push((prefix, opener));
+}
 
 /// Opens a warehouse from its URL: `duckdb://PATH[?threads=N&memory_limit=SIZE]` (or
-/// `duckdb://:memory:`), or `postgres://USER:PASS@HOST:PORT/DB`.
+/// `duckdb://:memory:`), `postgres://USER:PASS@HOST:PORT/DB`, or a URL
+/// whose prefix a warehouse crate [`register`]ed.
 pub fn open(url: &str) -> Result<Box<dyn Warehouse>> {
+    let registered = REGISTERED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(p, _)| url.starts_with(p))
+        .map(|(_, o)| *o);
+    if let Some(opener) = registered {
+        return opener(url);
+    }
     if let Some(rest) = url.strip_prefix("duckdb://") {
         return Ok(Box::new(DuckDb::open_url(rest)?));
     }

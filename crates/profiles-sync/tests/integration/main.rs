@@ -4,6 +4,7 @@
 mod bench_incremental;
 mod browser;
 mod compute;
+mod delta;
 mod disk_full;
 mod golden;
 mod incremental;

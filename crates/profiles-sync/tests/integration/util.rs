@@ -90,6 +90,16 @@ impl Env {
         }
     }
 
+    /// Uses `base` with its warehouse url replaced by a Delta Lake
+    /// directory (`delta://`) inside the temp dir.
+    pub fn delta(base: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("delta://{}", dir.path().join("lake").display());
+        let config = dir.path().join("profiles-sync.toml");
+        std::fs::write(&config, replace_url(base, &url)).unwrap();
+        Env { dir, config, url }
+    }
+
     pub fn golden() -> Env {
         Env::golden_on(Backend::DuckDb)
     }

@@ -1,0 +1,294 @@
+//! # ps-delta: the Delta Lake destination
+//!
+//! `delta://PATH` lands every Profiles Sync table as a Delta table under
+//! `PATH/<space>/<table>`, readable by Databricks, Spark, Snowflake and
+//! BigQuery external tables, DuckDB, Python `deltalake` and `polars`.
+//!
+//! The pipeline and `ps-materialize` speak SQL through the
+//! [`Warehouse`] trait, and a Delta table takes no SQL. So a [`Delta`]
+//! warehouse is a DuckDB *working database* (`PATH/_ps_work.duckdb`: the
+//! engine state, the `_ps_meta` watermark, the dedupe keys and every table,
+//! as on `duckdb://`) whose committed changes to the product's tables are
+//! *mirrored* into the Delta tables, exactly once:
+//!
+//! 1. During a transaction the rows handed to `append`/`append_buffer` are
+//!    kept (as Arrow batches), and statements are read for the tables they
+//!    change: a table changed by SQL (`DELETE`, `INSERT … SELECT`: privacy
+//!    deletes, the materialized tables) is rewritten whole from the working
+//!    database; a table that only got rows gets them appended.
+//! 2. Before the working database commits, each changed table's Parquet
+//!    files are written (invisible to readers: no Delta log entry names
+//!    them yet) and the Delta commit that will publish them (its add
+//!    actions, the table's columns and the table's next *mirror version*)
+//!    is *staged* in the working database, in the same transaction as the
+//!    rows and the watermark.
+//! 3. After the working database commits, each staged commit becomes one
+//!    Delta commit per table carrying a `txn` action (app id
+//!    `profiles-sync/<space>/<table>`, version = the mirror version).
+//! 4. At open, and before the next transaction stages anything, staged
+//!    commits whose version the Delta log does not hold yet are committed.
+//!
+//! A crash before step 2's commit leaves unreferenced Parquet files (vacuum
+//! removes them) and nothing else; a crash after it is finished by step 4,
+//! and the `txn` version makes publishing twice a no-op. Replaying a batch
+//! never relies on rebuilding the same rows: what is published is exactly
+//! what the working database committed.
+//!
+//! Tables rewritten whole replace every file of the table in one commit
+//! (remove + add). The files they replace stay on storage for readers of
+//! older versions until [`Delta`] vacuums them, past the URL's
+//! `retention_hours` (Delta's own default, a week, unless it says
+//! otherwise); privacy deletes leave storage then.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod arrow;
+mod export;
+mod stage;
+
+pub use export::{export_parquet, Exported};
+
+use ps_spec::Value;
+use ps_warehouse::duckdb::DuckDb;
+use ps_warehouse::{
+    Dialect, Error, ErrorKind, ReadOnly, Result, RowBuffer, TableSchema, Warehouse,
+};
+use stage::{Changes, Staged};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The URL prefix of this warehouse.
+pub const SCHEME: &str = "delta://";
+
+/// How long files a commit removed stay on storage unless the URL says
+/// `?retention_hours=N`: Delta's own default (`delta.deletedFileRetentionDuration`),
+/// so readers of recent table versions keep working.
+pub const DEFAULT_RETENTION_HOURS: u64 = 7 * 24;
+
+/// The working database's file name inside the destination directory.
+pub const WORK_FILE: &str = "_ps_work.duckdb";
+
+/// How often, at most, one table is vacuumed by a running process. Vacuum
+/// lists the table's files; rewritten tables would otherwise list them at
+/// every batch.
+const VACUUM_EVERY: Duration = Duration::from_secs(600);
+
+/// Makes `ps_warehouse::open` open `delta://` URLs.
+pub fn register() {
+    ps_warehouse::register(SCHEME, |url| Ok(Box::new(Delta::open_url(url)?)));
+}
+
+/// A Delta Lake destination: a DuckDB working database mirrored into Delta
+/// tables (see the crate docs).
+pub struct Delta {
+    work: DuckDb,
+    root: PathBuf,
+    rt: tokio::runtime::Runtime,
+    /// What the open transaction changed, `None` outside one.
+    tx: Option<Changes>,
+    /// Staged commits that may not be in the Delta log yet.
+    unpublished: Vec<Staged>,
+    retention: Duration,
+    vacuumed: HashMap<(String, String), Instant>,
+    /// The Delta tables as last loaded or committed, by `(schema, table)`.
+    tables: HashMap<(String, String), deltalake::DeltaTable>,
+}
+
+impl std::fmt::Debug for Delta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delta").field("root", &self.root).finish()
+    }
+}
+
+fn config(message: String) -> Error {
+    Error::new(ErrorKind::Config, format!("warehouse.url: {message}"))
+}
+
+impl Delta {
+    /// Opens `delta://PATH[?retention_hours=N]`: the directory `PATH`
+    /// (created if missing, its parent must exist) holds the working
+    /// database and one directory per space. Staged commits the Delta log
+    /// lacks are published before this returns.
+    pub fn open_url(url: &str) -> Result<Delta> {
+        let rest = url
+            .strip_prefix(SCHEME)
+            .ok_or_else(|| config(format!("{url:?} is not a delta:// URL")))?;
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() {
+            return Err(config(
+                "`delta://` needs a directory, e.g. delta:///data/profiles".into(),
+            ));
+        }
+        let mut retention_hours = DEFAULT_RETENTION_HOURS;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("retention_hours", n)) => {
+                    retention_hours = n.parse().map_err(|_| {
+                        config(format!(
+                            "retention_hours={n:?} is not a whole number of hours"
+                        ))
+                    })?
+                }
+                _ => {
+                    return Err(config(format!(
+                        "unknown Delta option {pair:?} (known: retention_hours=N)"
+                    )))
+                }
+            }
+        }
+        let root = std::path::absolute(path)
+            .map_err(|e| config(format!("delta directory {path}: {e}")))?;
+        std::fs::create_dir_all(&root).map_err(|e| {
+            Error::new(
+                ErrorKind::Connect,
+                format!("cannot create the delta directory {}: {e}", root.display()),
+            )
+        })?;
+        let work = DuckDb::open_url(&root.join(WORK_FILE).display().to_string())?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Connect, e))?;
+        let mut delta = Delta {
+            work,
+            root,
+            rt,
+            tx: None,
+            unpublished: Vec::new(),
+            retention: Duration::from_secs(retention_hours * 3600),
+            vacuumed: HashMap::new(),
+            tables: HashMap::new(),
+        };
+        delta.unpublished = delta.staged()?;
+        delta.publish()?;
+        Ok(delta)
+    }
+
+    /// The directory of the Delta table `table` of `schema`.
+    pub fn table_dir(&self, schema: &str, table: &str) -> PathBuf {
+        self.root.join(schema).join(table)
+    }
+}
+
+impl Warehouse for Delta {
+    fn kind(&self) -> &'static str {
+        "delta"
+    }
+
+    fn dialect(&self) -> &Dialect {
+        self.work.dialect()
+    }
+
+    fn describe(&mut self, schema: &str) -> Result<Vec<TableSchema>> {
+        self.work.describe(schema)
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        // A staged commit must reach the Delta log before another
+        // transaction stages the same table again.
+        self.publish()?;
+        self.work.begin()?;
+        self.tx = Some(Changes::default());
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let Some(changes) = self.tx.take() else {
+            return self.work.commit();
+        };
+        let staged = match self.stage(changes) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self.work.rollback();
+                return Err(e);
+            }
+        };
+        self.work.commit()?;
+        self.unpublished = staged;
+        self.publish()
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        self.tx = None;
+        self.work.rollback()
+    }
+
+    fn execute(&mut self, sql: &str) -> Result<()> {
+        let touched = stage::changed_tables(sql);
+        if touched.is_empty() {
+            return self.work.execute(sql);
+        }
+        // Outside a transaction a change is its own transaction, mirrored
+        // like any other.
+        let implicit = self.tx.is_none();
+        if implicit {
+            self.begin()?;
+        }
+        let run = self.work.execute(sql);
+        if let Some(tx) = &mut self.tx {
+            for (key, kind) in touched {
+                tx.note(key, kind);
+            }
+        }
+        match (implicit, run) {
+            (true, Ok(())) => self.commit(),
+            (true, Err(e)) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+            (false, run) => run,
+        }
+    }
+
+    fn for_each_row(&mut self, sql: &str, f: &mut dyn FnMut(Vec<Value>)) -> Result<()> {
+        self.work.for_each_row(sql, f)
+    }
+
+    fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()> {
+        let implicit = self.tx.is_none() && stage::mirrored(&table.name);
+        if implicit {
+            self.begin()?;
+        }
+        let run = self.work.append(schema, table, rows).and_then(|()| {
+            if let Some(tx) = &mut self.tx {
+                let cells = ps_warehouse::rows::value_cells(rows);
+                tx.append(schema, table, rows.len(), &cells)?;
+            }
+            Ok(())
+        });
+        self.finish_implicit(implicit, run)
+    }
+
+    fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()> {
+        let implicit = self.tx.is_none() && stage::mirrored(&table.name);
+        if implicit {
+            self.begin()?;
+        }
+        let run = self.work.append_buffer(schema, table, rows).and_then(|()| {
+            if let Some(tx) = &mut self.tx {
+                let cells = rows.cells(table);
+                tx.append(schema, table, rows.len(), &cells)?;
+            }
+            Ok(())
+        });
+        self.finish_implicit(implicit, run)
+    }
+
+    fn read_only(&mut self) -> Result<ReadOnly> {
+        self.work.read_only()
+    }
+}
+
+impl Delta {
+    fn finish_implicit(&mut self, implicit: bool, run: Result<()>) -> Result<()> {
+        match (implicit, run) {
+            (true, Ok(())) => self.commit(),
+            (true, Err(e)) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+            (false, run) => run,
+        }
+    }
+}
