@@ -6,6 +6,7 @@ mod browser;
 mod compute;
 mod disk_full;
 mod golden;
+mod identifiers;
 mod incremental;
 mod outage;
 mod pg_fault;

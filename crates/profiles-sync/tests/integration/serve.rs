@@ -26,13 +26,18 @@ pub(crate) struct Serve {
 impl Serve {
     /// Starts `serve` on a free loopback port and waits until it listens.
     pub(crate) fn start(env: &Env) -> Serve {
+        Serve::start_logging(env, "info")
+    }
+
+    /// [`Serve::start`] with the log filter `log` (`--log`).
+    pub(crate) fn start_logging(env: &Env, log: &str) -> Serve {
         let data = env.dir.path().join("data");
         let mut child = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
             .arg("--config")
             .arg(&env.config)
             .args([
                 "--log",
-                "info",
+                log,
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
@@ -75,6 +80,11 @@ impl Serve {
             addr,
             log,
         }
+    }
+
+    /// What it has logged so far.
+    pub(crate) fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// The address it listens on.
