@@ -1,11 +1,13 @@
 //! The integration-test binary: real files, real DuckDB files, the real
 //! `profiles-sync` executable.
 
+mod abuse;
 mod bench_incremental;
 mod browser;
 mod compute;
 mod disk_full;
 mod golden;
+mod identifiers;
 mod identifiers;
 mod incremental;
 mod outage;

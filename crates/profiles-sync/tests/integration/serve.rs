@@ -96,7 +96,7 @@ impl Serve {
         Client::new(self.addr).with_timeout(Duration::from_secs(60))
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.lock().unwrap().id()
     }
 
