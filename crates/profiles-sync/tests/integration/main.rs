@@ -2,11 +2,14 @@
 //! `profiles-sync` executable.
 
 mod abuse;
+mod abuse;
 mod bench_incremental;
 mod browser;
 mod compute;
+mod crash;
 mod disk_full;
 mod golden;
+mod identifiers;
 mod identifiers;
 mod identifiers;
 mod incremental;
