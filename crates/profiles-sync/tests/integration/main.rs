@@ -3,12 +3,15 @@
 
 mod abuse;
 mod abuse;
+mod abuse;
 mod bench_incremental;
 mod browser;
 mod compute;
 mod crash;
+mod crash;
 mod disk_full;
 mod golden;
+mod identifiers;
 mod identifiers;
 mod identifiers;
 mod identifiers;
@@ -22,4 +25,5 @@ mod schema;
 mod serve;
 mod sync;
 mod tls;
+mod unwritable;
 mod util;
