@@ -2,18 +2,12 @@
 //! `profiles-sync` executable.
 
 mod abuse;
-mod abuse;
-mod abuse;
 mod bench_incremental;
 mod browser;
 mod compute;
 mod crash;
-mod crash;
 mod disk_full;
 mod golden;
-mod identifiers;
-mod identifiers;
-mod identifiers;
 mod identifiers;
 mod incremental;
 mod outage;
@@ -23,6 +17,7 @@ mod profile_api;
 mod read_only;
 mod schema;
 mod serve;
+mod soak;
 mod sync;
 mod tls;
 mod unwritable;
