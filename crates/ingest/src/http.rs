@@ -15,8 +15,8 @@
 //! - **size of a head**: hyper's read buffer is capped at [`MAX_HEAD`], so a
 //!   head larger than that is answered 431 and costs no more memory;
 //! - **connections**: past `max_connections` open ones, a new connection
-//!   is closed at once, so the process keeps file descriptors for its inbox
-//!   and warehouse.
+//!   is closed at once (logged at most once a minute), so the process keeps
+//!   file descriptors for its inbox and warehouse.
 //!
 //! A stop lets the requests in flight finish (hyper's graceful shutdown)
 //! and closes idle connections.
@@ -60,7 +60,9 @@ pub(crate) async fn serve(
         .header_read_timeout(cfg.header_timeout)
         .max_buf_size(MAX_HEAD);
     let mut stop = std::pin::pin!(stop);
-    let mut refused_logged = false;
+    // At most one line a minute about refused connections: under a flood,
+    // a line per connection would be a flood of its own.
+    let mut last_refusal_log: Option<tokio::time::Instant> = None;
     loop {
         let (tcp, peer) = tokio::select! {
             _ = &mut stop => break,
@@ -78,17 +80,16 @@ pub(crate) async fn serve(
             },
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            if !refused_logged {
+            if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                 tracing::warn!(
                     max = cfg.max_connections,
                     "too many open connections; closing new ones (server.max_connections)"
                 );
-                refused_logged = true;
+                last_refusal_log = Some(tokio::time::Instant::now());
             }
             drop(tcp);
             continue;
         };
-        refused_logged = false;
         // Small requests and answers: Nagle's algorithm would only add delay.
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
