@@ -260,7 +260,11 @@ async fn body_within(
     code: &str,
     message: &str,
 ) -> Result<axum::body::Bytes, Response> {
-    to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| error(StatusCode::BAD_REQUEST, code, message))
+    to_bytes(req.into_body(), limit).await.map_err(|e| {
+        if crate::http::is_timeout(&e) {
+            crate::http::timeout_response()
+        } else {
+            error(StatusCode::BAD_REQUEST, code, message)
+        }
+    })
 }

@@ -100,6 +100,7 @@ pub(crate) async fn read(req: Request, limit: usize, what: &str) -> Result<Vec<u
     let gzip = req.extensions().get::<Gzip>().is_some();
     match to_bytes(req.into_body(), limit).await {
         Ok(b) => Ok(b.to_vec()),
+        Err(e) if crate::http::is_timeout(&e) => Err(crate::http::timeout_response()),
         Err(e) if over_limit(&e) => Err(too_large()),
         Err(e) if gzip => Err(error(
             StatusCode::BAD_REQUEST,

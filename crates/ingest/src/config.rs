@@ -54,6 +54,13 @@ pub struct ServerConfig {
     pub segment_bytes: u64,
     /// The Profile API (`[profile_api]`): its access tokens and rate limit.
     pub profile_api: ProfileApiConfig,
+    /// How long a client may take to send a request's headers, and how long
+    /// an open connection may wait idle for its next request.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's whole body.
+    pub body_timeout: Duration,
+    /// Most connections open at once; past it, new ones are closed at once.
+    pub max_connections: usize,
 }
 
 /// `[profile_api]`: who may read profiles (`GET /v1/spaces/…`), and how
@@ -138,6 +145,9 @@ impl Default for ServerConfig {
             sync_max_events: 100_000,
             segment_bytes: 64 << 20,
             profile_api: ProfileApiConfig::default(),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            max_connections: 1024,
         }
     }
 }
@@ -212,6 +222,23 @@ impl ServerConfig {
             ));
         }
         self.profile_api.validate()?;
+        for (name, d) in [
+            ("server.header_timeout", self.header_timeout),
+            ("server.body_timeout", self.body_timeout),
+        ] {
+            if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+                return Err(IngestError::config(
+                    name,
+                    "must be at least 100ms and at most 1 hour",
+                ));
+            }
+        }
+        if self.max_connections == 0 || self.max_connections > 1_000_000 {
+            return Err(IngestError::config(
+                "server.max_connections",
+                "must be between 1 and 1000000",
+            ));
+        }
         if self.sync_max_events == 0 {
             return Err(IngestError::config(
                 "server.sync_max_events",
@@ -289,6 +316,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("server.admin_token"));
+        let c = ServerConfig {
+            header_timeout: Duration::ZERO,
+            ..ServerConfig::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("server.header_timeout"));
+        let c = ServerConfig {
+            max_connections: 0,
+            ..ServerConfig::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("server.max_connections"));
         let mut c = ServerConfig::default();
         c.limits.max_batch_bytes = 100;
         assert!(c

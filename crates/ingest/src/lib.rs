@@ -50,6 +50,7 @@ mod control;
 mod cors;
 mod edge;
 mod error;
+mod http;
 pub mod inbox;
 pub mod metrics;
 mod prepare;
@@ -73,7 +74,6 @@ use crate::inbox::{Position, Reader, Segment};
 use crate::state::Shared;
 use crate::sync::{SyncLoop, CHECKPOINT_KEY};
 use crate::writer::Append;
-use axum::serve::ListenerExt;
 use ps_pipeline::{Space, SpaceConfig};
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -242,19 +242,12 @@ impl Server {
                 source: e,
             })?
         };
-        // Small requests and answers: Nagle's algorithm would only add delay.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         let http = runtime.spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
+            http::serve(listener, app, &cfg, async {
                 let _ = stop_rx.await;
             })
-            .await
+            .await;
+            Ok(())
         });
         server.runtime = Some(runtime);
         server.http = Some(http);

@@ -20,6 +20,10 @@
 //! ([`label`]): one series per route, `other` for every unknown path, so
 //! neither scanners nor write keys in settings paths can grow the series set.
 //!
+//! Every request body, on every route, fails once `server.body_timeout`
+//! has passed since its head arrived ([`crate::http::deadline`]); the
+//! handlers answer that with 408 `body_timeout`.
+//!
 //! More public routes (the Profile API) join with one `.merge(..)` in
 //! [`router`], before the 405 fallback and the layers, so they get both.
 
@@ -85,10 +89,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             get(admin_regulations).post(admin_regulations),
         )
         .method_not_allowed_fallback(method_not_allowed);
+    let body_timeout = state.cfg.body_timeout;
     cors::allow_browsers(public)
         .merge(admin)
         .merge(crate::profile_api::router())
         .layer(middleware::from_fn_with_state(state.clone(), count))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            crate::http::deadline(body_timeout, req, next)
+        }))
         .with_state(state)
 }
 
@@ -230,7 +238,9 @@ mod tests {
             req = req.header(*k, *v);
         }
         let req = req.body(Body::from(body)).unwrap();
+        // The router times request bodies (server.body_timeout).
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap();
         rt.block_on(async {

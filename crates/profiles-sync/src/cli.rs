@@ -267,7 +267,7 @@ pub(crate) enum Command {
 
 pub(crate) fn run() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+    let filter = tracing_subscriber::EnvFilter::try_new(log_directives(&cli.log))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     // Colour only on a terminal: logs sent to a file or a pipe stay plain text.
     tracing_subscriber::fmt()
@@ -383,4 +383,17 @@ pub(crate) fn parse_as_of(s: &str) -> Result<i64, String> {
     ps_spec::time::parse_timestamp(s)
         .or_else(|| ps_spec::time::parse_timestamp(&format!("{s}T00:00:00Z")))
         .ok_or_else(|| format!("{s:?} is not an ISO-8601 timestamp (e.g. 2024-03-01T00:00:00Z)"))
+}
+
+/// The `--log` filter, with the PostgreSQL driver held at `warn` unless the
+/// filter names it: at `debug` it logs every statement in full, and
+/// statements carry data values (a privacy delete names the subject's
+/// identifiers). Naming the crate (`--log debug,tokio_postgres=debug`) is
+/// asking for them.
+fn log_directives(log: &str) -> String {
+    if log.contains("tokio_postgres") {
+        log.to_owned()
+    } else {
+        format!("{log},tokio_postgres=warn")
+    }
 }

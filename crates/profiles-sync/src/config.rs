@@ -135,6 +135,13 @@ pub(crate) struct ServerSection {
     pub(crate) query_timeout: Option<toml::Value>,
     /// Most rows a query returns; default 10000.
     pub(crate) query_max_rows: Option<i64>,
+    /// How long a client may take to send a request's headers (and how long
+    /// an idle connection stays open); default 30 s.
+    pub(crate) header_timeout: Option<toml::Value>,
+    /// How long a client may take to send a request's body; default 60 s.
+    pub(crate) body_timeout: Option<toml::Value>,
+    /// Most connections open at once; default 1024.
+    pub(crate) max_connections: Option<i64>,
 }
 
 impl ServerSection {
@@ -194,6 +201,18 @@ impl ServerSection {
                 bail!("invalid setting `server.sync_max_events`: must be at least 1");
             }
             c.sync_max_events = n as u64;
+        }
+        if let Some(v) = &self.header_timeout {
+            c.header_timeout = duration_setting("server.header_timeout", v)?;
+        }
+        if let Some(v) = &self.body_timeout {
+            c.body_timeout = duration_setting("server.body_timeout", v)?;
+        }
+        if let Some(n) = self.max_connections {
+            if !(1..=1_000_000).contains(&n) {
+                bail!("invalid setting `server.max_connections`: must be between 1 and 1000000");
+            }
+            c.max_connections = n as usize;
         }
         c.validate()?;
         Ok(c)
@@ -467,6 +486,21 @@ write_key = "k"
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.sync_interval, std::time::Duration::from_millis(250));
         assert_eq!(s.max_inbox_bytes, 64_000_000);
+        let t = Config::parse(&format!(
+            "{OK}\n[server]\nheader_timeout = '5s'\nbody_timeout = 20\nmax_connections = 64\n"
+        ))
+        .unwrap()
+        .server
+        .to_config()
+        .unwrap();
+        assert_eq!(
+            (t.header_timeout, t.body_timeout, t.max_connections),
+            (
+                std::time::Duration::from_secs(5),
+                std::time::Duration::from_secs(20),
+                64
+            )
+        );
         let d = Config::parse(OK).unwrap().server.to_config().unwrap();
         assert_eq!(d, ps_ingest::ServerConfig::default());
         for (bad, setting) in [
@@ -481,6 +515,11 @@ write_key = "k"
             ("max_batch_events = 0", "server.max_batch_events"),
             ("max_event_bytes = 10", "server.max_event_bytes"),
             ("data_dir = ''", "server.data_dir"),
+            ("header_timeout = 'soon'", "server.header_timeout"),
+            ("header_timeout = '10ms'", "server.header_timeout"),
+            ("body_timeout = 0", "server.body_timeout"),
+            ("body_timeout = '2h'", "server.body_timeout"),
+            ("max_connections = 0", "server.max_connections"),
             ("lissen = 'x'", "lissen"),
         ] {
             let e = Config::parse(&format!("{OK}\n[server]\n{bad}\n")).unwrap_err();

@@ -78,20 +78,136 @@ impl fmt::Display for Error {
             ErrorKind::Refused => "query refused",
             ErrorKind::Timeout => "query cancelled",
         };
-        write!(f, "{what}: {}", self.source)?;
+        // Statements carry data values as literals (a privacy delete names
+        // the subject's identifiers), and servers quote values back in
+        // their messages (PostgreSQL's DETAIL: `Key (id)=(…)`, DuckDB's
+        // `Could not convert string '…'`): an error that reaches a log line
+        // shows neither. Connection errors keep their text: it names files
+        // and hosts, never rows.
+        if self.shows_source_as_is() {
+            write!(f, "{what}: {}", self.source)?;
+        } else {
+            write!(f, "{what}: {}", redact_message(&chain_text(&*self.source)))?;
+        }
         if let Some(s) = &self.statement {
-            let short: String = s.chars().take(300).collect();
+            let short: String = redact_literals(s).chars().take(300).collect();
             write!(f, " (in: {short})")?;
         }
         Ok(())
     }
 }
 
+/// `sql` with the text of every string literal replaced by `…`, so the
+/// statement's shape stays and its values go.
+pub(crate) fn redact_literals(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut in_literal = false;
+    while let Some(c) = chars.next() {
+        if !in_literal {
+            out.push(c);
+            if c == '\'' {
+                in_literal = true;
+            }
+        } else if c == '\'' {
+            if chars.peek() == Some(&'\'') {
+                // A doubled quote inside the literal.
+                chars.next();
+            } else {
+                out.push('…');
+                out.push('\'');
+                in_literal = false;
+            }
+        }
+    }
+    if in_literal {
+        out.push('…');
+    }
+    out
+}
+
+/// A server's error message without the parts that quote data values: its
+/// `DETAIL` lines, and single-quoted strings.
+fn redact_message(text: &str) -> String {
+    let kept: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("DETAIL:") {
+                "DETAIL: (withheld: it may quote data values)"
+            } else {
+                l
+            }
+        })
+        .collect();
+    redact_literals(&kept.join("\n"))
+}
+
+impl Error {
+    /// Whether the source's own text may be shown: it names files and
+    /// hosts, never rows.
+    fn shows_source_as_is(&self) -> bool {
+        matches!(self.kind, ErrorKind::Connect | ErrorKind::Config)
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
+        // The chain of a statement's error is already in the Display,
+        // redacted; handing out the raw source would let a caller printing
+        // the chain (`{:#}` of anyhow) show the values again.
+        if self.shows_source_as_is() {
+            Some(&*self.source)
+        } else {
+            None
+        }
     }
+}
+
+/// `e` and its causes, each once (a driver's text is often only a
+/// category, "db error", with what the server said in the cause).
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        src = s.source();
+    }
+    text
 }
 
 /// The warehouse result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_errors_carry_no_literal_values() {
+        assert_eq!(
+            redact_literals("DELETE FROM t WHERE v IN ('jane@x.org', 'o''brien') AND n = 3"),
+            "DELETE FROM t WHERE v IN ('…', '…') AND n = 3"
+        );
+        assert_eq!(redact_literals("SELECT 'unterminated"), "SELECT '…");
+        let e = Error::new(
+            ErrorKind::Query,
+            "ERROR: update or delete violates a foreign key\nDETAIL: Key (v)=(jane@x.org) is still referenced",
+        )
+        .with_statement("DELETE FROM t WHERE v = 'jane@x.org'");
+        let shown = e.to_string();
+        assert!(!shown.contains("jane"), "{shown}");
+        assert!(
+            shown.contains("foreign key") && shown.contains("DELETE FROM t"),
+            "{shown}"
+        );
+        let c = Error::new(
+            ErrorKind::Connect,
+            "'/data/wh.duckdb': read-only file system",
+        );
+        assert!(c.to_string().contains("/data/wh.duckdb"));
+    }
+}

@@ -62,10 +62,12 @@ pub(crate) fn regulate(
     if reg.get("status").and_then(Json::as_str) == Some("finished") {
         Ok(ExitCode::SUCCESS)
     } else {
+        // Without the subject: a suppression records it in clear, and error
+        // output ends up in logs.
         eprintln!(
-            "error: {} {}: {} (recorded as {})",
+            "error: {} of a {}: {} (recorded as {})",
             kind.as_str(),
-            reg["subject"].as_str().unwrap_or(""),
+            subject.type_name,
             reg["message"].as_str().unwrap_or("not found"),
             reg["id"].as_str().unwrap_or("?")
         );

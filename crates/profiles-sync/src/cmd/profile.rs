@@ -71,7 +71,9 @@ pub(crate) fn run(
         }
     };
     let Some(answer) = answer else {
-        eprintln!("no profile holds {id} in space {:?}", cfg.space);
+        // The value stays out: error output ends up in logs.
+        let id_type = id.split_once(':').map_or("identifier", |(t, _)| t);
+        eprintln!("no profile holds this {id_type} in space {:?}", cfg.space);
         return Ok(ExitCode::from(1));
     };
     if json {

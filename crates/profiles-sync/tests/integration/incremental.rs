@@ -151,6 +151,20 @@ fn kill_9_during_sync_then_rerun_equals_clean_run() {
                 "{backend:?}: killed after {delay_ms} ms (attempt {attempt})"
             );
         }
+        // The long form (`PS_CRASH_KILLS=N`): N kills in a row on one
+        // warehouse, each at a random moment of a clean run's time, then a
+        // run to the end.
+        if std::env::var("PS_CRASH_KILLS").is_ok() {
+            let env = Env::with_backend(&config(), backend);
+            let args = ["sync", "--batch-events", "250", file.to_str().unwrap()];
+            let mut rng = crate::crash::seeded_rng("sync crash");
+            let start = std::time::Instant::now();
+            let _ = Env::with_backend(&config(), backend).ok(&args);
+            let hit = crate::crash::kill_runs(&env, &args, start.elapsed(), &mut rng, &[0]);
+            env.ok(&args);
+            eprintln!("{backend:?}: {hit} kills during sync");
+            assert_eq!(env.dump("gen"), want, "{backend:?} after {hit} kills");
+        }
     }
 }
 

@@ -1,12 +1,15 @@
 //! The integration-test binary: real files, real DuckDB files, the real
 //! `profiles-sync` executable.
 
+mod abuse;
 mod bench_incremental;
 mod browser;
 mod compute;
+mod crash;
 mod delta;
 mod disk_full;
 mod golden;
+mod identifiers;
 mod incremental;
 mod outage;
 mod pg_fault;
@@ -15,6 +18,8 @@ mod profile_api;
 mod read_only;
 mod schema;
 mod serve;
+mod soak;
 mod sync;
 mod tls;
+mod unwritable;
 mod util;
