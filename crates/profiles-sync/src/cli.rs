@@ -73,6 +73,23 @@ pub(crate) enum Command {
         #[arg(long, value_parser = parse_as_of)]
         as_of: Option<i64>,
     },
+    /// Computed traits and audiences: `--full` recomputes every profile
+    /// from the landed event tables and lands what changed; `--check`
+    /// recomputes in memory and reports differences from the stored values
+    /// without writing (exit code 1 on a difference).
+    Compute {
+        /// Recompute every profile from the landed events and land the
+        /// changes.
+        #[arg(long, conflicts_with = "check")]
+        full: bool,
+        /// Compare a recompute with the stored values; write nothing.
+        #[arg(long)]
+        check: bool,
+        /// Evaluate at this time (ISO-8601) instead of when values were last
+        /// evaluated (`--check`) or now (`--full`).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<i64>,
+    },
     /// Refresh the materialized tables (id_graph, external_id_mapping,
     /// profile_traits). `--full` rebuilds them from the landed tables alone.
     Materialize {
@@ -239,6 +256,11 @@ pub(crate) enum Command {
         /// Keep the generated file and warehouse.
         #[arg(long)]
         keep: bool,
+        /// Compute the computed traits and audiences of this TOML file
+        /// (`[compute]`, `[[computed_traits]]`, `[[audiences]]`, e.g.
+        /// `examples/computed-traits.toml`) during the sync.
+        #[arg(long)]
+        definitions: Option<PathBuf>,
     },
 }
 
@@ -261,6 +283,9 @@ pub(crate) fn run() -> ExitCode {
             as_of,
         } => cmd::sync::run(&cli.config, &files, source, batch_events, json, as_of),
         Command::Materialize { full } => cmd::materialize::run(&cli.config, full),
+        Command::Compute { full, check, as_of } => {
+            cmd::compute::run(&cli.config, full, check, as_of)
+        }
         Command::Gen {
             events,
             seed,
@@ -322,6 +347,7 @@ pub(crate) fn run() -> ExitCode {
             input,
             json,
             keep,
+            definitions,
             ..
         } => cmd::bench::run(cmd::bench::Args {
             events,
@@ -330,6 +356,7 @@ pub(crate) fn run() -> ExitCode {
             input,
             json,
             keep,
+            definitions,
         }),
     };
     match result {

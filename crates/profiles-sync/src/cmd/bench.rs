@@ -46,6 +46,8 @@ struct Report {
     /// the engine state): the warehouse's load rate as the pipeline sees it.
     landing_rows_per_sec: f64,
     profiles: u64,
+    /// Computed-value changes landed (0 without `--definitions`).
+    computed_changes: u64,
 }
 
 fn reset_peak() {
@@ -80,6 +82,7 @@ pub(crate) struct Args {
     pub(crate) input: Option<PathBuf>,
     pub(crate) json: bool,
     pub(crate) keep: bool,
+    pub(crate) definitions: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -145,7 +148,19 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             .map(ps_pipeline::Source::from)
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
-        compute: None,
+        compute: match &args.definitions {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                let raw: ps_compute::RawDefinitions =
+                    toml::from_str(&text).with_context(|| format!("{}", p.display()))?;
+                let reserved = ps_warehouse::contract::reserved_trait_names();
+                Some(std::sync::Arc::new(ps_compute::Definitions::check(
+                    &raw, &reserved,
+                )?))
+            }
+        },
     };
     reset_peak();
     let t = Instant::now();
@@ -201,6 +216,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         ratio_to_tape_floor: e2e / tape_floor_eps,
         rows: stats.rows.clone(),
         profiles: space.engine().profile_count() as u64,
+        computed_changes: stats.computed_changes,
         stages,
     };
     if args.json {
@@ -240,6 +256,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             report.landing_rows_per_sec
         );
         println!("profiles: {}", report.profiles);
+        if args.definitions.is_some() {
+            println!("computed-value changes: {}", report.computed_changes);
+        }
         for (t, r) in &report.rows {
             println!("  {t}: {r}");
         }
