@@ -576,3 +576,47 @@ fn compute_golden_scenario_is_exact() {
         assert_eq!(n, 3, "{label}: every expected table was compared");
     }
 }
+
+/// `serve` runs each SQL trait once its `every` has passed: a trait read
+/// from the events landed so far reaches the profile with no sync command.
+#[test]
+fn serve_runs_sql_traits_every_interval() {
+    use crate::serve::{admin_post, post, Serve, ADMIN};
+    use std::time::{Duration, Instant};
+    let env = golden_with(&format!(
+        r#"
+[server]
+sync_interval = "100ms"
+admin_token = "{ADMIN}"
+
+[[sql_traits]]
+key = "signups"
+query = "SELECT anonymous_id, count(*) AS sign_ups FROM case_study.tracks WHERE event = 'signed_up' GROUP BY anonymous_id"
+every = "1s"
+"#
+    ));
+    let srv = Serve::start(&env);
+    let mut c = srv.client();
+    let r = post(
+        &mut c,
+        "/v1/track",
+        Some("wk_source_1"),
+        r#"{"event":"Signed Up","anonymousId":"anon-sql","messageId":"sql-1"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, answer) = admin_post(
+            &mut c,
+            ADMIN,
+            "SELECT sign_ups FROM case_study.profile_traits",
+        );
+        if answer["rows"][0][0].as_i64() == Some(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no SQL trait: {answer}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, log) = srv.terminate();
+    assert!(status.success(), "{log}");
+}
