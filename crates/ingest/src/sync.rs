@@ -295,6 +295,12 @@ impl SyncLoop {
                 None => self.next_tick = Some(now + every),
             }
         }
+        if space.has_sql_traits() {
+            // Each `[[sql_traits]]` query runs once its `every` has passed
+            // (failures are logged with the trait's key); the step below
+            // lands the values that changed.
+            space.run_sql_traits(wh.as_mut(), ps_spec::time::now_micros(), false);
+        }
         let mut source = InboxSource {
             reader: &mut self.reader,
             inbox_id: &self.inbox_id,

@@ -113,6 +113,19 @@ impl Space {
         ] {
             meta.insert(k.to_owned(), v);
         }
+        // What the compute state is built for; without definitions the
+        // state stops following events, so a later start must rebuild it.
+        match &self.compute {
+            Some(cs) => {
+                meta.insert(
+                    crate::compute_backfill::COMPUTE_META.to_owned(),
+                    cs.record(),
+                );
+            }
+            None => {
+                meta.remove(crate::compute_backfill::COMPUTE_META);
+            }
+        }
         for (k, v) in &batch.checkpoints {
             meta.insert(k.clone(), v.clone());
         }

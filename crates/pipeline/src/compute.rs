@@ -44,6 +44,13 @@ pub(crate) enum Cause {
     Merge,
     /// Time passed (`serve`'s tick).
     Tick,
+    /// A definition is new or changed since the state was written: the
+    /// profile was backfilled from the landed events.
+    DefinitionChanged,
+    /// `compute --full`: every profile recomputed from the landed events.
+    Recompute,
+    /// A SQL trait's query gave the profile new values.
+    SqlTrait,
 }
 
 impl Cause {
@@ -52,6 +59,9 @@ impl Cause {
             Cause::Event => "event",
             Cause::Merge => "merge",
             Cause::Tick => "tick",
+            Cause::DefinitionChanged => "definition_changed",
+            Cause::Recompute => "recompute",
+            Cause::SqlTrait => "sql_trait",
         }
     }
 }
@@ -67,6 +77,8 @@ pub(crate) struct ProfileState {
     pub(crate) transitions: BTreeMap<String, u64>,
     /// Changes emitted (numbers the `identifies` rows' message ids).
     pub(crate) changes: u64,
+    /// Values SQL traits' queries gave, by column.
+    pub(crate) sql: BTreeMap<String, Json>,
 }
 
 impl ProfileState {
@@ -114,9 +126,14 @@ pub(crate) struct Change {
 pub(crate) struct Compute {
     pub(crate) defs: Arc<Definitions>,
     /// Events any definition looks at.
-    names: EventMatch,
+    pub(crate) names: EventMatch,
     /// Paths (from the event's root) any definition reads.
-    paths: Vec<Vec<String>>,
+    pub(crate) paths: Vec<Vec<String>>,
+    /// A fingerprint of each definition by key (stored in `_ps_meta`, so a
+    /// start sees which definitions are new or changed).
+    pub(crate) fingerprints: BTreeMap<String, String>,
+    /// When values were last evaluated (`compute --check` compares there).
+    pub(crate) last_as_of: Option<i64>,
     /// Column value of each key: its kind (`None` for audiences).
     kinds: BTreeMap<String, Option<Kind>>,
     pub(crate) profiles: HashMap<ProfileIdx, ProfileState>,
@@ -182,6 +199,7 @@ impl Compute {
             .collect();
         paths.sort();
         paths.dedup();
+        let fingerprints = fingerprints(&defs);
         let s = &defs.settings.source_id;
         let source = Arc::new(Source {
             id: s.clone(),
@@ -193,6 +211,8 @@ impl Compute {
             defs,
             names,
             paths,
+            fingerprints,
+            last_as_of: None,
             kinds,
             profiles: HashMap::new(),
             touched: BTreeMap::new(),
@@ -225,7 +245,7 @@ impl Compute {
         }
     }
 
-    fn touch(&mut self, p: ProfileIdx, cause: Cause) {
+    pub(crate) fn touch(&mut self, p: ProfileIdx, cause: Cause) {
         let c = self.touched.entry(p).or_insert(cause);
         *c = (*c).max(cause);
     }
@@ -238,7 +258,13 @@ impl Compute {
             return;
         }
         if let Some(gone) = self.profiles.remove(&seg) {
-            self.profiles.entry(c).or_default().absorb(gone.facts);
+            let survivor = self.profiles.entry(c).or_default();
+            survivor.absorb(gone.facts);
+            // SQL values of the merged-away profile hold until the next run
+            // of their query, where the survivor has none of its own.
+            for (k, v) in gone.sql {
+                survivor.sql.entry(k).or_insert(v);
+            }
             self.dirty.insert(seg);
             self.dirty.insert(c);
         }
@@ -283,16 +309,18 @@ impl Compute {
     }
 
     /// The current values of `p` at `as_of`, from its facts, its custom
-    /// traits and identifiers (the reference evaluator's input).
+    /// traits, SQL traits and identifiers (the reference evaluator's input).
+    /// SQL traits are values of their own, and traits audiences may read.
     pub(crate) fn evaluate_profile(
         defs: &Definitions,
         engine: &Engine,
         p: ProfileIdx,
         facts: Vec<Fact>,
+        sql: &BTreeMap<String, Json>,
         prev: &BTreeMap<String, Json>,
         as_of: i64,
     ) -> (BTreeMap<String, Json>, Profile, BTreeMap<String, bool>) {
-        let mut values = BTreeMap::new();
+        let mut values = sql.clone();
         for t in &defs.traits {
             let v = computed_value(t, &facts, as_of);
             if !v.is_null() {
@@ -329,13 +357,21 @@ impl Compute {
     /// profile number.
     pub(crate) fn evaluate(&mut self, engine: &Engine, as_of: i64) -> Vec<Change> {
         let touched = std::mem::take(&mut self.touched);
+        self.last_as_of = Some(as_of);
         let mut changes = Vec::new();
         for (p, cause) in touched {
             let p = engine.canonical(p);
             let mut st = self.profiles.remove(&p).unwrap_or_default();
             let facts = std::mem::take(&mut st.facts);
-            let (values, profile, members) =
-                Compute::evaluate_profile(&self.defs, engine, p, facts, &st.values, as_of);
+            let (mut values, profile, members) =
+                Compute::evaluate_profile(&self.defs, engine, p, facts, &st.sql, &st.values, as_of);
+            // A removed definition stops updating and its last value stays
+            // (issue 19), so the snapshot rows keep showing it.
+            for (k, v) in &st.values {
+                if !self.kinds.contains_key(k) {
+                    values.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
             let mut changed = Vec::new();
             let keys: BTreeSet<&String> = values.keys().chain(st.values.keys()).collect();
             for k in keys {
@@ -396,6 +432,23 @@ impl Compute {
             (_, v) => Value::from_json(v),
         }
     }
+}
+
+/// A fingerprint of each computed trait and audience: a hash of its checked
+/// form, which holds everything its values depend on (an audience's
+/// references to traits and audiences are by key, and those have their own).
+fn fingerprints(defs: &Definitions) -> BTreeMap<String, String> {
+    use sha1::{Digest, Sha1};
+    let hash = |text: String| hex::encode(Sha1::digest(text.as_bytes()));
+    defs.traits
+        .iter()
+        .map(|t| (t.key.clone(), hash(format!("{t:?}"))))
+        .chain(
+            defs.audiences
+                .iter()
+                .map(|a| (a.key.clone(), hash(format!("{a:?}")))),
+        )
+        .collect()
 }
 
 /// The event reduced to the values at `paths` (from its root), in the same

@@ -1,7 +1,8 @@
 //! The stored form of the compute state (`_ps_compute`): one row per
 //! canonical profile with state, `k` its profile number and `state` JSON:
 //! `{"f": [[name, timestamp, message id, reduced event], …], "v": {values
-//! last emitted}, "t": {audience: transitions}, "c": changes}`. A commit
+//! last emitted}, "t": {audience: transitions}, "c": changes, "s": {SQL
+//! traits' values}}` (`"s"` only when there are some). A commit
 //! replaces the rows of the profiles whose state changed (merged-away and
 //! deleted ones lose theirs), in the batch's own transaction, so the state
 //! always explains exactly the rows that landed.
@@ -24,7 +25,11 @@ pub(crate) fn encode(s: &ProfileState) -> String {
         .iter()
         .map(|f| json!([f.name, f.timestamp, f.message_id, f.event]))
         .collect();
-    json!({ "f": facts, "v": s.values, "t": s.transitions, "c": s.changes }).to_string()
+    let mut j = json!({ "f": facts, "v": s.values, "t": s.transitions, "c": s.changes });
+    if !s.sql.is_empty() {
+        j["s"] = json!(s.sql);
+    }
+    j.to_string()
 }
 
 /// A stored `state` back; `None` if it is not one.
@@ -42,11 +47,16 @@ pub(crate) fn decode(text: &str) -> Option<ProfileState> {
     }
     let values: BTreeMap<String, Json> = serde_json::from_value(j.get("v")?.clone()).ok()?;
     let transitions: BTreeMap<String, u64> = serde_json::from_value(j.get("t")?.clone()).ok()?;
+    let sql: BTreeMap<String, Json> = match j.get("s") {
+        Some(s) => serde_json::from_value(s.clone()).ok()?,
+        None => BTreeMap::new(),
+    };
     Some(ProfileState {
         facts,
         values,
         transitions,
         changes: j.get("c")?.as_u64()?,
+        sql,
     })
 }
 
@@ -67,6 +77,8 @@ mod tests {
         s.values.insert("vip".into(), json!(false));
         s.transitions.insert("vip".into(), 2);
         s.changes = 3;
+        assert_eq!(decode(&encode(&s)), Some(s.clone()));
+        s.sql.insert("plan".into(), json!("pro"));
         assert_eq!(decode(&encode(&s)), Some(s));
         assert_eq!(decode("{}"), None);
     }

@@ -358,6 +358,14 @@ impl Space {
                     format!("{} holds a bad row {k:?}", c::STATE_COMPUTE),
                 ));
             }
+            c.reconcile(
+                wh,
+                &schema,
+                &catalog,
+                &engine,
+                meta.get(crate::compute_backfill::COMPUTE_META)
+                    .map(String::as_str),
+            )?;
         }
         Ok(Space {
             sources: cfg

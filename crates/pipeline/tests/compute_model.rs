@@ -90,6 +90,42 @@ key = "big_and_quiet"
 all = [ { audience = "big" }, { audience = "quiet" } ]
 "#;
 
+/// Another config, swapped in at some restarts: a changed window, a
+/// definition without its filter, fewer events and paths (Page Viewed and
+/// `currency` are not read), so switching to [`DEFS`] needs the landed
+/// tables and switching back only narrows the stored facts.
+const DEFS_OTHER: &str = r#"
+[[computed_traits]]
+key = "orders_10d"
+kind = "count"
+event = "Order Completed"
+within = "5d"
+[[computed_traits]]
+key = "revenue"
+kind = "sum"
+event = "Order Completed"
+property = "revenue"
+[[computed_traits]]
+key = "high"
+kind = "max"
+event = "Order Completed"
+property = "revenue"
+[[computed_traits]]
+key = "orders_ever"
+kind = "count"
+event = "Order Completed"
+[[audiences]]
+key = "big"
+all = [
+  { trait = "revenue", op = "gte", value = 6 },
+  { event = "Order Completed", within = "10d" },
+]
+[[audiences]]
+key = "any_order"
+include_anonymous = true
+all = [ { trait = "orders_ever", op = "gte", value = 1 } ]
+"#;
+
 const DAY: i64 = 86_400_000_000;
 const AS_OF_DAY: i64 = 30;
 const BASE: i64 = 1_650_000_000_000_000;
@@ -191,8 +227,8 @@ fn check(space: &Space, defs: &Definitions, landed: &[Json]) {
     }
 }
 
-fn run(events: &[Ev], cuts: &[usize]) {
-    let raw: ps_compute::RawDefinitions = toml::from_str(DEFS).unwrap();
+fn config(text: &str) -> (Definitions, SpaceConfig) {
+    let raw: ps_compute::RawDefinitions = toml::from_str(text).unwrap();
     let defs = Definitions::check(&raw, &[]).unwrap();
     let cfg = SpaceConfig {
         space: "model".into(),
@@ -205,6 +241,17 @@ fn run(events: &[Ev], cuts: &[usize]) {
         identity: Default::default(),
         compute: Some(Arc::new(defs.clone())),
     };
+    (defs, cfg)
+}
+
+/// `switch`: some restarts come back with the other definitions (added,
+/// changed and removed ones), which are backfilled from the landed events;
+/// after the next commit every value equals a full recompute with the
+/// definitions of the moment.
+fn run(events: &[Ev], cuts: &[usize], switch: bool) {
+    let configs = [config(DEFS), config(DEFS_OTHER)];
+    let mut current = 0;
+    let (mut defs, mut cfg) = configs[current].clone();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("duckdb://{}", dir.path().join("wh.duckdb").display());
     let mut wh = ps_warehouse::open(&url).unwrap();
@@ -231,8 +278,18 @@ fn run(events: &[Ev], cuts: &[usize]) {
             check(&space, &defs, &landed);
             if i % 2 == 0 {
                 // A restart: the state comes back from the warehouse.
+                let switched = switch && i % 4 == 0;
+                if switched {
+                    current = 1 - current;
+                    (defs, cfg) = configs[current].clone();
+                }
                 space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
                 space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
+                if switched {
+                    // Re-evaluated at the next commit, with no event.
+                    let empty = space.begin_batch(BASE);
+                    space.commit(wh.as_mut(), empty).unwrap();
+                }
                 check(&space, &defs, &landed);
             }
             batch = space.begin_batch(BASE);
@@ -252,7 +309,30 @@ proptest! {
             1..40,
         ),
         cuts in prop::collection::vec(0usize..40, 0..5),
+        switch in any::<bool>(),
     ) {
-        run(&events, &cuts);
+        run(&events, &cuts, switch);
     }
+}
+
+/// Definitions swapped at restarts after events of every kind landed:
+/// orders and pages before the first switch (to the other definitions,
+/// which read fewer events and paths), more events, then back (pages and
+/// `currency` are read again and come from the landed tables).
+#[test]
+fn definitions_swapped_after_events_landed_equal_a_full_recompute() {
+    let mut events: Vec<Ev> = Vec::new();
+    for i in 0..24u8 {
+        let kind = i % 3;
+        events.push((
+            kind,
+            i % 5,
+            i % 3,
+            i64::from(i) + 5,
+            Some(i64::from(i % 4)),
+            Some(i % 3),
+            i,
+        ));
+    }
+    run(&events, &[3, 4, 8, 12, 16, 23], true);
 }

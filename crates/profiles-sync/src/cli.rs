@@ -77,6 +77,23 @@ pub(crate) enum Command {
         #[arg(long, value_parser = parse_as_of)]
         as_of: Option<i64>,
     },
+    /// Computed traits and audiences: `--full` recomputes every profile
+    /// from the landed event tables and lands what changed; `--check`
+    /// recomputes in memory and reports differences from the stored values
+    /// without writing (exit code 1 on a difference).
+    Compute {
+        /// Recompute every profile from the landed events and land the
+        /// changes.
+        #[arg(long, conflicts_with = "check")]
+        full: bool,
+        /// Compare a recompute with the stored values; write nothing.
+        #[arg(long)]
+        check: bool,
+        /// Evaluate at this time (ISO-8601) instead of when values were last
+        /// evaluated (`--check`) or now (`--full`).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<i64>,
+    },
     /// Refresh the materialized tables (id_graph, external_id_mapping,
     /// profile_traits). `--full` rebuilds them from the landed tables alone.
     Materialize {
@@ -262,6 +279,11 @@ pub(crate) enum Command {
         /// sets; equal to `--batch-events` for serve's one commit a batch).
         #[arg(long, default_value_t = ps_pipeline::DEFAULT_COMMIT_EVENTS)]
         commit_events: usize,
+        /// Compute the computed traits and audiences of this TOML file
+        /// (`[compute]`, `[[computed_traits]]`, `[[audiences]]`, e.g.
+        /// `examples/computed-traits.toml`) during the sync.
+        #[arg(long)]
+        definitions: Option<PathBuf>,
     },
 }
 
@@ -293,6 +315,9 @@ pub(crate) fn run() -> ExitCode {
         ),
         Command::Materialize { full } => cmd::materialize::run(&cli.config, full),
         Command::Export { format: _, dir } => cmd::export::run(&cli.config, &dir),
+        Command::Compute { full, check, as_of } => {
+            cmd::compute::run(&cli.config, full, check, as_of)
+        }
         Command::Gen {
             events,
             seed,
@@ -356,6 +381,7 @@ pub(crate) fn run() -> ExitCode {
             keep,
             batch_events,
             commit_events,
+            definitions,
             ..
         } => cmd::bench::run(cmd::bench::Args {
             events,
@@ -366,6 +392,7 @@ pub(crate) fn run() -> ExitCode {
             keep,
             batch_events,
             commit_events,
+            definitions,
         }),
     };
     match result {

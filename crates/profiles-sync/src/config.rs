@@ -386,7 +386,10 @@ impl Config {
         };
         let reserved = ps_warehouse::contract::reserved_trait_names();
         let defs = ps_compute::Definitions::check(&raw, &reserved)?;
-        Ok((!defs.traits.is_empty() || !defs.audiences.is_empty()).then_some(defs))
+        Ok(
+            (!defs.traits.is_empty() || !defs.audiences.is_empty() || !defs.sql_traits.is_empty())
+                .then_some(defs),
+        )
     }
 
     pub(crate) fn space(&self) -> SpaceConfig {

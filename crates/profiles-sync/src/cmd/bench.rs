@@ -55,6 +55,8 @@ struct Report {
     /// DuckDB's own floors, when the warehouse is a DuckDB file.
     #[serde(skip_serializing_if = "Option::is_none")]
     duckdb: Option<DuckFloors>,
+    /// Computed-value changes landed (0 without `--definitions`).
+    computed_changes: u64,
 }
 
 /// DuckDB doing the least work beside the pipeline (see the module doc).
@@ -107,6 +109,7 @@ pub(crate) struct Args {
     pub(crate) keep: bool,
     pub(crate) batch_events: usize,
     pub(crate) commit_events: usize,
+    pub(crate) definitions: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -172,7 +175,19 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             .map(ps_pipeline::Source::from)
             .collect(),
         identity: ps_identity::IdentityConfig::default(),
-        compute: None,
+        compute: match &args.definitions {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                let raw: ps_compute::RawDefinitions =
+                    toml::from_str(&text).with_context(|| format!("{}", p.display()))?;
+                let reserved = ps_warehouse::contract::reserved_trait_names();
+                Some(std::sync::Arc::new(ps_compute::Definitions::check(
+                    &raw, &reserved,
+                )?))
+            }
+        },
     };
     reset_peak();
     let t = Instant::now();
@@ -241,6 +256,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         ratio_to_tape_floor: e2e / tape_floor_eps,
         rows: stats.rows.clone(),
         profiles: space.engine().profile_count() as u64,
+        computed_changes: stats.computed_changes,
         stages,
         duckdb: duck,
     };
@@ -294,6 +310,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             );
         }
         println!("profiles: {}", report.profiles);
+        if args.definitions.is_some() {
+            println!("computed-value changes: {}", report.computed_changes);
+        }
         for (t, r) in &report.rows {
             println!("  {t}: {r}");
         }

@@ -4,6 +4,7 @@ pub(crate) mod admin;
 pub(crate) mod bench;
 pub(crate) mod bench_incremental;
 pub(crate) mod export;
+pub(crate) mod compute;
 pub(crate) mod gen;
 pub(crate) mod init;
 pub(crate) mod materialize;

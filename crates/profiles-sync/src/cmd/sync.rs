@@ -113,6 +113,30 @@ pub(crate) fn run(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    // SQL traits run at the end of each sync, over what it landed; their
+    // values commit as one more batch.
+    let mut stats = stats;
+    let mut sql_failed = false;
+    if space.has_sql_traits() {
+        let now = as_of.unwrap_or_else(ps_spec::time::now_micros);
+        let runs = space.run_sql_traits(wh.as_mut(), now, true);
+        let batch = space.begin_batch(ps_spec::time::now_micros());
+        let landed = space.commit(wh.as_mut(), batch)?;
+        stats.merge(&landed);
+        for r in &runs {
+            match &r.error {
+                Some(e) => {
+                    sql_failed = true;
+                    eprintln!("error: sql_traits.{}: {e}", r.key);
+                }
+                None if !json => println!(
+                    "sql_traits.{}: {} rows, {} matched, {} unknown identifiers, {} profiles changed",
+                    r.key, r.rows, r.matched, r.unknown, r.changed
+                ),
+                None => {}
+            }
+        }
+    }
     let secs = started.elapsed().as_secs_f64();
     if json {
         let refused: serde_json::Map<String, serde_json::Value> = stats
@@ -136,6 +160,9 @@ pub(crate) fn run(
             secs,
             stats.read as f64 / secs.max(1e-9)
         );
+    }
+    if sql_failed {
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -299,18 +299,14 @@ pub fn cell(v: &Value) -> String {
     }
 }
 
-/// Parses a simple CSV (no quoted commas in the golden files).
+/// Reads a CSV file (RFC 4180: fields with commas or quotes are quoted):
+/// its header and rows; an empty field is NULL.
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines().filter(|l| !l.is_empty());
-    let header = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    let rows = lines
-        .map(|l| l.split(',').map(str::to_owned).collect())
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header = r.headers().unwrap().iter().map(str::to_owned).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
         .collect();
     (header, rows)
 }
@@ -332,9 +328,18 @@ pub fn gen_config(url: &str) -> String {
 /// Asserts that the warehouse at `url` holds the case study's expected
 /// tables (`testdata/golden/expected/*.csv`), row for row, every column.
 pub fn assert_golden_tables(url: &str, label: &str) {
+    let checked = assert_expected_tables(url, &golden_dir().join("expected"), label);
+    assert_eq!(checked, 8, "{label}: every expected table was compared");
+}
+
+/// Asserts that `case_study` at `url` holds each `<table>.csv` of `dir`:
+/// its columns, row for row (as a set); how many tables were compared.
+/// With `PROFILES_SYNC_BLESS=1` the files are rewritten with what the
+/// warehouse holds instead (to be reviewed before they are committed).
+pub fn assert_expected_tables(url: &str, dir: &Path, label: &str) -> usize {
     let mut wh = ps_warehouse::open(url).unwrap();
     let mut checked = 0;
-    for entry in std::fs::read_dir(golden_dir().join("expected")).unwrap() {
+    for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let table = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let (header, mut want) = read_csv(&path);
@@ -352,8 +357,17 @@ pub fn assert_golden_tables(url: &str, label: &str) {
             .collect();
         want.sort();
         got.sort();
-        assert_eq!(got, want, "{label}: table {table} ({})", header.join(","));
+        if std::env::var_os("PROFILES_SYNC_BLESS").is_some() {
+            let mut w = csv::Writer::from_path(&path).unwrap();
+            w.write_record(&header).unwrap();
+            for r in &got {
+                w.write_record(r).unwrap();
+            }
+            w.flush().unwrap();
+        } else {
+            assert_eq!(got, want, "{label}: table {table} ({})", header.join(","));
+        }
         checked += 1;
     }
-    assert_eq!(checked, 8, "{label}: every expected table was compared");
+    checked
 }
