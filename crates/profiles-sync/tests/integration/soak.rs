@@ -6,7 +6,8 @@
 //! event's acknowledgement to its row being queryable.
 //!
 //! `scripts/soak MINUTES` runs it for that long (`PS_SOAK_SECS`); CI runs
-//! 30 s. What must hold: after the first third (warm-up: DuckDB's caches,
+//! 30 s. The warehouse is DuckDB, or PostgreSQL with
+//! `PS_SOAK_WAREHOUSE=postgres`. What must hold: after the first third (warm-up: DuckDB's caches,
 //! the allocator's arenas), memory and open files stay within a bound of
 //! their level then — a leak of a connection, a file or a buffer per
 //! request or per sync would cross it — and landed segments are deleted.
@@ -15,7 +16,7 @@
 
 use crate::abuse::rss_kib;
 use crate::serve::{admin_post, post, Serve, ADMIN};
-use crate::util::{gen_config, repo_root, Env};
+use crate::util::{gen_config, repo_root, Backend, Env};
 use ps_ingest::client::Client;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,10 +64,17 @@ fn soak_keeps_memory_files_and_segments_flat() {
         .unwrap_or(30);
     let defs = std::fs::read_to_string(repo_root().join("examples/computed-traits.toml"))
         .unwrap_or_else(|e| panic!("examples/computed-traits.toml: {e}"));
-    let env = Env::new(&format!(
+    // PS_SOAK_WAREHOUSE=postgres takes DuckDB out of the server's process,
+    // to tell its buffer pool from the server's own memory.
+    let backend = match std::env::var("PS_SOAK_WAREHOUSE").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("duckdb") | Err(_) => Backend::DuckDb,
+        Ok(other) => panic!("PS_SOAK_WAREHOUSE={other:?}: duckdb or postgres"),
+    };
+    let env = Env::with_backend(&format!(
         "{}{defs}\n[server]\nsync_interval = \"200ms\"\nadmin_token = \"{ADMIN}\"\nsegment_bytes = \"256KiB\"\n",
         gen_config("duckdb://x.duckdb")
-    ));
+    ), backend);
     let srv = Serve::start(&env);
     let pid = srv.pid();
     let (space, write_key) = ("gen", "wk_source_1".to_owned());
