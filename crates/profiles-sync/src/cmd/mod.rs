@@ -3,8 +3,8 @@
 pub(crate) mod admin;
 pub(crate) mod bench;
 pub(crate) mod bench_incremental;
-pub(crate) mod export;
 pub(crate) mod compute;
+pub(crate) mod export;
 pub(crate) mod gen;
 pub(crate) mod init;
 pub(crate) mod materialize;
