@@ -339,13 +339,12 @@ fn duckdb_floors(dir: &Path, input: &str, ours: &Path, total: Duration) -> Resul
         );
         Ok((path, ps_warehouse::open(&url)?))
     };
-    let sql_str = |s: &str| format!("'{}'", s.replace('\'', "''"));
 
     let (raw_path, mut raw) = fresh("raw.duckdb")?;
     let t = Instant::now();
     raw.execute(&format!(
         "CREATE TABLE raw AS SELECT * FROM read_json_auto({}, format = 'newline_delimited', ignore_errors = true)",
-        sql_str(input)
+        ps_warehouse::literal(input)
     ))
     .context("DuckDB's raw load of the input")?;
     drop(raw);
@@ -355,7 +354,7 @@ fn duckdb_floors(dir: &Path, input: &str, ours: &Path, total: Duration) -> Resul
     let (copy_path, mut copy) = fresh("copy.duckdb")?;
     copy.execute(&format!(
         "ATTACH {} AS src (READ_ONLY)",
-        sql_str(&ours.display().to_string())
+        ps_warehouse::literal(&ours.display().to_string())
     ))?;
     let tables = copy.query(
         "SELECT table_schema, table_name FROM information_schema.tables \

@@ -3,7 +3,7 @@
 //! binding with pyarrow; `scripts/setup` installs both, and a missing
 //! reader fails these tests, never skips them).
 
-use crate::util::{cell, gen_config, golden_dir, read_csv, repo_root, table_rows, Env};
+use crate::util::{cell, gen_config, generated, golden_dir, read_csv, repo_root, table_rows, Env};
 use ps_spec::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -179,24 +179,6 @@ fn case_study_through_delta_read_back_by_python_equals_expected() {
     assert_lake_equals_working_database(&env, "case_study", &lake);
     // Internal tables stay in the working database.
     assert!(lake.keys().all(|t| !t.starts_with("_ps_")));
-}
-
-/// A generated stream (with every column type) and its config.
-fn generated(env: &Env, events: u64, seed: u64) -> PathBuf {
-    let out = env.dir.path().join(format!("gen-{seed}.jsonl"));
-    let run = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
-        .args(["gen", "--events", &events.to_string(), "--seed"])
-        .arg(seed.to_string())
-        .args(["--sources", "3", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    out
 }
 
 fn delta_gen_env() -> Env {

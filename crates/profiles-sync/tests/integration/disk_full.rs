@@ -7,7 +7,7 @@
 //!
 //! Mounting a tmpfs needs root; the test fails (never skips) without it.
 
-use crate::outage::landed;
+use crate::outage::wait_landed;
 use crate::pg_fault::Cluster;
 use crate::serve::{Serve, ADMIN};
 use crate::util::{golden_dir, Env};
@@ -124,15 +124,7 @@ fn a_full_inbox_disk_refuses_with_retry_after_and_recovers() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let want = (acked * 50) as i64;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while landed(&mut c) != Some(want) {
-        assert!(
-            Instant::now() < deadline,
-            "acknowledged events did not all land: {:?} of {want}",
-            landed(&mut c)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_landed(&mut c, want, Duration::from_secs(60));
     let (status, log) = srv.terminate();
     assert!(status.success(), "{log}");
     assert!(log.contains("the inbox cannot write"), "{log}");

@@ -3,35 +3,10 @@
 //! materialization equals a full rebuild, and a `kill -9` mid-sync followed by
 //! a re-run changes nothing.
 
-use crate::util::{gen_config, Backend, Env, BACKENDS};
+use crate::util::{gen_config, generated, Backend, Env, BACKENDS};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-
-/// A generated stream and a config whose sources match it.
-fn generated(env: &Env, events: u64, seed: u64) -> PathBuf {
-    let out = env.dir.path().join(format!("gen-{seed}.jsonl"));
-    let status = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
-        .args([
-            "gen",
-            "--events",
-            &events.to_string(),
-            "--seed",
-            &seed.to_string(),
-            "--sources",
-            "3",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    out
-}
 
 fn config() -> String {
     gen_config("duckdb://x.duckdb")

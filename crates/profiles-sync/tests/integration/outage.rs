@@ -68,6 +68,19 @@ pub(crate) fn landed(c: &mut Client) -> Option<i64> {
     Some(n)
 }
 
+/// Waits up to `limit` until exactly `want` tracks landed, each once.
+pub(crate) fn wait_landed(c: &mut Client, want: i64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while landed(c) != Some(want) {
+        assert!(
+            Instant::now() < deadline,
+            "acknowledged events did not all land: {:?} of {want}",
+            landed(c)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn health(c: &mut Client) -> (u16, Json) {
     let r = c.request("GET", "/health", &[], b"").unwrap();
     (r.status, r.json())

@@ -13,7 +13,7 @@
 //! `chattr +i` needs root and a file system with the flag (ext4, xfs); the
 //! test fails (never skips) without them.
 
-use crate::outage::landed;
+use crate::outage::{landed, wait_landed};
 use crate::serve::{post, Serve, ADMIN};
 use crate::util::{golden_dir, Env};
 use serde_json::json;
@@ -152,15 +152,7 @@ fn an_unwritable_duckdb_file_is_named_and_loses_nothing() {
     }
     frozen.set(false);
     let want = 1 + 20 * sent as i64;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while landed(&mut c) != Some(want) {
-        assert!(
-            Instant::now() < deadline,
-            "acknowledged events did not all land: {:?} of {want}",
-            landed(&mut c)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_landed(&mut c, want, Duration::from_secs(90));
     let (status, log) = srv.terminate();
     assert!(status.success(), "{log}");
     assert!(log.contains("sync failed"), "{log}");

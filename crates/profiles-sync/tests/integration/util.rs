@@ -371,3 +371,22 @@ pub fn assert_expected_tables(url: &str, dir: &Path, label: &str) -> usize {
     }
     checked
 }
+
+/// `profiles-sync gen` of `events` events (seed `seed`, the 3 sources of
+/// [`gen_config`]) into a file of `env`'s directory.
+pub fn generated(env: &Env, events: u64, seed: u64) -> PathBuf {
+    let out = env.dir.path().join(format!("gen-{seed}.jsonl"));
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
+        .args(["gen", "--events", &events.to_string(), "--seed"])
+        .arg(seed.to_string())
+        .args(["--sources", "3", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    out
+}
