@@ -291,19 +291,27 @@ impl Warehouse for DuckDb {
     }
 }
 
-/// Runs `sql` (already checked and wrapped by [`crate::read_only`]) in a
-/// read-only transaction on `conn`, a connection of its own, interrupting
-/// it past `limits.timeout`.
-pub(crate) fn read_only_query(
-    conn: Connection,
-    catalog: Option<&str>,
-    sql: &str,
-    limits: &QueryLimits,
-) -> Result<QueryAnswer> {
+/// A connection of its own for read-only queries: a clone of `base` that
+/// `USE`s the space's catalog.
+pub(crate) fn read_only_connection(base: &Connection, catalog: Option<&str>) -> Result<Connection> {
+    let conn = base
+        .try_clone()
+        .map_err(|e| Error::new(ErrorKind::Connect, e))?;
     if let Some(c) = catalog {
         let using = format!("USE {}", crate::dialect::quote(c));
         conn.execute_batch(&using).map_err(|e| q(e, &using))?;
     }
+    Ok(conn)
+}
+
+/// Runs `sql` (already checked and wrapped by [`crate::read_only`]) in a
+/// read-only transaction on `conn`, a connection no other thread uses,
+/// interrupting it past `limits.timeout`.
+pub(crate) fn read_only_query(
+    conn: &Connection,
+    sql: &str,
+    limits: &QueryLimits,
+) -> Result<QueryAnswer> {
     conn.execute_batch("BEGIN TRANSACTION READ ONLY")
         .map_err(|e| q(e, "BEGIN TRANSACTION READ ONLY"))?;
     let (done, wait) = std::sync::mpsc::channel::<()>();
@@ -323,10 +331,19 @@ pub(crate) fn read_only_query(
             })
             .map_err(|e| Error::new(ErrorKind::Query, e))?
     };
-    let result = run_read(&conn, sql);
+    let result = run_read(conn, sql);
     drop(done);
     let _ = watchdog.join();
     let _ = conn.execute_batch("ROLLBACK");
+    // An interrupt that lands as the query ends may still be pending on the
+    // connection: report the timeout, so the caller drops the connection
+    // instead of reusing it.
+    let result = match result {
+        Ok(_) if fired.load(std::sync::atomic::Ordering::SeqCst) => {
+            Err(duckdb::Error::ExecuteReturnedResults)
+        }
+        r => r,
+    };
     result.map_err(|e| {
         let text = e.to_string();
         if fired.load(std::sync::atomic::Ordering::SeqCst) {
