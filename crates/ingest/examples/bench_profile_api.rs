@@ -33,12 +33,17 @@ use std::time::{Duration, Instant};
 const ADMIN: &str = "bench-admin-token";
 const TOKEN: &str = "bench-profile-token";
 
-fn arg(name: &str, default: u64) -> u64 {
+/// The value after `name` on the command line.
+fn text(name: &str) -> Option<String> {
     let argv: Vec<String> = std::env::args().collect();
     argv.iter()
         .position(|a| a == name)
         .and_then(|i| argv.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number"))
+        .cloned()
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    text(name).map_or(default, |v| v.parse().expect("a number"))
 }
 
 fn admin(c: &mut Client, sql: &str) -> serde_json::Value {
@@ -53,14 +58,6 @@ fn admin(c: &mut Client, sql: &str) -> serde_json::Value {
         .expect("admin query");
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
-}
-
-fn text(name: &str) -> Option<String> {
-    let argv: Vec<String> = std::env::args().collect();
-    argv.iter()
-        .position(|a| a == name)
-        .and_then(|i| argv.get(i + 1))
-        .cloned()
 }
 
 /// `users` users as `/v1/batch` bodies of 500 users (1,000 events) each.
@@ -118,13 +115,8 @@ fn main() {
         arg("--rate", 1000),
         arg("--requests", 5000),
     );
-    let argv: Vec<String> = std::env::args().collect();
     let tmp = tempfile::tempdir().expect("temp dir");
-    let dir = argv
-        .iter()
-        .position(|a| a == "--dir")
-        .and_then(|i| argv.get(i + 1))
-        .map_or_else(|| tmp.path().to_owned(), std::path::PathBuf::from);
+    let dir = text("--dir").map_or_else(|| tmp.path().to_owned(), std::path::PathBuf::from);
     std::fs::create_dir_all(&dir).expect("dir");
     let server = ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
@@ -159,7 +151,7 @@ fn main() {
 
     let users = arg("--users", 0);
     assert!(
-        users == 0 || !argv.iter().any(|a| a == "--events"),
+        users == 0 || text("--events").is_none(),
         "--users and --events: choose one"
     );
     let events = if users > 0 { 0 } else { events };

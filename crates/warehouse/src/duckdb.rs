@@ -335,26 +335,21 @@ pub(crate) fn read_only_query(
     drop(done);
     let _ = watchdog.join();
     let _ = conn.execute_batch("ROLLBACK");
-    // An interrupt that lands as the query ends may still be pending on the
-    // connection: report the timeout, so the caller drops the connection
-    // instead of reusing it.
-    let result = match result {
-        Ok(_) if fired.load(std::sync::atomic::Ordering::SeqCst) => {
-            Err(duckdb::Error::ExecuteReturnedResults)
-        }
-        r => r,
-    };
+    // Timed out, even if the query ended as the interrupt landed: then the
+    // interrupt may still be pending on the connection, and an error makes
+    // the caller drop the connection instead of reusing it.
+    if fired.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "the query ran past its time limit of {:?} ([query] timeout)",
+                limits.timeout
+            ),
+        ));
+    }
     result.map_err(|e| {
         let text = e.to_string();
-        if fired.load(std::sync::atomic::Ordering::SeqCst) {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the query ran past its time limit of {:?} ([query] timeout)",
-                    limits.timeout
-                ),
-            )
-        } else if text.contains("Permission Error") || text.contains("disabled by configuration")
+        if text.contains("Permission Error") || text.contains("disabled by configuration")
         {
             Error::new(
                 ErrorKind::Refused,

@@ -115,16 +115,25 @@ impl<C> Idle<C> {
         Idle(Mutex::new(Vec::new()))
     }
 
-    fn take(&self) -> Option<C> {
-        self.0.lock().ok()?.pop()
-    }
-
-    fn give_back(&self, c: C) {
+    /// Runs `f` on an idle connection, or on one `open` gives when none is
+    /// idle, and keeps the connection for the next query if `f` succeeded.
+    fn with<T>(
+        &self,
+        open: impl FnOnce() -> Result<C>,
+        f: impl FnOnce(&mut C) -> Result<T>,
+    ) -> Result<T> {
+        let taken = self.0.lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match taken {
+            Some(c) => c,
+            None => open()?,
+        };
+        let out = f(&mut conn)?;
         if let Ok(mut idle) = self.0.lock() {
             if idle.len() < MAX_IDLE {
-                idle.push(c);
+                idle.push(conn);
             }
         }
+        Ok(out)
     }
 }
 
@@ -182,29 +191,21 @@ impl ReadOnly {
                 base,
                 catalog,
                 idle,
-            } => {
-                let conn = match idle.take() {
-                    Some(c) => c,
-                    None => crate::duckdb::read_only_connection(
-                        &*base
-                            .lock()
-                            .map_err(|_| Error::new(ErrorKind::Query, "a query panicked"))?,
-                        catalog.as_deref(),
-                    )?,
-                };
-                let answer = crate::duckdb::read_only_query(&conn, &wrapped, limits)?;
-                idle.give_back(conn);
-                answer
-            }
+            } => idle.with(
+                || {
+                    let base = base
+                        .lock()
+                        .map_err(|_| Error::new(ErrorKind::Query, "a query panicked"))?;
+                    crate::duckdb::read_only_connection(&base, catalog.as_deref())
+                },
+                |conn| crate::duckdb::read_only_query(conn, &wrapped, limits),
+            )?,
             Inner::Postgres { url, idle } => {
                 crate::postgres::check_functions(sql)?;
-                let mut conn = match idle.take() {
-                    Some(c) => c,
-                    None => crate::postgres::Postgres::connect(url)?,
-                };
-                let answer = conn.read_only_query(&wrapped, limits)?;
-                idle.give_back(conn);
-                answer
+                idle.with(
+                    || crate::postgres::Postgres::connect(url),
+                    |conn| conn.read_only_query(&wrapped, limits),
+                )?
             }
         };
         answer.truncated = answer.rows.len() > limits.max_rows;
