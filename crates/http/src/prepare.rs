@@ -33,7 +33,7 @@ const CLIENT_LIBRARIES: &[&str] = &[
 /// sent; the sync loop prepares them again before `Space::add`. Preparing is
 /// idempotent, so both see the same event, and storing original bytes spares
 /// the edge a serialization per event.
-pub(crate) fn prepare(
+pub fn prepare(
     o: &mut Map<String, Json>,
     kind: Option<&str>,
     shared: Option<&Map<String, Json>>,
@@ -67,7 +67,7 @@ pub(crate) fn prepare(
 /// goes from bytes to the pipeline's tape once, without a `serde_json`
 /// value and its re-serialization. `None`: prepare it the long way (which
 /// also words the refusal of bytes that are not JSON).
-pub(crate) fn unchanged(
+pub fn unchanged(
     bytes: &[u8],
     kind: Option<&str>,
     shared: Option<&Map<String, Json>>,
@@ -104,7 +104,7 @@ pub(crate) fn unchanged(
 /// A unique id for events that came without a `messageId` (and for inbox
 /// ids): a random UUID v4. HTTP events have no stable bytes to hash (a
 /// retried request is a new request), unlike file lines.
-pub(crate) fn unique_id() -> String {
+pub fn unique_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 

@@ -21,7 +21,7 @@
 //! A plain body with a `Content-Length` over the limit is refused before any
 //! of it is read.
 
-use crate::edge::error;
+use crate::answer::error;
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -34,10 +34,10 @@ use tower_http::decompression::RequestDecompressionLayer;
 
 /// Marks a request whose body was sent gzip-encoded.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Gzip;
+pub struct Gzip;
 
 /// `route` with its request bodies decoded, raw bytes capped at `limit`.
-pub(crate) fn decoded<S>(route: MethodRouter<S>, limit: usize) -> MethodRouter<S>
+pub fn decoded<S>(route: MethodRouter<S>, limit: usize) -> MethodRouter<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -70,7 +70,7 @@ fn cap_raw(req: Request, limit: usize) -> Request {
 /// The decoded body of `req` (a request through [`decoded`]), refused when
 /// it is over `limit`; `what` ("event" or "batch") names it in the refusal,
 /// whose code is the one [`too_large_code`] gives.
-pub(crate) async fn read(req: Request, limit: usize, what: &str) -> Result<Vec<u8>, Response> {
+pub async fn read(req: Request, limit: usize, what: &str) -> Result<Vec<u8>, Response> {
     let too_large = || {
         error(
             StatusCode::BAD_REQUEST,
@@ -100,7 +100,7 @@ pub(crate) async fn read(req: Request, limit: usize, what: &str) -> Result<Vec<u
     let gzip = req.extensions().get::<Gzip>().is_some();
     match to_bytes(req.into_body(), limit).await {
         Ok(b) => Ok(b.to_vec()),
-        Err(e) if crate::http::is_timeout(&e) => Err(crate::http::timeout_response()),
+        Err(e) if crate::deadline::is_timeout(&e) => Err(crate::deadline::timeout_response()),
         Err(e) if over_limit(&e) => Err(too_large()),
         Err(e) if gzip => Err(error(
             StatusCode::BAD_REQUEST,
@@ -116,7 +116,7 @@ pub(crate) async fn read(req: Request, limit: usize, what: &str) -> Result<Vec<u
 }
 
 /// The refusal code of a body over its limit.
-pub(crate) fn too_large_code(what: &str) -> &'static str {
+pub fn too_large_code(what: &str) -> &'static str {
     if what == "event" {
         "event_too_large"
     } else {
