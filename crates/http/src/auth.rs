@@ -14,7 +14,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// The write key of `Authorization: Basic base64(writeKey:)`. `Err` for a
 /// header that is present but not Basic credentials.
-pub fn basic_write_key(h: &HeaderMap) -> Result<Option<String>, ()> {
+pub(crate) fn basic_write_key(h: &HeaderMap) -> Result<Option<String>, ()> {
     let Some(v) = h.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

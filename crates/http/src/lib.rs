@@ -5,7 +5,7 @@
 //! timeout), bodies must arrive within a deadline ([`deadline`]), are
 //! decoded under the size limits ([`body`]: gzip, gzip bombs), and a
 //! tracking request is checked ([`request::receive`]: the write key from
-//! [`auth`] or the body, JSON, batch size, each event [`prepare`]d and
+//! `auth` or the body, JSON, batch size, each event [`prepare`]d and
 //! validated). Every refusal is a JSON answer naming its reason
 //! ([`answer`]).
 //!
@@ -16,7 +16,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod answer;
-pub mod auth;
+mod auth;
 pub mod body;
 pub mod deadline;
 pub mod head;

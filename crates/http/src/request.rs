@@ -118,6 +118,7 @@ pub struct Rules<'a> {
 /// Validates one event of a request (parsed from `raw`, its bytes as sent)
 /// and decides what is stored: the original bytes, unless the server had
 /// to assign a `messageId`, which must then be stored with it.
+#[allow(clippy::too_many_arguments)]
 fn check_event(
     rules: Rules<'_>,
     item: Json,
