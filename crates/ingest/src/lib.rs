@@ -26,8 +26,8 @@
 //!   [`state::Shared`]) on a blocking task.
 //!
 //! The HTTP side is an `axum::Router` built in one place, `routes`: the
-//! Tracking API (`tracking`, its bodies decoded under the limits by
-//! `body`), the settings document analytics.js loads first (`settings`),
+//! Tracking API (`tracking`, its bodies decoded under the limits and its
+//! requests checked by `ps-http`), the settings document analytics.js loads first (`settings`),
 //! `/health` and `/metrics` (`status`), all open to browsers of any origin
 //! (`cors`), and the admin API (`admin`), which is not. Handlers share
 //! `edge::AppState` and answer refusals as JSON `{"code", "message"}`, the
@@ -43,7 +43,6 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod admin;
-mod body;
 pub mod client;
 pub mod config;
 mod control;
@@ -53,7 +52,6 @@ mod error;
 mod http;
 pub mod inbox;
 pub mod metrics;
-mod prepare;
 pub mod profile_api;
 pub mod query;
 mod routes;

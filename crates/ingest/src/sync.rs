@@ -20,8 +20,8 @@
 
 use crate::control::Control;
 use crate::inbox::{Checkpoint, EntryKind, ReadBatch, Reader};
-use crate::prepare::{prepare, unchanged};
 use crate::state::Shared;
+use ps_http::prepare::{prepare, unchanged};
 use ps_pipeline::{
     Batch, Driver, EventSource, Landed, Origin, RegulationKind, Space, SpaceConfig, Subject,
 };

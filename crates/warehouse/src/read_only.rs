@@ -44,26 +44,10 @@
 use crate::error::{Error, ErrorKind, Result};
 use ps_spec::Value;
 use std::sync::Mutex;
-use std::time::Duration;
 
-/// How long a query may run and how many rows it may return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueryLimits {
-    /// Past this the query is cancelled and refused with
-    /// [`ErrorKind::Timeout`].
-    pub timeout: Duration,
-    /// Rows past this are not read; the answer says it was cut.
-    pub max_rows: usize,
-}
-
-impl Default for QueryLimits {
-    fn default() -> QueryLimits {
-        QueryLimits {
-            timeout: Duration::from_secs(30),
-            max_rows: 10_000,
-        }
-    }
-}
+/// How long a query may run ([`ErrorKind::Timeout`] past it) and how many
+/// rows it may return; a server setting, so it is defined with the others.
+pub use ps_config::QueryLimits;
 
 /// A query's answer.
 #[derive(Debug, Clone, PartialEq)]

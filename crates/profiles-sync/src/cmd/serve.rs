@@ -5,7 +5,7 @@
 //! `--listen 127.0.0.1:0`), and turns SIGTERM / Ctrl-C into a clean stop that
 //! lands the inbox first.
 
-use crate::config::{resolve_listen, Config};
+use crate::config::resolve_listen;
 use anyhow::{anyhow, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ pub(crate) fn run(
     listen: Option<String>,
     data_dir: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let cfg = Config::load(config)?;
+    let cfg = crate::config::load(config)?;
     let mut server = cfg.server.to_config()?;
     server.profile_api = cfg.profile_api.to_config()?;
     if let Some(l) = listen {
