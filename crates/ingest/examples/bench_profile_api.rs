@@ -92,6 +92,7 @@ fn main() {
         server,
         space,
         warehouse_url: format!("duckdb://{}", dir.join("wh.duckdb").display()),
+        log: None,
     })
     .expect("server starts");
     let addr = srv.local_addr();

@@ -10,7 +10,9 @@
 //! missing, [`ps_spec::validate_json`] validation → one inbox record holding
 //! the events' original bytes (re-serialized only when a `messageId` was
 //! assigned) and what [`prepare`] needs → wait for the group commit →
-//! answer. The answer is sent only after the record is synced to disk: a
+//! answer. With `[log]` the record's events are published to the event log
+//! instead ([`crate::publish`]) and the answer waits for its
+//! acknowledgements (503 with `Retry-After` when they do not come). The answer is sent only after the record is synced to disk: a
 //! 200 is a promise that the events land.
 //!
 //! Invalid events in a batch do not fail the batch: the valid ones are
@@ -75,6 +77,8 @@ fn basic_write_key(h: &HeaderMap) -> Result<Option<String>, ()> {
 /// One event after edge validation.
 struct Checked {
     entry: Entry,
+    /// Its dedupe id on the event log ([`crate::publish::dedupe_id`]).
+    log_id: String,
     /// Source id it is counted under.
     source: String,
     refusal: Option<Refusal>,
@@ -113,6 +117,11 @@ fn check_event(
             added_id = true;
         }
     }
+    let message_id = match &item {
+        Json::Object(o) => o.get("messageId").and_then(Json::as_str),
+        _ => None,
+    };
+    let log_id = crate::publish::dedupe_id(message_id, raw);
     let stored = |kind| Entry {
         kind,
         bytes: raw.to_vec(),
@@ -132,6 +141,7 @@ fn check_event(
                     None => {
                         return Checked {
                             entry: stored(EntryKind::Payload),
+                            log_id,
                             source: request_source.to_owned(),
                             refusal: Some(Refusal::UnknownWriteKey(k.to_owned())),
                         }
@@ -142,6 +152,7 @@ fn check_event(
             if too_large {
                 return Checked {
                     entry: stored(EntryKind::TooLarge),
+                    log_id,
                     source,
                     refusal: Some(Refusal::TooLarge(raw.len())),
                 };
@@ -157,6 +168,7 @@ fn check_event(
             };
             Checked {
                 entry,
+                log_id,
                 source,
                 refusal: None,
             }
@@ -167,6 +179,7 @@ fn check_event(
             } else {
                 EntryKind::Payload
             }),
+            log_id,
             source: request_source.to_owned(),
             refusal: Some(refusal),
         },
@@ -336,6 +349,7 @@ pub(crate) async fn track(st: &AppState, ep: Endpoint, req: Request) -> Response
         load_time: received_at,
     };
     let mut entries = Vec::with_capacity(spans.len());
+    let mut log_ids = Vec::with_capacity(spans.len());
     let mut errors = Vec::new();
     let mut accepted: HashMap<String, u64> = HashMap::new();
     for (i, raw) in spans.into_iter().enumerate() {
@@ -362,6 +376,7 @@ pub(crate) async fn track(st: &AppState, ep: Endpoint, req: Request) -> Response
             }
         }
         entries.push(c.entry);
+        log_ids.push(c.log_id);
     }
     let n_events = entries.len() as u64;
     let record = Record {
@@ -379,6 +394,27 @@ pub(crate) async fn track(st: &AppState, ep: Endpoint, req: Request) -> Response
         entries,
     };
     if n_events > 0 {
+        if let Some(log) = &st.log {
+            let wait = st.log_ack_timeout;
+            if let Err(why) =
+                crate::publish::publish(log.as_ref(), &st.space, record, log_ids, wait).await
+            {
+                // Nothing is promised: the client retries with the same
+                // messageIds, and what was stored is deduplicated.
+                let mut r = refuse(
+                    "log_unavailable",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the events were not stored: {why}"),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+                return r;
+            }
+            for (source, n) in &accepted {
+                st.shared.metrics.accepted(source, *n);
+            }
+            return answer(ep, n_events, errors);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let bytes = record.encode();
         let sent = st.writer.send(Append::Record {
@@ -408,6 +444,12 @@ pub(crate) async fn track(st: &AppState, ep: Endpoint, req: Request) -> Response
     for (source, n) in &accepted {
         st.shared.metrics.accepted(source, *n);
     }
+    answer(ep, n_events, errors)
+}
+
+/// The answer to a request whose events are stored: `errors` lists the
+/// refused ones.
+fn answer(ep: Endpoint, n_events: u64, mut errors: Vec<Json>) -> Response {
     match ep {
         Endpoint::Single(_) => match errors.pop() {
             None => json_response(StatusCode::OK, &json!({ "success": true })),

@@ -15,6 +15,8 @@
 //! listen = "127.0.0.1:8088"
 //! sync_interval = "1s"
 //! data_dir = "profiles-sync-data"
+//! [log]                                # several machines (issue 23): serve publishes here,
+//! url = "nats://127.0.0.1:4222"        # `resolve` lands it; see README "Running on several machines"
 //! [compute]                            # computed traits and audiences (issue 19)
 //! source_id = "ps-compute"
 //! [[computed_traits]]
@@ -63,6 +65,61 @@ pub(crate) struct Config {
     pub(crate) sql_traits: Vec<ps_compute::raw::RawSqlTrait>,
     #[serde(default)]
     pub(crate) profile_api: ProfileApiSection,
+    /// `[log]`: the replicated event log of a multi-node deployment
+    /// (`serve` publishes to it, `resolve` lands it).
+    pub(crate) log: Option<LogSection>,
+}
+
+/// `[log]`: where the event log is (`url`, required) and how it is used.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogSection {
+    /// `nats://host:port,nats://host:port,…`
+    pub(crate) url: toml::Value,
+    /// Copies of each event (the stream's replicas); default 3.
+    pub(crate) replicas: Option<i64>,
+    /// How long a resolver's lease lasts unrenewed; default 10 s.
+    pub(crate) lease_ttl: Option<toml::Value>,
+    /// How long serve waits for the log's acknowledgement before a 503;
+    /// default 5 s.
+    pub(crate) ack_timeout: Option<toml::Value>,
+    /// How long a re-published messageId is dropped by the log; default 2 min.
+    pub(crate) duplicate_window: Option<toml::Value>,
+    /// How long the log keeps events; default 7 days.
+    pub(crate) max_age: Option<toml::Value>,
+}
+
+impl LogSection {
+    /// The validated settings.
+    pub(crate) fn to_config(&self) -> Result<ps_log::LogConfig> {
+        let toml::Value::String(url) = &self.url else {
+            bail!(
+                "invalid setting `log.url`: {} is not a string (expected \"nats://host:port,…\")",
+                self.url
+            );
+        };
+        let mut c = ps_log::LogConfig::new(url)?;
+        if let Some(n) = self.replicas {
+            if !(1..=5).contains(&n) {
+                bail!("invalid setting `log.replicas`: must be between 1 and 5");
+            }
+            c.replicas = n as usize;
+        }
+        if let Some(v) = &self.lease_ttl {
+            c.lease_ttl = duration_setting("log.lease_ttl", v)?;
+        }
+        if let Some(v) = &self.ack_timeout {
+            c.ack_timeout = duration_setting("log.ack_timeout", v)?;
+        }
+        if let Some(v) = &self.duplicate_window {
+            c.duplicate_window = duration_setting("log.duplicate_window", v)?;
+        }
+        if let Some(v) = &self.max_age {
+            c.max_age = duration_setting("log.max_age", v)?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
 }
 
 /// `[profile_api]`: the Profile API's access tokens (HTTP Basic user names)
@@ -357,6 +414,9 @@ impl Config {
         if self.sync.batch_events == 0 {
             bail!("invalid setting `sync.batch_events`: must be at least 1");
         }
+        if let Some(l) = &self.log {
+            l.to_config()?;
+        }
         if self.sync.commit_events == 0 {
             bail!("invalid setting `sync.commit_events`: must be at least 1");
         }
@@ -529,4 +589,27 @@ write_key = "k"
             assert!(format!("{e:#}").contains(setting), "{bad}: {e:#}");
         }
     }
+
+    #[test]
+    fn log_section_names_its_settings() {
+        let c = Config::parse(&format!(
+            "{OK}\n[log]\nurl = 'nats://127.0.0.1:4222,nats://127.0.0.1:4223'\nlease_ttl = '3s'\n"
+        ))
+        .unwrap();
+        let l = c.log.unwrap().to_config().unwrap();
+        assert_eq!(l.servers.len(), 2);
+        assert_eq!(l.lease_ttl, std::time::Duration::from_secs(3));
+        assert!(Config::parse(OK).unwrap().log.is_none(), "no [log]: single node");
+        for (bad, setting) in [
+            ("url = 'http://x:1'", "log.url"),
+            ("url = 4222", "log.url"),
+            ("url = 'nats://h:1'\nreplicas = 0", "log.replicas"),
+            ("url = 'nats://h:1'\nlease_ttl = 'soon'", "log.lease_ttl"),
+            ("url = 'nats://h:1'\nack_timeout = 0", "log.ack_timeout"),
+        ] {
+            let e = Config::parse(&format!("{OK}\n[log]\n{bad}\n")).unwrap_err();
+            assert!(format!("{e:#}").contains(&format!("`{setting}`")), "{bad}: {e:#}");
+        }
+    }
+
 }
