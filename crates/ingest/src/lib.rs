@@ -56,8 +56,8 @@ pub mod metrics;
 mod prepare;
 pub mod profile_api;
 mod publish;
-pub mod resolve;
 pub mod query;
+pub mod resolve;
 mod routes;
 mod settings;
 pub mod state;
@@ -240,7 +240,16 @@ impl Server {
             signals: None,
         };
         let log: Arc<dyn ps_log::EventLog> = Arc::new(js);
-        server.listen(&opts, rt, Some((log, opts.log.as_ref().map_or(Duration::from_secs(5), |l| l.ack_timeout))))
+        server.listen(
+            &opts,
+            rt,
+            Some((
+                log,
+                opts.log
+                    .as_ref()
+                    .map_or(Duration::from_secs(5), |l| l.ack_timeout),
+            )),
+        )
     }
 
     /// Binds the listener and serves the router on `runtime`.

@@ -4,7 +4,7 @@
 //! as the sync loop reads the inbox) under a dedupe id, and the request is
 //! answered only once the log acknowledged every message.
 
-use crate::inbox::{Entry, Record};
+use crate::inbox::{Entry, Record, FRAME_HEADER};
 use ps_log::EventLog;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -57,10 +57,10 @@ pub(crate) async fn publish(
                 shared: shared.clone(),
                 entries: vec![e],
             };
-            ps_log::Record {
-                id,
-                body: one.encode().into(),
-            }
+            // The log frames and checksums messages itself: the record's
+            // own frame header is left off.
+            let body = ps_log::Bytes::from(one.encode()).slice(FRAME_HEADER as usize..);
+            ps_log::Record { id, body }
         })
         .collect();
     match tokio::time::timeout(wait, log.publish(space, messages)).await {

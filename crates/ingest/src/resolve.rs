@@ -90,6 +90,9 @@ pub fn run(opts: &ResolveOptions, stop: &AtomicBool) -> crate::Result<ResolveSum
         .enable_all()
         .build()
         .map_err(|e| crate::IngestError::Runtime(format!("cannot start the async runtime: {e}")))?;
+    // The log's client needs the runtime's handle outside `block_on` too
+    // (dropping a reader, say).
+    let _guard = rt.enter();
     let js = rt
         .block_on(ps_log::JetStream::connect(&opts.log))
         .map_err(|e| crate::IngestError::Runtime(format!("cannot use the event log: {e}")))?;
@@ -119,7 +122,15 @@ pub fn run(opts: &ResolveOptions, stop: &AtomicBool) -> crate::Result<ResolveSum
         summary.terms += 1;
         tracing::info!(space = %space, token = lease.token, "took the lease");
         let renewal = Renewal::start(&rt, log.clone(), lease.clone());
-        let why = term(opts, &rt, log.as_ref(), &lease, &renewal, stop, &mut summary);
+        let why = term(
+            opts,
+            &rt,
+            log.as_ref(),
+            &lease,
+            &renewal,
+            stop,
+            &mut summary,
+        );
         renewal.stop();
         match why {
             StepDown::Stop => {
@@ -214,8 +225,11 @@ fn term(
                 summary.commits += 1;
                 summary.events_read += stats.read;
                 tracing::info!(
-                    token = lease.token, events = stats.read, landed = stats.landed,
-                    duplicates = stats.duplicates, position = space.checkpoint(LOG_CHECKPOINT).unwrap_or(""),
+                    token = lease.token,
+                    events = stats.read,
+                    landed = stats.landed,
+                    duplicates = stats.duplicates,
+                    position = space.checkpoint(LOG_CHECKPOINT).unwrap_or(""),
                     "landed"
                 );
             }

@@ -105,9 +105,18 @@ mod tests {
     #[test]
     fn servers_are_split_and_checked() {
         let c = LogConfig::new("nats://127.0.0.1:4222, 127.0.0.1:4223").unwrap();
-        assert_eq!(c.servers, ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]);
+        assert_eq!(
+            c.servers,
+            ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]
+        );
         c.validate().unwrap();
-        for bad in ["", "nats://h", "http://h:1", "nats://h:1,,nats://h:2", "h:99999"] {
+        for bad in [
+            "",
+            "nats://h",
+            "http://h:1",
+            "nats://h:1,,nats://h:2",
+            "h:99999",
+        ] {
             let e = LogConfig::new(bad).unwrap_err().to_string();
             assert!(e.contains("`log.url`"), "{bad:?}: {e}");
         }

@@ -20,8 +20,8 @@ use crate::lease::Lease;
 use crate::{Entry, EventLog, LogFuture, LogReader, Record};
 use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
 use async_nats::jetstream::consumer::DeliverPolicy;
-use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, kv, stream};
 use futures_util::StreamExt;
 use std::time::{Duration, Instant};
@@ -134,20 +134,28 @@ impl JetStream {
         })
         .await
         .map_err(|e| unavailable("cannot set up the event stream", e))?;
-        let store = match js.get_key_value(LEASES).await {
-            Ok(s) => s,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: LEASES.into(),
-                    history: 1,
-                    max_age: cfg.lease_ttl,
-                    storage: stream::StorageType::File,
-                    num_replicas: cfg.replicas,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| unavailable("cannot set up the lease bucket", e))?,
-        };
+        // The bucket's stream is made here as `create_key_value` would make
+        // it: that call first reads the account's info, whose answer from a
+        // 2.9 server this client version cannot parse.
+        js.get_or_create_stream(stream::Config {
+            name: format!("KV_{LEASES}"),
+            subjects: vec![format!("$KV.{LEASES}.>")],
+            max_messages_per_subject: 1,
+            max_age: cfg.lease_ttl,
+            storage: stream::StorageType::File,
+            num_replicas: cfg.replicas,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| unavailable("cannot set up the lease bucket", e))?;
+        let store = js
+            .get_key_value(LEASES)
+            .await
+            .map_err(|e| unavailable("cannot open the lease bucket", e))?;
         let ttl = store
             .status()
             .await

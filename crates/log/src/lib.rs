@@ -23,6 +23,7 @@ mod error;
 mod jetstream;
 mod lease;
 
+pub use bytes::Bytes;
 pub use config::LogConfig;
 pub use error::{Error, Result};
 pub use jetstream::{JetStream, LEASES, STREAM};

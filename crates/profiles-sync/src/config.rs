@@ -599,7 +599,10 @@ write_key = "k"
         let l = c.log.unwrap().to_config().unwrap();
         assert_eq!(l.servers.len(), 2);
         assert_eq!(l.lease_ttl, std::time::Duration::from_secs(3));
-        assert!(Config::parse(OK).unwrap().log.is_none(), "no [log]: single node");
+        assert!(
+            Config::parse(OK).unwrap().log.is_none(),
+            "no [log]: single node"
+        );
         for (bad, setting) in [
             ("url = 'http://x:1'", "log.url"),
             ("url = 4222", "log.url"),
@@ -608,8 +611,10 @@ write_key = "k"
             ("url = 'nats://h:1'\nack_timeout = 0", "log.ack_timeout"),
         ] {
             let e = Config::parse(&format!("{OK}\n[log]\n{bad}\n")).unwrap_err();
-            assert!(format!("{e:#}").contains(&format!("`{setting}`")), "{bad}: {e:#}");
+            assert!(
+                format!("{e:#}").contains(&format!("`{setting}`")),
+                "{bad}: {e:#}"
+            );
         }
     }
-
 }

@@ -17,7 +17,9 @@ pub(crate) fn run(config: &Path, batch_events: Option<usize>) -> Result<ExitCode
         bail!("invalid setting `log.url`: `resolve` reads the event log; add [log] url = \"nats://host:port,…\"");
     };
     let log = log.to_config()?;
-    if !(cfg.warehouse.url.starts_with("postgres://") || cfg.warehouse.url.starts_with("postgresql://")) {
+    if !(cfg.warehouse.url.starts_with("postgres://")
+        || cfg.warehouse.url.starts_with("postgresql://"))
+    {
         bail!(
             "invalid setting `warehouse.url`: `resolve` needs PostgreSQL (postgres://…); \
              a DuckDB or Delta warehouse is one process's file and stays the single-node mode"
