@@ -270,7 +270,12 @@ fn kill_9_of_the_active_resolver_loses_and_repeats_nothing() {
 }
 
 #[test]
-fn a_paused_resolver_is_fenced_and_steps_down() {
+/// SIGSTOP of the holder past its TTL: the standby takes over; once
+/// continued, the old holder sees its lease lapsed and steps down without
+/// committing (its commits would also be refused by the warehouse's fence,
+/// which this pause does not reach: the process was idle, not inside a
+/// commit).
+fn a_paused_resolver_steps_down_and_never_commits_after_the_takeover() {
     let cluster = NatsCluster::start(3);
     let env = log_env(&cluster);
     let s1 = Serve::start(&env);
