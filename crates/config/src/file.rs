@@ -15,6 +15,8 @@
 //! listen = "127.0.0.1:8088"
 //! sync_interval = "1s"
 //! data_dir = "profiles-sync-data"
+//! [log]                                # several machines (issue 23): serve publishes here,
+//! url = "nats://127.0.0.1:4222"        # `resolve` lands it; see README "Running on several machines"
 //! [compute]                            # computed traits and audiences (issue 19)
 //! source_id = "ps-compute"
 //! [[computed_traits]]
@@ -34,6 +36,7 @@
 //! opened and no host name is resolved unless `server.listen` names one
 //! (the fuzz target `config` runs it on arbitrary files).
 
+use crate::log::LogConfig;
 use crate::server::{parse_bytes, parse_duration, ProfileApiConfig, ServerConfig};
 use crate::space::{Source, SpaceConfig};
 use anyhow::{bail, Context, Result};
@@ -76,9 +79,66 @@ pub struct Config {
     /// `[profile_api]`.
     #[serde(default)]
     pub profile_api: ProfileApiSection,
+    /// `[log]`: the replicated event log of a multi-node deployment
+    /// (`serve` publishes to it, `resolve` lands it); none on one machine.
+    pub log: Option<LogSection>,
     /// The checked definitions, set by [`Config::parse`].
     #[serde(skip)]
     definitions: Option<std::sync::Arc<ps_compute::Definitions>>,
+}
+
+/// `[log]`: where the event log is (`url`, required) and how it is used.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `nats://host:port,nats://host:port,…`
+    pub url: toml::Value,
+    /// Copies of each event (the stream's replicas); default 3.
+    pub replicas: Option<i64>,
+    /// How long a resolver's lease lasts unrenewed; default 10 s.
+    pub lease_ttl: Option<toml::Value>,
+    /// How long serve waits for the log's acknowledgement before a 503;
+    /// default 5 s.
+    pub ack_timeout: Option<toml::Value>,
+    /// How long a re-published messageId is dropped by the log; default 2 min.
+    pub duplicate_window: Option<toml::Value>,
+    /// How long the log keeps events; default 7 days.
+    pub max_age: Option<toml::Value>,
+}
+
+impl LogSection {
+    /// The checked settings.
+    pub fn to_config(&self) -> Result<LogConfig> {
+        let toml::Value::String(url) = &self.url else {
+            bail!(
+                "invalid setting `log.url`: {} is not a string (expected \"nats://host:port,…\")",
+                self.url
+            );
+        };
+        let mut c = LogConfig::new(url)?;
+        if let Some(n) = self.replicas {
+            if !(1..=5).contains(&n) {
+                bail!("invalid setting `log.replicas`: must be between 1 and 5");
+            }
+            c.replicas = n as usize;
+        }
+        for (name, v, slot) in [
+            ("log.lease_ttl", &self.lease_ttl, &mut c.lease_ttl),
+            ("log.ack_timeout", &self.ack_timeout, &mut c.ack_timeout),
+            (
+                "log.duplicate_window",
+                &self.duplicate_window,
+                &mut c.duplicate_window,
+            ),
+            ("log.max_age", &self.max_age, &mut c.max_age),
+        ] {
+            if let Some(v) = v {
+                *slot = duration_setting(name, v)?;
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
 }
 
 /// `[profile_api]`: the Profile API's access tokens (HTTP Basic user names)
@@ -398,6 +458,9 @@ impl Config {
             bail!("invalid setting `sync.commit_events`: must be at least 1");
         }
         ps_identity::Settings::new(&self.identity)?;
+        if let Some(l) = &self.log {
+            l.to_config()?;
+        }
         let server = self.server.to_config()?;
         let api = self.profile_api.to_config()?;
         for t in &api.tokens {
@@ -588,6 +651,38 @@ write_key = "k"
         ] {
             let e = Config::parse(&format!("{OK}\n[server]\n{bad}\n"), RESERVED).unwrap_err();
             assert!(format!("{e:#}").contains(setting), "{bad}: {e:#}");
+        }
+    }
+
+    #[test]
+    fn log_section_names_its_settings() {
+        let c = Config::parse(
+            &format!(
+                "{OK}\n[log]\nurl = 'nats://127.0.0.1:4222,nats://127.0.0.1:4223'\nlease_ttl = '3s'\n"
+            ),
+            RESERVED,
+        )
+        .unwrap();
+        let l = c.log.unwrap().to_config().unwrap();
+        assert_eq!(l.servers.len(), 2);
+        assert_eq!(l.lease_ttl, std::time::Duration::from_secs(3));
+        assert!(
+            Config::parse(OK, RESERVED).unwrap().log.is_none(),
+            "no [log]: single node"
+        );
+        for (bad, setting) in [
+            ("url = 'http://x:1'", "log.url"),
+            ("url = 4222", "log.url"),
+            ("url = 'nats://h:1'\nreplicas = 0", "log.replicas"),
+            ("url = 'nats://h:1'\nlease_ttl = 'soon'", "log.lease_ttl"),
+            ("url = 'nats://h:1'\nack_timeout = 0", "log.ack_timeout"),
+            ("url = 'nats://h:1'\nmax_age = 1e30", "log.max_age"),
+        ] {
+            let e = Config::parse(&format!("{OK}\n[log]\n{bad}\n"), RESERVED).unwrap_err();
+            assert!(
+                format!("{e:#}").contains(&format!("`{setting}`")),
+                "{bad}: {e:#}"
+            );
         }
     }
 }

@@ -70,6 +70,9 @@ pub struct Checked {
     pub bytes: Vec<u8>,
     /// Stored as too large (the sync loop refuses it again without parsing).
     pub too_large: bool,
+    /// Its `messageId` (as sent or assigned) when that is a string: with
+    /// `[log]`, the event log deduplicates by it.
+    pub message_id: Option<String>,
     /// The source id it is counted under.
     pub source: String,
     /// Why it is refused, if it is.
@@ -139,9 +142,14 @@ fn check_event(
         }
     }
     let too_large = raw.len() > rules.limits.max_event_bytes;
+    let message_id = match &item {
+        Json::Object(o) => o.get("messageId").and_then(Json::as_str).map(str::to_owned),
+        _ => None,
+    };
     let stored = |too_large, source: &str, refusal| Checked {
         bytes: raw.to_vec(),
         too_large,
+        message_id: message_id.clone(),
         source: source.to_owned(),
         refusal,
     };
@@ -174,6 +182,7 @@ fn check_event(
                 Checked {
                     bytes,
                     too_large: false,
+                    message_id,
                     source,
                     refusal: None,
                 }

@@ -144,6 +144,7 @@ fn main() {
         space,
         warehouse_url: text("--warehouse")
             .unwrap_or_else(|| format!("duckdb://{}", dir.join("wh.duckdb").display())),
+        log: None,
     })
     .expect("server starts");
     let addr = srv.local_addr();

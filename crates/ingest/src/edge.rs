@@ -24,6 +24,10 @@ pub(crate) struct AppState {
     pub(crate) writer: Sender<Append>,
     /// To the sync thread (privacy requests).
     pub(crate) control: Sender<Control>,
+    /// With `[log]`: where events go instead of the inbox.
+    pub(crate) log: Option<Arc<dyn ps_log::EventLog>>,
+    /// How long a request waits for the log's acknowledgements.
+    pub(crate) log_ack_timeout: std::time::Duration,
     /// Admin queries running at once are capped: each holds a warehouse
     /// connection, a core and up to `query_max_rows` rows.
     pub(crate) query_slots: tokio::sync::Semaphore,

@@ -198,6 +198,8 @@ mod tests {
             )),
             writer,
             control: std::sync::mpsc::channel().0,
+            log: None,
+            log_ack_timeout: std::time::Duration::ZERO,
             query_slots: tokio::sync::Semaphore::new(1),
             space: "s".into(),
             class_keys: crate::edge::ClassKeys::default(),

@@ -7,7 +7,10 @@
 //! gzip, JSON, batch size, each event prepared and validated) → one inbox
 //! record holding the events' bytes and what `prepare` needs → wait for
 //! the group commit → answer. The answer is sent only after the record is
-//! synced to disk: a 200 is a promise that the events land.
+//! synced to disk: a 200 is a promise that the events land. With `[log]`
+//! the record's events are published to the event log instead
+//! ([`crate::publish`]) and the answer waits for the log's
+//! acknowledgements (503 with `Retry-After` when they do not come).
 
 use crate::edge::AppState;
 use crate::inbox::{Entry, EntryKind, Record};
@@ -71,6 +74,14 @@ pub(crate) async fn track(st: &AppState, ep: Endpoint, req: Request) -> Response
     }
     let n_events = got.events.len() as u64;
     if n_events > 0 {
+        let log_ids: Vec<String> = match &st.log {
+            Some(_) => got
+                .events
+                .iter()
+                .map(|c| crate::publish::dedupe_id(c.message_id.as_deref(), &c.bytes))
+                .collect(),
+            None => Vec::new(),
+        };
         let record = Record {
             received_at,
             sent_at: got.sent_at,
@@ -101,6 +112,27 @@ pub(crate) async fn track(st: &AppState, ep: Endpoint, req: Request) -> Response
                 })
                 .collect(),
         };
+        if let Some(log) = &st.log {
+            let wait = st.log_ack_timeout;
+            if let Err(why) =
+                crate::publish::publish(log.as_ref(), &st.space, record, log_ids, wait).await
+            {
+                // Nothing is promised: the client retries with the same
+                // messageIds, and what was stored is deduplicated.
+                let mut r = refuse(
+                    "log_unavailable",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the events were not stored: {why}"),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+                return r;
+            }
+            for (source, n) in &accepted {
+                st.shared.metrics.accepted(source, *n);
+            }
+            return got.answer(ep);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let bytes = record.encode();
         drop(record);

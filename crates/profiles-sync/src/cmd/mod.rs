@@ -11,6 +11,7 @@ pub(crate) mod materialize;
 pub(crate) mod privacy;
 pub(crate) mod profile;
 pub(crate) mod query;
+pub(crate) mod resolve;
 pub(crate) mod serve;
 pub(crate) mod sync;
 
