@@ -8,7 +8,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 fn inputs(target: &str) -> Vec<PathBuf> {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    // Read when the test runs (cargo sets it), not when it was built: a test
+    // binary reused from the shared target directory may have been built in
+    // a clone at another path, where a missing corpus would replay nothing.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    let fuzz = Path::new(&manifest).join("../../fuzz");
+    assert!(
+        fuzz.join("corpus").is_dir(),
+        "no corpus at {}",
+        fuzz.display()
+    );
     let mut files = Vec::new();
     for dir in ["corpus", "regressions"] {
         let Ok(entries) = fs::read_dir(fuzz.join(dir).join(target)) else {

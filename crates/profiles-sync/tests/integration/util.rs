@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read when the test runs (cargo sets it), not when it was built: a test
+    // binary reused from the shared target directory may have been built in
+    // a clone at another path.
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test"))
         .join("../..")
         .canonicalize()
         .unwrap()
