@@ -65,6 +65,11 @@ impl Fact {
         }
     }
 
+    /// The value at `path` (as [`crate::Path::read`] reads it).
+    pub(crate) fn read(&self, path: &crate::Path) -> Option<&Json> {
+        path.read(&self.event, &self.iso)
+    }
+
     fn passes(&self, filters: &[EventFilter], as_of: i64) -> bool {
         filters.iter().all(|f| {
             f.op.test(
