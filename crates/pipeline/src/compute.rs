@@ -191,6 +191,12 @@ impl Clock {
         self.stale.insert(p, as_of);
     }
 
+    /// Whether `as_of` is before a time values were evaluated at, where
+    /// time matters at all.
+    fn went_back(&self, as_of: i64) -> bool {
+        !self.expiry.timeless() && self.span.is_some_and(|(_, hi)| as_of < hi)
+    }
+
     fn widen(&mut self, as_of: i64) {
         self.span = Some(match self.span {
             None => (as_of, as_of),
@@ -360,7 +366,7 @@ impl Compute {
         self.clock.ticking = true;
         self.reindex(engine);
         let at = self.as_of.unwrap_or(now);
-        let back = self.clock.span.is_some_and(|(_, hi)| at < hi);
+        let back = self.clock.went_back(at);
         self.clock.due = back || self.clock.index.first().is_some_and(|(t, _)| *t <= at);
         self.clock.due
     }
@@ -396,7 +402,7 @@ impl Compute {
     /// every profile that can have values when time went back.
     fn take_due(&mut self, engine: &Engine, as_of: i64) {
         self.reindex(engine);
-        let back = self.clock.span.is_some_and(|(_, hi)| as_of < hi);
+        let back = self.clock.went_back(as_of);
         let due: Vec<ProfileIdx> = if back {
             self.clock.index.clear();
             self.clock.at.clear();
