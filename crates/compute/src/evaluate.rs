@@ -90,14 +90,9 @@ impl Fact {
     }
 
     fn passes(&self, filters: &[EventFilter], as_of: i64) -> bool {
-        filters.iter().all(|f| {
-            f.op.test(
-                self.read(&f.path),
-                &f.value,
-                f.duration,
-                as_of,
-            )
-        })
+        filters
+            .iter()
+            .all(|f| f.op.test(self.read(&f.path), &f.value, f.duration, as_of))
     }
 }
 
