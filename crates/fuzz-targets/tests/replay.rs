@@ -54,3 +54,13 @@ fn event() {
 fn batch_scan() {
     replay("batch_scan", ps_fuzz_targets::batch_scan);
 }
+
+#[test]
+fn http() {
+    replay("http", ps_fuzz_targets::http);
+}
+
+#[test]
+fn config() {
+    replay("config", ps_fuzz_targets::config);
+}

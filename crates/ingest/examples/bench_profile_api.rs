@@ -3,12 +3,18 @@
 //!
 //! ```sh
 //! cargo run --profile quick-release -p ps-ingest --example bench_profile_api -- \
-//!     [--events 3000000] [--rate 1000] [--requests 5000] [--dir DIR]
+//!     [--events 3000000 | --users 1000000] [--rate 1000] [--requests 5000] \
+//!     [--dir DIR] [--warehouse postgres://…]
 //! ```
 //!
 //! Phase 1 builds the space: the generated stream (`ps-gen`, seed 42) sent
 //! as `/v1/batch` bodies by 4 clients, then waits until it has landed (with
 //! `--dir` pointing at a space built before, pass `--events 0` to reuse it).
+//! `--users N` sends N users instead, each an identify (user id, anonymous
+//! id, email and five traits) and a track: N profiles from 2N events, where
+//! the generator's realistic stream needs about 20 events a profile. The
+//! warehouse is a DuckDB file in the directory unless `--warehouse` names
+//! another (a PostgreSQL URL; its schema `bench` is the space's).
 //! Phase 2: one thread sends `--rate` events/s (batches of 10, evenly
 //! spaced, from another seed) while the main thread asks `/traits` of identifiers
 //! sampled from `external_id_mapping`, one request after the other, and
@@ -27,12 +33,17 @@ use std::time::{Duration, Instant};
 const ADMIN: &str = "bench-admin-token";
 const TOKEN: &str = "bench-profile-token";
 
-fn arg(name: &str, default: u64) -> u64 {
+/// The value after `name` on the command line.
+fn text(name: &str) -> Option<String> {
     let argv: Vec<String> = std::env::args().collect();
     argv.iter()
         .position(|a| a == name)
         .and_then(|i| argv.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number"))
+        .cloned()
+}
+
+fn arg(name: &str, default: u64) -> u64 {
+    text(name).map_or(default, |v| v.parse().expect("a number"))
 }
 
 fn admin(c: &mut Client, sql: &str) -> serde_json::Value {
@@ -49,6 +60,51 @@ fn admin(c: &mut Client, sql: &str) -> serde_json::Value {
     r.json()
 }
 
+/// `users` users as `/v1/batch` bodies of 500 users (1,000 events) each.
+fn user_bodies(users: u64) -> Vec<String> {
+    let plans = ["free", "team", "business", "enterprise"];
+    let mut bodies = Vec::new();
+    let mut cur = Vec::with_capacity(1000);
+    for i in 0..users {
+        let (day, ms) = (1 + i % 28, i % 86_400_000);
+        let ts = format!(
+            "2024-03-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000
+        );
+        cur.push(
+            serde_json::json!({
+                "type": "identify", "userId": format!("u{i}"), "anonymousId": format!("a{i}"),
+                "messageId": format!("bench-id-{i}"), "timestamp": ts,
+                "traits": {
+                    "email": format!("user{i}@example.com"), "name": format!("User {i}"),
+                    "plan": plans[(i % 4) as usize], "seats": i % 50, "company": format!("Company {}", i % 9973),
+                    "country": if i % 3 == 0 { "US" } else { "DE" },
+                },
+            })
+            .to_string(),
+        );
+        cur.push(
+            serde_json::json!({
+                "type": "track", "event": "Signed Up", "userId": format!("u{i}"),
+                "messageId": format!("bench-tr-{i}"), "timestamp": ts,
+                "properties": { "plan": plans[(i % 4) as usize] },
+            })
+            .to_string(),
+        );
+        if cur.len() == 1000 {
+            bodies.push(format!("{{\"batch\":[{}]}}", cur.join(",")));
+            cur.clear();
+        }
+    }
+    if !cur.is_empty() {
+        bodies.push(format!("{{\"batch\":[{}]}}", cur.join(",")));
+    }
+    bodies
+}
+
 fn pct(sorted: &[Duration], q: f64) -> Duration {
     sorted[(((sorted.len() as f64) * q).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -59,13 +115,8 @@ fn main() {
         arg("--rate", 1000),
         arg("--requests", 5000),
     );
-    let argv: Vec<String> = std::env::args().collect();
     let tmp = tempfile::tempdir().expect("temp dir");
-    let dir = argv
-        .iter()
-        .position(|a| a == "--dir")
-        .and_then(|i| argv.get(i + 1))
-        .map_or_else(|| tmp.path().to_owned(), std::path::PathBuf::from);
+    let dir = text("--dir").map_or_else(|| tmp.path().to_owned(), std::path::PathBuf::from);
     std::fs::create_dir_all(&dir).expect("dir");
     let server = ServerConfig {
         listen: "127.0.0.1:0".parse().expect("addr"),
@@ -91,15 +142,28 @@ fn main() {
     let srv = Server::start(Options {
         server,
         space,
-        warehouse_url: format!("duckdb://{}", dir.join("wh.duckdb").display()),
+        warehouse_url: text("--warehouse")
+            .unwrap_or_else(|| format!("duckdb://{}", dir.join("wh.duckdb").display())),
+        log: None,
     })
     .expect("server starts");
     let addr = srv.local_addr();
     let write = ps_ingest::client::basic_auth("wk_source_1");
 
-    if events > 0 {
-        eprintln!("phase 1: building the space from {events} events…");
-        let bodies = Arc::new(common::batch_bodies(events, 42, 500).0);
+    let users = arg("--users", 0);
+    assert!(
+        users == 0 || text("--events").is_none(),
+        "--users and --events: choose one"
+    );
+    let events = if users > 0 { 0 } else { events };
+    if events > 0 || users > 0 {
+        let bodies = if users > 0 {
+            eprintln!("phase 1: building the space from {users} users…");
+            Arc::new(user_bodies(users))
+        } else {
+            eprintln!("phase 1: building the space from {events} events…");
+            Arc::new(common::batch_bodies(events, 42, 500).0)
+        };
         let t0 = Instant::now();
         common::post_all(addr, bodies, &write, 4);
         while srv.shared().inbox_events.load(Ordering::SeqCst) > 0 {

@@ -90,6 +90,7 @@ fn options(dir: &std::path::Path) -> Options {
         server,
         space,
         warehouse_url: format!("duckdb://{}", dir.join("wh.duckdb").display()),
+        log: None,
     }
 }
 

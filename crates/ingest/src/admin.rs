@@ -261,8 +261,8 @@ async fn body_within(
     message: &str,
 ) -> Result<axum::body::Bytes, Response> {
     to_bytes(req.into_body(), limit).await.map_err(|e| {
-        if crate::http::is_timeout(&e) {
-            crate::http::timeout_response()
+        if ps_http::deadline::is_timeout(&e) {
+            ps_http::deadline::timeout_response()
         } else {
             error(StatusCode::BAD_REQUEST, code, message)
         }

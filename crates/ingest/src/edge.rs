@@ -1,17 +1,14 @@
 //! What the HTTP handlers share: every handler ([`crate::tracking`],
 //! [`crate::settings`], [`crate::status`], [`crate::admin`]) takes
 //! [`AppState`] and answers in JSON through [`json_response`] and
-//! [`error`]. No handler module is imported from here, so imports point one
+//! [`error`] (`ps_http::answer`). No handler module is imported from here, so imports point one
 //! way (routes → handlers → edge).
 
 use crate::config::ServerConfig;
 use crate::control::Control;
 use crate::state::Shared;
 use crate::writer::Append;
-use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
-use serde_json::{json, Value as Json};
+pub(crate) use ps_http::answer::{error, json_response};
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -27,6 +24,10 @@ pub(crate) struct AppState {
     pub(crate) writer: Sender<Append>,
     /// To the sync thread (privacy requests).
     pub(crate) control: Sender<Control>,
+    /// With `[log]`: where events go instead of the inbox.
+    pub(crate) log: Option<Arc<dyn ps_log::EventLog>>,
+    /// How long a request waits for the log's acknowledgements.
+    pub(crate) log_ack_timeout: std::time::Duration,
     /// Admin queries running at once are capped: each holds a warehouse
     /// connection, a core and up to `query_max_rows` rows.
     pub(crate) query_slots: tokio::sync::Semaphore,
@@ -54,22 +55,6 @@ impl std::fmt::Debug for AppState {
             .field("listen", &self.cfg.listen)
             .finish()
     }
-}
-
-/// A JSON answer with that status.
-pub(crate) fn json_response(status: StatusCode, body: &Json) -> Response {
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-/// The error body of every refusal: `{"code": ..., "message": ...}`.
-pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    json_response(status, &json!({ "code": code, "message": message.into() }))
 }
 
 /// The keys of the space's computed traits and audiences.

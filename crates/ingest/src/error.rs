@@ -7,13 +7,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// A server setting is out of range or malformed.
-    #[error("invalid setting `{setting}`: {message}")]
-    Config {
-        /// The setting at fault, as named in the config file.
-        setting: String,
-        /// What is wrong with it.
-        message: String,
-    },
+    #[error(transparent)]
+    Config(#[from] ps_config::SettingError),
     /// Reading or writing a file of the inbox failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -56,14 +51,6 @@ impl IngestError {
         IngestError::Io {
             path: path.to_owned(),
             source,
-        }
-    }
-
-    /// An [`IngestError::Config`] about `setting`.
-    pub(crate) fn config(setting: &str, message: impl Into<String>) -> IngestError {
-        IngestError::Config {
-            setting: setting.to_owned(),
-            message: message.into(),
         }
     }
 }

@@ -6,14 +6,12 @@
 //! `axum::serve` has no timeouts, so a client that opens a connection and
 //! then sends nothing, or a header a byte at a time, would hold a task and a
 //! file descriptor for ever. Here:
-//! - **headers**: hyper closes a connection whose request head is not
-//!   complete within `header_timeout`; the same clock runs while a kept-alive
-//!   connection waits for its next request, so idle connections go too;
-//! - **bodies**: [`deadline`] makes a request body fail once `body_timeout`
-//!   has passed since its head arrived; the handlers answer 408
-//!   `body_timeout` ([`is_timeout`]) and the connection is closed;
-//! - **size of a head**: hyper's read buffer is capped at [`MAX_HEAD`], so a
-//!   head larger than that is answered 431 and costs no more memory;
+//! - **heads**: [`ps_http::head::builder`] closes a connection whose request
+//!   head is not complete within `header_timeout` (idle kept-alive
+//!   connections too) and answers 431 to a head over its size cap;
+//! - **bodies**: [`ps_http::deadline`] makes a request body fail once
+//!   `body_timeout` has passed since its head arrived; the handlers answer
+//!   408 `body_timeout` and the connection is closed;
 //! - **connections**: past `max_connections` open ones, a new connection
 //!   is closed at once (logged at most once a minute), so the process keeps
 //!   file descriptors for its inbox and warehouse.
@@ -24,25 +22,15 @@
 use crate::config::ServerConfig;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::Response;
 use axum::Router;
-use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
-
-/// Largest request head (request line and headers). Segment's SDKs send a
-/// few hundred bytes; nginx's default allows 32 KiB.
-pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
 /// Serves `app` on `listener` until `stop` resolves, then lets in-flight
 /// requests finish.
@@ -54,11 +42,7 @@ pub(crate) async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_timeout)
-        .max_buf_size(MAX_HEAD);
+    let builder = ps_http::head::builder(cfg.header_timeout);
     let mut stop = std::pin::pin!(stop);
     // At most one line a minute about refused connections: under a flood,
     // a line per connection would be a flood of its own.
@@ -117,84 +101,4 @@ fn is_connection_error(e: &std::io::Error) -> bool {
         e.kind(),
         ConnectionRefused | ConnectionAborted | ConnectionReset
     )
-}
-
-/// Middleware: the request's body fails with [`BodyTimeout`] once
-/// `timeout` has passed.
-pub(crate) async fn deadline(timeout: Duration, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = Body::new(Deadline {
-        inner: body,
-        sleep: Box::pin(tokio::time::sleep(timeout)),
-    });
-    next.run(Request::from_parts(parts, body)).await
-}
-
-struct Deadline {
-    inner: Body,
-    sleep: Pin<Box<tokio::time::Sleep>>,
-}
-
-impl HttpBody for Deadline {
-    type Data = axum::body::Bytes;
-    type Error = axum::BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        if let Poll::Ready(r) = Pin::new(&mut self.inner).poll_frame(cx) {
-            return Poll::Ready(r.map(|f| f.map_err(Into::into)));
-        }
-        match self.sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// A request body that took longer than `server.body_timeout`.
-#[derive(Debug)]
-pub(crate) struct BodyTimeout;
-
-impl std::fmt::Display for BodyTimeout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the body did not arrive in time (server.body_timeout)")
-    }
-}
-
-impl std::error::Error for BodyTimeout {}
-
-/// Whether a body error is [`BodyTimeout`], however deep the body wrappers
-/// nested it.
-pub(crate) fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(e) = cur {
-        if e.is::<BodyTimeout>() {
-            return true;
-        }
-        cur = e.source();
-    }
-    false
-}
-
-/// The answer to a body that timed out: 408, and the connection closed, as
-/// the rest of the body may still be on its way.
-pub(crate) fn timeout_response() -> Response {
-    let mut r = crate::edge::error(
-        StatusCode::REQUEST_TIMEOUT,
-        "body_timeout",
-        BodyTimeout.to_string(),
-    );
-    r.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    r
 }

@@ -120,7 +120,7 @@ pub(crate) struct Record {
     /// The batch's top-level `context` and `integrations` as a JSON object
     /// (`{"context": …}`), merged into each event; empty when there are none.
     pub(crate) shared: Vec<u8>,
-    /// The events as the client sent them (see [`crate::prepare::prepare`] for
+    /// The events as the client sent them (see [`ps_http::prepare::prepare`] for
     /// what the sync loop adds before landing them).
     pub(crate) entries: Vec<Entry>,
 }
@@ -352,7 +352,7 @@ pub(crate) fn recover(dir: &Path, checkpoint: Option<&str>) -> Result<Recovered>
         Ok(_) | Err(_) => {
             // A new inbox: name it so a checkpoint from another inbox (a
             // wiped or different data dir) is recognised as foreign.
-            let id = crate::prepare::unique_id();
+            let id = ps_http::prepare::unique_id();
             let tmp = dir.join("inbox.id.tmp");
             fs::write(&tmp, &id).map_err(|e| IngestError::io(&tmp, e))?;
             File::open(&tmp)

@@ -26,8 +26,8 @@
 //!   [`state::Shared`]) on a blocking task.
 //!
 //! The HTTP side is an `axum::Router` built in one place, `routes`: the
-//! Tracking API (`tracking`, its bodies decoded under the limits by
-//! `body`), the settings document analytics.js loads first (`settings`),
+//! Tracking API (`tracking`, its bodies decoded under the limits and its
+//! requests checked by `ps-http`), the settings document analytics.js loads first (`settings`),
 //! `/health` and `/metrics` (`status`), all open to browsers of any origin
 //! (`cors`), and the admin API (`admin`), which is not. Handlers share
 //! `edge::AppState` and answer refusals as JSON `{"code", "message"}`, the
@@ -43,7 +43,6 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod admin;
-mod body;
 pub mod client;
 pub mod config;
 mod control;
@@ -53,9 +52,10 @@ mod error;
 mod http;
 pub mod inbox;
 pub mod metrics;
-mod prepare;
 pub mod profile_api;
+mod publish;
 pub mod query;
+pub mod resolve;
 mod routes;
 mod settings;
 pub mod state;
@@ -90,6 +90,11 @@ pub struct Options {
     pub space: SpaceConfig,
     /// Where the rows land (`ps_warehouse::open` URL).
     pub warehouse_url: String,
+    /// `[log]`: publish events to the replicated log instead of the local
+    /// inbox. The server is then stateless: no inbox, no sync thread, no
+    /// warehouse (`profiles-sync resolve` lands the log); the admin and
+    /// Profile APIs answer 503.
+    pub log: Option<ps_log::LogConfig>,
 }
 
 /// How long a stop waits for in-flight requests before closing anyway.
@@ -124,6 +129,9 @@ impl Server {
     /// served; events recovered from the inbox land in the first sync.
     pub fn start(opts: Options) -> Result<Server> {
         opts.server.validate()?;
+        if let Some(log) = opts.log.clone() {
+            return Server::start_on_log(opts, log);
+        }
         let cfg = opts.server.clone();
         // The warehouse first: its checkpoint decides where the inbox resumes
         // and which segment ids are taken, and a warehouse in use by another
@@ -180,32 +188,82 @@ impl Server {
             .name("ps-sync".into())
             .spawn(move || sync_loop.run(control_rx))
             .map_err(|e| IngestError::Runtime(format!("cannot start the sync thread: {e}")))?;
-        let mut server = Server {
+        let server = Server {
             addr: cfg.listen,
-            shared: shared.clone(),
+            shared,
             runtime: None,
             http: None,
             stop_http: None,
-            writer_tx: writer_tx.clone(),
-            control: control.clone(),
+            writer_tx,
+            control,
             writer: Some(writer),
             sync: Some(sync),
             signals: None,
         };
         // From here on a failure must still stop the threads: `server` does
         // that when dropped.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("ps-http")
-            .enable_all()
-            .build()
-            .map_err(|e| IngestError::Runtime(format!("cannot start the async runtime: {e}")))?;
+        server.listen(&opts, runtime()?, None)
+    }
+
+    /// [`Server::start`] with `[log]`: connects to the log (its stream and
+    /// lease bucket are made if missing) and listens; nothing local.
+    fn start_on_log(opts: Options, log: ps_log::LogConfig) -> Result<Server> {
+        let rt = runtime()?;
+        let js = rt
+            .block_on(ps_log::JetStream::connect(&log))
+            .map_err(|e| IngestError::Runtime(format!("cannot use the event log: {e}")))?;
+        let shared = Arc::new(Shared::new(
+            Position {
+                segment: 0,
+                offset: 0,
+            },
+            0,
+            0,
+            opts.server.sync_trigger_bytes,
+        ));
+        // Nothing receives these: the handlers publish to the log, and the
+        // privacy requests that would go to a sync thread are refused.
+        let (writer_tx, _) = mpsc::channel::<Append>();
+        let (control, _) = mpsc::channel::<Control>();
+        let server = Server {
+            addr: opts.server.listen,
+            shared,
+            runtime: None,
+            http: None,
+            stop_http: None,
+            writer_tx,
+            control,
+            writer: None,
+            sync: None,
+            signals: None,
+        };
+        let log: Arc<dyn ps_log::EventLog> = Arc::new(js);
+        server.listen(
+            &opts,
+            rt,
+            Some((
+                log,
+                opts.log
+                    .as_ref()
+                    .map_or(Duration::from_secs(5), |l| l.ack_timeout),
+            )),
+        )
+    }
+
+    /// Binds the listener and serves the router on `runtime`.
+    fn listen(
+        mut self,
+        opts: &Options,
+        runtime: tokio::runtime::Runtime,
+        log: Option<(Arc<dyn ps_log::EventLog>, Duration)>,
+    ) -> Result<Server> {
+        let cfg = opts.server.clone();
         let std_listener =
             std::net::TcpListener::bind(cfg.listen).map_err(|e| IngestError::Bind {
                 addr: cfg.listen,
                 source: e,
             })?;
-        server.addr = std_listener.local_addr().map_err(|e| IngestError::Bind {
+        self.addr = std_listener.local_addr().map_err(|e| IngestError::Bind {
             addr: cfg.listen,
             source: e,
         })?;
@@ -221,12 +279,18 @@ impl Server {
             .iter()
             .map(|s| (s.write_key.clone(), s.id.clone()))
             .collect();
+        let (log, log_ack_timeout) = match log {
+            Some((l, t)) => (Some(l), t),
+            None => (None, Duration::ZERO),
+        };
         let state = Arc::new(edge::AppState {
             cfg: cfg.clone(),
             sources,
-            shared,
-            writer: writer_tx,
-            control,
+            shared: self.shared.clone(),
+            writer: self.writer_tx.clone(),
+            control: self.control.clone(),
+            log,
+            log_ack_timeout,
             query_slots: tokio::sync::Semaphore::new(edge::QUERY_SLOTS),
             space: opts.space.space.clone(),
             class_keys: edge::ClassKeys::of(opts.space.compute.as_deref()),
@@ -249,11 +313,11 @@ impl Server {
             .await;
             Ok(())
         });
-        server.runtime = Some(runtime);
-        server.http = Some(http);
-        server.stop_http = Some(stop_tx);
-        tracing::info!(addr = %server.addr, "listening");
-        Ok(server)
+        self.runtime = Some(runtime);
+        self.http = Some(http);
+        self.stop_http = Some(stop_tx);
+        tracing::info!(addr = %self.addr, "listening");
+        Ok(self)
     }
 
     /// The address actually bound (useful with port 0).
@@ -343,9 +407,19 @@ impl Server {
     }
 }
 
+/// The async runtime the HTTP side (and the log's connection) runs on.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ps-http")
+        .enable_all()
+        .build()
+        .map_err(|e| IngestError::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        if self.sync.is_some() {
+        if self.sync.is_some() || self.runtime.is_some() {
             self.stop();
         }
     }

@@ -8,7 +8,7 @@
 //! slash), the settings document analytics.js loads first
 //! (`GET /v1/projects/{write_key}/settings`), `/health` and `/metrics`. It
 //! answers cross-origin requests ([`crate::cors`]), and its tracking routes
-//! decode gzip bodies under the request limits ([`crate::body`]). The *admin*
+//! decode gzip bodies under the request limits ([`ps_http::body`]). The *admin*
 //! half (`/admin/query`, `/admin/regulations`, in [`crate::admin`]) is for
 //! operators with the admin token; it sends no CORS headers, so a page on
 //! another origin cannot read its answers.
@@ -21,25 +21,26 @@
 //! neither scanners nor write keys in settings paths can grow the series set.
 //!
 //! Every request body, on every route, fails once `server.body_timeout`
-//! has passed since its head arrived ([`crate::http::deadline`]); the
+//! has passed since its head arrived ([`ps_http::deadline`]); the
 //! handlers answer that with 408 `body_timeout`.
 //!
 //! More public routes (the Profile API) join with one `.merge(..)` in
 //! [`router`], before the 405 fallback and the layers, so they get both.
 
 use crate::admin::{admin_profile, admin_query, admin_regulations};
-use crate::body;
+
 use crate::cors;
 use crate::edge::{error, AppState};
 use crate::settings::source_settings;
 use crate::status::{health, metrics};
-use crate::tracking::{track, Endpoint};
+use crate::tracking::track;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use ps_http::request::Endpoint;
 use ps_spec::EventType;
 use std::sync::Arc;
 
@@ -95,7 +96,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(crate::profile_api::router())
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
-            crate::http::deadline(body_timeout, req, next)
+            ps_http::deadline::deadline(body_timeout, req, next)
         }))
         .with_state(state)
 }
@@ -105,11 +106,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 fn tracking(state: &AppState) -> AppRouter {
     let limits = state.cfg.limits;
     TRACKING.iter().fold(Router::new(), |r, &(path, ep)| {
-        let limit = match ep {
-            Endpoint::Single(_) => limits.max_event_bytes,
-            Endpoint::Batch => limits.max_batch_bytes,
-        };
-        let handler = body::decoded(
+        let (limit, _) = ep.limit(&limits);
+        let handler = ps_http::body::decoded(
             post(
                 move |State(st): State<Arc<AppState>>, req: Request| async move {
                     track(&st, ep, req).await
@@ -200,6 +198,8 @@ mod tests {
             )),
             writer,
             control: std::sync::mpsc::channel().0,
+            log: None,
+            log_ack_timeout: std::time::Duration::ZERO,
             query_slots: tokio::sync::Semaphore::new(1),
             space: "s".into(),
             class_keys: crate::edge::ClassKeys::default(),

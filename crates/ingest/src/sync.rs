@@ -19,9 +19,9 @@
 //! checkpoint.
 
 use crate::control::Control;
-use crate::inbox::{Checkpoint, EntryKind, ReadBatch, Reader};
-use crate::prepare::{prepare, unchanged};
+use crate::inbox::{Checkpoint, EntryKind, ReadBatch, Reader, Record};
 use crate::state::Shared;
+use ps_http::prepare::{prepare, unchanged};
 use ps_pipeline::{
     Batch, Driver, EventSource, Landed, Origin, RegulationKind, Space, SpaceConfig, Subject,
 };
@@ -360,7 +360,7 @@ impl EventSource for InboxSource<'_> {
             return Ok(false);
         }
         let t0 = Instant::now();
-        add_records(space, batch, &rb);
+        add_records(space, batch, &rb.records);
         let cp = Checkpoint {
             inbox_id: self.inbox_id.to_owned(),
             position: rb.end,
@@ -407,10 +407,11 @@ impl EventSource for InboxSource<'_> {
     }
 }
 
-/// Runs every entry of the records through the space.
-fn add_records(space: &mut Space, batch: &mut Batch, rb: &ReadBatch) {
+/// Runs every entry of the records through the space (the inbox's, and the
+/// event log's in `profiles-sync resolve`).
+pub(crate) fn add_records(space: &mut Space, batch: &mut Batch, records: &[Record]) {
     let mut place = String::new();
-    for rec in &rb.records {
+    for rec in records {
         // The batch's shared context, applied to each event as the edge did.
         let shared = match serde_json::from_slice::<serde_json::Value>(&rec.shared) {
             Ok(serde_json::Value::Object(m)) => Some(m),

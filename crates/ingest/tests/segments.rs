@@ -30,6 +30,7 @@ fn options(dir: &std::path::Path) -> Options {
             compute: None,
         },
         warehouse_url: format!("duckdb://{}", dir.join("wh.duckdb").display()),
+        log: None,
     }
 }
 

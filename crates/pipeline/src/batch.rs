@@ -26,6 +26,8 @@ pub struct Batch {
     pub(crate) statements: Vec<String>,
     /// Dedupe keys this batch added to `Space::seen`, persisted with it.
     pub(crate) new_keys: Vec<u128>,
+    /// The lease token the commit is fenced by ([`Batch::set_fence`]).
+    pub(crate) fence: Option<u64>,
 }
 
 impl Batch {
@@ -56,6 +58,14 @@ impl Batch {
         let key = format!("cp:{key}");
         self.checkpoints.retain(|(k, _)| *k != key);
         self.checkpoints.push((key, value));
+    }
+
+    /// Fences the batch's commit by a lease token: the transaction fails
+    /// with `ErrorKind::Fenced` (nothing lands) if a commit with a greater
+    /// token has landed ([`ps_warehouse::fence`]), and records this token
+    /// otherwise. Set by writers that hold a lease (`profiles-sync resolve`).
+    pub fn set_fence(&mut self, token: u64) {
+        self.fence = Some(token);
     }
 
     pub(crate) fn buffer(&mut self, table: TableId) -> &mut RowBuffer {

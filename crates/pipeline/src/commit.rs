@@ -129,6 +129,9 @@ impl Space {
         for (k, v) in &batch.checkpoints {
             meta.insert(k.clone(), v.clone());
         }
+        if let Some(token) = batch.fence {
+            meta.insert(ps_warehouse::FENCE_META.to_owned(), token.to_string());
+        }
         if !batch.new_keys.is_empty() {
             let keys = crate::state::seen::encode(&batch.new_keys);
             let mut row = Layout::of(c::STATE_SEEN).row();
@@ -165,6 +168,7 @@ impl Space {
             "batch prepared"
         );
         let prepared = Prepared {
+            fence: batch.fence,
             d: d.clone(),
             events: batch.events,
             statements,
@@ -238,6 +242,8 @@ impl Space {
 #[derive(Debug)]
 pub struct Prepared {
     schema: String,
+    /// The lease token the transaction is fenced by, checked first.
+    fence: Option<u64>,
     d: ps_warehouse::Dialect,
     /// Events the batch admitted (commit sizes are counted in these).
     events: usize,
@@ -370,6 +376,9 @@ impl Pending {
     fn write(&mut self, wh: &mut dyn Warehouse, p: Prepared) -> Result<()> {
         let t0 = Instant::now();
         let schema = &p.schema;
+        if let Some(token) = p.fence {
+            ps_warehouse::fence(wh, schema, token)?;
+        }
         for sql in &p.statements {
             wh.execute(sql)?;
         }

@@ -56,6 +56,12 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Warehouse(e) if e.is_transient())
     }
+
+    /// Whether a newer lease holder's commit refused this one
+    /// ([`crate::Batch::set_fence`]).
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, Error::Warehouse(e) if e.kind() == ps_warehouse::ErrorKind::Fenced)
+    }
 }
 
 /// The pipeline's result type.

@@ -81,11 +81,7 @@ impl BufRead for Stoppable<'_> {
     }
 }
 
-/// Events per transaction of a file sync unless configured: large enough
-/// that the per-commit work (engine state, materialization, the
-/// warehouse's checkpoint) is paid rarely, small enough that a crash late
-/// in a big file keeps most of it.
-pub const DEFAULT_COMMIT_EVENTS: usize = 1_000_000;
+pub use ps_config::DEFAULT_COMMIT_EVENTS;
 
 /// How a file sync runs.
 #[derive(Debug, Clone)]

@@ -159,6 +159,19 @@ pub(crate) enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Land the event log of a multi-node deployment (`[log]`) in PostgreSQL.
+    ///
+    /// Competes with other `resolve` processes for the space's lease; the
+    /// holder reads the space's events from the log after its checkpoint,
+    /// resolves them and commits rows and checkpoint in one transaction,
+    /// fenced by the lease's token, so a paused old holder can never commit
+    /// after a newer one. Another resolver takes over within the lease's TTL
+    /// (`log.lease_ttl`) when the holder dies. SIGTERM or Ctrl-C stops it.
+    Resolve {
+        /// Events per warehouse transaction (default `sync.batch_events`).
+        #[arg(long)]
+        batch_events: Option<usize>,
+    },
     /// Delete a user (GDPR/CCPA erasure): every row of its profile, in every table.
     ///
     /// TYPE:VALUE (user_id:123, email:jane@example.com, anonymous_id:…)
@@ -334,6 +347,7 @@ pub(crate) fn run() -> ExitCode {
             config_out,
         } => cmd::gen::run(events, seed, sources, &out, config_out.as_deref()),
         Command::Serve { listen, data_dir } => cmd::serve::run(&cli.config, listen, data_dir),
+        Command::Resolve { batch_events } => cmd::resolve::run(&cli.config, batch_events),
         Command::Query { sql, json, direct } => cmd::query::run(&cli.config, &sql, json, direct),
         Command::Profile {
             id,

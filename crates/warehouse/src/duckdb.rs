@@ -291,19 +291,27 @@ impl Warehouse for DuckDb {
     }
 }
 
-/// Runs `sql` (already checked and wrapped by [`crate::read_only`]) in a
-/// read-only transaction on `conn`, a connection of its own, interrupting
-/// it past `limits.timeout`.
-pub(crate) fn read_only_query(
-    conn: Connection,
-    catalog: Option<&str>,
-    sql: &str,
-    limits: &QueryLimits,
-) -> Result<QueryAnswer> {
+/// A connection of its own for read-only queries: a clone of `base` that
+/// `USE`s the space's catalog.
+pub(crate) fn read_only_connection(base: &Connection, catalog: Option<&str>) -> Result<Connection> {
+    let conn = base
+        .try_clone()
+        .map_err(|e| Error::new(ErrorKind::Connect, e))?;
     if let Some(c) = catalog {
         let using = format!("USE {}", crate::dialect::quote(c));
         conn.execute_batch(&using).map_err(|e| q(e, &using))?;
     }
+    Ok(conn)
+}
+
+/// Runs `sql` (already checked and wrapped by [`crate::read_only`]) in a
+/// read-only transaction on `conn`, a connection no other thread uses,
+/// interrupting it past `limits.timeout`.
+pub(crate) fn read_only_query(
+    conn: &Connection,
+    sql: &str,
+    limits: &QueryLimits,
+) -> Result<QueryAnswer> {
     conn.execute_batch("BEGIN TRANSACTION READ ONLY")
         .map_err(|e| q(e, "BEGIN TRANSACTION READ ONLY"))?;
     let (done, wait) = std::sync::mpsc::channel::<()>();
@@ -323,21 +331,25 @@ pub(crate) fn read_only_query(
             })
             .map_err(|e| Error::new(ErrorKind::Query, e))?
     };
-    let result = run_read(&conn, sql);
+    let result = run_read(conn, sql);
     drop(done);
     let _ = watchdog.join();
     let _ = conn.execute_batch("ROLLBACK");
+    // Timed out, even if the query ended as the interrupt landed: then the
+    // interrupt may still be pending on the connection, and an error makes
+    // the caller drop the connection instead of reusing it.
+    if fired.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "the query ran past its time limit of {:?} ([query] timeout)",
+                limits.timeout
+            ),
+        ));
+    }
     result.map_err(|e| {
         let text = e.to_string();
-        if fired.load(std::sync::atomic::Ordering::SeqCst) {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the query ran past its time limit of {:?} ([query] timeout)",
-                    limits.timeout
-                ),
-            )
-        } else if text.contains("Permission Error") || text.contains("disabled by configuration")
+        if text.contains("Permission Error") || text.contains("disabled by configuration")
         {
             Error::new(
                 ErrorKind::Refused,

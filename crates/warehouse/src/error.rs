@@ -30,6 +30,9 @@ pub enum ErrorKind {
     Refused,
     /// A read-only query ran past its time limit and was cancelled.
     Timeout,
+    /// The commit was refused because a newer lease holder has committed
+    /// ([`crate::fence`]): this writer must stop writing.
+    Fenced,
 }
 
 impl Error {
@@ -77,6 +80,7 @@ impl fmt::Display for Error {
             ErrorKind::Config => "bad warehouse setting",
             ErrorKind::Refused => "query refused",
             ErrorKind::Timeout => "query cancelled",
+            ErrorKind::Fenced => "commit fenced off",
         };
         // Statements carry data values as literals (a privacy delete names
         // the subject's identifiers), and servers quote values back in

@@ -18,6 +18,8 @@
 //!   [`write_meta`] writes the space's `_ps_meta` record (sequence,
 //!   checkpoints) inside it: the rows of a batch and the position they
 //!   account for commit together or not at all.
+//! - [`fence`] refuses a commit from a writer whose lease token is older
+//!   than the one last committed (several resolvers, one space).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -25,6 +27,7 @@ pub mod contract;
 pub mod dialect;
 pub mod duckdb;
 mod error;
+mod fence;
 pub mod postgres;
 mod read_only;
 pub mod rows;
@@ -35,6 +38,7 @@ mod url;
 pub use contract::{Catalog, Col, Column, Ddl, Layout, Row, TableId, TableSchema};
 pub use dialect::{literal, quote, Dialect};
 pub use error::{Error, ErrorKind, Result};
+pub use fence::{fence, fence_commit, FENCE_META};
 pub use read_only::{QueryAnswer, QueryLimits, ReadOnly};
 pub use rows::{Cell, ColumnBuf, RowBuffer};
 pub use transaction::{set_meta, transaction, write_meta};

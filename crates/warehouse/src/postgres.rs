@@ -303,7 +303,7 @@ impl Postgres {
     /// `READ ONLY` transaction with `statement_timeout`, as
     /// `pg_read_all_data` when this user could otherwise reach server files.
     pub(crate) fn read_only_query(
-        mut self,
+        &mut self,
         sql: &str,
         limits: &QueryLimits,
     ) -> Result<QueryAnswer> {

@@ -31,30 +31,23 @@
 //! Queries get a time limit (DuckDB: the connection is interrupted;
 //! PostgreSQL: `statement_timeout`) and run on a connection of their own, so
 //! a sync keeps landing while one runs.
+//!
+//! Connections are reused: a query takes an idle one (or opens one), and
+//! gives it back when it ends well. The Profile API's lookups are a few
+//! milliseconds of work each, and a fresh PostgreSQL connection (TCP,
+//! authentication, the driver's runtime) or a fresh DuckDB clone (plus its
+//! `USE`) would cost as much as the lookup. A connection that failed or ran
+//! past its time limit is dropped rather than reused. Every fence above is
+//! per query (the transaction, the role, the statement checks), so a reused
+//! connection carries nothing from one query to the next.
 
 use crate::error::{Error, ErrorKind, Result};
 use ps_spec::Value;
 use std::sync::Mutex;
-use std::time::Duration;
 
-/// How long a query may run and how many rows it may return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueryLimits {
-    /// Past this the query is cancelled and refused with
-    /// [`ErrorKind::Timeout`].
-    pub timeout: Duration,
-    /// Rows past this are not read; the answer says it was cut.
-    pub max_rows: usize,
-}
-
-impl Default for QueryLimits {
-    fn default() -> QueryLimits {
-        QueryLimits {
-            timeout: Duration::from_secs(30),
-            max_rows: 10_000,
-        }
-    }
-}
+/// How long a query may run ([`ErrorKind::Timeout`] past it) and how many
+/// rows it may return; a server setting, so it is defined with the others.
+pub use ps_config::QueryLimits;
 
 /// A query's answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,18 +71,61 @@ pub struct ReadOnly {
 }
 
 enum Inner {
-    /// A connection to the same DuckDB database; each query runs on a
-    /// clone, which `USE`s the catalog (a per-connection setting) first.
-    DuckDb(Mutex<duckdb::Connection>, Option<String>),
-    /// The URL to connect to for each query.
-    Postgres(String),
+    /// A connection to the same DuckDB database; queries run on clones of
+    /// it, each of which `USE`s the catalog (a per-connection setting) once.
+    DuckDb {
+        base: Mutex<duckdb::Connection>,
+        catalog: Option<String>,
+        idle: Idle<duckdb::Connection>,
+    },
+    /// The URL to connect to, and the connections that are open.
+    Postgres {
+        url: String,
+        idle: Idle<crate::postgres::Postgres>,
+    },
+}
+
+/// Connections at rest between queries. At most [`MAX_IDLE`] are kept: more
+/// queries than that at once open connections of their own, which close
+/// when they end.
+struct Idle<C>(Mutex<Vec<C>>);
+
+/// Idle connections kept: the Profile API's handlers and the admin query
+/// path rarely run more lookups at once on a 2-to-8-core server.
+const MAX_IDLE: usize = 8;
+
+impl<C> Idle<C> {
+    fn new() -> Idle<C> {
+        Idle(Mutex::new(Vec::new()))
+    }
+
+    /// Runs `f` on an idle connection, or on one `open` gives when none is
+    /// idle, and keeps the connection for the next query if `f` succeeded.
+    fn with<T>(
+        &self,
+        open: impl FnOnce() -> Result<C>,
+        f: impl FnOnce(&mut C) -> Result<T>,
+    ) -> Result<T> {
+        let taken = self.0.lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match taken {
+            Some(c) => c,
+            None => open()?,
+        };
+        let out = f(&mut conn)?;
+        if let Ok(mut idle) = self.0.lock() {
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Inner::DuckDb(..) => "DuckDb",
-            Inner::Postgres(_) => "Postgres",
+            Inner::DuckDb { .. } => "DuckDb",
+            Inner::Postgres { .. } => "Postgres",
         })
     }
 }
@@ -97,13 +133,20 @@ impl std::fmt::Debug for Inner {
 impl ReadOnly {
     pub(crate) fn duckdb(conn: duckdb::Connection, catalog: Option<String>) -> ReadOnly {
         ReadOnly {
-            inner: Inner::DuckDb(Mutex::new(conn), catalog),
+            inner: Inner::DuckDb {
+                base: Mutex::new(conn),
+                catalog,
+                idle: Idle::new(),
+            },
         }
     }
 
     pub(crate) fn postgres(url: String) -> ReadOnly {
         ReadOnly {
-            inner: Inner::Postgres(url),
+            inner: Inner::Postgres {
+                url,
+                idle: Idle::new(),
+            },
         }
     }
 
@@ -112,11 +155,11 @@ impl ReadOnly {
     /// to run here.
     pub fn dialect(&self) -> crate::Dialect {
         match &self.inner {
-            Inner::DuckDb(_, catalog) => crate::Dialect {
+            Inner::DuckDb { catalog, .. } => crate::Dialect {
                 catalog: catalog.clone(),
                 ..crate::Dialect::duckdb("")
             },
-            Inner::Postgres(_) => crate::Dialect::postgres(),
+            Inner::Postgres { .. } => crate::Dialect::postgres(),
         }
     }
 
@@ -128,17 +171,25 @@ impl ReadOnly {
         let sql = check(sql)?;
         let wrapped = wrap(sql, limits.max_rows);
         let mut answer = match &self.inner {
-            Inner::DuckDb(conn, catalog) => {
-                let conn = conn
-                    .lock()
-                    .map_err(|_| Error::new(ErrorKind::Query, "a query panicked"))?
-                    .try_clone()
-                    .map_err(|e| Error::new(ErrorKind::Connect, e))?;
-                crate::duckdb::read_only_query(conn, catalog.as_deref(), &wrapped, limits)?
-            }
-            Inner::Postgres(url) => {
+            Inner::DuckDb {
+                base,
+                catalog,
+                idle,
+            } => idle.with(
+                || {
+                    let base = base
+                        .lock()
+                        .map_err(|_| Error::new(ErrorKind::Query, "a query panicked"))?;
+                    crate::duckdb::read_only_connection(&base, catalog.as_deref())
+                },
+                |conn| crate::duckdb::read_only_query(conn, &wrapped, limits),
+            )?,
+            Inner::Postgres { url, idle } => {
                 crate::postgres::check_functions(sql)?;
-                crate::postgres::Postgres::connect(url)?.read_only_query(&wrapped, limits)?
+                idle.with(
+                    || crate::postgres::Postgres::connect(url),
+                    |conn| conn.read_only_query(&wrapped, limits),
+                )?
             }
         };
         answer.truncated = answer.rows.len() > limits.max_rows;

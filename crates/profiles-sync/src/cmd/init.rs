@@ -111,7 +111,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("profiles-sync.toml");
         run(&path, "my_space").unwrap();
-        let cfg = crate::config::Config::load(&path).unwrap();
+        let cfg = crate::config::load(&path).unwrap();
         assert_eq!(cfg.space, "my_space");
         assert!(cfg.sources[0].write_key.starts_with("wk_"));
         let server = cfg.server.to_config().unwrap();

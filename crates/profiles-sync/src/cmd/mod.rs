@@ -11,6 +11,7 @@ pub(crate) mod materialize;
 pub(crate) mod privacy;
 pub(crate) mod profile;
 pub(crate) mod query;
+pub(crate) mod resolve;
 pub(crate) mod serve;
 pub(crate) mod sync;
 
@@ -22,7 +23,7 @@ use std::path::Path;
 
 /// Loads the config, opens the warehouse and the space.
 pub(crate) fn open(config: &Path) -> Result<(Config, Box<dyn Warehouse>, Space)> {
-    let cfg = Config::load(config)?;
+    let cfg = crate::config::load(config)?;
     let mut wh = ps_warehouse::open(&cfg.warehouse.url)
         .with_context(|| format!("warehouse.url = {:?}", cfg.warehouse.url))?;
     let space = Space::open(wh.as_mut(), cfg.space()).context("opening the space")?;

@@ -5,7 +5,6 @@
 //! admin_token` is set (it holds the warehouse), and open the warehouse
 //! directly otherwise.
 
-use crate::config::Config;
 use anyhow::{anyhow, bail, Context, Result};
 use ps_pipeline::{Regulation, RegulationKind, Subject};
 use serde_json::{json, Value as Json};
@@ -24,7 +23,7 @@ pub(crate) fn regulate(
     let subject: Subject = subject
         .parse()
         .map_err(|e: String| anyhow!("subject: {e}"))?;
-    let cfg = Config::load(config)?;
+    let cfg = crate::config::load(config)?;
     let server = cfg.server.to_config()?;
     let reg = match server
         .admin_token
@@ -76,7 +75,7 @@ pub(crate) fn regulate(
 }
 
 pub(crate) fn list(config: &Path, as_json: bool) -> Result<ExitCode> {
-    let cfg = Config::load(config)?;
+    let cfg = crate::config::load(config)?;
     let server = cfg.server.to_config()?;
     let via_server = match server.admin_token.as_deref() {
         Some(token) => {

@@ -5,7 +5,6 @@
 //! itself through the same lookup layer
 //! ([`ps_ingest::profile_api::lookup`]).
 
-use crate::config::Config;
 use anyhow::{anyhow, bail, Context, Result};
 use ps_ingest::profile_api::lookup::{Identifier, LookupError, Profiles, Sections};
 use serde_json::{json, Value as Json};
@@ -41,7 +40,7 @@ pub(crate) fn run(
     json: bool,
     direct: bool,
 ) -> Result<ExitCode> {
-    let cfg = Config::load(config)?;
+    let cfg = crate::config::load(config)?;
     let server = cfg.server.to_config()?;
     let ident: Identifier = id.parse().map_err(|e: String| anyhow!(e))?;
     let sections = show.sections();

@@ -5,7 +5,6 @@
 //! with `[server] admin_token`), which answers it on its own connection; when
 //! no server listens, the warehouse is opened directly.
 
-use crate::config::Config;
 use anyhow::{anyhow, bail, Context, Result};
 use ps_ingest::QueryResult;
 use std::net::SocketAddr;
@@ -13,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub(crate) fn run(config: &Path, sql: &str, json: bool, direct: bool) -> Result<ExitCode> {
-    let cfg = Config::load(config)?;
+    let cfg = crate::config::load(config)?;
     let server = cfg.server.to_config()?;
     let via_server = match (&server.admin_token, direct) {
         (Some(token), false) => through_server(server.listen, token, sql)?,

@@ -5,7 +5,7 @@
 //! `--listen 127.0.0.1:0`), and turns SIGTERM / Ctrl-C into a clean stop that
 //! lands the inbox first.
 
-use crate::config::{resolve_listen, Config};
+use crate::config::resolve_listen;
 use anyhow::{anyhow, Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ pub(crate) fn run(
     listen: Option<String>,
     data_dir: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let cfg = Config::load(config)?;
+    let cfg = crate::config::load(config)?;
     let mut server = cfg.server.to_config()?;
     server.profile_api = cfg.profile_api.to_config()?;
     if let Some(l) = listen {
@@ -28,10 +28,13 @@ pub(crate) fn run(
         (None, None) => server.data_dir = default_data_dir(&cfg.warehouse.url, &cfg.space),
     }
     let inbox = server.data_dir.join("inbox");
+    let log = cfg.log.as_ref().map(|l| l.to_config()).transpose()?;
+    let on_log = log.is_some();
     let opts = ps_ingest::Options {
         server,
         space: cfg.space(),
         warehouse_url: cfg.warehouse.url.clone(),
+        log,
     };
     let mut srv = ps_ingest::Server::start(opts).with_context(|| {
         format!(
@@ -40,6 +43,18 @@ pub(crate) fn run(
         )
     })?;
     srv.watch_signals()?;
+    if on_log {
+        eprintln!(
+            "profiles-sync serve: listening on http://{} (space {:?}, publishing to the event log; `resolve` lands it)",
+            srv.local_addr(),
+            cfg.space
+        );
+        let _ = std::io::stderr().flush();
+        srv.wait_for_signal()?;
+        srv.shutdown();
+        eprintln!("profiles-sync serve: stopped");
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!(
         "profiles-sync serve: listening on http://{} (space {:?}, warehouse {}, inbox {})",
         srv.local_addr(),

@@ -11,6 +11,8 @@ mod disk_full;
 mod golden;
 mod identifiers;
 mod incremental;
+mod multi_node;
+mod nats;
 mod outage;
 mod pg_fault;
 mod privacy;

@@ -267,6 +267,25 @@ fn admin_query_refuses_with_400_counts_bad_tokens_and_a_slow_query_does_not_stop
             "{took:?}"
         );
 
+        // Connections are reused between queries: after the refusals and
+        // the timeouts above, queries still answer, still read one
+        // snapshot, and are still refused a write.
+        let n1 = count_profiles(&mut c);
+        for _ in 0..20 {
+            assert_eq!(count_profiles(&mut c), n1, "{backend:?}");
+        }
+        if backend == Backend::Postgres {
+            let (status, j) = admin_post(
+                &mut c,
+                ADMIN,
+                "SELECT current_setting('transaction_read_only')",
+            );
+            assert_eq!((status, &j["rows"][0][0]), (200, &json!("on")), "{j}");
+        }
+        for (sql, _) in hostile(backend, env.dir.path()) {
+            assert_eq!(admin_post(&mut c, ADMIN, &sql).0, 400, "{backend:?}: {sql}");
+        }
+
         let (status, log) = srv.terminate();
         assert!(status.success(), "{log}");
         assert!(!log.contains(ADMIN), "the admin token reached the log");

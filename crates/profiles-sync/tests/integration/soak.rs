@@ -13,6 +13,16 @@
 //! request or per sync would cross it — and landed segments are deleted.
 //! The bounds are generous because only "no growth with the load" is
 //! checked, on a machine that may be busy with other work.
+//!
+//! Some state grows with the *data* by design: the dedupe keys (one per
+//! distinct message id), the computed traits' facts (one per matching
+//! event a profile ever had: `first_seen_at` matches every event), the
+//! profiles. To tell that from a leak, `PS_SOAK_DISTINCT=N` cycles the
+//! load's message ids over N (resent ids are duplicates: acknowledged,
+//! stored, read and skipped by the sync, so every part of the path still
+//! runs but the data stops growing), and `PS_SOAK_COMPUTE=0` runs without
+//! computed traits. Each sample prints the distinct events sent so far,
+//! and the end prints RSS growth per new distinct event after warm-up.
 
 use crate::abuse::rss_kib;
 use crate::serve::{admin_post, post, Serve, ADMIN};
@@ -50,6 +60,8 @@ fn p99(v: &mut [Duration]) -> Duration {
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     at: Duration,
+    sent: u64,
+    distinct: u64,
     rss_kib: u64,
     fds: usize,
     segments: usize,
@@ -71,6 +83,17 @@ fn soak_keeps_memory_files_and_segments_flat() {
         Ok("duckdb") | Err(_) => Backend::DuckDb,
         Ok(other) => panic!("PS_SOAK_WAREHOUSE={other:?}: duckdb or postgres"),
     };
+    // Message ids cycle over this many (PS_SOAK_DISTINCT); a multiple of
+    // the 500 users, so an id always names the same user and body.
+    let distinct: u64 = std::env::var("PS_SOAK_DISTINCT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(u64::MAX, |n| n.div_ceil(500).max(1) * 500);
+    let defs = if std::env::var("PS_SOAK_COMPUTE").as_deref() == Ok("0") {
+        String::new()
+    } else {
+        defs
+    };
     let env = Env::with_backend(&format!(
         "{}{defs}\n[server]\nsync_interval = \"200ms\"\nadmin_token = \"{ADMIN}\"\nsegment_bytes = \"256KiB\"\n",
         gen_config("duckdb://x.duckdb")
@@ -91,7 +114,7 @@ fn soak_keeps_memory_files_and_segments_flat() {
             while !stop.load(Ordering::Relaxed) {
                 let batch: Vec<_> = (0..PER_REQUEST as u64)
                     .map(|j| {
-                        let i = n * PER_REQUEST as u64 + j;
+                        let i = (n * PER_REQUEST as u64 + j) % distinct;
                         let user = format!("soak-user-{}", i % 500);
                         if i.is_multiple_of(10) {
                             json!({"type": "identify", "userId": user, "messageId": format!("soak-{i}"),
@@ -127,7 +150,11 @@ fn soak_keeps_memory_files_and_segments_flat() {
     let mut latencies: Vec<Duration> = Vec::new();
     let mut probe = 0u64;
     let mut next_sample = Duration::from_secs(5);
-    println!("    t  rss_MiB  fds  segments  p99_event_to_queryable_ms  events_sent");
+    println!(
+        "    t  rss_MiB  fds  segments  p99_event_to_queryable_ms  events_sent  distinct_events"
+    );
+    // Distinct message ids sent so far: the data's size.
+    let distinct_sent = |sent: u64, probes: u64| sent.min(distinct) + probes;
     while started.elapsed() < Duration::from_secs(secs) {
         // A probe event: acknowledged, then polled until queryable.
         probe += 1;
@@ -178,6 +205,8 @@ fn soak_keeps_memory_files_and_segments_flat() {
         if started.elapsed() >= next_sample {
             let s = Sample {
                 at: started.elapsed(),
+                sent: sent.load(Ordering::Relaxed),
+                distinct: distinct_sent(sent.load(Ordering::Relaxed), probe),
                 rss_kib: rss_kib(pid),
                 fds: open_fds(pid),
                 segments: segments(&env),
@@ -185,13 +214,14 @@ fn soak_keeps_memory_files_and_segments_flat() {
             };
             latencies.clear();
             println!(
-                "{:>5.0}  {:>7.1}  {:>3}  {:>8}  {:>25}  {:>11}",
+                "{:>5.0}  {:>7.1}  {:>3}  {:>8}  {:>25}  {:>11}  {:>15}",
                 s.at.as_secs_f64(),
                 s.rss_kib as f64 / 1024.0,
                 s.fds,
                 s.segments,
                 s.p99.as_millis(),
-                sent.load(Ordering::Relaxed)
+                s.sent,
+                s.distinct
             );
             samples.push(s);
             next_sample += Duration::from_secs(5);
@@ -225,6 +255,18 @@ fn soak_keeps_memory_files_and_segments_flat() {
         max_rss as f64 / 1024.0,
         warm.fds,
         last.fds
+    );
+    let new_data = last.distinct.saturating_sub(warm.distinct);
+    let grown = last.rss_kib as f64 - warm.rss_kib as f64;
+    println!(
+        "after warm-up: RSS {:+.1} MiB for {new_data} new distinct events ({}), {} requests",
+        grown / 1024.0,
+        if new_data > 0 {
+            format!("{:.0} bytes per event", grown * 1024.0 / new_data as f64)
+        } else {
+            "no new data".into()
+        },
+        (last.sent - warm.sent) / PER_REQUEST as u64
     );
     // A leak of one fd per request or sync would be thousands by now.
     assert!(max_fds <= warm.fds + 16, "open files grew: {samples:?}");

@@ -1,0 +1,178 @@
+//! A 3-node NATS JetStream cluster on 127.0.0.1 for the multi-node tests
+//! (issue 23): free ports, a temp dir per cluster, every node started in a
+//! process group of its own and stopped by its pid (on drop too).
+//! nats-server missing is a failure, never a skip: `scripts/setup`
+//! installs it.
+
+use ps_ingest::client::Client;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One node: its ports and, while it runs, its process.
+struct Node {
+    client: u16,
+    route: u16,
+    http: u16,
+    conf: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+/// A running cluster ([`NatsCluster::start`]).
+pub(crate) struct NatsCluster {
+    /// Configs, logs and data; removed on drop, after the nodes stop.
+    _dir: tempfile::TempDir,
+    nodes: Vec<Node>,
+}
+
+/// A port free right now on 127.0.0.1.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn nats_server() -> &'static str {
+    let found = Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "nats-server is not installed: run scripts/setup (it installs Debian's nats-server)"
+    );
+    "nats-server"
+}
+
+impl NatsCluster {
+    /// Starts `n` nodes clustered with each other and waits until every
+    /// one answers `/healthz`.
+    pub(crate) fn start(n: usize) -> NatsCluster {
+        let bin = nats_server();
+        let dir = tempfile::tempdir().unwrap();
+        let nodes: Vec<Node> = (0..n)
+            .map(|i| Node {
+                client: free_port(),
+                route: free_port(),
+                http: free_port(),
+                conf: dir.path().join(format!("n{i}.conf")),
+                log: dir.path().join(format!("n{i}.log")),
+                child: None,
+            })
+            .collect();
+        for i in 0..n {
+            let routes: Vec<String> = nodes
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, o)| format!("nats-route://127.0.0.1:{}", o.route))
+                .collect();
+            let node = &nodes[i];
+            let conf = format!(
+                "server_name: n{i}\nlisten: 127.0.0.1:{}\nhttp: 127.0.0.1:{}\n\
+                 jetstream {{ store_dir: \"{}\", max_file_store: 1GB, max_memory_store: 64MB }}\n\
+                 cluster {{ name: ps, listen: 127.0.0.1:{}, routes: [{}] }}\n",
+                node.client,
+                node.http,
+                dir.path().join(format!("data-n{i}")).display(),
+                node.route,
+                routes.join(", ")
+            );
+            std::fs::write(&node.conf, conf).unwrap();
+        }
+        let mut cluster = NatsCluster { _dir: dir, nodes };
+        for i in 0..n {
+            cluster.spawn(i, bin);
+        }
+        for i in 0..n {
+            cluster.wait_healthy(i, Duration::from_secs(30));
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize, bin: &str) {
+        use std::os::unix::process::CommandExt;
+        let node = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .unwrap();
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&node.conf)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        node.child = Some(child);
+    }
+
+    /// Waits until node `i` answers `/healthz` with 200.
+    fn wait_healthy(&self, i: usize, limit: Duration) {
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.nodes[i].http).parse().unwrap();
+        let deadline = Instant::now() + limit;
+        loop {
+            let ok = Client::new(addr)
+                .with_timeout(Duration::from_secs(2))
+                .request("GET", "/healthz", &[], b"")
+                .is_ok_and(|r| r.status == 200);
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nats node {i} not healthy within {limit:?}:\n{}",
+                std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `[log] url`: every node's client address.
+    pub(crate) fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.client))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// SIGKILL of node `i`, by its pid.
+    pub(crate) fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            signal(c.id(), "KILL");
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts node `i` again (after [`NatsCluster::kill`]) and waits until
+    /// it is healthy.
+    pub(crate) fn restart(&mut self, i: usize) {
+        self.spawn(i, nats_server());
+        self.wait_healthy(i, Duration::from_secs(30));
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// Sends `kill -<sig> <pid>` to one process.
+pub(crate) fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill -{sig} {pid} failed");
+}
