@@ -145,6 +145,25 @@ impl Op {
         matches!(self, Op::Exists | Op::NotExists)
     }
 
+    /// The instants at which [`Op::test`] of `value` may give a different
+    /// answer than just before: for the operators that compare a time with
+    /// `as_of` (the others do not depend on it, and give none). With `t` the
+    /// value's time and `d` the duration: `within_last` holds on `[t, t+d]`,
+    /// `within_next` on `[t-d, t]`, `before_last` after `t+d`, `after_next`
+    /// before `t-d`.
+    pub fn change_points(self, value: Option<&Json>, duration: Option<i64>) -> Vec<i64> {
+        let (Some(t), Some(d)) = (value.and_then(time_of), duration) else {
+            return Vec::new();
+        };
+        match self {
+            Op::WithinLast => vec![t, t.saturating_add(d).saturating_add(1)],
+            Op::WithinNext => vec![t.saturating_sub(d), t.saturating_add(1)],
+            Op::BeforeLast => vec![t.saturating_add(d).saturating_add(1)],
+            Op::AfterNext => vec![t.saturating_sub(d)],
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether `value` (`None`: missing) passes `self operand` at `as_of`
     /// (microseconds). `duration` is the operand parsed as a duration, for
     /// the operators that take one.

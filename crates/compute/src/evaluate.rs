@@ -25,6 +25,7 @@ use crate::definition::{Audience, ComputedTrait, Condition, EventFilter, EventMa
 use ps_spec::time::format_iso;
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// The name definitions match an event by: a track's `event`, `Page
 /// Viewed` for pages, `Screen Viewed` for screens, the call type otherwise.
@@ -38,7 +39,7 @@ pub fn fact_name(event_type: &str, track_event: Option<&str>) -> String {
 }
 
 /// One event of a profile, as compute reads it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Fact {
     /// The name definitions match: a track's `event`, `Page Viewed` for
     /// pages, `Screen Viewed` for screens, the type for other calls.
@@ -49,8 +50,17 @@ pub struct Fact {
     pub message_id: String,
     /// The event object (`properties`, `context`, …).
     pub event: Json,
-    /// `timestamp` as ISO-8601 text, for the `timestamp` path.
-    iso: Json,
+    /// `timestamp` as ISO-8601 text, for the `timestamp` path: made on
+    /// first read, as few definitions read it.
+    iso: OnceLock<Json>,
+}
+
+impl PartialEq for Fact {
+    fn eq(&self, o: &Fact) -> bool {
+        // `iso` follows from `timestamp`.
+        (self.timestamp, &self.name, &self.message_id, &self.event)
+            == (o.timestamp, &o.name, &o.message_id, &o.event)
+    }
 }
 
 impl Fact {
@@ -61,19 +71,28 @@ impl Fact {
             timestamp,
             message_id: message_id.to_owned(),
             event,
-            iso: Json::String(format_iso(timestamp)),
+            iso: OnceLock::new(),
         }
     }
 
+    /// The value at `path` (as [`crate::Path::read`] reads it).
+    pub(crate) fn read(&self, path: &crate::Path) -> Option<&Json> {
+        static NONE: Json = Json::Null;
+        match path {
+            crate::Path::Timestamp => path.read(&self.event, self.iso()),
+            crate::Path::Keys(_) => path.read(&self.event, &NONE),
+        }
+    }
+
+    fn iso(&self) -> &Json {
+        self.iso
+            .get_or_init(|| Json::String(format_iso(self.timestamp)))
+    }
+
     fn passes(&self, filters: &[EventFilter], as_of: i64) -> bool {
-        filters.iter().all(|f| {
-            f.op.test(
-                f.path.read(&self.event, &self.iso),
-                &f.value,
-                f.duration,
-                as_of,
-            )
-        })
+        filters
+            .iter()
+            .all(|f| f.op.test(self.read(&f.path), &f.value, f.duration, as_of))
     }
 }
 
@@ -126,7 +145,7 @@ pub fn computed_value(def: &ComputedTrait, facts: &[Fact], as_of: i64) -> Json {
         .expect("checked: the kind reads a property");
     let values: Vec<(&Fact, &Json)> = window
         .iter()
-        .filter_map(|f| path.read(&f.event, &f.iso).map(|v| (*f, v)))
+        .filter_map(|f| f.read(path).map(|v| (*f, v)))
         .collect();
     let numbers = || values.iter().filter_map(|(_, v)| v.as_f64());
     let distinct = || {

@@ -15,6 +15,8 @@
 //! - [`evaluate`]: the exact value of a computed trait, and audience
 //!   membership, over all of a profile's events at a given `as_of`. It is
 //!   the reference every faster path (incremental state, SQL) must equal.
+//! - [`expiry`]: when a profile's values can next change with time alone,
+//!   so a tick re-evaluates only the profiles whose time has come.
 //!
 //! Like `ps-identity`, the crate is pure: no IO, no clock, no threads.
 //! Time comes in as `as_of` and with each event's `timestamp`, so the same
@@ -30,6 +32,7 @@
 pub mod condition;
 pub mod definition;
 pub mod evaluate;
+pub mod expiry;
 pub mod raw;
 
 pub use condition::{Op, Path};
@@ -38,3 +41,4 @@ pub use definition::{
     EventMatch, Kind, RawDefinitions, SqlTrait,
 };
 pub use evaluate::{audience_members, computed_value, explain, fact_name, Fact, Profile};
+pub use expiry::Expiry;

@@ -283,13 +283,14 @@ impl SyncLoop {
         let (wh, space) = self.open.as_mut().expect("opened above");
         if let Some(every) = space.compute_tick_every() {
             // Members drop out of windowed audiences as their events age,
-            // with no new event: every tick re-evaluates the profiles with
-            // state, and the step below lands what changed.
+            // with no new event: every tick re-evaluates the profiles whose
+            // values can have changed since (the expiry index), and the
+            // step below lands what changed.
             let now = Instant::now();
             match self.next_tick {
                 Some(t) if now < t => {}
                 Some(_) => {
-                    space.compute_tick();
+                    space.compute_tick(now_micros());
                     self.next_tick = Some(now + every);
                 }
                 None => self.next_tick = Some(now + every),

@@ -25,8 +25,8 @@
 
 use crate::config::Source;
 use ps_compute::{
-    audience_members, computed_value, explain, fact_name, Condition, Definitions, EventMatch, Fact,
-    Kind, Path, Profile,
+    audience_members, computed_value, explain, fact_name, Condition, Definitions, EventMatch,
+    Expiry, Fact, Kind, Path, Profile,
 };
 use ps_identity::{Effect, Engine, Outcome, ProfileIdx};
 use ps_spec::tape::JsonRef;
@@ -143,8 +143,66 @@ pub(crate) struct Compute {
     pub(crate) dirty: BTreeSet<ProfileIdx>,
     /// A fixed evaluation time (`--as-of`); else each batch's load time.
     pub(crate) as_of: Option<i64>,
+    /// Profiles the last evaluation re-evaluated.
+    pub(crate) evaluated: u64,
     /// The source of every row compute emits (`[compute] source_id`).
     pub(crate) source: Arc<Source>,
+    /// When each profile's values can next change with time alone.
+    pub(crate) clock: Clock,
+}
+
+/// The expiry index: profiles by the earliest instant their values can
+/// change with no new event (`ps_compute::Expiry`), so a tick re-evaluates
+/// only those whose instant has come. Kept lazily: an evaluation only notes
+/// the profile and the time its values hold at (`stale`); the next tick
+/// computes their instants, then takes every profile due.
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
+    expiry: Expiry,
+    /// Profiles evaluated since their instant was computed, with the time
+    /// their values hold at.
+    stale: HashMap<ProfileIdx, i64>,
+    /// (instant, profile), and each profile's instant.
+    index: BTreeSet<(i64, ProfileIdx)>,
+    at: HashMap<ProfileIdx, i64>,
+    /// The earliest and latest `as_of` the values held were evaluated at
+    /// (persisted in the `_ps_meta` record). A tick at a time before the
+    /// latest re-evaluates every profile (time went back); a tick at or
+    /// after it leaves every value equal to a recompute at the tick's time,
+    /// so both become that time.
+    pub(crate) span: Option<(i64, i64)>,
+    /// A tick was asked for: the next evaluation takes the profiles due at
+    /// its `as_of`.
+    ticking: bool,
+    /// Some profile was due when the tick was asked for.
+    due: bool,
+}
+
+impl Clock {
+    fn forget(&mut self, p: ProfileIdx) {
+        self.stale.remove(&p);
+        if let Some(t) = self.at.remove(&p) {
+            self.index.remove(&(t, p));
+        }
+    }
+
+    fn evaluated(&mut self, p: ProfileIdx, as_of: i64) {
+        self.forget(p);
+        self.stale.insert(p, as_of);
+    }
+
+    /// Whether `as_of` is before a time values were evaluated at, where
+    /// time matters at all.
+    fn went_back(&self, as_of: i64) -> bool {
+        !self.expiry.timeless() && self.span.is_some_and(|(_, hi)| as_of < hi)
+    }
+
+    fn widen(&mut self, as_of: i64) {
+        self.span = Some(match self.span {
+            None => (as_of, as_of),
+            Some((lo, hi)) => (lo.min(as_of), hi.max(as_of)),
+        });
+    }
 }
 
 fn collect_condition(c: &Condition, names: &mut Vec<EventMatch>, paths: &mut Vec<Path>) {
@@ -200,6 +258,7 @@ impl Compute {
         paths.sort();
         paths.dedup();
         let fingerprints = fingerprints(&defs);
+        let defs_expiry = defs.clone();
         let s = &defs.settings.source_id;
         let source = Arc::new(Source {
             id: s.clone(),
@@ -218,7 +277,12 @@ impl Compute {
             touched: BTreeMap::new(),
             dirty: BTreeSet::new(),
             as_of: None,
+            evaluated: 0,
             source,
+            clock: Clock {
+                expiry: Expiry::new(&defs_expiry),
+                ..Clock::default()
+            },
         }
     }
 
@@ -269,6 +333,7 @@ impl Compute {
             self.dirty.insert(c);
         }
         self.touched.remove(&seg);
+        self.clock.forget(seg);
         self.touch(c, Cause::Merge);
     }
 
@@ -279,6 +344,7 @@ impl Compute {
                 self.dirty.insert(*s);
             }
             self.touched.remove(s);
+            self.clock.forget(*s);
         }
     }
 
@@ -289,14 +355,97 @@ impl Compute {
 
     /// Whether some profile waits for re-evaluation.
     pub(crate) fn pending(&self) -> bool {
-        !self.touched.is_empty()
+        !self.touched.is_empty() || (self.clock.ticking && self.clock.due)
     }
 
-    /// Marks every profile with state for re-evaluation (a tick).
-    pub(crate) fn touch_all(&mut self, cause: Cause) {
-        let ps: Vec<ProfileIdx> = self.profiles.keys().copied().collect();
-        for p in ps {
-            self.touch(p, cause);
+    /// Asks for a tick: the next evaluation also re-evaluates every profile
+    /// whose values can have changed with time alone by its `as_of`.
+    /// Whether one is due by `now` (or the fixed `as_of`), so a batch with
+    /// no events must still commit.
+    pub(crate) fn request_tick(&mut self, engine: &Engine, now: i64) -> bool {
+        self.clock.ticking = true;
+        self.reindex(engine);
+        let at = self.as_of.unwrap_or(now);
+        let back = self.clock.went_back(at);
+        self.clock.due = back || self.clock.index.first().is_some_and(|(t, _)| *t <= at);
+        self.clock.due
+    }
+
+    /// Computes the instant of every profile evaluated since the last
+    /// tick (see [`Clock`]).
+    fn reindex(&mut self, engine: &Engine) {
+        let clock = &mut self.clock;
+        if clock.expiry.timeless() {
+            clock.stale.clear();
+            return;
+        }
+        for (p, as_of) in std::mem::take(&mut clock.stale) {
+            let st = self.profiles.get(&p);
+            let mut traits = Map::new();
+            for k in clock.expiry.trait_keys() {
+                let v = st
+                    .and_then(|s| s.values.get(k).or_else(|| s.sql.get(k)))
+                    .or_else(|| engine.traits(p).find(|(t, _)| *t == k).map(|(_, v)| v));
+                if let Some(v) = v {
+                    traits.insert(k.to_owned(), v.clone());
+                }
+            }
+            let facts = st.map_or(&[][..], |s| &s.facts[..]);
+            if let Some(t) = clock.expiry.next_change(&traits, facts, as_of) {
+                clock.index.insert((t, p));
+                clock.at.insert(p, t);
+            }
+        }
+    }
+
+    /// Marks the profiles due at `as_of` for re-evaluation (a tick), or
+    /// every profile that can have values when time went back.
+    fn take_due(&mut self, engine: &Engine, as_of: i64) {
+        self.reindex(engine);
+        let back = self.clock.went_back(as_of);
+        let due: Vec<ProfileIdx> = if back {
+            self.clock.index.clear();
+            self.clock.at.clear();
+            let mut all: BTreeSet<ProfileIdx> = self.profiles.keys().copied().collect();
+            if self.clock.expiry.reads_trait_times() {
+                all.extend(live(engine));
+            }
+            all.into_iter().collect()
+        } else {
+            let mut due = Vec::new();
+            while let Some(&(t, p)) = self.clock.index.first() {
+                if t > as_of {
+                    break;
+                }
+                self.clock.index.pop_first();
+                self.clock.at.remove(&p);
+                due.push(p);
+            }
+            due
+        };
+        for p in due {
+            self.touch(p, Cause::Tick);
+        }
+    }
+
+    /// After a restart: every profile that can have values is noted as
+    /// evaluated at the earliest time the stored values hold at, so the
+    /// first tick computes instants no later than the true ones. A state
+    /// whose times are unknown is re-evaluated whole at the first tick.
+    pub(crate) fn restore_clock(&mut self, engine: &Engine, span: Option<(i64, i64)>) {
+        let span = match span {
+            Some(s) => Some(s),
+            None if self.profiles.is_empty() => None,
+            None => Some((i64::MIN, i64::MAX)),
+        };
+        self.clock.span = span;
+        let Some((lo, _)) = span else { return };
+        let mut all: Vec<ProfileIdx> = self.profiles.keys().copied().collect();
+        if self.clock.expiry.reads_trait_times() {
+            all.extend(live(engine));
+        }
+        for p in all {
+            self.clock.stale.insert(p, lo);
         }
     }
 
@@ -356,7 +505,13 @@ impl Compute {
     /// Re-evaluates the touched profiles at `as_of`; the changes, by
     /// profile number.
     pub(crate) fn evaluate(&mut self, engine: &Engine, as_of: i64) -> Vec<Change> {
+        let ticking = std::mem::take(&mut self.clock.ticking);
+        self.clock.due = false;
+        if ticking {
+            self.take_due(engine, as_of);
+        }
         let touched = std::mem::take(&mut self.touched);
+        self.evaluated = touched.len() as u64;
         self.last_as_of = Some(as_of);
         let mut changes = Vec::new();
         for (p, cause) in touched {
@@ -411,6 +566,14 @@ impl Compute {
             if st != ProfileState::default() {
                 self.profiles.insert(p, st);
             }
+            self.clock.evaluated(p, as_of);
+        }
+        if ticking {
+            // Every profile not re-evaluated had no instant of change up to
+            // `as_of`: all values now hold at `as_of`.
+            self.clock.span = Some((as_of, as_of));
+        } else if self.evaluated > 0 {
+            self.clock.widen(as_of);
         }
         changes
     }
@@ -432,6 +595,12 @@ impl Compute {
             (_, v) => Value::from_json(v),
         }
     }
+}
+
+/// Every live profile: canonical, with identifiers.
+pub(crate) fn live(engine: &Engine) -> impl Iterator<Item = ProfileIdx> + '_ {
+    (0..engine.profile_count() as ProfileIdx)
+        .filter(move |p| engine.canonical(*p) == *p && !engine.identifiers_of(*p).is_empty())
 }
 
 /// A fingerprint of each computed trait and audience: a hash of its checked

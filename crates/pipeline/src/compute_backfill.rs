@@ -51,6 +51,10 @@ pub(crate) struct Record {
     pub(crate) paths: Vec<Vec<String>>,
     /// When values were last evaluated, microseconds.
     pub(crate) as_of: Option<i64>,
+    /// The earliest and latest times the values held were evaluated at
+    /// (`compute::Clock::span`); absent in records written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) span: Option<(i64, i64)>,
 }
 
 impl Record {
@@ -82,6 +86,7 @@ impl Compute {
             },
             paths: self.paths.clone(),
             as_of: self.last_as_of,
+            span: self.clock.span,
         };
         serde_json::to_string(&r).expect("a record serializes")
     }
@@ -104,6 +109,7 @@ impl Compute {
         };
         self.last_as_of = old.as_of;
         if old.definitions == self.fingerprints {
+            self.restore_clock(engine, old.span);
             return Ok(());
         }
         let new = self
@@ -161,6 +167,7 @@ impl Compute {
                     .collect();
             }
         }
+        self.restore_clock(engine, old.span);
         let profiles = self.touch_live(engine, Cause::DefinitionChanged);
         self.dirty.extend(self.profiles.keys().copied());
         tracing::info!(

@@ -15,7 +15,7 @@
 //! so the same history always lands the same rows.
 
 use crate::batch::Batch;
-use crate::compute::{Cause, Change, Compute};
+use crate::compute::{Change, Compute};
 use crate::space::Space;
 use ps_spec::tape::Doc;
 use ps_spec::time::format_iso;
@@ -68,12 +68,16 @@ impl Space {
         }
     }
 
-    /// Marks every profile with compute state for re-evaluation at the next
-    /// commit, so windows and relative dates age without new events
-    /// (`serve`'s tick).
-    pub fn compute_tick(&mut self) {
-        if let Some(c) = &mut self.compute {
-            c.touch_all(Cause::Tick);
+    /// A tick: the next commit also re-evaluates every profile whose
+    /// computed values can have changed with time alone since they were
+    /// evaluated (windows, relative dates), at its `as_of` (`now` unless
+    /// fixed), and lands what changed. Only those profiles: an index by
+    /// the earliest such instant finds them (`compute::Clock`). Whether
+    /// one is due, so the next batch must commit even with no events.
+    pub fn compute_tick(&mut self, now: i64) -> bool {
+        match &mut self.compute {
+            Some(c) => c.request_tick(&self.engine, now),
+            None => false,
         }
     }
 
@@ -113,6 +117,7 @@ impl Space {
         for ch in c.evaluate(&self.engine, as_of) {
             self.change_rows(batch, &c, ch, as_of);
         }
+        batch.stats.computed_evaluated += c.evaluated;
         self.compute = Some(c);
     }
 

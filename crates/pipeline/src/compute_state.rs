@@ -15,54 +15,75 @@
 
 use crate::compute::ProfileState;
 use ps_compute::Fact;
-use serde_json::{json, Value as Json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
 use std::collections::BTreeMap;
+
+/// `state` as written: borrowed from the state, so encoding copies nothing
+/// but the text.
+#[derive(Serialize)]
+struct Out<'a> {
+    f: Vec<(&'a str, i64, &'a str, &'a Json)>,
+    v: &'a BTreeMap<String, Json>,
+    t: &'a BTreeMap<String, u64>,
+    c: u64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    s: &'a BTreeMap<String, Json>,
+}
+
+/// `state` as read.
+#[derive(Deserialize)]
+struct In {
+    f: Vec<(String, i64, String, Json)>,
+    v: BTreeMap<String, Json>,
+    t: BTreeMap<String, u64>,
+    c: u64,
+    #[serde(default)]
+    s: BTreeMap<String, Json>,
+}
 
 /// `state` as stored.
 pub(crate) fn encode(s: &ProfileState) -> String {
-    let facts: Vec<Json> = s
-        .facts
-        .iter()
-        .map(|f| json!([f.name, f.timestamp, f.message_id, f.event]))
-        .collect();
-    let mut j = json!({ "f": facts, "v": s.values, "t": s.transitions, "c": s.changes });
-    if !s.sql.is_empty() {
-        j["s"] = json!(s.sql);
-    }
-    j.to_string()
+    let out = Out {
+        f: s.facts
+            .iter()
+            .map(|f| {
+                (
+                    f.name.as_str(),
+                    f.timestamp,
+                    f.message_id.as_str(),
+                    &f.event,
+                )
+            })
+            .collect(),
+        v: &s.values,
+        t: &s.transitions,
+        c: s.changes,
+        s: &s.sql,
+    };
+    serde_json::to_string(&out).expect("the state serializes")
 }
 
 /// A stored `state` back; `None` if it is not one.
 pub(crate) fn decode(text: &str) -> Option<ProfileState> {
-    let j: Json = serde_json::from_str(text).ok()?;
-    let mut facts = Vec::new();
-    for f in j.get("f")?.as_array()? {
-        let f = f.as_array()?;
-        facts.push(Fact::new(
-            f.first()?.as_str()?,
-            f.get(1)?.as_i64()?,
-            f.get(2)?.as_str()?,
-            f.get(3)?.clone(),
-        ));
-    }
-    let values: BTreeMap<String, Json> = serde_json::from_value(j.get("v")?.clone()).ok()?;
-    let transitions: BTreeMap<String, u64> = serde_json::from_value(j.get("t")?.clone()).ok()?;
-    let sql: BTreeMap<String, Json> = match j.get("s") {
-        Some(s) => serde_json::from_value(s.clone()).ok()?,
-        None => BTreeMap::new(),
-    };
+    let i: In = serde_json::from_str(text).ok()?;
     Some(ProfileState {
-        facts,
-        values,
-        transitions,
-        changes: j.get("c")?.as_u64()?,
-        sql,
+        facts: i
+            .f
+            .into_iter()
+            .map(|(name, ts, id, event)| Fact::new(&name, ts, &id, event))
+            .collect(),
+        values: i.v,
+        transitions: i.t,
+        changes: i.c,
+        sql: i.s,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn round_trip() {

@@ -33,6 +33,9 @@ pub struct SyncStats {
     /// Profiles whose computed traits or audiences changed (one
     /// `profile_traits_updates` row each).
     pub computed_changes: u64,
+    /// Profiles whose computed values were re-evaluated (touched by an
+    /// event or a merge, or due at a tick).
+    pub computed_evaluated: u64,
     /// Identity conflicts (demotions) by rule.
     pub conflicts: BTreeMap<String, u64>,
     /// Rows landed per table.
@@ -79,6 +82,7 @@ impl SyncStats {
         self.profiles_created += o.profiles_created;
         self.merges += o.merges;
         self.computed_changes += o.computed_changes;
+        self.computed_evaluated += o.computed_evaluated;
         add_all(&mut self.conflicts, &o.conflicts);
         add_all(&mut self.rows, &o.rows);
         add_all(&mut self.dropped, &o.dropped);

@@ -163,8 +163,11 @@ fn payload(i: usize, e: &Ev) -> Json {
 }
 
 fn check(space: &Space, defs: &Definitions, landed: &[Json]) {
+    check_at(space, defs, landed, BASE + AS_OF_DAY * DAY);
+}
+
+fn check_at(space: &Space, defs: &Definitions, landed: &[Json], as_of: i64) {
     let engine = space.engine();
-    let as_of = BASE + AS_OF_DAY * DAY;
     // Each landed track or page has one identifier: its profile is where
     // that identifier resolves now.
     let mut facts: BTreeMap<u32, Vec<Fact>> = BTreeMap::new();
@@ -297,6 +300,19 @@ fn run(events: &[Ev], cuts: &[usize], switch: bool) {
     }
     space.commit(wh.as_mut(), batch).unwrap();
     check(&space, &defs, &landed);
+    // Ticks: later (windows age), once back in time, and across a restart;
+    // after each, every value equals a full recompute at the tick's time.
+    for (n, day) in [33, 38, 34, 45, 61, 75].into_iter().enumerate() {
+        if n == 3 {
+            space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
+        }
+        let at = BASE + day * DAY;
+        space.set_as_of(Some(at));
+        space.compute_tick(at);
+        let empty = space.begin_batch(BASE);
+        space.commit(wh.as_mut(), empty).unwrap();
+        check_at(&space, &defs, &landed, at);
+    }
 }
 
 proptest! {
@@ -335,4 +351,70 @@ fn definitions_swapped_after_events_landed_equal_a_full_recompute() {
         ));
     }
     run(&events, &[3, 4, 8, 12, 16, 23], true);
+}
+
+/// A tick re-evaluates only the profiles with something that ages out by
+/// its time (the expiry index), and values still equal a full recompute.
+#[test]
+fn ticks_re_evaluate_only_the_profiles_due() {
+    let (defs, cfg) = config(DEFS);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("duckdb://{}", dir.path().join("wh.duckdb").display());
+    let mut wh = ps_warehouse::open(&url).unwrap();
+    let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
+    let origin = Origin {
+        place: "test",
+        default_source: Some(0),
+        batch_write_key: None,
+    };
+    // Orders (users u0, u1, u2; odd anon = by user id) at days 1, 25, 28;
+    // identifies alone for anonymous a0 / user u0. As of day 30 the windows
+    // (10, 15, 20 days for orders) of u0's order have all passed; u1's
+    // first ends at day 35, u2's at day 38.
+    let events: Vec<Ev> = vec![
+        (0, 1, 0, 1, Some(5), Some(0), 1),
+        (0, 1, 1, 25, Some(7), Some(1), 2),
+        (0, 1, 2, 28, Some(9), Some(0), 3),
+        (2, 0, 0, 2, None, None, 4),
+    ];
+    let at = |day: i64| BASE + day * DAY;
+    space.set_as_of(Some(at(30)));
+    let mut batch = space.begin_batch(BASE);
+    let mut landed = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let p = payload(i, e);
+        space
+            .add_json(&mut batch, Ok(p.clone()), None, origin, Arrival::default())
+            .unwrap();
+        landed.push(p);
+    }
+    let stats = space.commit(wh.as_mut(), batch).unwrap();
+    check_at(&space, &defs, &landed, at(30));
+    assert!(stats.computed_evaluated >= 3, "{stats:?}");
+    let tick = |space: &mut Space, wh: &mut dyn ps_warehouse::Warehouse, day: i64| {
+        space.set_as_of(Some(at(day)));
+        let due = space.compute_tick(at(day));
+        let empty = space.begin_batch(BASE);
+        let stats = space.commit(wh, empty).unwrap();
+        (due, stats.computed_evaluated, stats.computed_changes)
+    };
+    // Nothing ages out by day 34.
+    assert_eq!(tick(&mut space, wh.as_mut(), 34), (false, 0, 0));
+    check_at(&space, &defs, &landed, at(34));
+    // Day 36: u1's order left the 10-day window; only u1 is re-evaluated.
+    assert_eq!(tick(&mut space, wh.as_mut(), 36), (true, 1, 1));
+    check_at(&space, &defs, &landed, at(36));
+    // After a restart the index is rebuilt from the stored state: day 39
+    // takes u2 (its window ended at day 38) and not u1 (next at day 40).
+    space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
+    assert_eq!(tick(&mut space, wh.as_mut(), 39), (true, 1, 1));
+    check_at(&space, &defs, &landed, at(39));
+    // Far later: u1 and u2 have windows still open (20-day `low`), u0 none.
+    assert_eq!(tick(&mut space, wh.as_mut(), 60).1, 2);
+    check_at(&space, &defs, &landed, at(60));
+    assert_eq!(tick(&mut space, wh.as_mut(), 90), (false, 0, 0));
+    // Back in time: every profile with state is re-evaluated.
+    let (due, evaluated, _) = tick(&mut space, wh.as_mut(), 31);
+    assert!(due && evaluated >= 3, "{evaluated}");
+    check_at(&space, &defs, &landed, at(31));
 }

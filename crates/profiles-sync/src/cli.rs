@@ -73,7 +73,9 @@ pub(crate) enum Command {
         json: bool,
         /// Evaluate computed traits and audiences at this time (ISO-8601,
         /// e.g. 2024-03-01T00:00:00Z) instead of each batch's start (the
-        /// wall clock): replays and tests then give the same values.
+        /// wall clock): replays and tests then give the same values. Profiles
+        /// whose windows or relative dates changed by then are re-evaluated
+        /// too (a tick), so every value holds at this time.
         #[arg(long, value_parser = parse_as_of)]
         as_of: Option<i64>,
     },
@@ -100,6 +102,12 @@ pub(crate) enum Command {
         /// Rebuild from scratch from the landed tables.
         #[arg(long)]
         full: bool,
+        /// First bring computed traits and audiences to this time
+        /// (ISO-8601): profiles whose windows or relative dates changed by
+        /// then are re-evaluated and their changes land (snapshot rows,
+        /// entered / exited), as a `sync --as-of` with no new events would.
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<i64>,
     },
     /// Write every table of the space (not the internal `_ps_*` ones) as
     /// `DIR/<table>.parquet`, for loaders that take files (Snowflake
@@ -326,7 +334,7 @@ pub(crate) fn run() -> ExitCode {
             json,
             as_of,
         ),
-        Command::Materialize { full } => cmd::materialize::run(&cli.config, full),
+        Command::Materialize { full, as_of } => cmd::materialize::run(&cli.config, full, as_of),
         Command::Export { format: _, dir } => cmd::export::run(&cli.config, &dir),
         Command::Compute { full, check, as_of } => {
             cmd::compute::run(&cli.config, full, check, as_of)

@@ -31,6 +31,10 @@ pub(crate) fn run(
 ) -> Result<ExitCode> {
     let (cfg, mut wh, mut space) = super::open(config)?;
     space.set_as_of(as_of);
+    // Windows and relative dates age between runs: the first batch also
+    // re-evaluates the profiles due by its time, so after the run every
+    // computed value holds at `--as-of` (or at the run's time).
+    space.compute_tick(as_of.unwrap_or_else(ps_spec::time::now_micros));
     let opts = SyncOptions {
         batch_events: batch.unwrap_or(cfg.sync.batch_events),
         commit_events: commit.unwrap_or(cfg.sync.commit_events),
@@ -97,6 +101,7 @@ pub(crate) fn run(
                 match reopen(&cfg) {
                     Ok((w, mut s)) => {
                         s.set_as_of(as_of);
+                        s.compute_tick(as_of.unwrap_or_else(ps_spec::time::now_micros));
                         wh = w;
                         space = s;
                     }
