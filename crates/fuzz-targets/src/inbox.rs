@@ -98,7 +98,7 @@ fn record(i: usize, part: &[u8]) -> Record {
         write_key: Some(text).filter(|t| !t.is_empty()),
         place: format!("http fuzz /v1/batch {i}"),
         kind: (i % 2 == 1).then(|| "track".to_owned()),
-        peer_ip: (i % 3 == 0).then(|| "127.0.0.1".to_owned()),
+        peer_ip: i.is_multiple_of(3).then(|| "127.0.0.1".to_owned()),
         shared: if head.first() == Some(&b'{') {
             head.to_vec()
         } else {
