@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
-"""Writes the seed inputs of the fuzz targets `http` and `config` into
-fuzz/corpus/ (scripts/fuzz grows and minimizes them from there).
+"""Writes the seed inputs of the fuzz targets `http`, `config` and `inbox`
+into fuzz/corpus/ (scripts/fuzz grows and minimizes them from there).
 
 http: hand-written request heads for every tracking route, auth form,
 content type and encoding, with golden and generated events as bodies
 (see crates/fuzz-targets/src/http.rs for the input's first byte).
 config: the example and golden config files and variants of every section.
-Run from the repository root: python3 fuzz/seeds.py
+inbox: segments of records (encoded here as crates/inbox/src/record.rs
+does) holding golden and generated events, cut short and with bits
+flipped; record bodies alone; and recipes (crates/fuzz-targets/src/inbox.rs).
+Run from the repository root: python3 fuzz/seeds.py [TARGET...]  (default: all)
 """
-import base64, glob, gzip, hashlib, json, os, random
+import base64, glob, gzip, hashlib, json, os, random, struct, sys, zlib
 
 random.seed(22)
 root = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(root)
 
 
+only = set(sys.argv[1:])
+
+
 def put(target, data):
+    if only and target not in only:
+        return
     d = os.path.join(root, "corpus", target)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "seed-" + hashlib.sha1(data).hexdigest()), "wb") as f:
@@ -122,3 +130,67 @@ configs += [ok + s for s in sections]
 configs.append(ok + b"".join(s for s in sections if b"1e30" not in s and b"1.79" not in s and b"50000" not in s and b"EiB" not in s))
 for c in configs:
     put("config", c)
+
+# Inbox segments: `len u32 | crc32 u32 | body`, the body as Record::encode
+# writes it (version 1, little-endian).
+def text(t):
+    b = t.encode()
+    return struct.pack("<H", len(b)) + b
+
+
+def body(received, sent, key, place, kind, ip, shared, entries):
+    out = struct.pack("<Bqq", 1, received, -(2**63) if sent is None else sent)
+    out += text(key or "") + text(place) + text(kind or "") + text(ip or "")
+    out += struct.pack("<I", len(shared)) + shared + struct.pack("<I", len(entries))
+    for k, e in entries:
+        out += struct.pack("<BI", k, len(e)) + e
+    return out
+
+
+def frame(b):
+    return struct.pack("<II", len(b), zlib.crc32(b)) + b
+
+
+records = []
+for i in range(24):
+    n = [0, 1, 2, 5, 10][i % 5]
+    evs = [events[(i * 7 + j) % len(events)] for j in range(n)]
+    entries = [(1 if len(e) > 900 else 0, e) for e in evs]
+    shared = b'{"context":{"library":{"name":"analytics.js"}}}' if i % 4 == 3 else b""
+    kind = ["track", "identify", None][i % 3]
+    records.append(body(1_700_000_000_000_000 + i, None if i % 2 else 1_699_999_999_000_000 + i,
+                        "wk_source_1" if i % 5 else None, "http 127.0.0.1 /v1/" + (kind or "batch"),
+                        kind, "127.0.0.1" if i % 3 else "::1", shared, entries))
+segments = []
+for i in range(8):
+    segments.append(b"".join(frame(records[(i * 3 + j) % len(records)]) for j in range(1 + i % 4)))
+for seg in segments:
+    put("inbox", seg)
+    # Torn tails: cut anywhere, in a header or a body.
+    for cut in sorted({random.randrange(1, len(seg)) for _ in range(2)} | {len(seg) - 3, 5}):
+        put("inbox", seg[:cut])
+    # One byte changed: in a length, a checksum, a body.
+    for at in [0, 5, random.randrange(8, len(seg))]:
+        b = bytearray(seg)
+        b[at] ^= 1 << random.randrange(8)
+        put("inbox", bytes(b))
+for b in records[:6]:
+    put("inbox", b)
+# Bodies with a matching checksum that refuse: another version, text that is
+# not UTF-8, a huge entry count, an unknown entry kind, trailing bytes.
+bad = [
+    b"\x02" + records[0][1:],
+    records[1][:19] + b"\xff\xfe" + records[1][21:] if records[1][17:19] == b"\x0b\x00" else records[1],
+    records[0][:-4] + struct.pack("<I", 0xFFFFFFFF) if records[0].endswith(b"\0\0\0\0") else records[0] + b"\xff\xff\xff\xff",
+    body(1, None, None, "p", None, None, b"", [(7, b"{}")]),
+    records[2] + b"\0",
+]
+for b in bad:
+    put("inbox", frame(b))
+    put("inbox", b)
+# Recipes: four control bytes (cut or flip, where, the flip's mask), then
+# records separated by 0xff, their head and entries by newlines.
+for i in range(10):
+    parts = [b"\n".join([b"wk_source_1" if j % 2 else b'{"context":{"ip":"1.2.3.4"}}'] + [events[(i + j + k) % len(events)] for k in range(j % 4)]) for j in range(1 + i % 5)]
+    ctl = bytes([i % 2, random.randrange(256), random.randrange(256), 1 << (i % 8)])
+    put("inbox", ctl + b"\xff".join(parts))

@@ -10,21 +10,27 @@
 //! (`tests/replay.rs`), so a fixed crash stays fixed without nightly.
 //!
 //! `http` and `config` reach `serve`'s request path and the config file
-//! through `ps-http` and `ps-config`, which do not depend on a warehouse,
-//! so the fuzz build has no DuckDB to compile.
+//! through `ps-http` and `ps-config`, and `inbox` reads segment files
+//! through `ps-inbox`; none of them depends on a warehouse, so the fuzz
+//! build has no DuckDB to compile.
 //!
 //! Most targets are *differential*: where the product has its own reader
 //! beside `serde_json` (the tape parser, the batch scanner, the two event
 //! validators), both must read the same bytes the same way. A difference is
-//! a bug in one of them even when nothing panics.
+//! a bug in one of them even when nothing panics. `inbox` is differential
+//! against the encoder: a record that decodes encodes back to the same
+//! bytes, and a segment damaged anywhere reads back as exactly the records
+//! before the damage.
 
 #![warn(missing_docs, unreachable_pub)]
 
 mod config;
 mod http;
+mod inbox;
 
 pub use config::{config, RESERVED};
 pub use http::http;
+pub use inbox::inbox;
 
 use ps_identity::{Engine, IdScheme, IdentityConfig, Settings};
 use ps_spec::event::{parse_event_str, validate_json, Arrival};

@@ -73,3 +73,8 @@ fn http() {
 fn config() {
     replay("config", ps_fuzz_targets::config);
 }
+
+#[test]
+fn inbox() {
+    replay("inbox", ps_fuzz_targets::inbox);
+}

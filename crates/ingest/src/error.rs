@@ -1,7 +1,5 @@
 //! The ingest error type.
 
-use std::path::{Path, PathBuf};
-
 /// Why the server could not start, or stopped. Invalid *events* and bad
 /// *requests* are not errors: they are answered (400, 401, 429) and counted.
 #[derive(Debug, thiserror::Error)]
@@ -9,23 +7,9 @@ pub enum IngestError {
     /// A server setting is out of range or malformed.
     #[error(transparent)]
     Config(#[from] ps_config::SettingError),
-    /// Reading or writing a file of the inbox failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// An inbox file holds something no writer could have written (not a
-    /// torn tail, which recovery truncates).
-    #[error("the inbox file {} is damaged: {message}", path.display())]
-    Corrupt {
-        /// The damaged file.
-        path: PathBuf,
-        /// What was found.
-        message: String,
-    },
+    /// Reading, writing or recovering the inbox failed.
+    #[error(transparent)]
+    Inbox(#[from] ps_inbox::Error),
     /// The listening address cannot be bound.
     #[error("cannot listen on {addr}: {source} (set [server] listen, or pass --listen)")]
     Bind {
@@ -43,16 +27,6 @@ pub enum IngestError {
     /// A thread or the async runtime could not be started or used.
     #[error("{0}")]
     Runtime(String),
-}
-
-impl IngestError {
-    /// An [`IngestError::Io`] about `path`.
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> IngestError {
-        IngestError::Io {
-            path: path.to_owned(),
-            source,
-        }
-    }
 }
 
 /// The crate's result type.

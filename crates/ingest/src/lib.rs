@@ -50,7 +50,6 @@ mod cors;
 mod edge;
 mod error;
 mod http;
-pub mod inbox;
 pub mod metrics;
 pub mod profile_api;
 mod publish;
@@ -66,6 +65,7 @@ mod writer;
 
 pub use config::{Limits, ProfileApiConfig, ServerConfig};
 pub use error::{IngestError, Result};
+pub use ps_inbox as inbox;
 pub use query::QueryResult;
 pub use sync::SyncSummary;
 

@@ -340,10 +340,10 @@ impl EventSource for LogSource<'_> {
         let mut records = Vec::with_capacity(entries.len());
         for e in &entries {
             match Record::decode(&e.body) {
-                Some(r) => records.push(r),
-                None => {
+                Ok(r) => records.push(r),
+                Err(why) => {
                     return Err(ps_pipeline::Error::Source(format!(
-                        "log message {} is not an event record",
+                        "log message {} is not an event record: {why}",
                         e.seq
                     )))
                 }
