@@ -8,6 +8,7 @@ mod compute;
 mod crash;
 mod delta;
 mod disk_full;
+mod fence;
 mod golden;
 mod identifiers;
 mod incremental;
