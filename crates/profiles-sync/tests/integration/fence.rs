@@ -25,13 +25,6 @@ fn space(backend: Backend) -> Env {
     env
 }
 
-fn meta(env: &Env, key: &str) -> Option<String> {
-    let table = env.table(SCHEMA, "_ps_meta");
-    let rows = env.query(&format!("SELECT value FROM {table} WHERE key = '{key}'"));
-    assert!(rows.len() <= 1, "{key} is in _ps_meta {} times", rows.len());
-    rows.into_iter().next().map(|mut r| r.remove(0))
-}
-
 /// One holder's commit: its writes, then the fence with its token, then
 /// the token itself, as the resolver's commits do.
 fn commit(wh: &mut dyn Warehouse, token: u64, probe: &str) -> ps_warehouse::Result<()> {
@@ -57,7 +50,11 @@ fn a_commit_with_an_older_lease_token_is_refused_and_lands_nothing() {
         let mut new = ps_warehouse::open(&env.url()).unwrap();
         fence_commit(&mut *new, SCHEMA, 7).unwrap();
         drop(new);
-        assert_eq!(meta(&env, FENCE_META).as_deref(), Some("7"), "{backend:?}");
+        assert_eq!(
+            env.meta(SCHEMA, FENCE_META).as_deref(),
+            Some("7"),
+            "{backend:?}"
+        );
 
         // The old holder wakes up and tries to commit: refused, nothing of
         // its transaction lands.
@@ -70,17 +67,21 @@ fn a_commit_with_an_older_lease_token_is_refused_and_lands_nothing() {
         );
         drop(old);
         assert_eq!(
-            meta(&env, PROBE).as_deref(),
+            env.meta(SCHEMA, PROBE).as_deref(),
             Some("old holder, in time"),
             "{backend:?}: the refused transaction's write landed"
         );
-        assert_eq!(meta(&env, FENCE_META).as_deref(), Some("7"), "{backend:?}");
+        assert_eq!(
+            env.meta(SCHEMA, FENCE_META).as_deref(),
+            Some("7"),
+            "{backend:?}"
+        );
 
         // The new holder goes on committing with its own token.
         let mut new = ps_warehouse::open(&env.url()).unwrap();
         commit(&mut *new, 7, "new holder").unwrap();
         drop(new);
-        assert_eq!(meta(&env, PROBE).as_deref(), Some("new holder"));
+        assert_eq!(env.meta(SCHEMA, PROBE).as_deref(), Some("new holder"));
 
         // The space's tables (all but `_ps_meta`) are as the sync left them.
         assert_eq!(env.dump(SCHEMA), before, "{backend:?}");
@@ -126,10 +127,16 @@ fn fenced_commits_of_one_space_are_serial_on_postgres() {
         .expect("the newer holder's fencing commit finishes once the older one committed")
         .unwrap();
     newer.join().unwrap();
-    assert_eq!(meta(&env, FENCE_META).as_deref(), Some("10"));
-    assert_eq!(meta(&env, PROBE).as_deref(), Some("older holder, first"));
+    assert_eq!(env.meta(SCHEMA, FENCE_META).as_deref(), Some("10"));
+    assert_eq!(
+        env.meta(SCHEMA, PROBE).as_deref(),
+        Some("older holder, first")
+    );
 
     let err = commit(&mut *old, 9, "older holder, second").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Fenced, "{err}");
-    assert_eq!(meta(&env, PROBE).as_deref(), Some("older holder, first"));
+    assert_eq!(
+        env.meta(SCHEMA, PROBE).as_deref(),
+        Some("older holder, first")
+    );
 }

@@ -210,10 +210,7 @@ fn engine_state_log_layers_migration_and_compaction() {
         );
     }
     small(&parts[1]);
-    assert_eq!(
-        env.query("SELECT value FROM gen._ps_meta WHERE key = 'version'")[0][0],
-        "3"
-    );
+    assert_eq!(env.meta("gen", "version").as_deref(), Some("3"));
     small(&parts[2]);
     assert_eq!(env.dump("gen"), want, "migrated, then small commits");
 

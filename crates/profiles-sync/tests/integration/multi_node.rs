@@ -313,8 +313,10 @@ fn a_paused_resolver_steps_down_and_never_commits_after_the_takeover() {
         !after.contains(" landed"),
         "the paused resolver committed after the takeover:\n{after}"
     );
-    let fence: Vec<Vec<String>> = env.query("SELECT value FROM gen._ps_meta WHERE key = 'fence'");
-    assert_eq!(fence.len(), 1);
+    assert!(
+        env.meta("gen", "fence").is_some(),
+        "no fence token committed"
+    );
     eprintln!("takeover after SIGSTOP: {takeover:?}; the old holder logged:\n{after}");
 }
 

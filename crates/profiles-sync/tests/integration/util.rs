@@ -161,6 +161,15 @@ impl Env {
             .collect()
     }
 
+    /// The `_ps_meta` value of `key` in `schema` (the sync watermark, the
+    /// state version, the lease fence…), if set; a key stored twice fails.
+    pub fn meta(&self, schema: &str, key: &str) -> Option<String> {
+        let table = self.table(schema, "_ps_meta");
+        let rows = self.query(&format!("SELECT value FROM {table} WHERE key = '{key}'"));
+        assert!(rows.len() <= 1, "{key} is in _ps_meta {} times", rows.len());
+        rows.into_iter().next().map(|mut r| r.remove(0))
+    }
+
     /// Every table of a schema (except internal ones), each as sorted rows of
     /// all columns but `uuid_ts` and `received_at` (load times).
     pub fn dump(&self, schema: &str) -> BTreeMap<String, Vec<String>> {
