@@ -394,6 +394,16 @@ pub const LOOKUP_INDEXES: [(&str, &str); 8] = [
     (ID_GRAPH, "canonical_segment_id"),
 ];
 
+/// The [`LOOKUP_INDEXES`] a columnar warehouse (DuckDB) creates too: the
+/// Profile API's point lookups, an identifier's hash and then its profile's
+/// row. Zone maps cannot prune random hashes, so without them each lookup
+/// scans both tables; the others serve set-at-a-time reads, where DuckDB's
+/// scans are fast and an ART index would only slow every append and delete.
+pub const POINT_INDEXES: [(&str, &str); 2] = [
+    (EXTERNAL_ID_MAPPING, "external_id_hash"),
+    (PROFILE_TRAITS, "canonical_segment_id"),
+];
+
 /// Names a trait may not take in the profile tables because a fixed column
 /// already has it; such traits are dropped and counted.
 pub fn reserved_trait_names() -> Vec<&'static str> {

@@ -94,12 +94,12 @@ impl Dialect {
     }
 
     /// `CREATE INDEX IF NOT EXISTS` for one of the contract's lookup
-    /// indexes, or `None` where this warehouse goes without. PostgreSQL: so a
-    /// sync's materialization reads only the touched profiles' rows. DuckDB:
-    /// none; its scans are columnar with zone maps, and ART indexes would
-    /// slow every append and delete.
+    /// indexes, or `None` where this warehouse goes without. PostgreSQL: all
+    /// of them, so a sync's materialization reads only the touched profiles'
+    /// rows. DuckDB: only the [`POINT_INDEXES`](crate::contract::POINT_INDEXES).
     pub fn create_index(&self, schema: &str, table: &str, column: &str) -> Option<String> {
-        self.row_store.then(|| {
+        let wanted = self.row_store || crate::contract::POINT_INDEXES.contains(&(table, column));
+        wanted.then(|| {
             format!(
                 "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
                 quote(&format!("{table}_{column}_idx")),

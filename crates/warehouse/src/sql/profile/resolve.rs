@@ -13,17 +13,42 @@ pub fn external_id_hash(id_type: &str, value: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// `WITH r AS MATERIALIZED (…)`: the `external_id_mapping` rows whose
+/// hash is `id_type:value`'s (one, or a few on a SHA-1 collision), as a
+/// CTE named `r` for a statement to filter by type and value.
+///
+/// The hash is the CTE's only filter on purpose: DuckDB looks a value up in
+/// its ART index only when the indexed column's equality is the scan's sole
+/// filter, and pushes the type and value filters into the scan unless the
+/// CTE is materialized; with all three in one scan it reads every row.
+/// PostgreSQL uses its index either way.
+pub(super) fn by_hash(d: &Dialect, schema: &str, id_type: &str, value: &str) -> String {
+    format!(
+        "WITH r AS MATERIALIZED (SELECT canonical_segment_id, external_id_type, external_id_value \
+         FROM {} WHERE external_id_hash = {})",
+        d.table(schema, EXTERNAL_ID_MAPPING),
+        literal(&external_id_hash(id_type, value)),
+    )
+}
+
+/// `SELECT canonical_segment_id FROM r WHERE …`: the row of [`by_hash`]'s
+/// CTE that is `id_type:value` itself.
+pub(super) fn pick(id_type: &str, value: &str) -> String {
+    format!(
+        "SELECT canonical_segment_id FROM r WHERE external_id_type = {} AND external_id_value = {}",
+        literal(id_type),
+        literal(value)
+    )
+}
+
 /// `SELECT canonical_segment_id`: at most one row, the surviving profile
 /// holding `id_type:value`. Looked up by hash (indexed), then checked by
 /// type and value.
 pub fn resolve(d: &Dialect, schema: &str, id_type: &str, value: &str) -> String {
     format!(
-        "SELECT canonical_segment_id FROM {} WHERE external_id_hash = {} \
-         AND external_id_type = {} AND external_id_value = {}",
-        d.table(schema, EXTERNAL_ID_MAPPING),
-        literal(&external_id_hash(id_type, value)),
-        literal(id_type),
-        literal(value)
+        "{} {}",
+        by_hash(d, schema, id_type, value),
+        pick(id_type, value)
     )
 }
 

@@ -1,7 +1,7 @@
 //! A profile's traits: its `profile_traits` row, and for verbose answers
 //! the `profile_traits_updates` rows that explain each value.
 
-use super::resolve::{resolve, segments_of};
+use super::resolve::{by_hash, pick, segments_of};
 use crate::contract::{PROFILE_TRAITS, PROFILE_TRAITS_UPDATES};
 use crate::dialect::{literal, Dialect};
 
@@ -22,9 +22,10 @@ pub fn traits(d: &Dialect, schema: &str, canonical: &str) -> String {
 /// (DuckDB). No row: no profile holds the identifier.
 pub fn traits_of(d: &Dialect, schema: &str, id_type: &str, value: &str) -> String {
     format!(
-        "SELECT * FROM {} WHERE canonical_segment_id = ({})",
+        "{} SELECT * FROM {} WHERE canonical_segment_id = ({})",
+        by_hash(d, schema, id_type, value),
         d.table(schema, PROFILE_TRAITS),
-        resolve(d, schema, id_type, value)
+        pick(id_type, value)
     )
 }
 
