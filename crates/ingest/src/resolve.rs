@@ -69,8 +69,11 @@ const READ_WAIT: Duration = Duration::from_millis(200);
 
 /// Why a term ended.
 enum StepDown {
-    /// The lease lapsed or was taken (renewals failed or came too late).
-    LeaseLost,
+    /// The lease lapsed or was taken (renewals failed or came too late);
+    /// with the error that ended the term once it had, if one did (a
+    /// holder paused inside a commit finds its session ended by the new
+    /// holder).
+    LeaseLost(Option<String>),
     /// A newer holder's commit refused ours.
     Fenced,
     /// Anything else (warehouse, log): the space may be ahead of the
@@ -137,8 +140,12 @@ pub fn run(opts: &ResolveOptions, stop: &AtomicBool) -> crate::Result<ResolveSum
                 let _ = rt.block_on(log.release(&renewal.lease()));
                 break;
             }
-            StepDown::LeaseLost => tracing::warn!(
+            StepDown::LeaseLost(None) => tracing::warn!(
                 space = %space, token = lease.token,
+                "lost the lease (not renewed in time); stepping down without committing"
+            ),
+            StepDown::LeaseLost(Some(e)) => tracing::warn!(
+                space = %space, token = lease.token, error = %e,
                 "lost the lease (not renewed in time); stepping down without committing"
             ),
             StepDown::Fenced => tracing::warn!(
@@ -165,9 +172,17 @@ fn term(
     stop: &AtomicBool,
     summary: &mut ResolveSummary,
 ) -> StepDown {
-    let failed = |e: &dyn std::fmt::Display| StepDown::Failed(e.to_string());
+    let failed = |e: &dyn std::fmt::Display| {
+        if renewal.valid() {
+            StepDown::Failed(e.to_string())
+        } else {
+            StepDown::LeaseLost(Some(e.to_string()))
+        }
+    };
     let classify = |e: ps_pipeline::Error| {
-        if e.is_fenced() {
+        if guarded_lost(&e) {
+            StepDown::LeaseLost(None)
+        } else if e.is_fenced() {
             StepDown::Fenced
         } else {
             failed(&e)
@@ -178,6 +193,21 @@ fn term(
         Ok(w) => w,
         Err(e) => return failed(&e),
     };
+    // An older holder paused inside a commit (a stop signal, a VM freeze)
+    // holds the space's fence lock, and its tables' locks, for as long as
+    // it is paused: opening the space would wait for it. Its transaction
+    // is doomed (its lease has lapsed), so its session is ended instead.
+    match ps_warehouse::end_older_holders(wh.as_mut(), &schema, renewal.ttl / 5) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            space = %schema, sessions = n,
+            "ended the warehouse sessions of an older lease holder paused inside a commit"
+        ),
+        Err(e) => tracing::warn!(
+            space = %schema, error = %e,
+            "cannot end the warehouse sessions of an older lease holder; waiting for them"
+        ),
+    }
     // The space's tables exist once it was opened; the fencing commit
     // writes into its `_ps_meta`, and the state is read only after it.
     if let Err(e) = Space::open(wh.as_mut(), opts.space.clone()) {
@@ -190,14 +220,17 @@ fn term(
         Ok(s) => s,
         Err(e) => return classify(e),
     };
-    let after = space
-        .checkpoint(LOG_CHECKPOINT)
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(0);
+    let position = |space: &Space| {
+        space
+            .checkpoint(LOG_CHECKPOINT)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let after = position(&space);
     tracing::info!(space = %schema, after, "resolving from the log");
-    let reader = match rt.block_on(log.reader(&schema, after)) {
+    let reader = match open_reader(rt, log, &schema, after, renewal, stop) {
         Ok(r) => r,
-        Err(e) => return failed(&e),
+        Err(why) => return why,
     };
     let mut source = LogSource {
         rt,
@@ -213,15 +246,17 @@ fn term(
         inner: wh.as_mut(),
         renewal,
     };
+    let mut quiet_since = Instant::now();
     loop {
         if stop.load(Ordering::SeqCst) {
             return StepDown::Stop;
         }
         if !renewal.valid() {
-            return StepDown::LeaseLost;
+            return StepDown::LeaseLost(None);
         }
         match driver.step(&mut guarded, &mut space, &mut source) {
             Ok(Some(stats)) => {
+                quiet_since = Instant::now();
                 summary.commits += 1;
                 summary.events_read += stats.read;
                 tracing::info!(
@@ -233,9 +268,62 @@ fn term(
                     "landed"
                 );
             }
+            // Nothing to read for a while: a reader whose consumer was on a
+            // log node that died gives nothing (the client notices only
+            // after two missed heartbeats, 30 s, while this holder keeps
+            // the lease), so the log is asked whether it has more.
+            Ok(None) if quiet_since.elapsed() >= STALL_CHECK => {
+                quiet_since = Instant::now();
+                let at = position(&space);
+                match rt.block_on(log.last_seq(&schema)) {
+                    Ok(last) if last > at => {
+                        tracing::warn!(
+                            space = %schema, position = at, last,
+                            "the log's reader gives nothing though the log has more; reading again"
+                        );
+                        source.reader = match open_reader(rt, log, &schema, at, renewal, stop) {
+                            Ok(r) => r,
+                            Err(why) => return why,
+                        };
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "cannot read the log's last sequence"),
+                }
+            }
             Ok(None) => {}
-            Err(e) if guarded_lost(&e) => return StepDown::LeaseLost,
             Err(e) => return classify(e),
+        }
+    }
+}
+
+/// How long a holder's reader may give nothing before the holder asks the
+/// log whether it has more ([`EventLog::last_seq`]).
+const STALL_CHECK: Duration = Duration::from_secs(2);
+
+/// A reader of the space's log after `after`, retried while the lease
+/// holds: making one fails for a while after a log node died (its
+/// consumer's placement may pick that node, and the request times out), and
+/// ending the term for it would only hand the same retry to another
+/// resolver after a restore.
+fn open_reader(
+    rt: &tokio::runtime::Runtime,
+    log: &dyn EventLog,
+    schema: &str,
+    after: u64,
+    renewal: &Renewal,
+    stop: &AtomicBool,
+) -> Result<Box<dyn LogReader>, StepDown> {
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Err(StepDown::Stop);
+        }
+        match rt.block_on(log.reader(schema, after)) {
+            Ok(r) => return Ok(r),
+            Err(e) if !renewal.valid() => return Err(StepDown::LeaseLost(Some(e.to_string()))),
+            Err(e) => {
+                tracing::warn!(space = %schema, error = %e, "cannot read the log; retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self, kv, stream};
 use futures_util::StreamExt;
 use ps_config::LogConfig;
@@ -222,6 +223,25 @@ impl EventLog for JetStream {
                 .await
                 .map_err(|e| unavailable("read the event stream", e))?;
             Ok(Box::new(JsReader { messages }) as Box<dyn LogReader>)
+        })
+    }
+
+    fn last_seq<'a>(&'a self, space: &'a str) -> LogFuture<'a, u64> {
+        Box::pin(async move {
+            check_space(space)?;
+            let stream = self
+                .js
+                .get_stream_no_info(STREAM)
+                .await
+                .map_err(|e| unavailable("open the event stream", e))?;
+            match stream
+                .get_last_raw_message_by_subject(&subject(space))
+                .await
+            {
+                Ok(m) => Ok(m.sequence),
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
+                Err(e) => Err(unavailable("read the event stream's last message", e)),
+            }
         })
     }
 

@@ -70,6 +70,11 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
     /// the log's order.
     fn reader<'a>(&'a self, space: &'a str, after: u64) -> LogFuture<'a, Box<dyn LogReader>>;
 
+    /// The sequence of the space's newest message, 0 when it has none. A
+    /// reader that has delivered less while it gives nothing has stalled
+    /// (its consumer was on a node that died, say).
+    fn last_seq<'a>(&'a self, space: &'a str) -> LogFuture<'a, u64>;
+
     /// Takes the space's lease for `holder` if nobody holds it: `None` when
     /// someone does. The lease lapses unless renewed within
     /// [`EventLog::lease_ttl`].

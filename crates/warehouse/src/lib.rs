@@ -38,7 +38,7 @@ mod url;
 pub use contract::{Catalog, Col, Column, Ddl, Layout, Row, TableId, TableSchema};
 pub use dialect::{literal, quote, Dialect};
 pub use error::{Error, ErrorKind, Result};
-pub use fence::{fence, fence_commit, FENCE_META};
+pub use fence::{end_older_holders, fence, fence_commit, fence_holders, FENCE_META};
 pub use read_only::{QueryAnswer, QueryLimits, ReadOnly};
 pub use rows::{Cell, ColumnBuf, RowBuffer};
 pub use transaction::{set_meta, transaction, write_meta};

@@ -140,3 +140,57 @@ fn fenced_commits_of_one_space_are_serial_on_postgres() {
         Some("older holder, first")
     );
 }
+
+/// A holder paused inside a commit (SIGSTOP, a VM freeze) holds the fence
+/// lock for as long as it is paused, so a newer holder's fencing commit
+/// would wait for all that time. The newer holder ends such sessions first
+/// (`end_older_holders`, after a grace): the paused transaction rolls back
+/// whole, and the newer holder's fencing commit goes through at once.
+#[test]
+fn a_holder_paused_inside_a_commit_is_ended_by_the_next_one_on_postgres() {
+    let env = space(Backend::Postgres);
+    let url = env.url();
+    let mut old = ps_warehouse::open(&url).unwrap();
+    old.begin().unwrap();
+    fence(&mut *old, SCHEMA, 11).unwrap();
+    set_meta(&mut *old, SCHEMA, PROBE, "paused holder").unwrap();
+    // `old` is now "paused": its transaction stays open.
+
+    let mut new = ps_warehouse::open(&url).unwrap();
+    assert_eq!(
+        ps_warehouse::fence_holders(&mut *new, SCHEMA)
+            .unwrap()
+            .len(),
+        1,
+        "the open fenced transaction holds the lock"
+    );
+    let t0 = std::time::Instant::now();
+    let ended =
+        ps_warehouse::end_older_holders(&mut *new, SCHEMA, Duration::from_millis(300)).unwrap();
+    assert_eq!(ended, 1);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "ended before its grace"
+    );
+    fence_commit(&mut *new, SCHEMA, 12).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert!(ps_warehouse::fence_holders(&mut *new, SCHEMA)
+        .unwrap()
+        .is_empty());
+    drop(new);
+
+    // The paused holder wakes up: its session is gone, nothing of it landed.
+    assert!(old.commit().is_err(), "the ended session committed");
+    drop(old);
+    assert_eq!(env.meta(SCHEMA, PROBE), None);
+    assert_eq!(env.meta(SCHEMA, FENCE_META).as_deref(), Some("12"));
+
+    // With no other holder, it returns at once.
+    let mut again = ps_warehouse::open(&url).unwrap();
+    let t0 = std::time::Instant::now();
+    assert_eq!(
+        ps_warehouse::end_older_holders(&mut *again, SCHEMA, Duration::from_secs(5)).unwrap(),
+        0
+    );
+    assert!(t0.elapsed() < Duration::from_secs(1));
+}

@@ -4,6 +4,7 @@
 mod abuse;
 mod bench_incremental;
 mod browser;
+mod chaos;
 mod compute;
 mod crash;
 mod delta;

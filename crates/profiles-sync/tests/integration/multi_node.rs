@@ -7,7 +7,7 @@
 
 use crate::nats::{signal, NatsCluster};
 use crate::serve::{post, Serve};
-use crate::util::{gen_config, generated, pg_fresh_database, Env};
+use crate::util::{gen_config, generated, pg_fresh_database, wait_dump_equal, Env};
 use ps_ingest::client::Client;
 use serde_json::{json, Value as Json};
 use std::io::{BufRead, BufReader};
@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The lease's TTL in these tests: failover waits about this long.
-const LEASE_TTL: &str = "3s";
+pub(crate) const LEASE_TTL: &str = "3s";
 
 /// A `gen`-space config on a fresh PostgreSQL database, with `[log]` on
 /// `cluster`.
-fn log_env(cluster: &NatsCluster) -> Env {
+pub(crate) fn log_env(cluster: &NatsCluster) -> Env {
     let url = pg_fresh_database();
     let text = format!(
         "{}\n[log]\nurl = {:?}\nlease_ttl = {LEASE_TTL:?}\nack_timeout = \"2s\"\n",
@@ -31,13 +31,13 @@ fn log_env(cluster: &NatsCluster) -> Env {
 }
 
 /// A `profiles-sync resolve` child process and what it logged.
-struct Resolver {
+pub(crate) struct Resolver {
     child: Child,
     log: Arc<Mutex<String>>,
 }
 
 impl Resolver {
-    fn start(env: &Env) -> Resolver {
+    pub(crate) fn start(env: &Env) -> Resolver {
         let mut child = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
             .arg("--config")
             .arg(&env.config)
@@ -59,22 +59,27 @@ impl Resolver {
         Resolver { child, log }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
-    fn pid(&self) -> u32 {
+    /// What it logs, shared: readable after it was dropped.
+    pub(crate) fn log_handle(&self) -> Arc<Mutex<String>> {
+        self.log.clone()
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Waits until its log has `what`.
-    fn wait_log(&self, what: &str, limit: Duration) {
+    pub(crate) fn wait_log(&self, what: &str, limit: Duration) {
         wait_until(&format!("resolver logs {what:?}"), limit, || {
             self.log().contains(what)
         });
     }
 
-    fn kill_9(&mut self) {
+    pub(crate) fn kill_9(&mut self) {
         signal(self.pid(), "KILL");
         let _ = self.child.wait();
     }
@@ -94,7 +99,7 @@ impl Drop for Resolver {
 }
 
 /// Polls until `check` holds, or fails naming `what`.
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !check() {
         assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
@@ -212,29 +217,9 @@ fn two_serve_nodes_and_one_resolver_equal_a_single_node_sync() {
     let reference = Env::with_url(&gen_config(&reference_url), &reference_url);
     reference.ok(&["sync", stream.to_str().unwrap()]);
     let want = reference.dump("gen");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let got = std::panic::catch_unwind(|| env.dump("gen")).ok();
-        if got.as_ref() == Some(&want) {
-            break;
-        }
-        if Instant::now() > deadline {
-            let got = got.unwrap_or_default();
-            let differ: Vec<String> = want
-                .iter()
-                .filter(|(t, rows)| got.get(*t) != Some(rows))
-                .map(|(t, rows)| {
-                    format!(
-                        "{t}: {} rows, want {}",
-                        got.get(t).map_or(0, Vec::len),
-                        rows.len()
-                    )
-                })
-                .collect();
-            panic!("the tables differ: {differ:#?}\n{}", resolver.log());
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_dump_equal(&env.url(), "gen", &want, Duration::from_secs(120), || {
+        resolver.log()
+    });
     assert!(
         resolver.log().contains("took the lease"),
         "{}",

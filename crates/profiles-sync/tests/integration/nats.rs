@@ -5,6 +5,7 @@
 //! installs it.
 
 use ps_ingest::client::Client;
+use serde_json::Value as Json;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -156,6 +157,112 @@ impl NatsCluster {
     pub(crate) fn restart(&mut self, i: usize) {
         self.spawn(i, nats_server());
         self.wait_healthy(i, Duration::from_secs(30));
+    }
+}
+
+impl NatsCluster {
+    /// What live node `i`'s monitoring endpoint says about `stream`: its
+    /// `stream_detail` entry of `/jsz` (the nodes holding a replica list
+    /// it), if any.
+    fn stream_detail(&self, i: usize, stream: &str) -> Option<Json> {
+        self.nodes[i].child.as_ref()?;
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.nodes[i].http).parse().unwrap();
+        let r = Client::new(addr)
+            .with_timeout(Duration::from_secs(2))
+            .request("GET", "/jsz?accounts=true&streams=true", &[], b"")
+            .ok()?;
+        let jsz: Json = serde_json::from_slice(&r.body).ok()?;
+        jsz["account_details"]
+            .as_array()?
+            .iter()
+            .flat_map(|a| a["stream_detail"].as_array().cloned().unwrap_or_default())
+            .find(|d| d["name"] == stream)
+    }
+
+    /// The node leading `stream` (its Raft leader: the one that orders and
+    /// acknowledges publishes), as a live node reports it; waits up to
+    /// `limit` for one to be known (after an election, say).
+    pub(crate) fn stream_leader(&self, stream: &str, limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        loop {
+            for i in 0..self.nodes.len() {
+                let leader = self
+                    .stream_detail(i, stream)
+                    .and_then(|d| d["cluster"]["leader"].as_str().map(str::to_owned));
+                if let Some(n) = leader.and_then(|l| l.strip_prefix('n')?.parse::<usize>().ok()) {
+                    if self.nodes.get(n).is_some_and(|node| node.child.is_some()) {
+                        return n;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no live node reports a leader of stream {stream} within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The last sequence of `stream`, as its leader reports it.
+    pub(crate) fn last_seq(&self, stream: &str) -> u64 {
+        let leader = self.stream_leader(stream, Duration::from_secs(30));
+        let detail = self
+            .stream_detail(leader, stream)
+            .unwrap_or_else(|| panic!("node n{leader} does not report stream {stream}"));
+        detail["state"]["last_seq"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no state.last_seq in {detail}"))
+    }
+
+    /// Every message of `space`'s part of the log, in the log's order, read
+    /// back as a resolver reads it (`lease_ttl` must be the deployment's:
+    /// the client checks it against the lease bucket).
+    pub(crate) fn read_space(&self, space: &str, lease_ttl: Duration) -> Vec<ps_log::Entry> {
+        use ps_log::EventLog;
+        let last = self.last_seq(ps_log::STREAM);
+        let mut cfg = ps_log::LogConfig::new(&self.url()).unwrap();
+        cfg.lease_ttl = lease_ttl;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        rt.block_on(async {
+            let log = ps_log::JetStream::connect(&cfg).await.unwrap();
+            let mut out: Vec<ps_log::Entry> = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut reader = None;
+            while out.last().map_or(0, |e| e.seq) < last {
+                assert!(
+                    Instant::now() < deadline,
+                    "read {} messages of the log up to {:?}, want up to {last}",
+                    out.len(),
+                    out.last().map(|e| e.seq)
+                );
+                // A consumer can fail to be made while a node is down (its
+                // placement may pick that node): made again on an error.
+                let after = out.last().map_or(0, |e| e.seq);
+                let r = match reader.take() {
+                    Some(r) => r,
+                    None => match log.reader(space, after).await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            eprintln!("reading the log: {e}; retrying");
+                            continue;
+                        }
+                    },
+                };
+                let mut r = r;
+                match r.next(10_000, Duration::from_secs(1)).await {
+                    Ok(entries) => {
+                        out.extend(entries);
+                        reader = Some(r);
+                    }
+                    Err(e) => eprintln!("reading the log: {e}; retrying"),
+                }
+            }
+            out
+        })
     }
 }
 

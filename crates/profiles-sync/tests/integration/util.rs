@@ -5,6 +5,7 @@ use ps_spec::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 pub fn repo_root() -> PathBuf {
     // Read when the test runs (cargo sets it), not when it was built: a test
@@ -202,6 +203,58 @@ pub fn dump_url(url: &str, schema: &str) -> BTreeMap<String, Vec<String>> {
     );
     out.insert("_ps_profiles(records)".into(), engine_records(url, schema));
     out
+}
+
+/// Waits until `schema` at `url` dumps ([`dump_url`]) equal to `want` (a
+/// reference run's dump), at most `limit`; past it fails naming the tables
+/// that differ, with a few of their differing rows and `context()` (what
+/// the processes logged, say).
+pub fn wait_dump_equal(
+    url: &str,
+    schema: &str,
+    want: &BTreeMap<String, Vec<String>>,
+    limit: Duration,
+    context: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + limit;
+    loop {
+        // Before the first commit the tables do not exist yet.
+        let got = std::panic::catch_unwind(|| dump_url(url, schema)).ok();
+        if got.as_ref() == Some(want) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let got = got.unwrap_or_default();
+            let differ: Vec<String> = want
+                .iter()
+                .filter(|(t, rows)| got.get(*t) != Some(rows))
+                .map(|(t, rows)| {
+                    let have = got.get(t).cloned().unwrap_or_default();
+                    let only = |a: &[String], b: &[String]| -> Vec<String> {
+                        a.iter()
+                            .filter(|r| !b.contains(r))
+                            .take(3)
+                            .cloned()
+                            .collect()
+                    };
+                    format!(
+                        "{t}: {} rows, want {}; only in the reference: {:#?}; only here: {:#?}",
+                        have.len(),
+                        rows.len(),
+                        only(rows, &have),
+                        only(&have, rows)
+                    )
+                })
+                .chain(
+                    got.keys()
+                        .filter(|t| !want.contains_key(*t))
+                        .map(|t| format!("{t}: not in the reference")),
+                )
+                .collect();
+            panic!("the tables differ: {differ:#?}\n{}", context());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// The engine state `schema._ps_profiles` holds: each profile's record
