@@ -74,6 +74,18 @@ pub const WORK_FILE: &str = "_ps_work.duckdb";
 /// every batch.
 const VACUUM_EVERY: Duration = Duration::from_secs(600);
 
+/// Files an appended table may gather before a commit compacts it: the
+/// table is then rewritten from the working database into as few files as
+/// the writer's target size gives (deltalake's `OPTIMIZE` needs
+/// DataFusion, which this crate does without). Each sync commit appends one
+/// file per table it touched, so a long-running `serve` would otherwise
+/// leave a file per table per sync interval.
+pub const COMPACT_AT_FILES: usize = 64;
+
+/// How often, at most, one table is compacted by a running process, so a
+/// large table is not rewritten every [`COMPACT_AT_FILES`] commits.
+const COMPACT_EVERY: Duration = Duration::from_secs(600);
+
 /// Makes `ps_warehouse::open` open `delta://` URLs.
 pub fn register() {
     ps_warehouse::register(SCHEME, |url| Ok(Box::new(Delta::open_url(url)?)));
@@ -91,6 +103,8 @@ pub struct Delta {
     unpublished: Vec<Staged>,
     retention: Duration,
     vacuumed: HashMap<(String, String), Instant>,
+    /// When each table was last compacted, and how many files it had then.
+    compacted: HashMap<(String, String), (Instant, usize)>,
     /// The Delta tables as last loaded or committed, by `(schema, table)`.
     tables: HashMap<(String, String), deltalake::DeltaTable>,
 }
@@ -158,6 +172,7 @@ impl Delta {
             unpublished: Vec::new(),
             retention: Duration::from_secs(retention_hours * 3600),
             vacuumed: HashMap::new(),
+            compacted: HashMap::new(),
             tables: HashMap::new(),
         };
         delta.unpublished = delta.staged()?;

@@ -239,7 +239,10 @@ impl Delta {
             let Some(table) = described[&key.0].iter().find(|t| t.name == key.1).cloned() else {
                 continue;
             };
-            let overwrite = rewritten.contains(&key);
+            let url = self.table_url(&key.0, &key.1)?;
+            let existing = self.cached(&key, &url)?;
+            let compact = !rewritten.contains(&key) && self.compaction_due(&key, &existing)?;
+            let overwrite = rewritten.contains(&key) || compact;
             let batches = if overwrite {
                 self.read_table(&key.0, &table)?
             } else {
@@ -251,8 +254,6 @@ impl Delta {
                     .collect::<std::result::Result<_, _>>()
                     .map_err(arrow_error)?
             };
-            let url = self.table_url(&key.0, &key.1)?;
-            let existing = self.cached(&key, &url)?;
             if !overwrite && batches.is_empty() {
                 if let Some(t) = &existing {
                     if same_columns(t, &table)? {
@@ -282,6 +283,10 @@ impl Delta {
                 (None, None) => 1,
             };
             let adds = self.write_files(&url, &table, batches)?;
+            if compact {
+                self.compacted
+                    .insert(key.clone(), (Instant::now(), adds.len()));
+            }
             staged.push(Staged {
                 schema: key.0,
                 table: key.1,
@@ -293,6 +298,34 @@ impl Delta {
         }
         self.record(&staged)?;
         Ok(staged)
+    }
+
+    /// Whether the appended table `key` has gathered [`COMPACT_AT_FILES`]
+    /// files since it was last compacted, and was not compacted within
+    /// [`COMPACT_EVERY`]: its commit then rewrites it whole (the rows
+    /// appended in this transaction included), and the vacuum that follows
+    /// an overwrite removes the small files once past the retention.
+    ///
+    /// [`COMPACT_AT_FILES`]: crate::COMPACT_AT_FILES
+    /// [`COMPACT_EVERY`]: crate::COMPACT_EVERY
+    fn compaction_due(&self, key: &Key, existing: &Option<DeltaTable>) -> Result<bool> {
+        let Some(t) = existing else {
+            return Ok(false);
+        };
+        let files = t
+            .snapshot()
+            .map_err(|e| delta_error("reading a snapshot", e))?
+            .log_data()
+            .num_files();
+        let (last, base) = match self.compacted.get(key) {
+            Some((at, base)) => (Some(*at), *base),
+            None => (None, 0),
+        };
+        // Counting from the files the last rewrite wrote keeps a table
+        // whose rewrite needs many files from being compacted at every
+        // commit.
+        Ok(files >= base + crate::COMPACT_AT_FILES
+            && last.is_none_or(|at| at.elapsed() >= crate::COMPACT_EVERY))
     }
 
     /// Every row of `schema.table` in the working database, as it stands in

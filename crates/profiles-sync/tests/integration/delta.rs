@@ -231,6 +231,34 @@ fn delta_incremental_runs_equal_one_run_and_types_map() {
     assert!(pages.contains(&("timestamp".into(), "timestamp[us, tz=UTC]".into())));
 }
 
+/// A sync of many small commits: each appends a file to the event tables,
+/// and once a table has gathered `COMPACT_AT_FILES` a commit rewrites it
+/// into few files, so the file count stays bounded while every row is
+/// still there exactly once.
+#[test]
+fn delta_compacts_a_table_that_gathered_many_small_files() {
+    let env = delta_gen_env();
+    let file = generated(&env, 1500, 11);
+    let f = file.to_str().unwrap();
+    env.ok(&["sync", "--batch-events", "15", "--commit-events", "15", f]);
+    let lake = read_lake(&lake_dir(&env), "gen");
+    assert_lake_equals_working_database(&env, "gen", &lake);
+    let tracks = &lake["tracks"];
+    // 100 commits, nearly all with tracks: without compaction the table
+    // would hold a file per commit.
+    assert!(
+        tracks.txn.unwrap() > ps_delta::COMPACT_AT_FILES as i64,
+        "tracks got {:?} commits",
+        tracks.txn
+    );
+    assert!(
+        tracks.files.len() < ps_delta::COMPACT_AT_FILES,
+        "tracks has {} files after {:?} commits",
+        tracks.files.len(),
+        tracks.txn
+    );
+}
+
 /// `kill -9` at random points of a sync, then a rerun: the Delta tables
 /// equal a clean run's, no row twice.
 #[test]
