@@ -79,6 +79,14 @@ impl std::fmt::Debug for JetStream {
 }
 
 impl JetStream {
+    /// The event stream, without asking the server for its info.
+    async fn stream(&self) -> Result<stream::Stream<()>> {
+        self.js
+            .get_stream_no_info(STREAM)
+            .await
+            .map_err(|e| unavailable("open the event stream", e))
+    }
+
     /// Connects (to any of the servers) and makes sure the stream and the
     /// lease bucket exist, retrying while the cluster has no leader. Must
     /// run on a tokio runtime, which then carries the connection.
@@ -203,11 +211,7 @@ impl EventLog for JetStream {
     fn reader<'a>(&'a self, space: &'a str, after: u64) -> LogFuture<'a, Box<dyn LogReader>> {
         Box::pin(async move {
             check_space(space)?;
-            let stream = self
-                .js
-                .get_stream_no_info(STREAM)
-                .await
-                .map_err(|e| unavailable("open the event stream", e))?;
+            let stream = self.stream().await?;
             let consumer = stream
                 .create_consumer(OrderedConfig {
                     filter_subject: subject(space),
@@ -229,11 +233,7 @@ impl EventLog for JetStream {
     fn last_seq<'a>(&'a self, space: &'a str) -> LogFuture<'a, u64> {
         Box::pin(async move {
             check_space(space)?;
-            let stream = self
-                .js
-                .get_stream_no_info(STREAM)
-                .await
-                .map_err(|e| unavailable("open the event stream", e))?;
+            let stream = self.stream().await?;
             match stream
                 .get_last_raw_message_by_subject(&subject(space))
                 .await
