@@ -61,55 +61,25 @@ const LAND_LIMIT: Duration = Duration::from_secs(600);
 /// `/proc` counts CPU time in USER_HZ ticks, 100 a second in Linux's ABI.
 const TICKS: f64 = 100.0;
 
-#[derive(Debug)]
+/// Command line (see the module docs).
+#[derive(Debug, clap::Parser)]
 struct Args {
+    #[arg(long, default_value_t = 200_000)]
     events: u64,
+    #[arg(long, default_value_t = 8)]
     clients: usize,
+    #[arg(long, default_value_t = 100)]
     batch: usize,
+    #[arg(long, default_value = "both", value_parser = ["both", "single", "cluster"])]
     mode: String,
+    #[arg(long)]
     resolve_after: bool,
+    #[arg(long)]
     pg: Option<String>,
+    #[arg(long)]
     bin: Option<PathBuf>,
+    #[arg(long)]
     dir: Option<PathBuf>,
-}
-
-fn args() -> Args {
-    let mut a = Args {
-        events: 200_000,
-        clients: 8,
-        batch: 100,
-        mode: "both".into(),
-        resolve_after: false,
-        pg: None,
-        bin: None,
-        dir: None,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < argv.len() {
-        let v = argv.get(i + 1).cloned().unwrap_or_default();
-        match argv[i].as_str() {
-            "--resolve-after" => {
-                a.resolve_after = true;
-                i += 1;
-                continue;
-            }
-            "--events" => a.events = v.parse().expect("--events N"),
-            "--clients" => a.clients = v.parse().expect("--clients N"),
-            "--batch" => a.batch = v.parse().expect("--batch N"),
-            "--mode" => a.mode = v,
-            "--pg" => a.pg = Some(v),
-            "--bin" => a.bin = Some(v.into()),
-            "--dir" => a.dir = Some(v.into()),
-            other => panic!("unknown argument {other}"),
-        }
-        i += 2;
-    }
-    assert!(
-        ["both", "single", "cluster"].contains(&a.mode.as_str()),
-        "--mode both|single|cluster"
-    );
-    a
 }
 
 /// A process's peak resident memory and CPU time so far.
@@ -517,14 +487,7 @@ fn checkpoint(
 fn rows_landed(url: &str) -> u64 {
     let mut wh = ps_warehouse::open(url).expect("connect to the warehouse");
     let mut n = 0;
-    for t in [
-        "identifies",
-        "tracks",
-        "pages",
-        "screens",
-        "groups",
-        "aliases",
-    ] {
+    for t in ps_warehouse::contract::CALL_TABLES {
         let table = wh.dialect().table(SPACE, t);
         if let Ok(rows) = wh.query(&format!("SELECT count(*) FROM {table}")) {
             if let Some(Value::Int(c)) = rows.first().and_then(|r| r.first()) {
@@ -836,7 +799,7 @@ fn distinct_ids(bodies: &[String]) -> u64 {
 }
 
 fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     let bin = a.bin.clone().unwrap_or_else(|| {
         let me = std::env::current_exe().expect("own path");
         me.parent()

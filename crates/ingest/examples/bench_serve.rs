@@ -33,40 +33,21 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "bench-admin-token";
 
+/// Command line (see the module docs).
+#[derive(clap::Parser)]
 struct Args {
+    #[arg(long, default_value_t = 300_000)]
     events: u64,
+    #[arg(long, default_value_t = 8)]
     clients: usize,
+    #[arg(long, default_value_t = 100)]
     batch: usize,
+    #[arg(long, default_value_t = 1000)]
     rate: u64,
+    #[arg(long, default_value_t = 20)]
     seconds: u64,
+    #[arg(long)]
     dir: Option<String>,
-}
-
-fn args() -> Args {
-    let mut a = Args {
-        events: 300_000,
-        clients: 8,
-        batch: 100,
-        rate: 1000,
-        seconds: 20,
-        dir: None,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < argv.len() {
-        let v = argv.get(i + 1).cloned().unwrap_or_default();
-        match argv[i].as_str() {
-            "--events" => a.events = v.parse().expect("--events N"),
-            "--clients" => a.clients = v.parse().expect("--clients N"),
-            "--batch" => a.batch = v.parse().expect("--batch N"),
-            "--rate" => a.rate = v.parse().expect("--rate N"),
-            "--seconds" => a.seconds = v.parse().expect("--seconds N"),
-            "--dir" => a.dir = Some(v),
-            other => panic!("unknown argument {other}"),
-        }
-        i += 2;
-    }
-    a
 }
 
 fn options(dir: &std::path::Path) -> Options {
@@ -117,7 +98,7 @@ fn pct(sorted: &[Duration], q: f64) -> Duration {
 }
 
 fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = a
         .dir

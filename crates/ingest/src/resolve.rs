@@ -140,12 +140,8 @@ pub fn run(opts: &ResolveOptions, stop: &AtomicBool) -> crate::Result<ResolveSum
                 let _ = rt.block_on(log.release(&renewal.lease()));
                 break;
             }
-            StepDown::LeaseLost(None) => tracing::warn!(
-                space = %space, token = lease.token,
-                "lost the lease (not renewed in time); stepping down without committing"
-            ),
-            StepDown::LeaseLost(Some(e)) => tracing::warn!(
-                space = %space, token = lease.token, error = %e,
+            StepDown::LeaseLost(e) => tracing::warn!(
+                space = %space, token = lease.token, error = e.as_deref(),
                 "lost the lease (not renewed in time); stepping down without committing"
             ),
             StepDown::Fenced => tracing::warn!(

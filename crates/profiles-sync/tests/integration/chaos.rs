@@ -31,12 +31,13 @@
 //! Needs nats-server (`scripts/setup`) and `PROFILES_SYNC_TEST_PG_URL`:
 //! without either it fails, never skips.
 
-use crate::multi_node::{log_env, wait_until, Resolver, LEASE_TTL};
+use crate::multi_node::{events_without_sent_at, log_env, wait_until, Resolver, LEASE_TTL};
 use crate::nats::{signal, NatsCluster};
 use crate::serve::{basic, Lcg, Serve};
 use crate::util::{gen_config, generated, pg_fresh_database, wait_dump_equal, Env};
 use ps_ingest::client::Client;
-use serde_json::{json, Value as Json};
+use ps_warehouse::contract::CALL_TABLES;
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -55,16 +56,6 @@ const CLIENTS: u64 = 2;
 const LOAD_FOR: Duration = Duration::from_secs(45);
 /// The longest one request may take to be acknowledged, retries included.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
-/// The tables every event lands in once, by type (`tracks` also has a
-/// table per event name, checked for duplicates separately).
-const TYPE_TABLES: [&str; 6] = [
-    "identifies",
-    "tracks",
-    "pages",
-    "screens",
-    "groups",
-    "aliases",
-];
 
 /// The client load: the request bodies, which serve nodes are up, and how
 /// far the clients got.
@@ -286,7 +277,9 @@ fn stop_inside_commit(env: &Env, r: &Resolver) -> (Instant, usize) {
 /// Every landed event id of the type tables, with how often it landed.
 fn landed_ids(env: &Env) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
-    for t in TYPE_TABLES {
+    // Every event lands once in its call's table (`tracks` also has a table
+    // per event name, checked for duplicates separately).
+    for t in CALL_TABLES {
         let made = env.query(&format!("SELECT to_regclass('gen.{t}') IS NOT NULL"));
         if made[0][0] != "true" {
             continue;
@@ -329,18 +322,9 @@ fn chaos_every_fault_under_load_loses_and_repeats_nothing() {
     let env = log_env(&cluster);
     let ttl = secs(LEASE_TTL);
 
-    // The load: generated events without `sentAt` (so an event's timestamp
-    // does not depend on when it was received and a file replay agrees).
+    // The load: generated events, which a file replay must agree with.
     let file = generated(&env, EVENTS, 2323);
-    let events: Vec<Json> = std::fs::read_to_string(&file)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut e: Json = serde_json::from_str(l).unwrap();
-            e.as_object_mut().unwrap().remove("sentAt");
-            e
-        })
-        .collect();
+    let events = events_without_sent_at(&file);
     let bodies: Vec<String> = events
         .chunks(BATCH)
         .map(|c| json!({ "batch": c }).to_string())

@@ -178,6 +178,21 @@ fn wait_landed(env: &Env, want: i64, limit: Duration, resolvers: &[&Resolver]) {
     }
 }
 
+/// The events of a generated JSON-lines file without `sentAt`, so an
+/// event's timestamp does not depend on when it was received (clock-skew
+/// correction) and serve and a file replay agree.
+pub(crate) fn events_without_sent_at(file: &std::path::Path) -> Vec<Json> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut e: Json = serde_json::from_str(l).unwrap();
+            e.as_object_mut().unwrap().remove("sentAt");
+            e
+        })
+        .collect()
+}
+
 #[test]
 fn two_serve_nodes_and_one_resolver_equal_a_single_node_sync() {
     let cluster = NatsCluster::start(3);
@@ -187,17 +202,7 @@ fn two_serve_nodes_and_one_resolver_equal_a_single_node_sync() {
     let resolver = Resolver::start(&env);
     // Posted one batch at a time, alternating between the nodes: the
     // stream's order is then the file's order.
-    // Without `sentAt`, an event's timestamp does not depend on when it
-    // was received (clock-skew correction), so serve and a file agree.
-    let lines: Vec<Json> = std::fs::read_to_string(&stream)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut e: Json = serde_json::from_str(l).unwrap();
-            e.as_object_mut().unwrap().remove("sentAt");
-            e
-        })
-        .collect();
+    let lines = events_without_sent_at(&stream);
     let stream = env.write(
         "stream.jsonl",
         &lines.iter().map(|e| format!("{e}\n")).collect::<String>(),

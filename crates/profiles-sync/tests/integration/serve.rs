@@ -943,14 +943,7 @@ fn kill_9_while_serving(backend: Backend) {
     );
 
     // Exactly once: no message id twice in any call table.
-    for t in [
-        "identifies",
-        "tracks",
-        "pages",
-        "screens",
-        "groups",
-        "aliases",
-    ] {
+    for t in ps_warehouse::contract::CALL_TABLES {
         let dup = env.query(&format!(
             "SELECT id FROM {} GROUP BY id HAVING count(*) > 1",
             env.table("crash", t)
