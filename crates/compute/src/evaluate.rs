@@ -24,8 +24,9 @@ use crate::condition::{json_eq, total_cmp};
 use crate::definition::{Audience, ComputedTrait, Condition, EventFilter, EventMatch, Kind};
 use ps_spec::time::format_iso;
 use serde_json::{Map, Value as Json};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 /// The name definitions match an event by: a track's `event`, `Page
 /// Viewed` for pages, `Screen Viewed` for screens, the call type otherwise.
@@ -38,61 +39,89 @@ pub fn fact_name(event_type: &str, track_event: Option<&str>) -> String {
     }
 }
 
+/// The values an event had at some paths: each entry is a path's keys
+/// from the event's root and the value there (never `null`).
+pub type Values = Box<[(Arc<[String]>, Json)]>;
+
 /// One event of a profile, as compute reads it.
+///
+/// A profile keeps one fact per matching event for as long as it lives
+/// (`event = "*"` matches every event), so a fact is kept small: the name
+/// is shared between facts (see [`Fact::reduced`]), and the values
+/// definitions read are a flat list of (path, value) rather than a copy of
+/// the event's nested objects, whose maps cost far more than the values.
 #[derive(Debug, Clone)]
 pub struct Fact {
     /// The name definitions match: a track's `event`, `Page Viewed` for
     /// pages, `Screen Viewed` for screens, the type for other calls.
-    pub name: String,
+    pub name: Arc<str>,
     /// The event's `timestamp`, microseconds since the epoch.
     pub timestamp: i64,
     /// Its message id (breaks ties of `first` / `last`).
-    pub message_id: String,
-    /// The event object (`properties`, `context`, …).
-    pub event: Json,
-    /// `timestamp` as ISO-8601 text, for the `timestamp` path: made on
-    /// first read, as few definitions read it.
-    iso: OnceLock<Json>,
+    pub message_id: Box<str>,
+    /// What the event held: (path, value) pairs, a path read from the
+    /// value of the longest entry whose path starts it.
+    values: Values,
 }
 
 impl PartialEq for Fact {
     fn eq(&self, o: &Fact) -> bool {
-        // `iso` follows from `timestamp`.
-        (self.timestamp, &self.name, &self.message_id, &self.event)
-            == (o.timestamp, &o.name, &o.message_id, &o.event)
+        (self.timestamp, &self.name, &self.message_id, &self.values)
+            == (o.timestamp, &o.name, &o.message_id, &o.values)
     }
 }
 
 impl Fact {
-    /// A fact from an event's name, time, message id and object.
+    /// A fact from an event's name, time, message id and whole object
+    /// (`properties`, `context`, …): every path reads from it.
     pub fn new(name: &str, timestamp: i64, message_id: &str, event: Json) -> Fact {
+        let values: Values = match &event {
+            Json::Object(m) if m.is_empty() => Box::new([]),
+            _ => Box::new([(Arc::from(Vec::new()), event)]),
+        };
+        Fact::reduced(Arc::from(name), timestamp, message_id, values)
+    }
+
+    /// A fact holding only the values at some paths (`values`, see
+    /// [`Values`]), with a name the caller may share between facts.
+    pub fn reduced(name: Arc<str>, timestamp: i64, message_id: &str, values: Values) -> Fact {
         Fact {
-            name: name.to_owned(),
+            name,
             timestamp,
-            message_id: message_id.to_owned(),
-            event,
-            iso: OnceLock::new(),
+            message_id: message_id.into(),
+            values,
         }
     }
 
-    /// The value at `path` (as [`crate::Path::read`] reads it).
-    pub(crate) fn read(&self, path: &crate::Path) -> Option<&Json> {
-        static NONE: Json = Json::Null;
+    /// The (path, value) pairs this fact holds.
+    pub fn values(&self) -> &[(Arc<[String]>, Json)] {
+        &self.values
+    }
+
+    /// The value at `keys` from the event's root, `None` when missing (a
+    /// `null` is returned as such).
+    pub fn get(&self, keys: &[String]) -> Option<&Json> {
+        let (at, v) = self
+            .values
+            .iter()
+            .filter(|(p, _)| keys.starts_with(p))
+            .max_by_key(|(p, _)| p.len())?;
+        keys[at.len()..].iter().try_fold(v, |v, k| v.get(k))
+    }
+
+    /// The value at `path` (as [`crate::Path::read`] reads it): `None` when
+    /// missing or `null`; `timestamp` is made as ISO-8601 text on each read.
+    pub(crate) fn read(&self, path: &crate::Path) -> Option<Cow<'_, Json>> {
         match path {
-            crate::Path::Timestamp => path.read(&self.event, self.iso()),
-            crate::Path::Keys(_) => path.read(&self.event, &NONE),
+            crate::Path::Timestamp => Some(Cow::Owned(Json::String(format_iso(self.timestamp)))),
+            crate::Path::Keys(keys) => self.get(keys).filter(|v| !v.is_null()).map(Cow::Borrowed),
         }
-    }
-
-    fn iso(&self) -> &Json {
-        self.iso
-            .get_or_init(|| Json::String(format_iso(self.timestamp)))
     }
 
     fn passes(&self, filters: &[EventFilter], as_of: i64) -> bool {
-        filters
-            .iter()
-            .all(|f| f.op.test(self.read(&f.path), &f.value, f.duration, as_of))
+        filters.iter().all(|f| {
+            f.op.test(self.read(&f.path).as_deref(), &f.value, f.duration, as_of)
+        })
     }
 }
 
@@ -143,7 +172,18 @@ pub fn computed_value(def: &ComputedTrait, facts: &[Fact], as_of: i64) -> Json {
         .property
         .as_ref()
         .expect("checked: the kind reads a property");
-    let values: Vec<(&Fact, &Json)> = window
+    if *path == crate::Path::Timestamp && matches!(def.kind, Kind::First | Kind::Last) {
+        // Every fact has a timestamp, and ordering by (timestamp, message
+        // id) orders the values too: only the answer is made into text.
+        let by_time =
+            |a: &&Fact, b: &&Fact| (a.timestamp, &a.message_id).cmp(&(b.timestamp, &b.message_id));
+        let pick = match def.kind {
+            Kind::First => window.iter().copied().min_by(by_time),
+            _ => window.iter().copied().max_by(by_time),
+        };
+        return pick.map_or(Json::Null, |f| Json::String(format_iso(f.timestamp)));
+    }
+    let values: Vec<(&Fact, Cow<Json>)> = window
         .iter()
         .filter_map(|f| f.read(path).map(|v| (*f, v)))
         .collect();
@@ -174,7 +214,7 @@ pub fn computed_value(def: &ComputedTrait, facts: &[Fact], as_of: i64) -> Json {
             // Earliest (latest) by timestamp, then message id; an exact tie
             // (one message id twice) takes the smaller value, so the answer
             // never depends on arrival order.
-            let by_time = |a: &(&Fact, &Json), b: &(&Fact, &Json)| {
+            let by_time = |a: &(&Fact, Cow<Json>), b: &(&Fact, Cow<Json>)| {
                 (a.0.timestamp, &a.0.message_id).cmp(&(b.0.timestamp, &b.0.message_id))
             };
             let pick = values.iter().min_by(|a, b| {
@@ -184,9 +224,9 @@ pub fn computed_value(def: &ComputedTrait, facts: &[Fact], as_of: i64) -> Json {
                 } else {
                     t.reverse()
                 };
-                t.then_with(|| total_cmp(a.1, b.1))
+                t.then_with(|| total_cmp(&a.1, &b.1))
             });
-            pick.map_or(Json::Null, |(_, v)| (*v).clone())
+            pick.map_or(Json::Null, |(_, v)| v.clone().into_owned())
         }
         Kind::MostFrequent => {
             let mut counts: Vec<(&Json, u64)> = Vec::new();

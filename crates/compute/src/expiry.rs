@@ -132,7 +132,7 @@ impl Expiry {
                     see(f.timestamp.saturating_add(w));
                 }
                 for r in &c.relative {
-                    r.op.change_points(f.read(&r.path), r.duration)
+                    r.op.change_points(f.read(&r.path).as_deref(), r.duration)
                         .into_iter()
                         .for_each(&mut see);
                 }

@@ -23,13 +23,13 @@
 //! values equal a full recompute over all of the profile's events
 //! (`crates/pipeline/tests/compute_model.rs`).
 
+use crate::compute_fact::Interner;
 use crate::config::Source;
 use ps_compute::{
     audience_members, computed_value, explain, fact_name, Condition, Definitions, EventMatch,
     Expiry, Fact, Kind, Path, Profile,
 };
 use ps_identity::{Effect, Engine, Outcome, ProfileIdx};
-use ps_spec::tape::JsonRef;
 use ps_spec::{Event, Value};
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -129,6 +129,8 @@ pub(crate) struct Compute {
     pub(crate) names: EventMatch,
     /// Paths (from the event's root) any definition reads.
     pub(crate) paths: Vec<Vec<String>>,
+    /// What facts share (names, paths).
+    pub(crate) shared: Interner,
     /// A fingerprint of each definition by key (stored in `_ps_meta`, so a
     /// start sees which definitions are new or changed).
     pub(crate) fingerprints: BTreeMap<String, String>,
@@ -269,6 +271,7 @@ impl Compute {
         Compute {
             defs,
             names,
+            shared: Interner::new(&paths),
             paths,
             fingerprints,
             last_as_of: None,
@@ -302,8 +305,10 @@ impl Compute {
         self.touch(p, Cause::Event);
         let name = fact_name(ev.kind.as_str(), ev.event.as_deref());
         if self.names.matches(&name) {
-            let event = reduce(ev.root_ref(), &self.paths);
-            let fact = Fact::new(&name, ev.timestamp, &ev.message_id, event);
+            let values = self.shared.from_tape(ev.root_ref());
+            let fact = self
+                .shared
+                .fact(&name, ev.timestamp, &ev.message_id, values);
             self.profiles.entry(p).or_default().insert(fact);
             self.dirty.insert(p);
         }
@@ -618,27 +623,4 @@ fn fingerprints(defs: &Definitions) -> BTreeMap<String, String> {
                 .map(|a| (a.key.clone(), hash(format!("{a:?}")))),
         )
         .collect()
-}
-
-/// The event reduced to the values at `paths` (from its root), in the same
-/// places, so a path reads the same value in both.
-pub(crate) fn reduce(root: JsonRef<'_>, paths: &[Vec<String>]) -> Json {
-    let mut out = Json::Object(Map::new());
-    for path in paths {
-        let Some(v) = path.iter().try_fold(root, |v, k| v.get(k)) else {
-            continue;
-        };
-        let mut at = &mut out;
-        for (i, k) in path.iter().enumerate() {
-            let Json::Object(m) = at else { break };
-            if i + 1 == path.len() {
-                m.entry(k.clone()).or_insert_with(|| v.to_json());
-                break;
-            }
-            at = m
-                .entry(k.clone())
-                .or_insert_with(|| Json::Object(Map::new()));
-        }
-    }
-    out
 }

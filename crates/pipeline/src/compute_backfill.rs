@@ -21,6 +21,7 @@
 //! `--check` read every fact from the landed tables the same way.
 
 use crate::compute::{Cause, Compute, ProfileState};
+use crate::compute_fact::Interner;
 use crate::error::{Error, Result};
 use ps_compute::{EventMatch, Fact};
 use ps_identity::{Engine, ProfileIdx};
@@ -32,6 +33,7 @@ use ps_warehouse::{quote, Warehouse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// The `_ps_meta` key of the [`Record`].
 pub(crate) const COMPUTE_META: &str = "compute";
@@ -131,7 +133,15 @@ impl Compute {
         let from_tables =
             !covers(&old_names, &self.names) || self.paths.iter().any(|p| !old.paths.contains(p));
         if from_tables {
-            let mut landed = landed_facts(wh, schema, catalog, engine, &self.names, &self.paths)?;
+            let mut landed = landed_facts(
+                wh,
+                schema,
+                catalog,
+                engine,
+                &self.names,
+                &self.paths,
+                &mut self.shared,
+            )?;
             let kept: Vec<&Vec<String>> = self
                 .paths
                 .iter()
@@ -145,7 +155,7 @@ impl Compute {
                     &old_names,
                     &self.names,
                     &kept,
-                    &self.paths,
+                    &mut self.shared,
                 );
             }
             for (p, facts) in landed {
@@ -163,7 +173,7 @@ impl Compute {
                 st.facts = facts
                     .into_iter()
                     .filter(|f| self.names.matches(&f.name))
-                    .map(|f| narrowed(f, &self.paths))
+                    .map(|f| self.shared.narrow(&f))
                     .collect();
             }
         }
@@ -206,17 +216,6 @@ impl Record {
     }
 }
 
-/// A fact reduced to `paths` only.
-fn narrowed(f: Fact, paths: &[Vec<String>]) -> Fact {
-    let mut out = Json::Object(Map::new());
-    for p in paths {
-        if let Some(v) = get(&f.event, p) {
-            put(&mut out, p, v.clone());
-        }
-    }
-    Fact::new(&f.name, f.timestamp, &f.message_id, out)
-}
-
 /// The landed facts of one profile with the stored ones laid over them: a
 /// landed fact takes the stored fact's values (present or absent) at the
 /// `kept` paths, which the stored facts were reduced to; a stored fact the
@@ -227,9 +226,9 @@ fn overlay(
     old_names: &EventMatch,
     names: &EventMatch,
     kept: &[&Vec<String>],
-    paths: &[Vec<String>],
+    shared: &mut Interner,
 ) -> Vec<Fact> {
-    let mut stored: HashMap<String, Fact> = stored
+    let mut stored: HashMap<Box<str>, Fact> = stored
         .into_iter()
         .filter(|f| old_names.matches(&f.name))
         .map(|f| (f.message_id.clone(), f))
@@ -239,14 +238,19 @@ fn overlay(
         .map(|f| match stored.remove(&f.message_id) {
             None => f,
             Some(s) => {
-                let mut event = f.event;
+                let mut values: Vec<(Arc<[String]>, Json)> = f
+                    .values()
+                    .iter()
+                    .filter(|(k, _)| !kept.iter().any(|p| k[..] == p[..]))
+                    .cloned()
+                    .collect();
                 for p in kept {
-                    remove(&mut event, p);
-                    if let Some(v) = get(&s.event, p) {
-                        put(&mut event, p, v.clone());
+                    if let Some(v) = s.get(p).filter(|v| !v.is_null()) {
+                        values.push((shared.key(p), v.clone()));
                     }
                 }
-                Fact::new(&s.name, s.timestamp, &s.message_id, event)
+                values.sort_by(|a, b| a.0.cmp(&b.0));
+                shared.fact(&s.name, s.timestamp, &s.message_id, values.into())
             }
         })
         .collect();
@@ -254,7 +258,7 @@ fn overlay(
         stored
             .into_values()
             .filter(|f| names.matches(&f.name))
-            .map(|f| narrowed(f, paths)),
+            .map(|f| shared.narrow(&f)),
     );
     out.sort_by(|a, b| (a.timestamp, &a.message_id).cmp(&(b.timestamp, &b.message_id)));
     out
@@ -265,7 +269,7 @@ fn get<'a>(event: &'a Json, path: &[String]) -> Option<&'a Json> {
 }
 
 /// Sets `v` at `path`, making the objects on the way; a value already
-/// there stays (as `compute::reduce` does).
+/// there stays.
 fn put(out: &mut Json, path: &[String], v: Json) {
     let mut at = out;
     for (i, k) in path.iter().enumerate() {
@@ -277,22 +281,6 @@ fn put(out: &mut Json, path: &[String], v: Json) {
         at = m
             .entry(k.clone())
             .or_insert_with(|| Json::Object(Map::new()));
-    }
-}
-
-fn remove(event: &mut Json, path: &[String]) {
-    let Some((last, init)) = path.split_last() else {
-        return;
-    };
-    let mut at = event;
-    for k in init {
-        match at.get_mut(k) {
-            Some(v) => at = v,
-            None => return,
-        }
-    }
-    if let Json::Object(m) = at {
-        m.remove(last);
     }
 }
 
@@ -416,6 +404,7 @@ pub(crate) fn landed_facts(
     engine: &Engine,
     names: &EventMatch,
     paths: &[Vec<String>],
+    shared: &mut Interner,
 ) -> Result<HashMap<ProfileIdx, Vec<Fact>>> {
     let by_segment: HashMap<&str, ProfileIdx> = (0..engine.profile_count() as ProfileIdx)
         .map(|p| (engine.segment_id(p), p))
@@ -431,7 +420,7 @@ pub(crate) fn landed_facts(
         if let Some(p) = by_segment.get(seg.as_str()) {
             out.entry(engine.canonical(*p))
                 .or_default()
-                .push(Fact::new(name, ts, &id, event));
+                .push(shared.fact(name, ts, &id, shared.from_json(&event)));
         }
     };
     for (table, name) in [
@@ -560,6 +549,7 @@ impl crate::space::Space {
             &self.engine,
             &c.names,
             &c.paths,
+            &mut Interner::new(&c.paths),
         )?;
         let mut out = ComputeCheck {
             as_of,
@@ -608,6 +598,7 @@ impl crate::space::Space {
             &self.engine,
             &c.names,
             &c.paths,
+            &mut c.shared,
         )?;
         for (p, st) in c.profiles.iter_mut() {
             st.facts = landed.remove(p).unwrap_or_default();
@@ -656,12 +647,10 @@ mod tests {
     fn stored_values_win_at_the_paths_they_hold() {
         let p_rev = path(&["properties", "revenue"]);
         let p_cur = path(&["properties", "currency"]);
-        let landed = vec![Fact::new(
-            "Order Completed",
-            5,
-            "m1",
-            serde_json::json!({"properties": {"revenue": 10.0, "currency": "USD"}}),
-        )];
+        let mut shared = Interner::new(&[p_cur.clone(), p_rev.clone()]);
+        let event = serde_json::json!({"properties": {"revenue": 10.0, "currency": "USD"}});
+        let values = shared.from_json(&event);
+        let landed = vec![shared.fact("Order Completed", 5, "m1", values)];
         let stored = vec![
             Fact::new(
                 "Order Completed",
@@ -672,19 +661,13 @@ mod tests {
             Fact::new("Order Completed", 3, "m0", serde_json::json!({})),
         ];
         let names = EventMatch::Names(["Order Completed".to_owned()].into());
-        let out = overlay(
-            landed,
-            stored,
-            &names,
-            &names,
-            &[&p_rev],
-            &[p_cur.clone(), p_rev.clone()],
-        );
+        let out = overlay(landed, stored, &names, &names, &[&p_rev], &mut shared);
         assert_eq!(out.len(), 2);
-        assert_eq!(out[0].message_id, "m0");
+        assert_eq!(&*out[0].message_id, "m0");
+        let expected = serde_json::json!({"properties": {"revenue": 10, "currency": "USD"}});
         assert_eq!(
-            out[1].event,
-            serde_json::json!({"properties": {"revenue": 10, "currency": "USD"}})
+            out[1],
+            shared.fact("Order Completed", 5, "m1", shared.from_json(&expected))
         );
     }
 }

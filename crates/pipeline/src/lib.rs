@@ -36,6 +36,7 @@ mod batch;
 mod commit;
 mod compute;
 mod compute_backfill;
+mod compute_fact;
 mod compute_rows;
 mod compute_state;
 pub mod config;

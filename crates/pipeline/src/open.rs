@@ -342,7 +342,7 @@ impl Space {
                 &sql::select(&d, &schema, c::STATE_COMPUTE, &[Col::K, Col::State]),
                 &mut |r| match (r.first(), r.get(1)) {
                     (Some(Value::Str(k)), Some(Value::Str(s))) => {
-                        match (k.parse(), crate::compute_state::decode(s)) {
+                        match (k.parse(), crate::compute_state::decode(s, &mut c.shared)) {
                             (Ok(p), Some(st)) => {
                                 c.profiles.insert(p, st);
                             }
