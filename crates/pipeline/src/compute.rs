@@ -305,7 +305,7 @@ impl Compute {
         self.touch(p, Cause::Event);
         let name = fact_name(ev.kind.as_str(), ev.event.as_deref());
         if self.names.matches(&name) {
-            let values = self.shared.from_tape(ev.root_ref());
+            let values = self.shared.values_on_tape(ev.root_ref());
             let fact = self
                 .shared
                 .fact(&name, ev.timestamp, &ev.message_id, values);

@@ -420,7 +420,7 @@ pub(crate) fn landed_facts(
         if let Some(p) = by_segment.get(seg.as_str()) {
             out.entry(engine.canonical(*p))
                 .or_default()
-                .push(shared.fact(name, ts, &id, shared.from_json(&event)));
+                .push(shared.fact(name, ts, &id, shared.values_of(&event)));
         }
     };
     for (table, name) in [
@@ -649,7 +649,7 @@ mod tests {
         let p_cur = path(&["properties", "currency"]);
         let mut shared = Interner::new(&[p_cur.clone(), p_rev.clone()]);
         let event = serde_json::json!({"properties": {"revenue": 10.0, "currency": "USD"}});
-        let values = shared.from_json(&event);
+        let values = shared.values_of(&event);
         let landed = vec![shared.fact("Order Completed", 5, "m1", values)];
         let stored = vec![
             Fact::new(
@@ -667,7 +667,7 @@ mod tests {
         let expected = serde_json::json!({"properties": {"revenue": 10, "currency": "USD"}});
         assert_eq!(
             out[1],
-            shared.fact("Order Completed", 5, "m1", shared.from_json(&expected))
+            shared.fact("Order Completed", 5, "m1", shared.values_of(&expected))
         );
     }
 }

@@ -57,7 +57,7 @@ impl Interner {
     }
 
     /// The values of an event (on the tape) at the definitions' paths.
-    pub(crate) fn from_tape(&self, root: JsonRef<'_>) -> Values {
+    pub(crate) fn values_on_tape(&self, root: JsonRef<'_>) -> Values {
         self.keys
             .iter()
             .filter_map(|k| {
@@ -68,7 +68,7 @@ impl Interner {
     }
 
     /// The values of an event (a JSON object) at the definitions' paths.
-    pub(crate) fn from_json(&self, event: &Json) -> Values {
+    pub(crate) fn values_of(&self, event: &Json) -> Values {
         self.keys
             .iter()
             .filter_map(|k| {
@@ -105,7 +105,7 @@ mod tests {
     fn facts_share_names_and_keep_only_the_values_read() {
         let mut i = Interner::new(&[path("context.locale"), path("properties.total")]);
         let ev = json!({"properties": {"total": 5, "other": 1}, "context": {"locale": null}});
-        let a = i.fact("Order Completed", 1, "m1", i.from_json(&ev));
+        let a = i.fact("Order Completed", 1, "m1", i.values_of(&ev));
         let b = i.fact("Order Completed", 2, "m2", Box::new([]));
         assert!(Arc::ptr_eq(&a.name, &b.name));
         assert_eq!(a.values().len(), 1, "null and unread values are left out");

@@ -25,12 +25,15 @@ use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// A fact as written: name, timestamp, message id, (path number, value).
+type FactOut<'a> = (&'a str, i64, &'a str, Vec<(usize, &'a Json)>);
+
 /// `state` as written: borrowed from the state, so encoding copies nothing
 /// but the text.
 #[derive(Serialize)]
 struct Out<'a> {
     p: Vec<&'a [String]>,
-    f: Vec<(&'a str, i64, &'a str, Vec<(usize, &'a Json)>)>,
+    f: Vec<FactOut<'a>>,
     v: &'a BTreeMap<String, Json>,
     t: &'a BTreeMap<String, u64>,
     c: u64,
@@ -103,7 +106,7 @@ pub(crate) fn decode(text: &str, shared: &mut Interner) -> Option<ProfileState> 
                 })
                 .collect::<Option<_>>()?,
             // Written before facts were flat: the reduced event object.
-            event @ Json::Object(_) => shared.from_json(&event),
+            event @ Json::Object(_) => shared.values_of(&event),
             _ => return None,
         };
         facts.push(shared.fact(&name, ts, &id, values));
@@ -128,7 +131,7 @@ mod tests {
         let path = |s: &str| s.split('.').map(str::to_owned).collect::<Vec<_>>();
         let mut shared = Interner::new(&[path("properties.c"), path("properties.revenue")]);
         let event = json!({"properties": {"revenue": 10.5, "c": ["a"], "other": 1}});
-        let values = shared.from_json(&event);
+        let values = shared.values_of(&event);
         s.facts
             .push(shared.fact("Order Completed", 1_650_000_000_000_000, "m1", values));
         s.values.insert("orders".into(), json!(1));
