@@ -43,11 +43,9 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod arrow;
-mod bucket;
 mod export;
 mod stage;
 
-pub use bucket::DEFAULT_BUCKET_ROWS;
 pub use export::{export_parquet, Exported};
 
 use ps_spec::Value;
@@ -109,8 +107,6 @@ pub struct Delta {
     compacted: HashMap<(String, String), (Instant, usize)>,
     /// The Delta tables as last loaded or committed, by `(schema, table)`.
     tables: HashMap<(String, String), deltalake::DeltaTable>,
-    /// Rows per bucket of the materialized tables' files (`crate::bucket`).
-    bucket_rows: u64,
 }
 
 impl std::fmt::Debug for Delta {
@@ -139,7 +135,6 @@ impl Delta {
             ));
         }
         let mut retention_hours = DEFAULT_RETENTION_HOURS;
-        let mut bucket_rows = DEFAULT_BUCKET_ROWS;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("retention_hours", n)) => {
@@ -149,14 +144,9 @@ impl Delta {
                         ))
                     })?
                 }
-                Some(("bucket_rows", n)) => {
-                    bucket_rows = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                        config(format!("bucket_rows={n:?} is not a positive whole number"))
-                    })?
-                }
                 _ => {
                     return Err(config(format!(
-                        "unknown Delta option {pair:?} (known: retention_hours=N, bucket_rows=N)"
+                        "unknown Delta option {pair:?} (known: retention_hours=N)"
                     )))
                 }
             }
@@ -184,7 +174,6 @@ impl Delta {
             vacuumed: HashMap::new(),
             compacted: HashMap::new(),
             tables: HashMap::new(),
-            bucket_rows,
         };
         delta.unpublished = delta.staged()?;
         delta.publish()?;
@@ -251,10 +240,12 @@ impl Warehouse for Delta {
         if implicit {
             self.begin()?;
         }
-        let run = self
-            .work
-            .execute(sql)
-            .and_then(|()| self.note_statement(sql, touched));
+        let run = self.work.execute(sql);
+        if let Some(tx) = &mut self.tx {
+            for (key, kind) in touched {
+                tx.note(key, kind);
+            }
+        }
         match (implicit, run) {
             (true, Ok(())) => self.commit(),
             (true, Err(e)) => {

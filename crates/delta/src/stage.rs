@@ -1,7 +1,6 @@
 //! Staging and publishing Delta commits (steps 1–4 of the crate docs).
 
 use crate::arrow::{arrow_schema, delta_schema, delta_struct, record_batch, widen};
-use crate::bucket::BucketFiles;
 use crate::Delta;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -26,20 +25,19 @@ pub(crate) type Key = (String, String);
 
 /// Where staged commits are kept in the working database: a schema of its
 /// own, so no space's `describe` lists it.
-pub(crate) const STAGE_SCHEMA: &str = "_ps_delta";
+const STAGE_SCHEMA: &str = "_ps_delta";
 const STAGE_TABLE: &str = "staged";
 
 /// Rows per Arrow batch when a table is read back from the working
 /// database to be rewritten.
-pub(crate) const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
 
 /// How a statement changes a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Change {
     /// Created or given columns: its Delta schema follows.
     Schema,
-    /// Rows changed by SQL: the table is rewritten whole (a materialized
-    /// table's touched refresh: its touched buckets, `crate::bucket`).
+    /// Rows changed by SQL: the table is rewritten whole.
     Rows,
 }
 
@@ -91,9 +89,6 @@ pub(crate) struct Changes {
     appended: BTreeMap<Key, Vec<RecordBatch>>,
     rewritten: BTreeSet<Key>,
     schema: BTreeSet<Key>,
-    /// The fine buckets of the keys touched refreshes of materialized
-    /// tables changed rows by.
-    touched: BTreeMap<Key, BTreeSet<u16>>,
 }
 
 impl Changes {
@@ -102,12 +97,6 @@ impl Changes {
             Change::Schema => self.schema.insert(key),
             Change::Rows => self.rewritten.insert(key),
         };
-    }
-
-    /// Notes a materialized table's touched refresh, which changed only
-    /// rows of the fine buckets `fine`.
-    pub(crate) fn touch(&mut self, key: Key, fine: BTreeSet<u16>) {
-        self.touched.entry(key).or_default().extend(fine);
     }
 
     /// Keeps `n` rows appended to `table` for its Delta commit.
@@ -148,19 +137,13 @@ pub(crate) struct Staged {
     /// The table's columns after the commit.
     columns: TableSchema,
     adds: Vec<Add>,
-    /// The files it removes (when not `overwrite`): a bucketed table's
-    /// rewritten buckets.
-    removes: Vec<String>,
-    /// A bucketed table's change to the file record (written with the
-    /// staged commit, not read back).
-    files: Option<BucketFiles>,
 }
 
-pub(crate) fn arrow_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+fn arrow_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::new(ErrorKind::Query, e)
 }
 
-pub(crate) fn delta_error(what: &str, e: DeltaTableError) -> Error {
+fn delta_error(what: &str, e: DeltaTableError) -> Error {
     Error::new(ErrorKind::Query, format!("delta: {what}: {e}"))
 }
 
@@ -235,13 +218,11 @@ impl Delta {
             mut appended,
             rewritten,
             schema,
-            touched,
         } = changes;
         let keys: BTreeSet<Key> = appended
             .keys()
             .chain(&rewritten)
             .chain(&schema)
-            .chain(touched.keys())
             .cloned()
             .collect();
         if keys.is_empty() {
@@ -260,59 +241,26 @@ impl Delta {
             };
             let url = self.table_url(&key.0, &key.1)?;
             let existing = self.cached(&key, &url)?;
-            let rows_changed = rewritten.contains(&key)
-                || appended.contains_key(&key)
-                || touched.contains_key(&key);
-            let materialized = ps_materialize::touched_rows(self.work.dialect(), &key.0, &key.1);
-            let is_materialized = materialized.is_some();
-            let (overwrite, adds, removes, files) =
-                if let Some(rows) = materialized.filter(|_| rows_changed) {
-                    // Only a touched refresh keeps the other buckets' files.
-                    let partial = if rewritten.contains(&key) || appended.contains_key(&key) {
-                        None
-                    } else {
-                        touched.get(&key)
-                    };
-                    let b = self.write_bucketed(
-                        &key,
-                        &table,
-                        &url,
-                        existing.as_ref(),
-                        rows.column,
-                        partial,
-                    )?;
-                    (b.overwrite, b.adds, b.removes, Some(b.files))
-                } else {
-                    // A bucketed table keeps a file per bucket.
-                    let compact = !rewritten.contains(&key)
-                        && !is_materialized
-                        && self.compaction_due(&key, &existing)?;
-                    let overwrite = rewritten.contains(&key) || compact;
-                    let batches = if overwrite {
-                        self.read_table(&key.0, &table)?
-                    } else {
-                        appended
-                            .remove(&key)
-                            .unwrap_or_default()
-                            .iter()
-                            .map(|b| widen(b, &table))
-                            .collect::<std::result::Result<_, _>>()
-                            .map_err(arrow_error)?
-                    };
-                    if !overwrite && batches.is_empty() {
-                        if let Some(t) = &existing {
-                            if same_columns(t, &table)? {
-                                continue;
-                            }
-                        }
+            let compact = !rewritten.contains(&key) && self.compaction_due(&key, &existing)?;
+            let overwrite = rewritten.contains(&key) || compact;
+            let batches = if overwrite {
+                self.read_table(&key.0, &table)?
+            } else {
+                appended
+                    .remove(&key)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|b| widen(b, &table))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(arrow_error)?
+            };
+            if !overwrite && batches.is_empty() {
+                if let Some(t) = &existing {
+                    if same_columns(t, &table)? {
+                        continue;
                     }
-                    let adds = self.write_files(&url, &table, batches)?;
-                    if compact {
-                        self.compacted
-                            .insert(key.clone(), (Instant::now(), adds.len()));
-                    }
-                    (overwrite, adds, Vec::new(), None)
-                };
+                }
+            }
             // The staged record is the authority once there is one; the
             // log is asked only for a table this working database has not
             // staged yet (a lake written before, say).
@@ -334,6 +282,11 @@ impl Delta {
                 }
                 (None, None) => 1,
             };
+            let adds = self.write_files(&url, &table, batches)?;
+            if compact {
+                self.compacted
+                    .insert(key.clone(), (Instant::now(), adds.len()));
+            }
             staged.push(Staged {
                 schema: key.0,
                 table: key.1,
@@ -341,8 +294,6 @@ impl Delta {
                 overwrite,
                 columns: table,
                 adds,
-                removes,
-                files,
             });
         }
         self.record(&staged)?;
@@ -419,7 +370,7 @@ impl Delta {
 
     /// Writes `batches` as Parquet files of the table at `url`, returning
     /// their add actions (no Delta log entry names them yet).
-    pub(crate) fn write_files(
+    fn write_files(
         &self,
         url: &url::Url,
         table: &TableSchema,
@@ -462,11 +413,9 @@ impl Delta {
                 .collect();
             let adds = serde_json::to_string(&s.adds).map_err(arrow_error)?;
             let columns = serde_json::to_string(&columns).map_err(arrow_error)?;
-            let removes = serde_json::to_string(&s.removes).map_err(arrow_error)?;
             sql.push_str(&format!(
                 "DELETE FROM {t} WHERE space = {} AND tbl = {};\
-                 INSERT INTO {t} (space, tbl, version, overwrite, columns, adds, removes) \
-                 VALUES ({}, {}, {}, {}, {}, {}, {});",
+                 INSERT INTO {t} VALUES ({}, {}, {}, {}, {}, {});",
                 literal(&s.schema),
                 literal(&s.table),
                 literal(&s.schema),
@@ -475,12 +424,7 @@ impl Delta {
                 s.overwrite,
                 literal(&columns),
                 literal(&adds),
-                literal(&removes),
             ));
-            if let Some(files) = &s.files {
-                let key = (s.schema.clone(), s.table.clone());
-                sql.push_str(&self.record_files_sql(&key, files));
-            }
         }
         self.work.execute(&sql)
     }
@@ -491,13 +435,10 @@ impl Delta {
         self.work.execute(&format!(
             "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {} \
              (space VARCHAR, tbl VARCHAR, version BIGINT, overwrite BOOLEAN, \
-             columns VARCHAR, adds VARCHAR); \
-             ALTER TABLE {} ADD COLUMN IF NOT EXISTS removes VARCHAR",
+             columns VARCHAR, adds VARCHAR)",
             d.schema(STAGE_SCHEMA),
-            self.stage_table(),
             self.stage_table()
-        ))?;
-        self.ensure_files_table()
+        ))
     }
 
     /// Each table's last staged mirror version.
@@ -520,14 +461,13 @@ impl Delta {
     pub(crate) fn staged(&mut self) -> Result<Vec<Staged>> {
         self.ensure_stage_table()?;
         let rows = self.work.query(&format!(
-            "SELECT space, tbl, version, overwrite, columns, adds, coalesce(removes, '[]') \
-             FROM {} ORDER BY space, tbl",
+            "SELECT space, tbl, version, overwrite, columns, adds FROM {} ORDER BY space, tbl",
             self.stage_table()
         ))?;
         rows.into_iter()
             .map(|r| {
-                let [Value::Str(schema), Value::Str(table), Value::Int(version), Value::Bool(overwrite), Value::Str(columns), Value::Str(adds), Value::Str(removes)] =
-                    <[Value; 7]>::try_from(r).map_err(|_| corrupt("row"))?
+                let [Value::Str(schema), Value::Str(table), Value::Int(version), Value::Bool(overwrite), Value::Str(columns), Value::Str(adds)] =
+                    <[Value; 6]>::try_from(r).map_err(|_| corrupt("row"))?
                 else {
                     return Err(corrupt("row"));
                 };
@@ -548,9 +488,6 @@ impl Delta {
                         columns,
                     },
                     adds: serde_json::from_str(&adds).map_err(|_| corrupt("add list"))?,
-                    removes: serde_json::from_str(&removes)
-                        .map_err(|_| corrupt("remove list"))?,
-                    files: None,
                     schema,
                     table,
                     version,
@@ -567,7 +504,7 @@ impl Delta {
             let key = (s.schema.clone(), s.table.clone());
             let url = self.table_url(&s.schema, &s.table)?;
             let retention = self.retention;
-            let due = (s.overwrite || !s.removes.is_empty())
+            let due = s.overwrite
                 && self
                     .vacuumed
                     .get(&key)
@@ -654,27 +591,6 @@ async fn publish_one(
             .map_ok(|f| Action::Remove(f.remove_action(true)))
             .try_collect()
             .await?;
-        actions.extend(removes);
-    } else if !s.removes.is_empty() {
-        let wanted: BTreeSet<&str> = s.removes.iter().map(String::as_str).collect();
-        let removes: Vec<Action> = snapshot
-            .snapshot()
-            .file_views(table.log_store().as_ref(), None)
-            .try_filter(|f| std::future::ready(wanted.contains(f.path().as_ref())))
-            .map_ok(|f| Action::Remove(f.remove_action(true)))
-            .try_collect()
-            .await?;
-        // Staged against this very version (the only writer publishes
-        // before staging again): a file missing means the log changed
-        // under us, and committing would leave the old rows in place.
-        if removes.len() != wanted.len() {
-            return Err(DeltaTableError::Generic(format!(
-                "{}: {} of the {} files a staged commit replaces are not in the table",
-                s.table,
-                wanted.len() - removes.len(),
-                wanted.len()
-            )));
-        }
         actions.extend(removes);
     }
     actions.extend(adds);

@@ -38,43 +38,6 @@ pub enum Scope {
     Full,
 }
 
-/// Which rows of a materialized table a [`Scope::Touched`] refresh
-/// changes: those whose `column` is one of the values `keys` (a `SELECT`
-/// of one column) gives while `_ps_keys` holds the touched segment ids.
-/// Each of [`statements`]' `Touched` statements deletes or inserts only
-/// such rows, and is the only kind of statement that reads `_ps_keys` and
-/// changes the table; a destination that mirrors the tables (`ps-delta`)
-/// relies on both to rewrite only the part of a table holding these keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TouchedRows {
-    /// The column the changed rows are found by.
-    pub column: &'static str,
-    /// A `SELECT` of the values of `column` whose rows change.
-    pub keys: String,
-}
-
-/// The rows of `table` a touched refresh changes, `None` for a table that
-/// is not materialized.
-pub fn touched_rows(d: &Dialect, schema: &str, table: &str) -> Option<TouchedRows> {
-    let t = |name: &str| d.table(schema, name);
-    let touched = format!("SELECT k FROM {}", t(STATE_KEYS));
-    let (column, keys) = match table {
-        ID_GRAPH => ("segment_id", touched),
-        // A mapping row is replaced by identifier: every identifier a
-        // touched segment landed, whichever profile the row named before.
-        EXTERNAL_ID_MAPPING => (
-            "external_id_hash",
-            format!(
-                "SELECT external_id_hash FROM {} WHERE segment_id IN ({touched})",
-                t(EXTERNAL_ID_MAPPING_UPDATES)
-            ),
-        ),
-        PROFILE_TRAITS => ("canonical_segment_id", touched),
-        _ => return None,
-    };
-    Some(TouchedRows { column, keys })
-}
-
 /// The statements that bring the three tables up to date, in order.
 /// `traits` are the trait columns of `profile_traits_updates`, which
 /// `profile_traits` must also have.
@@ -85,22 +48,13 @@ pub fn statements(d: &Dialect, schema: &str, traits: &[String], scope: Scope) ->
         Scope::Touched => format!(" WHERE {col} IN {keys}"),
         Scope::Full => String::new(),
     };
-    // Each table's delete takes exactly the rows `touched_rows` names.
-    let delete = |table: &str| match scope {
-        Scope::Touched => {
-            let rows = touched_rows(d, schema, table).expect("a materialized table");
-            format!(
-                "DELETE FROM {} WHERE {} IN ({})",
-                t(table),
-                rows.column,
-                rows.keys
-            )
-        }
-        Scope::Full => format!("DELETE FROM {}", t(table)),
-    };
     let mut out = Vec::new();
 
-    out.push(delete(ID_GRAPH));
+    out.push(format!(
+        "DELETE FROM {}{}",
+        t(ID_GRAPH),
+        filter("segment_id")
+    ));
     out.push(format!(
         "INSERT INTO {} (segment_id, canonical_segment_id, \"timestamp\", seq, uuid_ts) \
          SELECT DISTINCT ON (segment_id) segment_id, canonical_segment_id, \"timestamp\", seq, uuid_ts \
@@ -110,7 +64,15 @@ pub fn statements(d: &Dialect, schema: &str, traits: &[String], scope: Scope) ->
         filter("segment_id")
     ));
 
-    out.push(delete(EXTERNAL_ID_MAPPING));
+    out.push(match scope {
+        Scope::Touched => format!(
+            "DELETE FROM {} WHERE external_id_hash IN (SELECT external_id_hash FROM {}{})",
+            t(EXTERNAL_ID_MAPPING),
+            t(EXTERNAL_ID_MAPPING_UPDATES),
+            filter("segment_id")
+        ),
+        Scope::Full => format!("DELETE FROM {}", t(EXTERNAL_ID_MAPPING)),
+    });
     out.push(format!(
         "INSERT INTO {} (canonical_segment_id, external_id_type, external_id_value, external_id_hash, \"timestamp\", uuid_ts) \
          SELECT g.canonical_segment_id, u.external_id_type, u.external_id_value, u.external_id_hash, u.\"timestamp\", u.uuid_ts \
@@ -121,7 +83,11 @@ pub fn statements(d: &Dialect, schema: &str, traits: &[String], scope: Scope) ->
         filter("u.segment_id")
     ));
 
-    out.push(delete(PROFILE_TRAITS));
+    out.push(format!(
+        "DELETE FROM {}{}",
+        t(PROFILE_TRAITS),
+        filter("canonical_segment_id")
+    ));
     let mut cols = vec!["canonical_segment_id".to_owned(), "merged_to".to_owned()];
     let mut sel = vec![
         "g.segment_id".to_owned(),
@@ -148,46 +114,4 @@ pub fn statements(d: &Dialect, schema: &str, traits: &[String], scope: Scope) ->
         filter("g.segment_id")
     ));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every touched statement that changes a materialized table reads
-    /// `_ps_keys` and is one statement (what `ps-delta` recognises), and
-    /// each delete takes its rows by [`touched_rows`]; the full scope
-    /// reads no `_ps_keys`.
-    #[test]
-    fn touched_statements_read_the_keys_and_delete_by_touched_rows() {
-        let d = Dialect::duckdb("w");
-        let keys = d.table("s", STATE_KEYS);
-        let traits = vec!["email".to_owned()];
-        let touched = statements(&d, "s", &traits, Scope::Touched);
-        assert_eq!(touched.len(), 6);
-        for table in [ID_GRAPH, EXTERNAL_ID_MAPPING, PROFILE_TRAITS] {
-            let name = d.table("s", table);
-            let rows = touched_rows(&d, "s", table).unwrap();
-            let changing: Vec<&String> = touched
-                .iter()
-                .filter(|s| {
-                    s.starts_with(&format!("INSERT INTO {name} "))
-                        || s.starts_with(&format!("DELETE FROM {name} "))
-                })
-                .collect();
-            assert_eq!(changing.len(), 2, "{table}: {changing:?}");
-            for sql in changing {
-                assert!(sql.contains(&keys) && !sql.contains(';'), "{sql}");
-            }
-            let delete = format!(
-                "DELETE FROM {name} WHERE {} IN ({})",
-                rows.column, rows.keys
-            );
-            assert!(touched.contains(&delete), "{delete}");
-        }
-        assert!(touched_rows(&d, "s", "pages").is_none());
-        for sql in statements(&d, "s", &traits, Scope::Full) {
-            assert!(!sql.contains(&keys), "{sql}");
-        }
-    }
 }
