@@ -1,7 +1,8 @@
 //! The Delta Lake destination (`delta://`, issue 21): the tables written,
-//! read back by an independent reader, Python's `deltalake` (delta-rs'
-//! binding with pyarrow; `scripts/setup` installs both, and a missing
-//! reader fails these tests, never skips them).
+//! read back by independent readers, Python's `deltalake` (delta-rs'
+//! binding with pyarrow) and `polars` (its own Parquet reader);
+//! `scripts/setup` installs them, and a missing reader fails these tests,
+//! never skips them.
 
 use crate::util::{cell, gen_config, generated, golden_dir, read_csv, repo_root, table_rows, Env};
 use ps_spec::Value;
@@ -10,15 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// One Delta table as the Python reader saw it.
+/// One Delta table as a Python reader saw it.
 #[derive(Debug)]
 struct Table {
-    /// Column names and their Arrow types, in table order.
+    /// Column names and their types (the reader's names), in table order.
     columns: Vec<(String, String)>,
     rows: Vec<Vec<Value>>,
-    /// The table's `txn` version for profiles-sync.
+    /// The table's `txn` version for profiles-sync (`deltalake` only).
     txn: Option<i64>,
-    /// The data files its current version reads.
+    /// The data files its current version reads (`deltalake` only).
     files: Vec<String>,
 }
 
@@ -50,16 +51,23 @@ fn value(j: &serde_json::Value) -> Value {
 
 /// Every Delta table of `space` under `dir`, read by Python's `deltalake`.
 fn read_lake(dir: &Path, space: &str) -> BTreeMap<String, Table> {
+    read_lake_with(dir, space, "deltalake")
+}
+
+/// Every Delta table of `space` under `dir`, read by `reader`
+/// (`deltalake` or `polars`, see tests/delta/read_tables.py).
+fn read_lake_with(dir: &Path, space: &str, reader: &str) -> BTreeMap<String, Table> {
     let script = repo_root().join("tests/delta/read_tables.py");
     let out = Command::new("python3")
         .arg(&script)
         .arg(dir)
         .arg(space)
+        .arg(reader)
         .output()
-        .expect("python3 runs (scripts/setup installs it with deltalake and pyarrow)");
+        .expect("python3 runs (scripts/setup installs it with deltalake, pyarrow and polars)");
     assert!(
         out.status.success(),
-        "the Python Delta reader failed (scripts/setup installs deltalake and pyarrow):\n{}",
+        "the Python Delta reader {reader} failed (scripts/setup installs it):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -90,10 +98,8 @@ fn read_lake(dir: &Path, space: &str) -> BTreeMap<String, Table> {
                 txn: t["txn"].as_i64(),
                 files: t["files"]
                     .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| f.as_str().unwrap().to_owned())
-                    .collect(),
+                    .map(|a| a.iter().map(|f| f.as_str().unwrap().to_owned()).collect())
+                    .unwrap_or_default(),
             };
             (name.clone(), table)
         })
@@ -156,6 +162,8 @@ fn assert_lake_equals_working_database(env: &Env, space: &str, lake: &BTreeMap<S
     }
 }
 
+/// The case study through `delta://`, read back by both Python readers:
+/// each gives the expected tables, and the working database's tables.
 #[test]
 fn case_study_through_delta_read_back_by_python_equals_expected() {
     let env =
@@ -163,20 +171,39 @@ fn case_study_through_delta_read_back_by_python_equals_expected() {
     let input = golden_dir().join("case-study.jsonl");
     env.ok(&["sync", input.to_str().unwrap()]);
     let lake = read_lake(&lake_dir(&env), "case_study");
-    let mut checked = 0;
-    for entry in std::fs::read_dir(golden_dir().join("expected")).unwrap() {
-        let path = entry.unwrap().path();
-        let table = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        let (header, mut want) = read_csv(&path);
-        want.sort();
-        let got = lake
-            .get(&table)
-            .unwrap_or_else(|| panic!("no Delta table {table}"));
-        assert_eq!(got.select(&header), want, "Delta table {table}");
-        checked += 1;
+    let by_polars = read_lake_with(&lake_dir(&env), "case_study", "polars");
+    for (reader, lake) in [("deltalake", &lake), ("polars", &by_polars)] {
+        let mut checked = 0;
+        for entry in std::fs::read_dir(golden_dir().join("expected")).unwrap() {
+            let path = entry.unwrap().path();
+            let table = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            let (header, mut want) = read_csv(&path);
+            want.sort();
+            let got = lake
+                .get(&table)
+                .unwrap_or_else(|| panic!("{reader}: no Delta table {table}"));
+            assert_eq!(got.select(&header), want, "{reader}: Delta table {table}");
+            checked += 1;
+        }
+        assert_eq!(checked, 8, "{reader}: every expected table was compared");
+        assert_lake_equals_working_database(&env, "case_study", lake);
     }
-    assert_eq!(checked, 8, "every expected table was compared");
-    assert_lake_equals_working_database(&env, "case_study", &lake);
+    // The two readers agree on every table's columns and rows, load
+    // times included.
+    assert_eq!(
+        by_polars.keys().collect::<Vec<_>>(),
+        lake.keys().collect::<Vec<_>>()
+    );
+    for (name, t) in &lake {
+        let names = |t: &Table| t.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        let cols = names(t);
+        assert_eq!(names(&by_polars[name]), cols, "{name}: columns");
+        assert_eq!(
+            by_polars[name].select(&cols),
+            t.select(&cols),
+            "{name}: rows"
+        );
+    }
     // Internal tables stay in the working database.
     assert!(lake.keys().all(|t| !t.starts_with("_ps_")));
 }
