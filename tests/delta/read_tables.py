@@ -1,12 +1,16 @@
 """Reads every Delta table of a space with Python's `deltalake` (delta-rs'
 Python binding and pyarrow, installed by scripts/setup): an independent
-reader of what profiles-sync's delta:// warehouse wrote.
+reader of what profiles-sync's delta:// and delta+s3:// warehouses wrote.
 
-Usage: read_tables.py DIR SPACE
+Usage: read_tables.py ROOT SPACE [ENDPOINT]
+ROOT is a directory, or s3://BUCKET/PREFIX with ENDPOINT the S3 server's
+URL (credentials and region from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+and AWS_REGION).
 Prints one JSON object: table name -> {"columns": [[name, arrow type]...],
 "rows": [[cell...]...], "version": N, "txn": the table's profiles-sync txn version,
-"files": the names of the data files the current version reads}. Timestamps
-are {"ts": microseconds since the epoch, UTC}; NULL is null.
+"files": the names of the data files the current version reads,
+"stored": the names of the data files the storage holds for the table}.
+Timestamps are {"ts": microseconds since the epoch, UTC}; NULL is null.
 """
 
 import json
@@ -15,6 +19,7 @@ import sys
 
 from deltalake import DeltaTable
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 
 def cells(column, typ):
@@ -25,27 +30,67 @@ def cells(column, typ):
     return column.to_pylist()
 
 
+def storage(root, endpoint):
+    """The file system holding ROOT, ROOT's path in it, how deltalake
+    names a table under it, and deltalake's storage options."""
+    if not root.startswith("s3://"):
+        return pafs.LocalFileSystem(), os.path.abspath(root), lambda p: p, None
+    if not endpoint:
+        raise SystemExit("an s3:// root needs the S3 server's URL as ENDPOINT")
+    key, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    scheme, host = endpoint.split("://", 1)
+    fs = pafs.S3FileSystem(
+        access_key=key,
+        secret_key=secret,
+        region=region,
+        endpoint_override=host.rstrip("/"),
+        scheme=scheme,
+    )
+    options = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ALLOW_HTTP": "true" if scheme == "http" else "false",
+        "AWS_ACCESS_KEY_ID": key,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_REGION": region,
+    }
+    return fs, root[len("s3://"):].rstrip("/"), lambda p: "s3://" + p, options
+
+
 def main():
     root, space = sys.argv[1], sys.argv[2]
+    endpoint = sys.argv[3] if len(sys.argv) > 3 else None
+    fs, base, table_uri, options = storage(root, endpoint)
     out = {}
-    base = os.path.join(root, space)
-    for name in sorted(os.listdir(base)):
-        path = os.path.join(base, name)
-        if not os.path.isdir(os.path.join(path, "_delta_log")):
+    space_dir = f"{base}/{space}"
+    listed = fs.get_file_info(pafs.FileSelector(space_dir))
+    for info in sorted(listed, key=lambda i: i.base_name):
+        name, path = info.base_name, info.path
+        if info.type != pafs.FileType.Directory:
             continue
-        dt = DeltaTable(path)
+        if fs.get_file_info(f"{path}/_delta_log").type != pafs.FileType.Directory:
+            continue
+        dt = DeltaTable(table_uri(path), storage_options=options)
         table = dt.to_pyarrow_table()
         columns = [[f.name, str(f.type)] for f in table.schema]
         data = [cells(table.column(i), f.type) for i, f in enumerate(table.schema)]
         rows = [list(r) for r in zip(*data)] if data else []
         txn = dt.transaction_version(f"profiles-sync/{space}/{name}")
         files = [os.path.basename(u) for u in dt.file_uris()]
+        stored = [
+            f.base_name
+            for f in fs.get_file_info(pafs.FileSelector(path, recursive=True))
+            if f.type == pafs.FileType.File
+            and f.base_name.endswith(".parquet")
+            and "/_delta_log/" not in f.path
+        ]
         out[name] = {
             "columns": columns,
             "rows": rows,
             "version": dt.version(),
             "txn": txn,
             "files": files,
+            "stored": stored,
         }
     json.dump(out, sys.stdout)
 
