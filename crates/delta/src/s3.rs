@@ -165,14 +165,20 @@ impl Bucket {
 }
 
 /// `message` with the values of the AWS credential variables replaced.
-pub(crate) fn scrub(mut message: String) -> String {
-    for var in SECRET_VARS {
-        if let Ok(secret) = std::env::var(var) {
-            // A value this short would match ordinary text; real keys
-            // are far longer.
-            if secret.len() >= 8 {
-                message = message.replace(&secret, "***");
-            }
+pub(crate) fn scrub(message: String) -> String {
+    let secrets: Vec<String> = SECRET_VARS
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .collect();
+    replace_secrets(message, &secrets)
+}
+
+fn replace_secrets(mut message: String, secrets: &[String]) -> String {
+    for secret in secrets {
+        // A value this short would match ordinary text; real keys are far
+        // longer.
+        if secret.len() >= 8 {
+            message = message.replace(secret.as_str(), "***");
         }
     }
     message
@@ -197,6 +203,17 @@ mod tests {
         assert_eq!(b.table_url("s", "t").as_str(), "s3://lake/s/t/");
         assert!(!b.options.contains_key("aws_allow_http"));
         assert!(Bucket::new("lake", None).unwrap().options.is_empty());
+    }
+
+    #[test]
+    fn errors_lose_the_credentials() {
+        let body = "<Error><Code>InvalidAccessKeyId</Code>\
+                    <AWSAccessKeyId>AKIAIOSFODNN7EXAMPLE</AWSAccessKeyId></Error>";
+        let secrets = ["AKIAIOSFODNN7EXAMPLE".to_owned(), "abc".to_owned()];
+        assert_eq!(
+            replace_secrets(body.to_owned(), &secrets),
+            "<Error><Code>InvalidAccessKeyId</Code><AWSAccessKeyId>***</AWSAccessKeyId></Error>"
+        );
     }
 
     #[test]
