@@ -2,7 +2,10 @@
 //!
 //! `delta://PATH` lands every Profiles Sync table as a Delta table under
 //! `PATH/<space>/<table>`, readable by Databricks, Spark, Snowflake and
-//! BigQuery external tables, DuckDB, Python `deltalake` and `polars`.
+//! BigQuery external tables, DuckDB, Python `deltalake` and `polars`;
+//! `delta+s3://BUCKET/PREFIX?work_dir=DIR` lands them under
+//! `s3://BUCKET/PREFIX/<space>/<table>` (module `s3`), the working database
+//! in the local `DIR`.
 //!
 //! The pipeline and `ps-materialize` speak SQL through the
 //! [`Warehouse`] trait, and a Delta table takes no SQL. So a [`Delta`]
@@ -44,6 +47,7 @@
 
 mod arrow;
 mod export;
+mod s3;
 mod stage;
 
 pub use export::{export_parquet, Exported};
@@ -55,7 +59,7 @@ use ps_warehouse::{
 };
 use stage::{Changes, Staged};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The URL prefix of this warehouse.
@@ -66,7 +70,8 @@ pub const SCHEME: &str = "delta://";
 /// so readers of recent table versions keep working.
 pub const DEFAULT_RETENTION_HOURS: u64 = 7 * 24;
 
-/// The working database's file name inside the destination directory.
+/// The working database's file name inside the destination directory
+/// (`delta://`) or the `work_dir` (`delta+s3://`).
 pub const WORK_FILE: &str = "_ps_work.duckdb";
 
 /// How often, at most, one table is vacuumed by a running process. Vacuum
@@ -86,16 +91,29 @@ pub const COMPACT_AT_FILES: usize = 64;
 /// large table is not rewritten every [`COMPACT_AT_FILES`] commits.
 const COMPACT_EVERY: Duration = Duration::from_secs(600);
 
-/// Makes `ps_warehouse::open` open `delta://` URLs.
+/// The URL prefix of the bucket form (`delta+s3://BUCKET/PREFIX?…`).
+pub const S3_SCHEME: &str = s3::SCHEME;
+
+/// Makes `ps_warehouse::open` open `delta://` and `delta+s3://` URLs.
 pub fn register() {
     ps_warehouse::register(SCHEME, |url| Ok(Box::new(Delta::open_url(url)?)));
+    ps_warehouse::register(S3_SCHEME, |url| Ok(Box::new(Delta::open_url(url)?)));
+}
+
+/// Where the Delta tables are.
+#[derive(Debug)]
+enum Lake {
+    /// `delta://DIR`: `DIR/<space>/<table>`, the working database beside them.
+    Dir(PathBuf),
+    /// `delta+s3://`: `s3://BUCKET/PREFIX/<space>/<table>`.
+    S3(s3::Bucket),
 }
 
 /// A Delta Lake destination: a DuckDB working database mirrored into Delta
 /// tables (see the crate docs).
 pub struct Delta {
     work: DuckDb,
-    root: PathBuf,
+    lake: Lake,
     rt: tokio::runtime::Runtime,
     /// What the open transaction changed, `None` outside one.
     tx: Option<Changes>,
@@ -107,11 +125,16 @@ pub struct Delta {
     compacted: HashMap<(String, String), (Instant, usize)>,
     /// The Delta tables as last loaded or committed, by `(schema, table)`.
     tables: HashMap<(String, String), deltalake::DeltaTable>,
+    /// The `txn` version each table's Delta log is known to hold (this
+    /// process committed or read it). The commit right after it needs no
+    /// look at the log: reading a txn version replays the log since its
+    /// last checkpoint, a request per commit file on object storage.
+    logged: HashMap<(String, String), i64>,
 }
 
 impl std::fmt::Debug for Delta {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delta").field("root", &self.root).finish()
+        f.debug_struct("Delta").field("lake", &self.lake).finish()
     }
 }
 
@@ -119,12 +142,83 @@ fn config(message: String) -> Error {
     Error::new(ErrorKind::Config, format!("warehouse.url: {message}"))
 }
 
+/// A `delta+s3://` URL's options, as the URL gave them.
+#[derive(Default)]
+struct Options {
+    retention_hours: Option<u64>,
+    endpoint: Option<String>,
+    work_dir: Option<String>,
+}
+
+impl Options {
+    /// Reads `query` (`key=value&…`), refusing an option `known` lacks by
+    /// its name (never its value, which might be a secret put in the
+    /// wrong place).
+    fn parse(query: &str, known: &[&str]) -> Result<Options> {
+        let mut o = Options::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if !known.contains(&key) {
+                let known: Vec<String> = known.iter().map(|k| format!("{k}=")).collect();
+                return Err(config(format!(
+                    "unknown Delta option {key:?} (known: {})",
+                    known.join(", ")
+                )));
+            }
+            match key {
+                "retention_hours" => {
+                    o.retention_hours = Some(value.parse().map_err(|_| {
+                        config(format!(
+                            "retention_hours={value:?} is not a whole number of hours"
+                        ))
+                    })?)
+                }
+                "endpoint" => o.endpoint = Some(value.to_owned()),
+                "work_dir" => o.work_dir = Some(value.to_owned()),
+                _ => unreachable!("every known option is read"),
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// `dir` made absolute and created (its parent must exist).
+fn local_dir(dir: &str, what: &str) -> Result<PathBuf> {
+    let path = std::path::absolute(dir).map_err(|e| config(format!("{what} {dir}: {e}")))?;
+    std::fs::create_dir_all(&path).map_err(|e| {
+        Error::new(
+            ErrorKind::Connect,
+            format!("cannot create the {what} {}: {e}", path.display()),
+        )
+    })?;
+    Ok(path)
+}
+
 impl Delta {
     /// Opens `delta://PATH[?retention_hours=N]`: the directory `PATH`
     /// (created if missing, its parent must exist) holds the working
-    /// database and one directory per space. Staged commits the Delta log
-    /// lacks are published before this returns.
+    /// database and one directory per space; or
+    /// `delta+s3://BUCKET[/PREFIX]?work_dir=DIR[&endpoint=URL][&retention_hours=N]`:
+    /// the tables are `s3://BUCKET/PREFIX/<space>/<table>` and the working
+    /// database is in the local directory `DIR` (credentials and region
+    /// from the standard AWS environment variables). Staged commits the
+    /// Delta log lacks are published before this returns.
     pub fn open_url(url: &str) -> Result<Delta> {
+        if let Some(rest) = url.strip_prefix(s3::SCHEME) {
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let o = Options::parse(query, &["work_dir", "endpoint", "retention_hours"])?;
+            let bucket = s3::Bucket::new(path, o.endpoint.as_deref()).map_err(config)?;
+            let Some(work_dir) = o.work_dir.filter(|d| !d.is_empty()) else {
+                return Err(config(
+                    "`delta+s3://` needs work_dir=DIR: a local directory for the working \
+                     database (engine state, watermark, staged commits), kept as long as the lake"
+                        .into(),
+                ));
+            };
+            let work_dir = local_dir(&work_dir, "work directory")?;
+            s3::register_scheme();
+            return Delta::open(Lake::S3(bucket), &work_dir, o.retention_hours);
+        }
         let rest = url
             .strip_prefix(SCHEME)
             .ok_or_else(|| config(format!("{url:?} is not a delta:// URL")))?;
@@ -134,39 +228,21 @@ impl Delta {
                 "`delta://` needs a directory, e.g. delta:///data/profiles".into(),
             ));
         }
-        let mut retention_hours = DEFAULT_RETENTION_HOURS;
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("retention_hours", n)) => {
-                    retention_hours = n.parse().map_err(|_| {
-                        config(format!(
-                            "retention_hours={n:?} is not a whole number of hours"
-                        ))
-                    })?
-                }
-                _ => {
-                    return Err(config(format!(
-                        "unknown Delta option {pair:?} (known: retention_hours=N)"
-                    )))
-                }
-            }
-        }
-        let root = std::path::absolute(path)
-            .map_err(|e| config(format!("delta directory {path}: {e}")))?;
-        std::fs::create_dir_all(&root).map_err(|e| {
-            Error::new(
-                ErrorKind::Connect,
-                format!("cannot create the delta directory {}: {e}", root.display()),
-            )
-        })?;
-        let work = DuckDb::open_url(&root.join(WORK_FILE).display().to_string())?;
+        let o = Options::parse(query, &["retention_hours"])?;
+        let root = local_dir(path, "delta directory")?;
+        Delta::open(Lake::Dir(root.clone()), &root, o.retention_hours)
+    }
+
+    fn open(lake: Lake, work_dir: &Path, retention_hours: Option<u64>) -> Result<Delta> {
+        let work = DuckDb::open_url(&work_dir.join(WORK_FILE).display().to_string())?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::new(ErrorKind::Connect, e))?;
+        let retention_hours = retention_hours.unwrap_or(DEFAULT_RETENTION_HOURS);
         let mut delta = Delta {
             work,
-            root,
+            lake,
             rt,
             tx: None,
             unpublished: Vec::new(),
@@ -174,15 +250,15 @@ impl Delta {
             vacuumed: HashMap::new(),
             compacted: HashMap::new(),
             tables: HashMap::new(),
+            logged: HashMap::new(),
         };
+        if let Lake::S3(bucket) = &delta.lake {
+            let root = bucket.root.to_string();
+            delta.bind_work_dir(&root)?;
+        }
         delta.unpublished = delta.staged()?;
         delta.publish()?;
         Ok(delta)
-    }
-
-    /// The directory of the Delta table `table` of `schema`.
-    pub fn table_dir(&self, schema: &str, table: &str) -> PathBuf {
-        self.root.join(schema).join(table)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Staging and publishing Delta commits (steps 1–4 of the crate docs).
 
 use crate::arrow::{arrow_schema, delta_schema, delta_struct, record_batch, widen};
-use crate::Delta;
+use crate::{s3, Delta, Lake};
 use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, MetadataExt as _, Transaction};
@@ -16,7 +16,7 @@ use ps_warehouse::{
     literal, parse_type, Cell, Column, Error, ErrorKind, Result, TableSchema, Warehouse,
 };
 use regex::Regex;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::LazyLock;
 use std::time::Instant;
 
@@ -27,6 +27,8 @@ pub(crate) type Key = (String, String);
 /// own, so no space's `describe` lists it.
 const STAGE_SCHEMA: &str = "_ps_delta";
 const STAGE_TABLE: &str = "staged";
+/// The lake a `delta+s3://` working database mirrors (one row).
+const LAKE_TABLE: &str = "lake";
 
 /// Rows per Arrow batch when a table is read back from the working
 /// database to be rewritten.
@@ -144,7 +146,7 @@ fn arrow_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
 }
 
 fn delta_error(what: &str, e: DeltaTableError) -> Error {
-    Error::new(ErrorKind::Query, format!("delta: {what}: {e}"))
+    Error::new(ErrorKind::Query, s3::scrub(format!("delta: {what}: {e}")))
 }
 
 fn corrupt(what: &str) -> Error {
@@ -164,8 +166,13 @@ impl Delta {
         self.work.dialect().table(STAGE_SCHEMA, STAGE_TABLE)
     }
 
-    fn table_url(&self, schema: &str, table: &str) -> Result<url::Url> {
-        let dir = self.table_dir(schema, table);
+    /// The location of the Delta table `table` of `schema` (for a
+    /// directory, created: deltalake's local store wants it to exist).
+    pub(crate) fn table_url(&self, schema: &str, table: &str) -> Result<url::Url> {
+        let dir = match &self.lake {
+            Lake::S3(bucket) => return Ok(bucket.table_url(schema, table)),
+            Lake::Dir(root) => root.join(schema).join(table),
+        };
         std::fs::create_dir_all(&dir).map_err(|e| {
             Error::new(
                 ErrorKind::Query,
@@ -180,9 +187,27 @@ impl Delta {
         })
     }
 
-    /// The Delta table of `schema.table`, `None` before its first commit.
-    async fn load(url: &url::Url) -> std::result::Result<Option<DeltaTable>, DeltaTableError> {
-        let mut table = DeltaTableBuilder::from_url(url.clone())?.build()?;
+    /// What every table location is opened with (`object_store` options;
+    /// credentials stay in the environment).
+    pub(crate) fn storage_options(&self) -> HashMap<String, String> {
+        match &self.lake {
+            Lake::Dir(_) => HashMap::new(),
+            Lake::S3(bucket) => bucket.options.clone(),
+        }
+    }
+
+    /// The Delta table at `url`, `None` before its first commit.
+    async fn load(
+        url: &url::Url,
+        options: HashMap<String, String>,
+    ) -> std::result::Result<Option<DeltaTable>, DeltaTableError> {
+        let builder = DeltaTableBuilder::from_url(url.clone())?.with_storage_options(options);
+        // Loading a location without a log makes the kernel log an error,
+        // so the log is looked for first.
+        if !builder.build_storage()?.is_delta_table_location().await? {
+            return Ok(None);
+        }
+        let mut table = builder.build()?;
         match table.load().await {
             Ok(()) => Ok(Some(table)),
             Err(DeltaTableError::NotATable(_)) => Ok(None),
@@ -197,13 +222,9 @@ impl Delta {
         if let Some(t) = self.tables.get(key) {
             return Ok(Some(t.clone()));
         }
-        // Probing a directory without a log makes the kernel log an error.
-        if !self.table_dir(&key.0, &key.1).join("_delta_log").is_dir() {
-            return Ok(None);
-        }
         let t = self
             .rt
-            .block_on(Self::load(url))
+            .block_on(Self::load(url, self.storage_options()))
             .map_err(|e| delta_error("loading a table", e))?;
         if let Some(t) = &t {
             self.tables.insert(key.clone(), t.clone());
@@ -381,8 +402,12 @@ impl Delta {
         }
         self.rt
             .block_on(async {
-                let mut writer =
-                    RecordBatchWriter::try_new(url.as_str(), arrow_schema(table), None, None)?;
+                let mut writer = RecordBatchWriter::try_new(
+                    url.as_str(),
+                    arrow_schema(table),
+                    None,
+                    Some(self.storage_options()),
+                )?;
                 for b in batches {
                     writer.write(b).await?;
                 }
@@ -439,6 +464,34 @@ impl Delta {
             d.schema(STAGE_SCHEMA),
             self.stage_table()
         ))
+    }
+
+    /// Ties a `delta+s3://` working database to its lake: the first open
+    /// records `root`, a later one with another lake is refused. The
+    /// staged commits and mirror versions it holds are that lake's, and
+    /// its dedupe keys and watermark say what that lake holds.
+    pub(crate) fn bind_work_dir(&mut self, root: &str) -> Result<()> {
+        let d = self.work.dialect().clone();
+        let t = d.table(STAGE_SCHEMA, LAKE_TABLE);
+        self.work.execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {t} (root VARCHAR)",
+            d.schema(STAGE_SCHEMA)
+        ))?;
+        let rows = self.work.query(&format!("SELECT root FROM {t}"))?;
+        match rows.first().and_then(|r| r.first()) {
+            None => self
+                .work
+                .execute(&format!("INSERT INTO {t} VALUES ({})", literal(root))),
+            Some(Value::Str(bound)) if bound == root => Ok(()),
+            Some(Value::Str(bound)) => Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "warehouse.url: work_dir holds the working database of the lake {bound}, \
+                     not {root}: give each lake a work_dir of its own"
+                ),
+            )),
+            Some(_) => Err(corrupt("lake row")),
+        }
     }
 
     /// Each table's last staged mirror version.
@@ -510,18 +563,24 @@ impl Delta {
                     .get(&key)
                     .is_none_or(|t| t.elapsed() >= crate::VACUUM_EVERY);
             let existing = self.cached(&key, &url)?;
-            match self
-                .rt
-                .block_on(publish_one(existing, &url, &s, retention, due))
-            {
+            let options = self.storage_options();
+            let known = self.logged.get(&key).copied();
+            match self.rt.block_on(publish_one(
+                existing, &url, options, &s, known, retention, due,
+            )) {
                 Ok((table, vacuumed)) => {
                     self.tables.insert(key.clone(), table);
+                    self.logged
+                        .insert(key.clone(), known.map_or(s.version, |v| v.max(s.version)));
                     if vacuumed {
                         self.vacuumed.insert(key, Instant::now());
                     }
                 }
                 Err(e) => {
+                    // Whether the commit landed is unknown: the next
+                    // attempt loads the table and asks its log.
                     self.tables.remove(&key);
+                    self.logged.remove(&key);
                     return Err(delta_error("committing", e));
                 }
             }
@@ -546,13 +605,16 @@ fn same_columns(t: &DeltaTable, table: &TableSchema) -> Result<bool> {
 }
 
 /// Commits `s` to the table `existing` (`None`: creates it at `url`)
-/// unless its log holds the version already, vacuuming it after a commit
-/// if `vacuum` says so; returns the table as it then stands and whether it
-/// was vacuumed.
+/// unless its log holds the version already (`known`: the txn version the
+/// log is known to hold; the log is read only when that does not settle
+/// it), vacuuming it after a commit if `vacuum` says so; returns the table
+/// as it then stands and whether it was vacuumed.
 async fn publish_one(
     existing: Option<DeltaTable>,
     url: &url::Url,
+    options: HashMap<String, String>,
     s: &Staged,
+    known: Option<i64>,
     retention: std::time::Duration,
     vacuum: bool,
 ) -> std::result::Result<(DeltaTable, bool), DeltaTableError> {
@@ -564,6 +626,7 @@ async fn publish_one(
     let Some(mut table) = existing else {
         return CreateBuilder::new()
             .with_location(url.as_str())
+            .with_storage_options(options)
             .with_table_name(&s.table)
             .with_columns(delta_schema(&s.columns))
             .with_actions(adds)
@@ -572,9 +635,16 @@ async fn publish_one(
             .map(|t| (t, false));
     };
     let snapshot = table.snapshot()?;
-    let logged = snapshot
-        .transaction_version(table.log_store().as_ref(), &app)
-        .await?;
+    // This process is the table's only writer, so a log known to hold
+    // the previous version holds nothing newer.
+    let logged = match known {
+        Some(v) if v + 1 >= s.version => Some(v),
+        _ => {
+            snapshot
+                .transaction_version(table.log_store().as_ref(), &app)
+                .await?
+        }
+    };
     if logged.is_some_and(|v| v >= s.version) {
         return Ok((table, false));
     }

@@ -20,6 +20,7 @@ mod pg_fault;
 mod privacy;
 mod profile_api;
 mod read_only;
+mod s3;
 mod schema;
 mod serve;
 mod soak;

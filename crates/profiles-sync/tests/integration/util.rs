@@ -61,6 +61,8 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     url: String,
+    /// Environment variables the binary runs with (an S3 lake's credentials).
+    envs: Vec<(String, String)>,
 }
 
 impl Env {
@@ -78,7 +80,12 @@ impl Env {
         let text = replace_url(base, &url);
         let config = dir.path().join("profiles-sync.toml");
         std::fs::write(&config, text).unwrap();
-        Env { dir, config, url }
+        Env {
+            dir,
+            config,
+            url,
+            envs: Vec::new(),
+        }
     }
 
     /// `base` with its warehouse url replaced by `url` (a warehouse the
@@ -91,6 +98,7 @@ impl Env {
             dir,
             config,
             url: url.to_owned(),
+            envs: Vec::new(),
         }
     }
 
@@ -101,7 +109,34 @@ impl Env {
         let url = format!("delta://{}", dir.path().join("lake").display());
         let config = dir.path().join("profiles-sync.toml");
         std::fs::write(&config, replace_url(base, &url)).unwrap();
-        Env { dir, config, url }
+        Env {
+            dir,
+            config,
+            url,
+            envs: Vec::new(),
+        }
+    }
+
+    /// `base` with a `delta+s3://` warehouse: the lake at `bucket/lake` on
+    /// the S3 server at `endpoint`, the working database in this test's
+    /// directory, `envs` (credentials, region) given to every run.
+    pub fn delta_s3(base: &str, endpoint: &str, bucket: &str, envs: &[(&str, &str)]) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "delta+s3://{bucket}/lake?endpoint={endpoint}&work_dir={}",
+            dir.path().join("work").display()
+        );
+        let config = dir.path().join("profiles-sync.toml");
+        std::fs::write(&config, replace_url(base, &url)).unwrap();
+        Env {
+            dir,
+            config,
+            url,
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
     }
 
     pub fn golden() -> Env {
@@ -127,13 +162,16 @@ impl Env {
         p
     }
 
+    /// The binary with this environment's config and variables.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_profiles-sync"));
+        c.arg("--config").arg(&self.config);
+        c.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .unwrap()
+        self.command().args(args).output().unwrap()
     }
 
     /// Runs and asserts success, returning stdout.
