@@ -91,41 +91,40 @@ impl Env {
     /// `base` with its warehouse url replaced by `url` (a warehouse the
     /// test manages itself, such as a private PostgreSQL cluster).
     pub fn with_url(base: &str, url: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("profiles-sync.toml");
-        std::fs::write(&config, replace_url(base, url)).unwrap();
-        Env {
-            dir,
-            config,
-            url: url.to_owned(),
-            envs: Vec::new(),
-        }
+        Env::in_temp_dir(base, |_| url.to_owned(), &[])
     }
 
     /// Uses `base` with its warehouse url replaced by a Delta Lake
     /// directory (`delta://`) inside the temp dir.
     pub fn delta(base: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("delta://{}", dir.path().join("lake").display());
-        let config = dir.path().join("profiles-sync.toml");
-        std::fs::write(&config, replace_url(base, &url)).unwrap();
-        Env {
-            dir,
-            config,
-            url,
-            envs: Vec::new(),
-        }
+        Env::in_temp_dir(
+            base,
+            |dir| format!("delta://{}", dir.join("lake").display()),
+            &[],
+        )
     }
 
     /// `base` with a `delta+s3://` warehouse: the lake at `bucket/lake` on
     /// the S3 server at `endpoint`, the working database in this test's
     /// directory, `envs` (credentials, region) given to every run.
     pub fn delta_s3(base: &str, endpoint: &str, bucket: &str, envs: &[(&str, &str)]) -> Env {
+        Env::in_temp_dir(
+            base,
+            |dir| {
+                format!(
+                    "delta+s3://{bucket}/lake?endpoint={endpoint}&work_dir={}",
+                    dir.join("work").display()
+                )
+            },
+            envs,
+        )
+    }
+
+    /// `base` in a fresh temp dir with its warehouse url replaced by
+    /// `url(temp dir)`, and `envs` given to every run.
+    fn in_temp_dir(base: &str, url: impl FnOnce(&Path) -> String, envs: &[(&str, &str)]) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "delta+s3://{bucket}/lake?endpoint={endpoint}&work_dir={}",
-            dir.path().join("work").display()
-        );
+        let url = url(dir.path());
         let config = dir.path().join("profiles-sync.toml");
         std::fs::write(&config, replace_url(base, &url)).unwrap();
         Env {
