@@ -58,37 +58,30 @@ impl Interner {
 
     /// The values of an event (on the tape) at the definitions' paths.
     pub(crate) fn values_on_tape(&self, root: JsonRef<'_>) -> Values {
-        self.keys
-            .iter()
-            .filter_map(|k| {
-                let v = k.iter().try_fold(root, |v, s| v.get(s))?.to_json();
-                (!v.is_null()).then(|| (k.clone(), v))
-            })
-            .collect()
+        self.values_by(|k| Some(k.iter().try_fold(root, |v, s| v.get(s))?.to_json()))
     }
 
     /// The values of an event (a JSON object) at the definitions' paths.
     pub(crate) fn values_of(&self, event: &Json) -> Values {
-        self.keys
-            .iter()
-            .filter_map(|k| {
-                let v = k.iter().try_fold(event, |v, s| v.get(s))?;
-                (!v.is_null()).then(|| (k.clone(), v.clone()))
-            })
-            .collect()
+        self.values_by(|k| k.iter().try_fold(event, |v, s| v.get(s)).cloned())
     }
 
     /// `f` holding only the values at the definitions' paths.
     pub(crate) fn narrow(&mut self, f: &Fact) -> Fact {
-        let values = self
-            .keys
+        let values = self.values_by(|k| f.get(k).cloned());
+        self.fact(&f.name, f.timestamp, &f.message_id, values)
+    }
+
+    /// The value `read` gives at each of the definitions' paths, missing
+    /// and `null` ones left out.
+    fn values_by(&self, read: impl Fn(&[String]) -> Option<Json>) -> Values {
+        self.keys
             .iter()
             .filter_map(|k| {
-                let v = f.get(k)?;
-                (!v.is_null()).then(|| (k.clone(), v.clone()))
+                let v = read(k)?;
+                (!v.is_null()).then(|| (k.clone(), v))
             })
-            .collect();
-        self.fact(&f.name, f.timestamp, &f.message_id, values)
+            .collect()
     }
 }
 
