@@ -30,12 +30,12 @@ use std::sync::Arc;
 
 /// The name definitions match an event by: a track's `event`, `Page
 /// Viewed` for pages, `Screen Viewed` for screens, the call type otherwise.
-pub fn fact_name(event_type: &str, track_event: Option<&str>) -> String {
+pub fn fact_name<'a>(event_type: &'a str, track_event: Option<&'a str>) -> &'a str {
     match event_type {
-        "track" => track_event.unwrap_or_default().to_owned(),
-        "page" => "Page Viewed".to_owned(),
-        "screen" => "Screen Viewed".to_owned(),
-        other => other.to_owned(),
+        "track" => track_event.unwrap_or_default(),
+        "page" => "Page Viewed",
+        "screen" => "Screen Viewed",
+        other => other,
     }
 }
 

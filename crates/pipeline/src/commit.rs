@@ -40,7 +40,11 @@ impl Space {
     /// transaction ([`Pending`]): it carries rows only. The engine and
     /// compute state of the profiles it changed stay marked and are written
     /// by the transaction's last batch, from the state they have then, so
-    /// a transaction writes each changed profile's state once.
+    /// a transaction writes each changed profile's state once. Computed
+    /// values are evaluated there too, once per transaction: a value
+    /// between two batches of one transaction is never committed, so
+    /// evaluating it would only land snapshot rows no reader could have
+    /// seen as current.
     pub fn prepare_part(&mut self, d: &ps_warehouse::Dialect, batch: Batch) -> Prepared {
         self.prepare_batch(d, batch, false)
     }
@@ -52,20 +56,13 @@ impl Space {
         last_of_transaction: bool,
     ) -> Prepared {
         let schema = self.cfg.space.clone();
-        self.compute_rows(&mut batch);
-        let state = Layout::of(c::STATE_COMPUTE);
-        let (mut compute_keys, mut compute_state) = (Vec::new(), Vec::new());
-        if let Some(cs) = self.compute.as_mut().filter(|_| last_of_transaction) {
-            for p in std::mem::take(&mut cs.dirty) {
-                compute_keys.push(p.to_string());
-                if let Some(st) = cs.profiles.get(&p) {
-                    let mut row = state.row();
-                    row.set(Col::K, Value::Str(p.to_string()))
-                        .set(Col::State, Value::Str(crate::compute_state::encode(st)));
-                    compute_state.push((p.to_string(), row.into_cells()));
-                }
-            }
+        if last_of_transaction {
+            self.compute_rows(&mut batch);
         }
+        let (compute_state, compute_whole) = match self.compute.as_mut() {
+            Some(cs) if last_of_transaction => crate::compute_state::layers(cs),
+            _ => (Vec::new(), false),
+        };
         let dirty = if last_of_transaction {
             self.engine.take_dirty()
         } else {
@@ -180,8 +177,8 @@ impl Space {
             profiles_table: table(c::STATE_PROFILES),
             keys_table: table(c::STATE_KEYS),
             compute_table: table(c::STATE_COMPUTE),
-            compute_keys,
             compute_state,
+            compute_whole,
             meta: meta.clone(),
             touched: batch
                 .touched
@@ -258,11 +255,11 @@ pub struct Prepared {
     dirty_profiles: usize,
     profiles_table: ps_warehouse::TableSchema,
     keys_table: ps_warehouse::TableSchema,
-    /// `_ps_compute`, and the profiles whose rows there are replaced by
-    /// `compute_state`.
+    /// `_ps_compute`, the rows to append to it, and whether they replace
+    /// every row (`compute_state::layers`).
     compute_table: ps_warehouse::TableSchema,
-    compute_keys: Vec<String>,
-    compute_state: Vec<(String, Vec<Value>)>,
+    compute_state: Vec<Vec<Value>>,
+    compute_whole: bool,
     /// `_ps_meta`, replaced whole: sequence, engine counters, checkpoints.
     meta: BTreeMap<String, String>,
     touched: Vec<String>,
@@ -326,9 +323,10 @@ pub struct Pending {
     state: Vec<Vec<Value>>,
     clear_state: bool,
     dirty_profiles: usize,
-    /// The newest compute state of each changed profile (`None`: it has
-    /// none any more).
-    compute: BTreeMap<String, Option<Vec<Value>>>,
+    /// Compute-state log rows to append, and whether they replace the
+    /// whole log.
+    compute: Vec<Vec<Value>>,
+    clear_compute: bool,
     meta: BTreeMap<String, String>,
     touched: BTreeSet<String>,
     /// From the newest batch.
@@ -399,12 +397,11 @@ impl Pending {
         self.state.extend(p.state_rows);
         self.clear_state |= p.clear_state;
         self.dirty_profiles += p.dirty_profiles;
-        for k in p.compute_keys {
-            self.compute.insert(k, None);
+        if p.compute_whole {
+            self.compute.clear();
+            self.clear_compute = true;
         }
-        for (k, row) in p.compute_state {
-            self.compute.insert(k, Some(row));
-        }
+        self.compute.extend(p.compute_state);
         self.meta = p.meta;
         self.touched.extend(p.touched);
         self.last = Some(Tail {
@@ -479,20 +476,13 @@ impl Pending {
             wh.append(schema, &tail.profiles_table, &rows)?;
         }
         tracing::debug!(profiles = self.dirty_profiles, elapsed = ?ts.elapsed(), "engine state written");
+        // The compute state is a log too (`compute_state`).
+        if self.clear_compute {
+            wh.execute(&sql::delete_all(d, schema, c::STATE_COMPUTE))?;
+        }
         if !self.compute.is_empty() {
-            // The compute state of changed profiles, replaced whole.
-            let compute = std::mem::take(&mut self.compute);
-            wh.execute(&clear_keys)?;
-            let keys: Vec<Vec<Value>> = compute
-                .keys()
-                .map(|k| key_row(&keys_layout, k.clone()))
-                .collect();
-            wh.append(schema, &tail.keys_table, &keys)?;
-            wh.execute(&sql::delete_listed_compute_state(d, schema))?;
-            let rows: Vec<Vec<Value>> = compute.into_values().flatten().collect();
-            if !rows.is_empty() {
-                wh.append(schema, &tail.compute_table, &rows)?;
-            }
+            let rows = std::mem::take(&mut self.compute);
+            wh.append(schema, &tail.compute_table, &rows)?;
         }
         write_meta(wh, schema, &self.meta)?;
         let mut t_mat = std::time::Duration::ZERO;

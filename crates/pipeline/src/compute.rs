@@ -1,9 +1,10 @@
 //! Computed traits and audiences in the flow (issue 19): after the identity
 //! engine has placed an event on its canonical profile, the facts the
-//! space's definitions need are kept per canonical profile; when a batch is
-//! prepared, every profile the batch touched (by an event or a merge) is
-//! re-evaluated with `ps_compute`'s reference evaluator at the batch's
-//! `as_of`, and each change lands as rows (`Space::compute_rows`).
+//! space's definitions need are kept per canonical profile; when the last
+//! batch of a transaction is prepared, every profile the transaction
+//! touched (by an event or a merge) is re-evaluated with `ps_compute`'s
+//! reference evaluator at that batch's `as_of`, and each change lands as
+//! rows (`Space::compute_rows`).
 //!
 //! **State.** Per canonical profile: the *facts* (each matching event's
 //! name, timestamp, message id and only the values the definitions read),
@@ -79,6 +80,12 @@ pub(crate) struct ProfileState {
     pub(crate) changes: u64,
     /// Values SQL traits' queries gave, by column.
     pub(crate) sql: BTreeMap<String, Json>,
+    /// Every fact it holds but `fresh` is in `_ps_compute` rows that load
+    /// back into it, so its next row needs only `fresh`
+    /// (`compute_state::layers`).
+    pub(crate) logged: bool,
+    /// Facts it gained since its last row, while `logged`.
+    pub(crate) fresh: Vec<Fact>,
 }
 
 impl ProfileState {
@@ -151,6 +158,11 @@ pub(crate) struct Compute {
     pub(crate) source: Arc<Source>,
     /// When each profile's values can next change with time alone.
     pub(crate) clock: Clock,
+    /// Rows in `_ps_compute`, the newest row's layer number, and whether
+    /// the next commit rewrites the table whole (`compute_state::layers`).
+    pub(crate) log_rows: u64,
+    pub(crate) layer: u64,
+    pub(crate) compact: bool,
 }
 
 /// The expiry index: profiles by the earliest instant their values can
@@ -286,6 +298,9 @@ impl Compute {
                 expiry: Expiry::new(&defs_expiry),
                 ..Clock::default()
             },
+            log_rows: 0,
+            layer: 0,
+            compact: false,
         }
     }
 
@@ -304,12 +319,14 @@ impl Compute {
         let p = engine.canonical(p);
         self.touch(p, Cause::Event);
         let name = fact_name(ev.kind.as_str(), ev.event.as_deref());
-        if self.names.matches(&name) {
+        if self.names.matches(name) {
             let values = self.shared.values_on_tape(ev.root_ref());
-            let fact = self
-                .shared
-                .fact(&name, ev.timestamp, &ev.message_id, values);
-            self.profiles.entry(p).or_default().insert(fact);
+            let fact = self.shared.fact(name, ev.timestamp, &ev.message_id, values);
+            let st = self.profiles.entry(p).or_default();
+            if st.logged {
+                st.fresh.push(fact.clone());
+            }
+            st.insert(fact);
             self.dirty.insert(p);
         }
     }
@@ -328,6 +345,16 @@ impl Compute {
         }
         if let Some(gone) = self.profiles.remove(&seg) {
             let survivor = self.profiles.entry(c).or_default();
+            // The merged-away profile's rows load into the survivor (by
+            // canonical profile); what they lack is new to the survivor.
+            if survivor.logged {
+                let new = if gone.logged {
+                    gone.fresh
+                } else {
+                    gone.facts.clone()
+                };
+                survivor.fresh.extend(new);
+            }
             survivor.absorb(gone.facts);
             // SQL values of the merged-away profile hold until the next run
             // of their query, where the survivor has none of its own.
@@ -342,8 +369,10 @@ impl Compute {
         self.touch(c, Cause::Merge);
     }
 
-    /// Forgets the state of deleted profiles (privacy `delete`).
+    /// Forgets the state of deleted profiles (privacy `delete`); the next
+    /// commit rewrites `_ps_compute` without them.
     pub(crate) fn forget(&mut self, segments: &[ProfileIdx]) {
+        self.compact = true;
         for s in segments {
             if self.profiles.remove(s).is_some() {
                 self.dirty.insert(*s);

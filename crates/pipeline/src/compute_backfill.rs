@@ -180,6 +180,8 @@ impl Compute {
         self.restore_clock(engine, old.span);
         let profiles = self.touch_live(engine, Cause::DefinitionChanged);
         self.dirty.extend(self.profiles.keys().copied());
+        // The facts were narrowed or read again: rewrite the state whole.
+        self.compact = true;
         tracing::info!(
             space = %schema,
             new,
@@ -613,6 +615,7 @@ impl crate::space::Space {
             );
         }
         c.dirty.extend(c.profiles.keys().copied());
+        c.compact = true;
         Ok(Some(c.touch_live(&self.engine, Cause::Recompute)))
     }
 }

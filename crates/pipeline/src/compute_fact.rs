@@ -26,9 +26,12 @@ pub(crate) struct Interner {
 impl Interner {
     /// An interner for the definitions' `paths`.
     pub(crate) fn new(paths: &[Vec<String>]) -> Interner {
+        let mut keys: Vec<Arc<[String]>> = paths.iter().map(|p| Arc::from(p.as_slice())).collect();
+        keys.sort();
+        keys.dedup();
         Interner {
             names: HashSet::new(),
-            keys: paths.iter().map(|p| Arc::from(p.as_slice())).collect(),
+            keys,
         }
     }
 
@@ -57,8 +60,35 @@ impl Interner {
     }
 
     /// The values of an event (on the tape) at the definitions' paths.
+    /// This runs for every event a definition looks at, so the paths
+    /// (sorted) that start with the same key find that key once: each
+    /// lookup on the tape scans an object's members.
     pub(crate) fn values_on_tape(&self, root: JsonRef<'_>) -> Values {
-        self.values_by(|k| Some(k.iter().try_fold(root, |v, s| v.get(s))?.to_json()))
+        let mut out = Vec::new();
+        let mut rest = &self.keys[..];
+        while let Some(k) = rest.first() {
+            let Some(first) = k.first() else {
+                // The empty path: the whole event.
+                out.push((k.clone(), root.to_json()));
+                rest = &rest[1..];
+                continue;
+            };
+            let n = rest.iter().take_while(|p| p.first() == Some(first)).count();
+            let (group, tail) = rest.split_at(n);
+            rest = tail;
+            let Some(head) = root.get(first) else {
+                continue;
+            };
+            for k in group {
+                if let Some(v) = k[1..].iter().try_fold(head, |v, s| v.get(s)) {
+                    let v = v.to_json();
+                    if !v.is_null() {
+                        out.push((k.clone(), v));
+                    }
+                }
+            }
+        }
+        out.into()
     }
 
     /// The values of an event (a JSON object) at the definitions' paths.
@@ -108,5 +138,26 @@ mod tests {
         let whole = Fact::new("Order Completed", 1, "m1", ev);
         assert_eq!(whole.get(&path("properties.other")), Some(&json!(1)));
         assert_eq!(i.narrow(&whole), a);
+    }
+
+    #[test]
+    fn values_on_the_tape_are_the_values_of_the_json() {
+        let i = Interner::new(&[
+            path("properties.total"),
+            path("context.locale"),
+            path("properties.product.category"),
+            path("properties.missing"),
+            path("context.app.name"),
+            path("event"),
+        ]);
+        let ev = json!({
+            "event": "Order Completed",
+            "properties": {"total": 5.5, "product": {"category": "shoes"}, "other": [1]},
+            "context": {"locale": "en-GB", "app": null},
+        });
+        let doc = ps_spec::tape::Doc::parse(ev.to_string()).unwrap();
+        let on_tape = i.values_on_tape(doc.root());
+        assert_eq!(on_tape, i.values_of(&ev));
+        assert_eq!(on_tape.len(), 4);
     }
 }

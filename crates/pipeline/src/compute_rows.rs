@@ -1,5 +1,6 @@
-//! Computed values to rows: when a batch is prepared, the profiles it
-//! touched are re-evaluated (`crate::compute`) and each change lands as
+//! Computed values to rows: when a transaction's last batch is prepared,
+//! the profiles the transaction touched are re-evaluated
+//! (`crate::compute`) and each change lands as
 //!
 //! - a `profile_traits_updates` snapshot row (the custom traits and every
 //!   computed value, typed per kind), so `profile_traits` shows them;
@@ -107,8 +108,8 @@ impl Space {
         self.compute.is_some()
     }
 
-    /// Re-evaluates the profiles the batch touched and adds the rows of
-    /// every change.
+    /// Re-evaluates the profiles the transaction touched (this batch is its
+    /// last) and adds the rows of every change to it.
     pub(crate) fn compute_rows(&mut self, batch: &mut Batch) {
         let Some(mut c) = self.compute.take() else {
             return;

@@ -337,27 +337,7 @@ impl Space {
         let cfg_compute = cfg.compute.clone();
         let mut compute = cfg_compute.clone().map(crate::compute::Compute::new);
         if let Some(c) = &mut compute {
-            let mut bad = None;
-            wh.for_each_row(
-                &sql::select(&d, &schema, c::STATE_COMPUTE, &[Col::K, Col::State]),
-                &mut |r| match (r.first(), r.get(1)) {
-                    (Some(Value::Str(k)), Some(Value::Str(s))) => {
-                        match (k.parse(), crate::compute_state::decode(s, &mut c.shared)) {
-                            (Ok(p), Some(st)) => {
-                                c.profiles.insert(p, st);
-                            }
-                            _ => bad = Some(k.clone()),
-                        }
-                    }
-                    _ => bad = Some(String::new()),
-                },
-            )?;
-            if let Some(k) = bad {
-                return Err(Error::state(
-                    &schema,
-                    format!("{} holds a bad row {k:?}", c::STATE_COMPUTE),
-                ));
-            }
+            crate::compute_state::load(wh, &schema, &engine, c)?;
             c.reconcile(
                 wh,
                 &schema,

@@ -9,7 +9,7 @@
 
 use proptest::prelude::*;
 use ps_compute::{audience_members, computed_value, fact_name, Definitions, Fact, Profile};
-use ps_pipeline::{Origin, Source, Space, SpaceConfig};
+use ps_pipeline::{Origin, Pending, Source, Space, SpaceConfig};
 use ps_spec::Arrival;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -188,7 +188,7 @@ fn check_at(space: &Space, defs: &Definitions, landed: &[Json], as_of: i64) {
         let name = fact_name(kind, p.get("event").and_then(Json::as_str));
         let ts = ps_spec::time::parse_timestamp(p["timestamp"].as_str().unwrap()).unwrap();
         facts.entry(prof).or_default().push(Fact::new(
-            &name,
+            name,
             ts,
             p["messageId"].as_str().unwrap(),
             p.clone(),
@@ -250,14 +250,18 @@ fn config(text: &str) -> (Definitions, SpaceConfig) {
 /// `switch`: some restarts come back with the other definitions (added,
 /// changed and removed ones), which are backfilled from the landed events;
 /// after the next commit every value equals a full recompute with the
-/// definitions of the moment.
-fn run(events: &[Ev], cuts: &[usize], switch: bool) {
+/// definitions of the moment. A cut in `parts` ends a batch but not its
+/// transaction (`Space::prepare_part`, as a file replay lands many batches
+/// in one transaction): values are evaluated at the transaction's end.
+fn run(events: &[Ev], cuts: &[usize], parts: &[usize], switch: bool) {
     let configs = [config(DEFS), config(DEFS_OTHER)];
     let mut current = 0;
     let (mut defs, mut cfg) = configs[current].clone();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("duckdb://{}", dir.path().join("wh.duckdb").display());
     let mut wh = ps_warehouse::open(&url).unwrap();
+    let d = wh.dialect().clone();
+    let mut pending = Pending::default();
     let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
     space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
     let origin = Origin {
@@ -276,8 +280,14 @@ fn run(events: &[Ev], cuts: &[usize], switch: bool) {
         if seen.insert(p["messageId"].as_str().unwrap().to_owned()) {
             landed.push(p);
         }
-        if cuts.contains(&i) {
-            space.commit(wh.as_mut(), batch).unwrap();
+        if cuts.contains(&i) && parts.contains(&i) {
+            let part = space.prepare_part(&d, batch);
+            pending.add(wh.as_mut(), part).unwrap();
+            batch = space.begin_batch(BASE);
+        } else if cuts.contains(&i) {
+            let last = space.prepare(&d, batch);
+            pending.add(wh.as_mut(), last).unwrap();
+            pending.commit(wh.as_mut()).unwrap();
             check(&space, &defs, &landed);
             if i % 2 == 0 {
                 // A restart: the state comes back from the warehouse.
@@ -298,7 +308,9 @@ fn run(events: &[Ev], cuts: &[usize], switch: bool) {
             batch = space.begin_batch(BASE);
         }
     }
-    space.commit(wh.as_mut(), batch).unwrap();
+    let last = space.prepare(&d, batch);
+    pending.add(wh.as_mut(), last).unwrap();
+    pending.commit(wh.as_mut()).unwrap();
     check(&space, &defs, &landed);
     // Ticks: later (windows age), once back in time, and across a restart;
     // after each, every value equals a full recompute at the tick's time.
@@ -324,10 +336,11 @@ proptest! {
              prop::option::of(0u8..3), 0u8..40),
             1..40,
         ),
-        cuts in prop::collection::vec(0usize..40, 0..5),
+        cuts in prop::collection::vec(0usize..40, 0..8),
+        parts in prop::collection::vec(0usize..40, 0..4),
         switch in any::<bool>(),
     ) {
-        run(&events, &cuts, switch);
+        run(&events, &cuts, &parts, switch);
     }
 }
 
@@ -350,7 +363,7 @@ fn definitions_swapped_after_events_landed_equal_a_full_recompute() {
             i,
         ));
     }
-    run(&events, &[3, 4, 8, 12, 16, 23], true);
+    run(&events, &[3, 4, 8, 12, 16, 23], &[], true);
 }
 
 /// A tick re-evaluates only the profiles with something that ages out by

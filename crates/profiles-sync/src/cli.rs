@@ -65,15 +65,16 @@ pub(crate) enum Command {
         /// `sync.batch_events`).
         #[arg(long)]
         batch_events: Option<usize>,
-        /// Events per warehouse transaction (overrides `sync.commit_events`).
+        /// Events per warehouse transaction (overrides `sync.commit_events`);
+        /// computed traits and audiences are evaluated once per transaction.
         #[arg(long)]
         commit_events: Option<usize>,
         /// Print the summary as JSON instead of text.
         #[arg(long)]
         json: bool,
         /// Evaluate computed traits and audiences at this time (ISO-8601,
-        /// e.g. 2024-03-01T00:00:00Z) instead of each batch's start (the
-        /// wall clock): replays and tests then give the same values. Profiles
+        /// e.g. 2024-03-01T00:00:00Z) instead of the start of each
+        /// transaction's last batch (the wall clock): replays and tests then give the same values. Profiles
         /// whose windows or relative dates changed by then are re-evaluated
         /// too (a tick), so every value holds at this time.
         #[arg(long, value_parser = parse_as_of)]

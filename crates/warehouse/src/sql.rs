@@ -110,16 +110,6 @@ pub fn state_rows_to_layer_zero(d: &Dialect, schema: &str) -> String {
     )
 }
 
-/// Deletes the computed-trait state rows (`_ps_compute`) of the profiles
-/// listed in `_ps_keys`.
-pub fn delete_listed_compute_state(d: &Dialect, schema: &str) -> String {
-    format!(
-        "DELETE FROM {} WHERE k IN (SELECT k FROM {})",
-        d.table(schema, c::STATE_COMPUTE),
-        d.table(schema, c::STATE_KEYS)
-    )
-}
-
 /// Where a profile's data is (SPEC §8, delete): `(table, filter)` for
 /// every table holding rows of `segments` (the profile and the segments
 /// merged into it) or naming one of its `identifiers` (`(type, value)`):

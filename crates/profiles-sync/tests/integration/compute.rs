@@ -92,7 +92,7 @@ fn rows(env: &Env, sql: &str) -> Vec<String> {
     env.query(sql).into_iter().map(|r| r.join("|")).collect()
 }
 
-/// Event by event (batches of one), then in two runs: the values are
+/// Event by event (a commit each), then in two runs: the values are
 /// exact after the merge (1 + 1 = 2 orders), and the transitions are one
 /// row each, on every warehouse.
 #[test]
@@ -107,6 +107,8 @@ fn compute_case_study_values_and_transitions_are_exact() {
                 "sync",
                 f.to_str().unwrap(),
                 "--batch-events",
+                "1",
+                "--commit-events",
                 "1",
                 "--as-of",
                 "2022-07-01T00:00:00Z",
@@ -430,6 +432,8 @@ fn compute_definitions_changed_after_events_landed_equal_a_fresh_sync() {
                 f.to_str().unwrap(),
                 "--batch-events",
                 "1",
+                "--commit-events",
+                "1",
                 "--as-of",
                 AS_OF,
             ]);
@@ -567,6 +571,8 @@ fn compute_golden_scenario_is_exact() {
             "sync",
             events.to_str().unwrap(),
             "--batch-events",
+            "1",
+            "--commit-events",
             "1",
             "--as-of",
             AS_OF,
