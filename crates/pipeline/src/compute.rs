@@ -116,9 +116,9 @@ impl ProfileState {
 /// A change of one profile's computed values, to be landed as rows.
 #[derive(Debug)]
 pub(crate) struct Change {
+    /// The profile; its values now are its state's `values` (absent:
+    /// NULL).
     pub(crate) profile: ProfileIdx,
-    /// All of its values now (absent: NULL).
-    pub(crate) values: BTreeMap<String, Json>,
     /// The keys that changed, with their new value (`Null` when gone).
     pub(crate) changed: Vec<(String, Json)>,
     /// Audience transitions: key, entered (or exited), transition number,
@@ -587,11 +587,10 @@ impl Compute {
             st.facts = profile.facts;
             if !changed.is_empty() {
                 st.changes += 1;
-                st.values = values.clone();
+                st.values = values;
                 self.dirty.insert(p);
                 changes.push(Change {
                     profile: p,
-                    values,
                     changed,
                     transitions,
                     number: st.changes,

@@ -142,9 +142,11 @@ impl Space {
             anon,
             batch.load_time,
         );
-        let cells: Vec<(String, ps_spec::Value)> = ch
-            .values
-            .iter()
+        let cells: Vec<(String, ps_spec::Value)> = c
+            .profiles
+            .get(&ch.profile)
+            .into_iter()
+            .flat_map(|st| &st.values)
             .map(|(k, v)| (k.clone(), c.cell(k, v)))
             .collect();
         self.traits_row(batch, &identify, &src, ch.profile, &cells);

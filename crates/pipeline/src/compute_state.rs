@@ -153,6 +153,9 @@ fn number<'a, T: ?Sized + PartialEq>(list: &mut Vec<&'a Arc<T>>, x: &'a Arc<T>) 
         })
 }
 
+/// Rows from which [`layers`] encodes on several threads.
+const PARALLEL_ROWS: usize = 2048;
+
 /// The rows to append to `_ps_compute` for the profiles whose state
 /// changed since the last commit (`Compute::dirty`), and whether they
 /// replace every row: a row per profile holding its head and only the
@@ -171,26 +174,26 @@ pub(crate) fn layers(cs: &mut Compute) -> (Vec<Vec<Value>>, bool) {
         dirty.into_iter().collect()
     };
     cs.layer += 1;
-    let layout = Layout::of(c::STATE_COMPUTE);
-    let mut rows = Vec::with_capacity(keys.len());
+    let layer = cs.layer;
+    // A profile with no state left was merged away (its rows load into the survivor) or
+    // deleted (which rewrites the table whole).
+    let mut jobs: Vec<Job> = Vec::with_capacity(keys.len());
     for p in keys {
-        // A profile with no state left was merged away (its rows load
-        // into the survivor) or deleted (which rewrites the table whole).
-        let Some(st) = cs.profiles.get_mut(&p) else {
-            continue;
-        };
-        let fresh = std::mem::take(&mut st.fresh);
-        let facts = if whole || !st.logged {
-            &st.facts
-        } else {
-            &fresh
-        };
-        let mut row = layout.row();
-        row.set(Col::K, Value::Str(p.to_string()))
-            .set(Col::State, Value::Str(encode(cs.layer, st, facts)));
-        rows.push(row.into_cells());
-        st.logged = true;
+        if let Some(st) = cs.profiles.get_mut(&p) {
+            let fresh = std::mem::take(&mut st.fresh);
+            jobs.push((p, fresh, whole || !st.logged));
+            st.logged = true;
+        }
     }
+    // Encoding is most of a large commit's own work and runs while the
+    // landing thread waits for this batch, so large ones are split over
+    // the machine's cores.
+    let threads = if jobs.len() < PARALLEL_ROWS {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    let rows = rows_of(&cs.profiles, &jobs, layer, threads);
     if whole {
         cs.log_rows = rows.len() as u64;
         cs.compact = false;
@@ -198,6 +201,46 @@ pub(crate) fn layers(cs: &mut Compute) -> (Vec<Vec<Value>>, bool) {
         cs.log_rows += rows.len() as u64;
     }
     (rows, whole)
+}
+
+/// What a row holds: its profile, the facts gained since its last row,
+/// and whether the row holds every fact instead.
+type Job = (ProfileIdx, Vec<Fact>, bool);
+
+/// The `_ps_compute` rows of `jobs`, in order, encoded on `threads`
+/// threads.
+fn rows_of(
+    profiles: &HashMap<ProfileIdx, ProfileState>,
+    jobs: &[Job],
+    layer: u64,
+    threads: usize,
+) -> Vec<Vec<Value>> {
+    let encode_rows = |jobs: &[Job]| -> Vec<Vec<Value>> {
+        let layout = Layout::of(c::STATE_COMPUTE);
+        jobs.iter()
+            .map(|(p, fresh, full)| {
+                let st = &profiles[p];
+                let facts = if *full { &st.facts[..] } else { &fresh[..] };
+                let mut row = layout.row();
+                row.set(Col::K, Value::Str(p.to_string()))
+                    .set(Col::State, Value::Str(encode(layer, st, facts)));
+                row.into_cells()
+            })
+            .collect()
+    };
+    if threads < 2 || jobs.len() < 2 {
+        return encode_rows(jobs);
+    }
+    std::thread::scope(|s| {
+        let parts: Vec<_> = jobs
+            .chunks(jobs.len().div_ceil(threads))
+            .map(|part| s.spawn(move || encode_rows(part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("encoding does not panic"))
+            .collect()
+    })
 }
 
 /// One row's `state`: layer `layer`, the head of `s` and `facts`.
@@ -381,5 +424,39 @@ mod tests {
             (l, &back.facts[..], &back.values),
             (3, &s.facts[1..2], &s.values)
         );
+    }
+
+    #[test]
+    fn rows_are_the_same_on_any_number_of_threads() {
+        let mut shared = Interner::new(&[]);
+        let mut profiles = HashMap::new();
+        let mut jobs = Vec::new();
+        for p in 0..7u32 {
+            let mut st = ProfileState::default();
+            for i in 0..=p {
+                let id = format!("m{p}-{i}");
+                st.facts
+                    .push(shared.fact("Page Viewed", i64::from(i), &id, Box::new([])));
+            }
+            st.changes = u64::from(p);
+            let fresh = st.facts[p as usize..].to_vec();
+            profiles.insert(p, st);
+            jobs.push((p, fresh, p % 2 == 0));
+        }
+        let one = rows_of(&profiles, &jobs, 5, 1);
+        assert_eq!(one.len(), 7);
+        for threads in [2, 3, 4, 8] {
+            assert_eq!(
+                rows_of(&profiles, &jobs, 5, threads),
+                one,
+                "{threads} threads"
+            );
+        }
+        // A whole row holds every fact, another only the fresh ones.
+        let mut facts = |row: &Vec<Value>| match &row[1] {
+            Value::Str(s) => decode(s, &mut shared).unwrap().1.facts.len(),
+            _ => unreachable!(),
+        };
+        assert_eq!((facts(&one[4]), facts(&one[5])), (5, 1));
     }
 }
