@@ -145,11 +145,13 @@ pub(crate) struct Compute {
     pub(crate) last_as_of: Option<i64>,
     /// Column value of each key: its kind (`None` for audiences).
     kinds: BTreeMap<String, Option<Kind>>,
-    pub(crate) profiles: HashMap<ProfileIdx, ProfileState>,
-    /// Profiles to re-evaluate at the next batch end, with why.
-    touched: BTreeMap<ProfileIdx, Cause>,
+    pub(crate) profiles: hashbrown::HashMap<ProfileIdx, ProfileState>,
+    /// Profiles to re-evaluate at the transaction's end, with why. This
+    /// and `dirty` change at every event: hashed (foldhash), and sorted
+    /// where they are read, so output order stays deterministic.
+    touched: hashbrown::HashMap<ProfileIdx, Cause>,
     /// Profiles whose state changed since the last commit (persisted then).
-    pub(crate) dirty: BTreeSet<ProfileIdx>,
+    pub(crate) dirty: hashbrown::HashSet<ProfileIdx>,
     /// A fixed evaluation time (`--as-of`); else each batch's load time.
     pub(crate) as_of: Option<i64>,
     /// Profiles the last evaluation re-evaluated.
@@ -288,9 +290,9 @@ impl Compute {
             fingerprints,
             last_as_of: None,
             kinds,
-            profiles: HashMap::new(),
-            touched: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            profiles: hashbrown::HashMap::new(),
+            touched: hashbrown::HashMap::new(),
+            dirty: hashbrown::HashSet::new(),
             as_of: None,
             evaluated: 0,
             source,
@@ -544,7 +546,8 @@ impl Compute {
         if ticking {
             self.take_due(engine, as_of);
         }
-        let touched = std::mem::take(&mut self.touched);
+        let mut touched: Vec<(ProfileIdx, Cause)> = self.touched.drain().collect();
+        touched.sort_unstable();
         self.evaluated = touched.len() as u64;
         self.last_as_of = Some(as_of);
         let mut changes = Vec::new();

@@ -171,7 +171,9 @@ pub(crate) fn layers(cs: &mut Compute) -> (Vec<Vec<Value>>, bool) {
         all.sort_unstable();
         all
     } else {
-        dirty.into_iter().collect()
+        let mut dirty: Vec<ProfileIdx> = dirty.into_iter().collect();
+        dirty.sort_unstable();
+        dirty
     };
     cs.layer += 1;
     let layer = cs.layer;
@@ -210,7 +212,7 @@ type Job = (ProfileIdx, Vec<Fact>, bool);
 /// The `_ps_compute` rows of `jobs`, in order, encoded on `threads`
 /// threads.
 fn rows_of(
-    profiles: &HashMap<ProfileIdx, ProfileState>,
+    profiles: &hashbrown::HashMap<ProfileIdx, ProfileState>,
     jobs: &[Job],
     layer: u64,
     threads: usize,
@@ -429,7 +431,7 @@ mod tests {
     #[test]
     fn rows_are_the_same_on_any_number_of_threads() {
         let mut shared = Interner::new(&[]);
-        let mut profiles = HashMap::new();
+        let mut profiles = hashbrown::HashMap::new();
         let mut jobs = Vec::new();
         for p in 0..7u32 {
             let mut st = ProfileState::default();
