@@ -428,6 +428,70 @@ mod tests {
         );
     }
 
+    fn facts_per_row(rows: &[Vec<Value>], shared: &mut Interner) -> Vec<(String, usize)> {
+        rows.iter()
+            .map(|r| match (&r[0], &r[1]) {
+                (Value::Str(k), Value::Str(s)) => {
+                    (k.clone(), decode(s, shared).unwrap().1.facts.len())
+                }
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn layers_hold_new_facts_until_the_log_outgrows_its_profiles() {
+        let raw: ps_compute::RawDefinitions = toml::from_str(
+            "[[computed_traits]]\nkey = \"pages\"\nkind = \"count\"\nevent = \"Page Viewed\"\n",
+        )
+        .unwrap();
+        let defs = ps_compute::Definitions::check(&raw, &[]).unwrap();
+        let mut cs = Compute::new(Arc::new(defs));
+        let add = |cs: &mut Compute, p: ProfileIdx, id: &str| {
+            let f = cs.shared.fact("Page Viewed", 1, id, Box::new([]));
+            let st = cs.profiles.entry(p).or_default();
+            if st.logged {
+                st.fresh.push(f.clone());
+            }
+            st.facts.push(f);
+            cs.dirty.insert(p);
+        };
+        for p in 0..2 {
+            for i in 0..3 {
+                add(&mut cs, p, &format!("m{p}-{i}"));
+            }
+        }
+        // Never written: every fact.
+        let (rows, whole) = layers(&mut cs);
+        assert!(!whole);
+        let got = facts_per_row(&rows, &mut cs.shared);
+        assert_eq!(got, [("0".to_owned(), 3), ("1".to_owned(), 3)]);
+        assert_eq!(cs.log_rows, 2);
+        // Written: only what is new, and only for the changed profile.
+        add(&mut cs, 0, "m0-3");
+        let (rows, whole) = layers(&mut cs);
+        assert!(!whole);
+        assert_eq!(facts_per_row(&rows, &mut cs.shared), [("0".to_owned(), 1)]);
+        assert_eq!(cs.log_rows, 3);
+        // A log past four rows per profile is rewritten whole.
+        cs.log_rows = 4 * 2 + COMPACT_SLACK;
+        add(&mut cs, 1, "m1-3");
+        let (rows, whole) = layers(&mut cs);
+        assert!(whole);
+        let got = facts_per_row(&rows, &mut cs.shared);
+        assert_eq!(got, [("0".to_owned(), 4), ("1".to_owned(), 4)]);
+        assert_eq!(cs.log_rows, 2);
+        // So is it when asked (a deletion, a backfill), changed or not.
+        cs.compact = true;
+        let (rows, whole) = layers(&mut cs);
+        assert!(whole && !cs.compact);
+        assert_eq!(rows.len(), 2);
+        assert!(cs
+            .profiles
+            .values()
+            .all(|st| st.logged && st.fresh.is_empty()));
+    }
+
     #[test]
     fn rows_are_the_same_on_any_number_of_threads() {
         let mut shared = Interner::new(&[]);
