@@ -81,8 +81,9 @@ pub const STATE_SEEN: &str = "_ps_seen";
 /// Privacy (SPEC §8): every request, user-facing, and the identifiers
 /// currently suppressed.
 pub const REGULATIONS: &str = "regulations";
-/// Computed traits' state (issue 19): per canonical profile (`k`, its
-/// number), the facts its definitions read and the values last emitted, as
+/// Computed traits' state (issue 19), a log: rows per profile (`k`, its
+/// number), each with the values last emitted and the facts its
+/// definitions read that the profile gained since its previous row, as
 /// JSON (`ps_pipeline::compute_state`).
 pub const STATE_COMPUTE: &str = "_ps_compute";
 /// Identifiers currently suppressed.
