@@ -546,58 +546,62 @@ impl Compute {
         if ticking {
             self.take_due(engine, as_of);
         }
-        let mut touched: Vec<(ProfileIdx, Cause)> = self.touched.drain().collect();
-        touched.sort_unstable();
+        // Each profile is evaluated from its own state alone, so the
+        // states are taken out and evaluated on the machine's cores (the
+        // end of a transaction is serial work the landing thread waits
+        // for), then put back in profile order.
+        let mut touched: Vec<(ProfileIdx, Cause)> = self
+            .touched
+            .drain()
+            .map(|(p, cause)| (engine.canonical(p), cause))
+            .collect();
+        touched.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        touched.dedup_by_key(|(p, _)| *p);
         self.evaluated = touched.len() as u64;
         self.last_as_of = Some(as_of);
+        let jobs: Vec<(ProfileIdx, Cause, ProfileState)> = touched
+            .into_iter()
+            .map(|(p, cause)| (p, cause, self.profiles.remove(&p).unwrap_or_default()))
+            .collect();
+        let (defs, kinds) = (&*self.defs, &self.kinds);
+        let run = |jobs: Vec<(ProfileIdx, Cause, ProfileState)>| -> Vec<(ProfileIdx, ProfileState, Option<Change>)> {
+            jobs.into_iter()
+                .map(|(p, cause, st)| {
+                    let (st, change) = evaluate_one(defs, kinds, engine, p, cause, st, as_of);
+                    (p, st, change)
+                })
+                .collect()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let done = if threads < 2 || jobs.len() < 2 {
+            run(jobs)
+        } else {
+            let size = jobs.len().div_ceil(threads);
+            let mut parts = Vec::new();
+            let mut jobs = jobs.into_iter();
+            loop {
+                let part: Vec<_> = jobs.by_ref().take(size).collect();
+                if part.is_empty() {
+                    break;
+                }
+                parts.push(part);
+            }
+            std::thread::scope(|s| {
+                let handles: Vec<_> = parts
+                    .into_iter()
+                    .map(|part| s.spawn(move || run(part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("evaluation does not panic"))
+                    .collect()
+            })
+        };
         let mut changes = Vec::new();
-        for (p, cause) in touched {
-            let p = engine.canonical(p);
-            let mut st = self.profiles.remove(&p).unwrap_or_default();
-            let facts = std::mem::take(&mut st.facts);
-            let (mut values, profile, members) =
-                Compute::evaluate_profile(&self.defs, engine, p, facts, &st.sql, &st.values, as_of);
-            // A removed definition stops updating and its last value stays
-            // (issue 19), so the snapshot rows keep showing it.
-            for (k, v) in &st.values {
-                if !self.kinds.contains_key(k) {
-                    values.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-            }
-            let mut changed = Vec::new();
-            let keys: BTreeSet<&String> = values.keys().chain(st.values.keys()).collect();
-            for k in keys {
-                let (old, new) = (st.values.get(k), values.get(k));
-                if old != new {
-                    changed.push((k.clone(), new.cloned().unwrap_or(Json::Null)));
-                }
-            }
-            let mut transitions = Vec::new();
-            for a in &self.defs.audiences {
-                let was = st.values.get(&a.key) == Some(&Json::Bool(true));
-                let is = members.get(&a.key).copied().unwrap_or(false);
-                if was != is {
-                    let n = st.transitions.entry(a.key.clone()).or_default();
-                    *n += 1;
-                    let mut reason = explain(a, &profile, &members, as_of);
-                    if let Some(o) = reason.as_object_mut() {
-                        o.insert("cause".into(), Json::from(cause.name()));
-                        o.insert("as_of".into(), Json::from(ps_spec::time::format_iso(as_of)));
-                    }
-                    transitions.push((a.key.clone(), is, *n, reason));
-                }
-            }
-            st.facts = profile.facts;
-            if !changed.is_empty() {
-                st.changes += 1;
-                st.values = values;
+        for (p, st, change) in done {
+            if let Some(ch) = change {
                 self.dirty.insert(p);
-                changes.push(Change {
-                    profile: p,
-                    changed,
-                    transitions,
-                    number: st.changes,
-                });
+                changes.push(ch);
             }
             if st != ProfileState::default() {
                 self.profiles.insert(p, st);
@@ -631,6 +635,66 @@ impl Compute {
             (_, v) => Value::from_json(v),
         }
     }
+}
+
+/// Re-evaluates profile `p` from its state `st` at `as_of` (see
+/// [`Compute::evaluate`]): its new state, and the change to land if any
+/// value moved.
+fn evaluate_one(
+    defs: &Definitions,
+    kinds: &BTreeMap<String, Option<Kind>>,
+    engine: &Engine,
+    p: ProfileIdx,
+    cause: Cause,
+    mut st: ProfileState,
+    as_of: i64,
+) -> (ProfileState, Option<Change>) {
+    let facts = std::mem::take(&mut st.facts);
+    let (mut values, profile, members) =
+        Compute::evaluate_profile(defs, engine, p, facts, &st.sql, &st.values, as_of);
+    // A removed definition stops updating and its last value stays
+    // (issue 19), so the snapshot rows keep showing it.
+    for (k, v) in &st.values {
+        if !kinds.contains_key(k) {
+            values.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    let mut changed = Vec::new();
+    let keys: BTreeSet<&String> = values.keys().chain(st.values.keys()).collect();
+    for k in keys {
+        let (old, new) = (st.values.get(k), values.get(k));
+        if old != new {
+            changed.push((k.clone(), new.cloned().unwrap_or(Json::Null)));
+        }
+    }
+    let mut transitions = Vec::new();
+    for a in &defs.audiences {
+        let was = st.values.get(&a.key) == Some(&Json::Bool(true));
+        let is = members.get(&a.key).copied().unwrap_or(false);
+        if was != is {
+            let n = st.transitions.entry(a.key.clone()).or_default();
+            *n += 1;
+            let mut reason = explain(a, &profile, &members, as_of);
+            if let Some(o) = reason.as_object_mut() {
+                o.insert("cause".into(), Json::from(cause.name()));
+                o.insert("as_of".into(), Json::from(ps_spec::time::format_iso(as_of)));
+            }
+            transitions.push((a.key.clone(), is, *n, reason));
+        }
+    }
+    st.facts = profile.facts;
+    if changed.is_empty() {
+        return (st, None);
+    }
+    st.changes += 1;
+    st.values = values;
+    let change = Change {
+        profile: p,
+        changed,
+        transitions,
+        number: st.changes,
+    };
+    (st, Some(change))
 }
 
 /// Every live profile: canonical, with identifiers.
