@@ -572,31 +572,7 @@ impl Compute {
                 })
                 .collect()
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let done = if threads < 2 || jobs.len() < 2 {
-            run(jobs)
-        } else {
-            let size = jobs.len().div_ceil(threads);
-            let mut parts = Vec::new();
-            let mut jobs = jobs.into_iter();
-            loop {
-                let part: Vec<_> = jobs.by_ref().take(size).collect();
-                if part.is_empty() {
-                    break;
-                }
-                parts.push(part);
-            }
-            std::thread::scope(|s| {
-                let handles: Vec<_> = parts
-                    .into_iter()
-                    .map(|part| s.spawn(move || run(part)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().expect("evaluation does not panic"))
-                    .collect()
-            })
-        };
+        let done = on_cores(jobs, cores(), run);
         let mut changes = Vec::new();
         for (p, st, change) in done {
             if let Some(ch) = change {
@@ -635,6 +611,41 @@ impl Compute {
             (_, v) => Value::from_json(v),
         }
     }
+}
+
+/// The machine's cores, at most four.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// `f` over `items` cut into one run of consecutive items per thread, on
+/// `threads` threads; the results in the items' order.
+pub(crate) fn on_cores<I: Send, O: Send>(
+    mut items: Vec<I>,
+    threads: usize,
+    f: impl Fn(Vec<I>) -> Vec<O> + Sync,
+) -> Vec<O> {
+    if threads < 2 || items.len() < 2 {
+        return f(items);
+    }
+    let size = items.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    while items.len() > size {
+        let rest = items.split_off(size);
+        parts.push(std::mem::replace(&mut items, rest));
+    }
+    parts.push(items);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| s.spawn(move || f(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("compute work does not panic"))
+            .collect()
+    })
 }
 
 /// Re-evaluates profile `p` from its state `st` at `as_of` (see
@@ -718,4 +729,23 @@ fn fingerprints(defs: &Definitions) -> BTreeMap<String, String> {
                 .map(|a| (a.key.clone(), hash(format!("{a:?}")))),
         )
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_cores;
+
+    #[test]
+    fn work_on_cores_comes_back_in_order() {
+        for n in [0, 1, 2, 7, 10] {
+            let items: Vec<u32> = (0..n).collect();
+            let want: Vec<u32> = items.iter().map(|i| i * 2).collect();
+            for threads in [1, 2, 3, 4, 16] {
+                let got = on_cores(items.clone(), threads, |part| {
+                    part.into_iter().map(|i| i * 2).collect()
+                });
+                assert_eq!(got, want, "{n} items on {threads} threads");
+            }
+        }
+    }
 }

@@ -29,7 +29,7 @@
 //! always read back what the evaluator read, and it would read every event
 //! table at each start. See docs/DECISIONS.md.
 
-use crate::compute::{Compute, ProfileState};
+use crate::compute::{cores, on_cores, Compute, ProfileState};
 use crate::compute_fact::Interner;
 use crate::error::{Error, Result};
 use crate::state::COMPACT_SLACK;
@@ -193,9 +193,9 @@ pub(crate) fn layers(cs: &mut Compute) -> (Vec<Vec<Value>>, bool) {
     let threads = if jobs.len() < PARALLEL_ROWS {
         1
     } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        cores()
     };
-    let rows = rows_of(&cs.profiles, &jobs, layer, threads);
+    let rows = rows_of(&cs.profiles, jobs, layer, threads);
     if whole {
         cs.log_rows = rows.len() as u64;
         cs.compact = false;
@@ -213,11 +213,11 @@ type Job = (ProfileIdx, Vec<Fact>, bool);
 /// threads.
 fn rows_of(
     profiles: &hashbrown::HashMap<ProfileIdx, ProfileState>,
-    jobs: &[Job],
+    jobs: Vec<Job>,
     layer: u64,
     threads: usize,
 ) -> Vec<Vec<Value>> {
-    let encode_rows = |jobs: &[Job]| -> Vec<Vec<Value>> {
+    on_cores(jobs, threads, |jobs| {
         let layout = Layout::of(c::STATE_COMPUTE);
         jobs.iter()
             .map(|(p, fresh, full)| {
@@ -228,19 +228,6 @@ fn rows_of(
                     .set(Col::State, Value::Str(encode(layer, st, facts)));
                 row.into_cells()
             })
-            .collect()
-    };
-    if threads < 2 || jobs.len() < 2 {
-        return encode_rows(jobs);
-    }
-    std::thread::scope(|s| {
-        let parts: Vec<_> = jobs
-            .chunks(jobs.len().div_ceil(threads))
-            .map(|part| s.spawn(move || encode_rows(part)))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("encoding does not panic"))
             .collect()
     })
 }
@@ -509,11 +496,11 @@ mod tests {
             profiles.insert(p, st);
             jobs.push((p, fresh, p % 2 == 0));
         }
-        let one = rows_of(&profiles, &jobs, 5, 1);
+        let one = rows_of(&profiles, jobs.clone(), 5, 1);
         assert_eq!(one.len(), 7);
         for threads in [2, 3, 4, 8] {
             assert_eq!(
-                rows_of(&profiles, &jobs, 5, threads),
+                rows_of(&profiles, jobs.clone(), 5, threads),
                 one,
                 "{threads} threads"
             );
