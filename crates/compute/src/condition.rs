@@ -37,16 +37,6 @@ impl Path {
                 .collect()
         }))
     }
-
-    /// The value at this path in `event` (a Segment event object), `None`
-    /// when missing or `null`. `timestamp` is the event's time in ISO-8601.
-    pub fn read<'a>(&self, event: &'a Json, timestamp: &'a Json) -> Option<&'a Json> {
-        let v = match self {
-            Path::Timestamp => timestamp,
-            Path::Keys(keys) => keys.iter().try_fold(event, |v, k| v.get(k))?,
-        };
-        (!v.is_null()).then_some(v)
-    }
 }
 
 /// A comparison operator.
@@ -297,8 +287,9 @@ mod tests {
     #[test]
     fn paths_read_properties_context_and_the_timestamp() {
         let e = json!({"properties": {"product": {"category": "shoes"}, "n": null}, "context": {"locale": "en"}});
-        let ts = json!("2024-01-01T00:00:00Z");
-        let read = |p: &str| Path::parse(p).unwrap().read(&e, &ts).cloned();
+        let ts = json!("2024-01-01T00:00:00.000Z");
+        let fact = crate::Fact::new("Order Completed", 1_704_067_200_000_000, "m1", e);
+        let read = |p: &str| fact.read(&Path::parse(p).unwrap()).map(|v| v.into_owned());
         assert_eq!(read("product.category"), Some(json!("shoes")));
         assert_eq!(read("context.locale"), Some(json!("en")));
         assert_eq!(read("timestamp"), Some(ts.clone()));

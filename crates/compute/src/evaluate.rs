@@ -109,8 +109,9 @@ impl Fact {
         keys[at.len()..].iter().try_fold(v, |v, k| v.get(k))
     }
 
-    /// The value at `path` (as [`crate::Path::read`] reads it): `None` when
-    /// missing or `null`; `timestamp` is made as ISO-8601 text on each read.
+    /// The value at `path` (a definition's property or filter): `None`
+    /// when missing or `null`; `timestamp` is made as ISO-8601 text on each
+    /// read.
     pub(crate) fn read(&self, path: &crate::Path) -> Option<Cow<'_, Json>> {
         match path {
             crate::Path::Timestamp => Some(Cow::Owned(Json::String(format_iso(self.timestamp)))),

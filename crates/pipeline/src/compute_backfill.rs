@@ -133,15 +133,8 @@ impl Compute {
         let from_tables =
             !covers(&old_names, &self.names) || self.paths.iter().any(|p| !old.paths.contains(p));
         if from_tables {
-            let mut landed = landed_facts(
-                wh,
-                schema,
-                catalog,
-                engine,
-                &self.names,
-                &self.paths,
-                &mut self.shared,
-            )?;
+            let mut landed =
+                landed_facts(wh, schema, catalog, engine, &self.names, &mut self.shared)?;
             let kept: Vec<&Vec<String>> = self
                 .paths
                 .iter()
@@ -394,7 +387,8 @@ impl<'a> Read<'a> {
     }
 }
 
-/// Every landed event `names` matches, as facts reduced to `paths`, by
+/// Every landed event `names` matches, as facts reduced to the paths of
+/// `shared`, by
 /// canonical profile (through the `segment_id` each row landed with).
 /// Compute's own rows are left out. Tracks are read from `tracks` (names,
 /// context) and their properties from their own tables; the other calls
@@ -405,9 +399,10 @@ pub(crate) fn landed_facts(
     catalog: &Catalog,
     engine: &Engine,
     names: &EventMatch,
-    paths: &[Vec<String>],
     shared: &mut Interner,
 ) -> Result<HashMap<ProfileIdx, Vec<Fact>>> {
+    let paths = shared.paths();
+    let paths = &paths[..];
     let by_segment: HashMap<&str, ProfileIdx> = (0..engine.profile_count() as ProfileIdx)
         .map(|p| (engine.segment_id(p), p))
         .collect();
@@ -550,7 +545,6 @@ impl crate::space::Space {
             &self.catalog,
             &self.engine,
             &c.names,
-            &c.paths,
             &mut Interner::new(&c.paths),
         )?;
         let mut out = ComputeCheck {
@@ -599,7 +593,6 @@ impl crate::space::Space {
             &self.catalog,
             &self.engine,
             &c.names,
-            &c.paths,
             &mut c.shared,
         )?;
         for (p, st) in c.profiles.iter_mut() {

@@ -45,6 +45,11 @@ impl Interner {
         n
     }
 
+    /// The definitions' paths, sorted.
+    pub(crate) fn paths(&self) -> Vec<Vec<String>> {
+        self.keys.iter().map(|k| k.to_vec()).collect()
+    }
+
     /// The shared copy of `path` when a definition reads it.
     pub(crate) fn key(&self, path: &[String]) -> Arc<[String]> {
         self.keys
@@ -62,18 +67,14 @@ impl Interner {
     /// The values of an event (on the tape) at the definitions' paths.
     /// This runs for every event a definition looks at, so the paths
     /// (sorted) that start with the same key find that key once: each
-    /// lookup on the tape scans an object's members.
+    /// lookup on the tape scans an object's members. A definition's path
+    /// is never empty (`ps_compute::Path::parse`).
     pub(crate) fn values_on_tape(&self, root: JsonRef<'_>) -> Values {
         let mut out = Vec::new();
         let mut rest = &self.keys[..];
         while let Some(k) = rest.first() {
-            let Some(first) = k.first() else {
-                // The empty path: the whole event.
-                out.push((k.clone(), root.to_json()));
-                rest = &rest[1..];
-                continue;
-            };
-            let n = rest.iter().take_while(|p| p.first() == Some(first)).count();
+            let first = &k[0];
+            let n = rest.iter().take_while(|p| p[0] == *first).count();
             let (group, tail) = rest.split_at(n);
             rest = tail;
             let Some(head) = root.get(first) else {
