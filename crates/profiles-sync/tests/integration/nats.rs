@@ -4,9 +4,10 @@
 //! nats-server missing is a failure, never a skip: `scripts/setup`
 //! installs it.
 
+use crate::util::free_port;
 use ps_ingest::client::Client;
 use serde_json::Value as Json;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,15 +27,6 @@ pub(crate) struct NatsCluster {
     /// Configs, logs and data; removed on drop, after the nodes stop.
     _dir: tempfile::TempDir,
     nodes: Vec<Node>,
-}
-
-/// A port free right now on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn nats_server() -> &'static str {

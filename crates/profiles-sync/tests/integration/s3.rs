@@ -6,7 +6,7 @@
 //! installs it.
 
 use ps_ingest::client::Client;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -49,11 +49,7 @@ impl S3Server {
         use std::os::unix::process::CommandExt;
         let bin = moto_server();
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::util::free_port();
         let log = std::fs::File::create(dir.path().join("moto.log")).unwrap();
         let child = Command::new(bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

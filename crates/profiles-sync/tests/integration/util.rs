@@ -492,3 +492,12 @@ pub fn generated(env: &Env, events: u64, seed: u64) -> PathBuf {
     );
     out
 }
+
+/// A port free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
