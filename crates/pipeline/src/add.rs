@@ -147,8 +147,12 @@ impl Space {
                 .refuse(r.code(), place.to_owned(), r.to_string());
             return Err(r);
         }
+        let mut t1 = t1;
         if let Some(c) = &mut self.compute {
             c.observe(&self.engine, ev, &outcome, &fx);
+            let t2 = Instant::now();
+            self.timings.compute += t2 - t1;
+            t1 = t2;
         }
         batch.events += 1;
         batch.stats.landed += 1;

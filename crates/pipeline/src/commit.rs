@@ -56,6 +56,7 @@ impl Space {
         last_of_transaction: bool,
     ) -> Prepared {
         let schema = self.cfg.space.clone();
+        let t0 = std::time::Instant::now();
         if last_of_transaction {
             self.compute_rows(&mut batch);
         }
@@ -63,6 +64,9 @@ impl Space {
             Some(cs) if last_of_transaction => crate::compute_state::layers(cs),
             _ => (Vec::new(), false),
         };
+        if self.compute.is_some() {
+            self.timings.compute += t0.elapsed();
+        }
         let dirty = if last_of_transaction {
             self.engine.take_dirty()
         } else {

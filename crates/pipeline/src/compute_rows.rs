@@ -16,8 +16,9 @@
 //! so the same history always lands the same rows.
 
 use crate::batch::Batch;
-use crate::compute::{Change, Compute};
+use crate::compute::{cores, on_cores, Change, Compute};
 use crate::space::Space;
+use ps_identity::{Engine, ProfileIdx};
 use ps_spec::tape::Doc;
 use ps_spec::time::format_iso;
 use ps_spec::{parse_doc, Arrival, Event};
@@ -109,70 +110,117 @@ impl Space {
     }
 
     /// Re-evaluates the profiles the transaction touched (this batch is its
-    /// last) and adds the rows of every change to it.
+    /// last) and adds the rows of every change to it. The events a change
+    /// emits are built on the machine's cores (each from its own change
+    /// alone; the end of a transaction is serial work the landing thread
+    /// waits for), then written into the batch in profile order.
     pub(crate) fn compute_rows(&mut self, batch: &mut Batch) {
         let Some(mut c) = self.compute.take() else {
             return;
         };
         let as_of = c.as_of.unwrap_or(batch.load_time);
-        for ch in c.evaluate(&self.engine, as_of) {
-            self.change_rows(batch, &c, ch, as_of);
+        let changes = c.evaluate(&self.engine, as_of);
+        let (engine, space, load_time) = (&self.engine, self.cfg.space.as_str(), batch.load_time);
+        let cref = &c;
+        let built = on_cores(changes, cores(), |part| {
+            part.into_iter()
+                .map(|ch| Emitted::of(engine, space, cref, ch, as_of, load_time))
+                .collect()
+        });
+        for e in built {
+            self.change_rows(batch, &c, e);
         }
         batch.stats.computed_evaluated += c.evaluated;
         self.compute = Some(c);
     }
 
-    fn change_rows(&mut self, batch: &mut Batch, c: &Compute, ch: Change, as_of: i64) {
-        let seg = self.engine.segment_id(ch.profile).to_owned();
-        let ids = self.engine.identifiers_of(ch.profile);
+    fn change_rows(&mut self, batch: &mut Batch, c: &Compute, e: Emitted) {
+        let src = c.source.clone();
+        self.traits_row(batch, &e.identify, &src, e.profile, &e.cells);
+        if c.defs.settings.emit_identifies {
+            self.event_rows(batch, &e.identify, Some(&e.seg), &src);
+        }
+        for ev in &e.tracks {
+            self.event_rows(batch, ev, Some(&e.seg), &src);
+        }
+        batch.touched.push(e.profile);
+        batch.stats.computed_changes += 1;
+    }
+}
+
+/// The events one change emits, built apart from the batch so that many
+/// can be built at once: the `identify` (the snapshot row's common columns,
+/// and the `identifies` row with `emit_identifies`), the profile's computed
+/// values as cells, and a track per audience transition.
+struct Emitted {
+    profile: ProfileIdx,
+    seg: String,
+    identify: Event,
+    cells: Vec<(String, ps_spec::Value)>,
+    tracks: Vec<Event>,
+}
+
+impl Emitted {
+    fn of(
+        engine: &Engine,
+        space: &str,
+        c: &Compute,
+        ch: Change,
+        as_of: i64,
+        load_time: i64,
+    ) -> Emitted {
+        let seg = engine.segment_id(ch.profile).to_owned();
+        let ids = engine.identifiers_of(ch.profile);
         let id = |ty: &str| ids.iter().find(|(t, _)| t == ty).map(|(_, v)| v.as_str());
         let (user, anon) = (id("user_id"), id("anonymous_id"));
-        let space = self.cfg.space.clone();
-        let src = c.source.clone();
         let at = format_iso(as_of);
-        let traits: Map<String, Json> = ch.changed.iter().cloned().collect();
+        let traits: Map<String, Json> = ch.changed.into_iter().collect();
         let identify = emitted(
             json!({
                 "type": "identify",
-                "messageId": message_id(&[&space, "identify", &seg, &ch.number.to_string()]),
+                "messageId": message_id(&[space, "identify", &seg, &ch.number.to_string()]),
                 "timestamp": at,
                 "traits": traits,
             }),
             user,
             anon,
-            batch.load_time,
+            load_time,
         );
-        let cells: Vec<(String, ps_spec::Value)> = c
+        let cells = c
             .profiles
             .get(&ch.profile)
             .into_iter()
             .flat_map(|st| &st.values)
             .map(|(k, v)| (k.clone(), c.cell(k, v)))
             .collect();
-        self.traits_row(batch, &identify, &src, ch.profile, &cells);
-        if c.defs.settings.emit_identifies {
-            self.event_rows(batch, &identify, Some(&seg), &src);
+        let tracks = ch
+            .transitions
+            .into_iter()
+            .map(|(key, entered, n, reason)| {
+                let mut props = Map::new();
+                props.insert("audience_key".into(), Json::from(key.as_str()));
+                props.insert(key.clone(), Json::Bool(entered));
+                props.insert("reason".into(), Json::from(reason.to_string()));
+                emitted(
+                    json!({
+                        "type": "track",
+                        "event": if entered { "Audience Entered" } else { "Audience Exited" },
+                        "messageId": message_id(&[space, &key, &seg, &n.to_string()]),
+                        "timestamp": at,
+                        "properties": props,
+                    }),
+                    user,
+                    anon,
+                    load_time,
+                )
+            })
+            .collect();
+        Emitted {
+            profile: ch.profile,
+            seg,
+            identify,
+            cells,
+            tracks,
         }
-        for (key, entered, n, reason) in ch.transitions {
-            let mut props = Map::new();
-            props.insert("audience_key".into(), Json::from(key.as_str()));
-            props.insert(key.clone(), Json::Bool(entered));
-            props.insert("reason".into(), Json::from(reason.to_string()));
-            let ev = emitted(
-                json!({
-                    "type": "track",
-                    "event": if entered { "Audience Entered" } else { "Audience Exited" },
-                    "messageId": message_id(&[&space, &key, &seg, &n.to_string()]),
-                    "timestamp": at,
-                    "properties": props,
-                }),
-                user,
-                anon,
-                batch.load_time,
-            );
-            self.event_rows(batch, &ev, Some(&seg), &src);
-        }
-        batch.touched.push(ch.profile);
-        batch.stats.computed_changes += 1;
     }
 }

@@ -33,6 +33,10 @@ pub struct Timings {
     pub load: std::time::Duration,
     /// Materializing the touched profiles.
     pub materialize: std::time::Duration,
+    /// Computed traits and audiences: each event's facts, and at the end
+    /// of a transaction the re-evaluation, the change rows and the
+    /// `_ps_compute` rows (not part of `rows`).
+    pub compute: std::time::Duration,
 }
 
 impl Timings {
@@ -43,6 +47,7 @@ impl Timings {
         self.rows += o.rows;
         self.load += o.load;
         self.materialize += o.materialize;
+        self.compute += o.compute;
     }
 }
 

@@ -222,7 +222,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         _ => None,
     };
     let tm = space.timings;
-    let accounted = tm.parse + tm.identity + tm.rows + tm.load + tm.materialize + close;
+    let accounted =
+        tm.parse + tm.identity + tm.rows + tm.compute + tm.load + tm.materialize + close;
     let e2e = n as f64 / total.as_secs_f64();
     let mut stages = vec![
         read,
@@ -231,6 +232,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         stage("parse+validate", tm.parse, n, peak),
         stage("identity", tm.identity, n, peak),
         stage("rows (flatten, name, type)", tm.rows, n, peak),
+        stage("computed traits, audiences", tm.compute, n, peak),
         stage("landing (warehouse load)", tm.load, n, peak),
         stage("materialization", tm.materialize, n, peak),
         stage("warehouse close", close, n, peak),
