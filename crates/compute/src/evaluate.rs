@@ -93,6 +93,13 @@ impl Fact {
         }
     }
 
+    /// The order facts are kept and read in: (timestamp, message id), so
+    /// neither a profile's state nor the order floats are summed in
+    /// depends on arrival order.
+    pub fn order(&self) -> (i64, &str) {
+        (self.timestamp, &self.message_id)
+    }
+
     /// The (path, value) pairs this fact holds.
     pub fn values(&self) -> &[(Arc<[String]>, Json)] {
         &self.values
@@ -176,11 +183,9 @@ pub fn computed_value(def: &ComputedTrait, facts: &[Fact], as_of: i64) -> Json {
     if *path == crate::Path::Timestamp && matches!(def.kind, Kind::First | Kind::Last) {
         // Every fact has a timestamp, and ordering by (timestamp, message
         // id) orders the values too: only the answer is made into text.
-        let by_time =
-            |a: &&Fact, b: &&Fact| (a.timestamp, &a.message_id).cmp(&(b.timestamp, &b.message_id));
         let pick = match def.kind {
-            Kind::First => window.iter().copied().min_by(by_time),
-            _ => window.iter().copied().max_by(by_time),
+            Kind::First => window.iter().copied().min_by_key(|f| f.order()),
+            _ => window.iter().copied().max_by_key(|f| f.order()),
         };
         return pick.map_or(Json::Null, |f| Json::String(format_iso(f.timestamp)));
     }

@@ -147,12 +147,12 @@ impl Space {
                 .refuse(r.code(), place.to_owned(), r.to_string());
             return Err(r);
         }
-        let mut t1 = t1;
+        // The rows stage starts after compute's facts (their own stage).
+        let mut rows_from = t1;
         if let Some(c) = &mut self.compute {
             c.observe(&self.engine, ev, &outcome, &fx);
-            let t2 = Instant::now();
-            self.timings.compute += t2 - t1;
-            t1 = t2;
+            rows_from = Instant::now();
+            self.timings.compute += rows_from - t1;
         }
         batch.events += 1;
         batch.stats.landed += 1;
@@ -168,7 +168,7 @@ impl Space {
             .segment
             .map(|p| self.engine.segment_id(p).to_owned());
         self.event_rows(batch, ev, seg.as_deref(), &src);
-        self.timings.rows += t1.elapsed();
+        self.timings.rows += rows_from.elapsed();
         Ok(())
     }
 }

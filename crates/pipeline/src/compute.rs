@@ -88,21 +88,16 @@ pub(crate) struct ProfileState {
     pub(crate) fresh: Vec<Fact>,
 }
 
-/// The order a profile's facts are kept in: (timestamp, message id).
-fn order(f: &Fact) -> (i64, &str) {
-    (f.timestamp, &f.message_id)
-}
-
 impl ProfileState {
     fn insert(&mut self, f: Fact) {
         // Most events arrive after the profile's latest: appending then
         // reads one fact, where the search would read one per halving of
         // a vector that can hold a profile's whole history.
-        if self.facts.last().is_none_or(|x| order(x) <= order(&f)) {
+        if self.facts.last().is_none_or(|x| x.order() <= f.order()) {
             self.facts.push(f);
             return;
         }
-        let at = self.facts.partition_point(|x| order(x) <= order(&f));
+        let at = self.facts.partition_point(|x| x.order() <= f.order());
         self.facts.insert(at, f);
     }
 
@@ -112,7 +107,7 @@ impl ProfileState {
         let (mut a, mut b) = (mine.into_iter().peekable(), other.into_iter().peekable());
         loop {
             let take_a = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) => (x.timestamp, &x.message_id) <= (y.timestamp, &y.message_id),
+                (Some(x), Some(y)) => x.order() <= y.order(),
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 (None, None) => break,

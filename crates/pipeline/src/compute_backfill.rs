@@ -255,7 +255,7 @@ fn overlay(
             .filter(|f| names.matches(&f.name))
             .map(|f| shared.narrow(&f)),
     );
-    out.sort_by(|a, b| (a.timestamp, &a.message_id).cmp(&(b.timestamp, &b.message_id)));
+    out.sort_by(|a, b| a.order().cmp(&b.order()));
     out
 }
 
@@ -502,7 +502,7 @@ pub(crate) fn landed_facts(
         }
     }
     for facts in out.values_mut() {
-        facts.sort_by(|a, b| (a.timestamp, &a.message_id).cmp(&(b.timestamp, &b.message_id)));
+        facts.sort_by(|a, b| a.order().cmp(&b.order()));
     }
     Ok(out)
 }

@@ -121,10 +121,9 @@ impl Space {
         let as_of = c.as_of.unwrap_or(batch.load_time);
         let changes = c.evaluate(&self.engine, as_of);
         let (engine, space, load_time) = (&self.engine, self.cfg.space.as_str(), batch.load_time);
-        let cref = &c;
         let built = on_cores(changes, cores(), |part| {
             part.into_iter()
-                .map(|ch| Emitted::of(engine, space, cref, ch, as_of, load_time))
+                .map(|ch| Emitted::of(engine, space, &c, ch, as_of, load_time))
                 .collect()
         });
         for e in built {

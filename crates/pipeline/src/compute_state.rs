@@ -354,10 +354,8 @@ pub(crate) fn load(
         ));
     }
     for st in cs.profiles.values_mut() {
-        st.facts
-            .sort_by(|a, b| (a.timestamp, &a.message_id).cmp(&(b.timestamp, &b.message_id)));
-        st.facts
-            .dedup_by(|a, b| a.timestamp == b.timestamp && a.message_id == b.message_id);
+        st.facts.sort_by(|a, b| a.order().cmp(&b.order()));
+        st.facts.dedup_by(|a, b| a.order() == b.order());
         st.logged = true;
     }
     Ok(())
