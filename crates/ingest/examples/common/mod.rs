@@ -68,6 +68,41 @@ pub fn post_all(addr: SocketAddr, bodies: Arc<Vec<String>>, auth: &str, clients:
     }
 }
 
+/// Posts every body from `clients` threads at a steady pace: body `i` is
+/// sent no earlier than `i * every` after the start (at once when the
+/// server has fallen behind), so the rate is the sender's, not the
+/// server's answers'.
+pub fn post_paced(
+    addr: SocketAddr,
+    bodies: Arc<Vec<String>>,
+    auth: &str,
+    clients: usize,
+    every: Duration,
+) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (bodies, next, auth) = (bodies.clone(), next.clone(), auth.to_owned());
+            std::thread::spawn(move || {
+                let mut c = Client::new(addr);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(b) = bodies.get(i) else { break };
+                    let due = start + every * u32::try_from(i).expect("bodies fit in u32");
+                    if let Some(w) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(w);
+                    }
+                    post_batch(&mut c, &auth, b);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client");
+    }
+}
+
 /// What [`post_spread`] saw: every request's time from send to its 200
 /// (retries included), and how many answers were retried.
 #[derive(Debug, Default)]
