@@ -405,6 +405,13 @@ pub const POINT_INDEXES: [(&str, &str); 2] = [
     (PROFILE_TRAITS, "canonical_segment_id"),
 ];
 
+/// Columns holding one large text per row (the engine state's and compute
+/// state's logs: base64 snapshots and JSON). A columnar warehouse (DuckDB)
+/// stores them with zstd: its default analysis of such strings costs more
+/// time at each checkpoint and gives a larger file (BENCHMARKS.md, "State
+/// columns with zstd").
+pub const LARGE_TEXT: [(&str, &str); 2] = [(STATE_PROFILES, "state"), (STATE_COMPUTE, "state")];
+
 /// Names a trait may not take in the profile tables because a fixed column
 /// already has it; such traits are dropped and counted.
 pub fn reserved_trait_names() -> Vec<&'static str> {

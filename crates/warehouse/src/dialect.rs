@@ -79,12 +79,22 @@ impl Dialect {
         format!("{}.{}", self.schema(schema), quote(table))
     }
 
-    /// `CREATE TABLE IF NOT EXISTS` for `t`.
+    /// `CREATE TABLE IF NOT EXISTS` for `t`. On DuckDB the
+    /// [`LARGE_TEXT`](crate::contract::LARGE_TEXT) columns are compressed
+    /// with zstd.
     pub fn create_table(&self, schema: &str, t: &TableSchema) -> String {
         let cols: Vec<String> = t
             .columns
             .iter()
-            .map(|c| format!("{} {}", quote(&c.name), self.type_name(c.ty)))
+            .map(|c| {
+                let large = crate::contract::LARGE_TEXT.contains(&(&*t.name, &*c.name));
+                let using = if large && !self.row_store {
+                    " USING COMPRESSION zstd"
+                } else {
+                    ""
+                };
+                format!("{} {}{using}", quote(&c.name), self.type_name(c.ty))
+            })
             .collect();
         format!(
             "CREATE TABLE IF NOT EXISTS {} ({})",

@@ -583,7 +583,51 @@ fn record_batch<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::{self as c};
     use ColumnType as T;
+
+    /// The state logs' text columns are stored with zstd in a database
+    /// file, and the other columns keep DuckDB's own choice.
+    #[test]
+    fn large_state_texts_are_compressed_with_zstd() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.duckdb");
+        let mut db = DuckDb::open_url(path.to_str().unwrap()).unwrap();
+        db.execute("CREATE SCHEMA s").unwrap();
+        let t = c::fixed_tables()
+            .into_iter()
+            .find(|t| t.name == c::STATE_COMPUTE)
+            .unwrap();
+        let ddl = db.dialect().create_table("s", &t);
+        db.execute(&ddl).unwrap();
+        let rows: Vec<Vec<Value>> = (0..5000)
+            .map(|i| {
+                vec![
+                    Value::Str(format!("k{i}")),
+                    Value::Str(format!("{{\"f\":[{i}]}}").repeat(20)),
+                ]
+            })
+            .collect();
+        db.append("s", &t, &rows).unwrap();
+        db.execute("CHECKPOINT").unwrap();
+        let got = db
+            .query(
+                "SELECT DISTINCT column_name, compression FROM pragma_storage_info('s._ps_compute') \
+                 WHERE segment_type = 'VARCHAR' ORDER BY 1",
+            )
+            .unwrap();
+        let zstd: Vec<&Vec<Value>> = got
+            .iter()
+            .filter(|r| r[1] == Value::Str("ZSTD".into()))
+            .collect();
+        assert!(!zstd.is_empty(), "{got:?}");
+        assert!(
+            zstd.iter().all(|r| r[0] == Value::Str("state".into())),
+            "{got:?}"
+        );
+        let ps = Dialect::postgres().create_table("s", &t);
+        assert!(!ps.contains("COMPRESSION"), "{ps}");
+    }
 
     /// Whole-column copies give the same Arrow batches as the cell-by-cell
     /// path, for every type, NULLs in the middle and at the end, a cell
