@@ -220,9 +220,8 @@ pub fn computed_value(def: &ComputedTrait, facts: &[Fact], as_of: i64) -> Json {
             // Earliest (latest) by timestamp, then message id; an exact tie
             // (one message id twice) takes the smaller value, so the answer
             // never depends on arrival order.
-            let by_time = |a: &(&Fact, Cow<Json>), b: &(&Fact, Cow<Json>)| {
-                (a.0.timestamp, &a.0.message_id).cmp(&(b.0.timestamp, &b.0.message_id))
-            };
+            let by_time =
+                |a: &(&Fact, Cow<Json>), b: &(&Fact, Cow<Json>)| a.0.order().cmp(&b.0.order());
             let pick = values.iter().min_by(|a, b| {
                 let t = by_time(a, b);
                 let t = if def.kind == Kind::First {

@@ -167,9 +167,10 @@ fn main() {
         return;
     }
     // Phase 2: delay at a steady rate, on the warehouse phase 1 filled.
+    let steady_events = a.seconds * a.rate;
     let steady = a.realistic.then(|| {
-        eprintln!("generating {} events for phase 2…", a.seconds * a.rate);
-        Arc::new(common::batch_bodies(a.seconds * a.rate, 43, a.batch).0)
+        eprintln!("generating {steady_events} events for phase 2…");
+        Arc::new(common::batch_bodies(steady_events, 43, a.batch).0)
     });
     let server = Server::start(options(&dir)).expect("server restarts");
     let addr = server.local_addr();
@@ -177,7 +178,7 @@ fn main() {
     let tick = Duration::from_nanos(1_000_000_000 * per_tick as u64 / a.rate.max(1));
     let ticks = a.seconds * a.rate / per_tick as u64;
     let sent_at = Instant::now();
-    let sender = if let Some(bodies) = steady.clone() {
+    let sender = if let Some(bodies) = steady {
         let every = Duration::from_nanos(1_000_000_000 * a.batch as u64 / a.rate.max(1));
         let auth = auth.clone();
         std::thread::spawn(move || common::post_paced(addr, bodies, &auth, a.clients, every))
@@ -242,8 +243,8 @@ fn main() {
         a.seconds,
         d.count as f64 / syncs.max(1.0)
     );
-    if steady.is_some() {
-        let n = (a.seconds * a.rate) as f64;
+    if a.realistic {
+        let n = steady_events as f64;
         println!(
             "generated events, {} clients, batches of {}: sent at {:.0} events/s ({:.2} s), all landed at {:.0} events/s ({:.2} s)",
             a.clients,

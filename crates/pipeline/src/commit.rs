@@ -207,10 +207,7 @@ impl Space {
     /// The trait columns of `profile_traits_updates` (everything after its
     /// fixed columns), which `profile_traits` mirrors.
     pub(crate) fn trait_columns(&self) -> Vec<String> {
-        let fixed = c::fixed_tables()
-            .into_iter()
-            .find(|t| t.name == c::PROFILE_TRAITS_UPDATES)
-            .map_or(0, |t| t.columns.len());
+        let fixed = c::fixed_table(c::PROFILE_TRAITS_UPDATES).map_or(0, |t| t.columns.len());
         self.catalog
             .get(c::PROFILE_TRAITS_UPDATES)
             .map(|t| {

@@ -196,7 +196,7 @@ fn check_at(space: &Space, defs: &Definitions, landed: &[Json], as_of: i64) {
     }
     for prof in profiles {
         let mut fs = facts.remove(&prof).unwrap_or_default();
-        fs.sort_by(|a, b| (a.timestamp, &a.message_id).cmp(&(b.timestamp, &b.message_id)));
+        fs.sort_by(|a, b| a.order().cmp(&b.order()));
         let got = space.computed_values(prof).cloned().unwrap_or_default();
         let mut traits = serde_json::Map::new();
         for t in &defs.traits {

@@ -112,6 +112,11 @@ fn with_common(name: &str, head: &[(&str, ColumnType)]) -> TableSchema {
     TableSchema::new(name, &cols)
 }
 
+/// The fixed part of table `name`, if it is one of [`fixed_tables`].
+pub fn fixed_table(name: &str) -> Option<TableSchema> {
+    fixed_tables().into_iter().find(|t| t.name == name)
+}
+
 /// The fixed part of every table the product creates, in creation order.
 /// `profile_traits_updates` and `profile_traits` get trait columns appended.
 pub fn fixed_tables() -> Vec<TableSchema> {
@@ -310,10 +315,7 @@ impl Layout {
     /// # Panics
     /// If `table` is not a fixed table.
     pub fn of(table: &str) -> Layout {
-        let t = fixed_tables()
-            .into_iter()
-            .find(|t| t.name == table)
-            .unwrap_or_else(|| panic!("{table} is not a fixed table"));
+        let t = fixed_table(table).unwrap_or_else(|| panic!("{table} is not a fixed table"));
         let mut pos = [Layout::ABSENT; Col::ALL.len()];
         for (i, c) in t.columns.iter().enumerate() {
             if let Some(col) = Col::ALL.iter().find(|col| col.name() == c.name) {

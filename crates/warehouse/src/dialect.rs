@@ -30,7 +30,8 @@ pub struct Dialect {
     pub varchar_type: &'static str,
     /// A server database with row storage and MVCC (PostgreSQL), as opposed
     /// to an embedded columnar one (DuckDB): decides indexes, how scratch
-    /// tables are emptied and whether statistics need refreshing.
+    /// tables are emptied, whether statistics need refreshing and which
+    /// columns name a compression.
     pub row_store: bool,
 }
 
@@ -87,12 +88,9 @@ impl Dialect {
             .columns
             .iter()
             .map(|c| {
-                let large = crate::contract::LARGE_TEXT.contains(&(&*t.name, &*c.name));
-                let using = if large && !self.row_store {
-                    " USING COMPRESSION zstd"
-                } else {
-                    ""
-                };
+                let large =
+                    !self.row_store && crate::contract::LARGE_TEXT.contains(&(&*t.name, &*c.name));
+                let using = if large { " USING COMPRESSION zstd" } else { "" };
                 format!("{} {}{using}", quote(&c.name), self.type_name(c.ty))
             })
             .collect();

@@ -583,7 +583,7 @@ fn record_batch<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{self as c};
+    use crate::contract as c;
     use ColumnType as T;
 
     /// The state logs' text columns are stored with zstd in a database
@@ -594,10 +594,7 @@ mod tests {
         let path = dir.path().join("w.duckdb");
         let mut db = DuckDb::open_url(path.to_str().unwrap()).unwrap();
         db.execute("CREATE SCHEMA s").unwrap();
-        let t = c::fixed_tables()
-            .into_iter()
-            .find(|t| t.name == c::STATE_COMPUTE)
-            .unwrap();
+        let t = c::fixed_table(c::STATE_COMPUTE).unwrap();
         let ddl = db.dialect().create_table("s", &t);
         db.execute(&ddl).unwrap();
         let rows: Vec<Vec<Value>> = (0..5000)

@@ -70,8 +70,5 @@ pub fn set_meta(wh: &mut dyn Warehouse, schema: &str, key: &str, value: &str) ->
 
 /// `_ps_meta` as the contract defines it (it never grows).
 fn meta_table() -> TableSchema {
-    c::fixed_tables()
-        .into_iter()
-        .find(|t| t.name == c::STATE_META)
-        .expect("the contract has _ps_meta")
+    c::fixed_table(c::STATE_META).expect("the contract has _ps_meta")
 }

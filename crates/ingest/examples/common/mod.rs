@@ -51,21 +51,7 @@ pub fn post_batch(c: &mut Client, auth: &str, body: &str) {
 /// Posts every body from `clients` threads, each taking the next unsent
 /// one, and returns once all are acknowledged.
 pub fn post_all(addr: SocketAddr, bodies: Arc<Vec<String>>, auth: &str, clients: usize) {
-    let next = Arc::new(AtomicUsize::new(0));
-    let threads: Vec<_> = (0..clients)
-        .map(|_| {
-            let (bodies, next, auth) = (bodies.clone(), next.clone(), auth.to_owned());
-            std::thread::spawn(move || {
-                let mut c = Client::new(addr);
-                while let Some(b) = bodies.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    post_batch(&mut c, &auth, b);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("client");
-    }
+    post_paced(addr, bodies, auth, clients, Duration::ZERO);
 }
 
 /// Posts every body from `clients` threads at a steady pace: body `i` is
