@@ -714,7 +714,7 @@ mod tests {
     /// write them: qualified, quoted names, several per call.
     #[test]
     fn changed_tables_reads_the_tables_statements_change() {
-        let sql = r#"DELETE FROM "w"."s"."id_graph" WHERE segment_id IN (SELECT k FROM "w"."s"."_ps_keys");
+        let sql = r#"DELETE FROM "w"."s"."id_graph" WHERE segment_id IN (SELECT segment_id FROM "w"."s"."id_graph_updates" WHERE seq >= 5);
             INSERT INTO "w"."s"."id_graph" (segment_id) SELECT DISTINCT ON (segment_id) segment_id FROM "w"."s"."id_graph_updates";
             ALTER TABLE "w"."s"."pages" ADD COLUMN "context_x" VARCHAR;
             CREATE TABLE IF NOT EXISTS "w"."s"."order ""big""" ("id" VARCHAR);

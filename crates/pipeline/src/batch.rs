@@ -3,7 +3,6 @@
 //! them.
 
 use crate::stats::SyncStats;
-use ps_identity::ProfileIdx;
 use ps_spec::Value;
 use ps_warehouse::contract::{Ddl, TableId};
 use ps_warehouse::RowBuffer;
@@ -17,7 +16,9 @@ pub struct Batch {
     pub(crate) rows: BTreeMap<String, Vec<Vec<Value>>>,
     /// The event tables' rows, column by column, by `TableId::index`.
     pub(crate) buffers: Vec<RowBuffer>,
-    pub(crate) touched: Vec<ProfileIdx>,
+    /// The `seq` of the batch's first row of a table the materialized
+    /// tables are built from (`ps_materialize::Scope::Since`).
+    pub(crate) first_seq: Option<i64>,
     /// What the batch's events did so far, reported when it commits.
     pub stats: SyncStats,
     pub(crate) events: usize,
@@ -66,6 +67,12 @@ impl Batch {
     /// otherwise. Set by writers that hold a lease (`profiles-sync resolve`).
     pub fn set_fence(&mut self, token: u64) {
         self.fence = Some(token);
+    }
+
+    /// A row of `seq` landed in a table the materialized tables are built
+    /// from.
+    pub(crate) fn materialize_from(&mut self, seq: i64) {
+        self.first_seq.get_or_insert(seq);
     }
 
     pub(crate) fn buffer(&mut self, table: TableId) -> &mut RowBuffer {

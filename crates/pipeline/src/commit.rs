@@ -13,7 +13,7 @@ use crate::stats::SyncStats;
 use ps_spec::Value;
 use ps_warehouse::contract::{self as c, Col, Layout};
 use ps_warehouse::{sql, transaction, write_meta, RowBuffer, Warehouse};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 impl Space {
@@ -93,8 +93,6 @@ impl Space {
             }
             self.state_layer = layer;
         }
-        batch.touched.sort_unstable();
-        batch.touched.dedup();
         batch.stats.batches = 1;
         let mut meta = self.meta.clone();
         for (k, v) in [
@@ -179,16 +177,11 @@ impl Space {
             clear_state,
             dirty_profiles: dirty.len(),
             profiles_table: table(c::STATE_PROFILES),
-            keys_table: table(c::STATE_KEYS),
             compute_table: table(c::STATE_COMPUTE),
             compute_state,
             compute_whole,
             meta: meta.clone(),
-            touched: batch
-                .touched
-                .iter()
-                .map(|p| self.engine.segment_id(*p).to_owned())
-                .collect(),
+            first_seq: batch.first_seq,
             traits: self.trait_columns(),
             stats: std::mem::take(&mut batch.stats),
             schema,
@@ -255,7 +248,6 @@ pub struct Prepared {
     clear_state: bool,
     dirty_profiles: usize,
     profiles_table: ps_warehouse::TableSchema,
-    keys_table: ps_warehouse::TableSchema,
     /// `_ps_compute`, the rows to append to it, and whether they replace
     /// every row (`compute_state::layers`).
     compute_table: ps_warehouse::TableSchema,
@@ -263,7 +255,9 @@ pub struct Prepared {
     compute_whole: bool,
     /// `_ps_meta`, replaced whole: sequence, engine counters, checkpoints.
     meta: BTreeMap<String, String>,
-    touched: Vec<String>,
+    /// The batch's first `seq` in the tables the materialized ones are
+    /// built from, if it landed any.
+    first_seq: Option<i64>,
     traits: Vec<String>,
     stats: SyncStats,
 }
@@ -329,7 +323,9 @@ pub struct Pending {
     compute: Vec<Vec<Value>>,
     clear_compute: bool,
     meta: BTreeMap<String, String>,
-    touched: BTreeSet<String>,
+    /// The first batch's [`Prepared::first_seq`]: the materialization
+    /// reads the transaction's rows from there on.
+    first_seq: Option<i64>,
     /// From the newest batch.
     last: Option<Tail>,
 }
@@ -340,7 +336,6 @@ struct Tail {
     schema: String,
     d: ps_warehouse::Dialect,
     profiles_table: ps_warehouse::TableSchema,
-    keys_table: ps_warehouse::TableSchema,
     compute_table: ps_warehouse::TableSchema,
     traits: Vec<String>,
 }
@@ -404,12 +399,14 @@ impl Pending {
         }
         self.compute.extend(p.compute_state);
         self.meta = p.meta;
-        self.touched.extend(p.touched);
+        self.first_seq = match (self.first_seq, p.first_seq) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.last = Some(Tail {
             schema: p.schema,
             d: p.d,
             profiles_table: p.profiles_table,
-            keys_table: p.keys_table,
             compute_table: p.compute_table,
             traits: p.traits,
         });
@@ -464,8 +461,6 @@ impl Pending {
             return Ok(std::time::Duration::ZERO);
         };
         let (schema, d) = (&tail.schema, &tail.d);
-        let clear_keys = d.empty_table(schema, c::STATE_KEYS);
-        let keys_layout = Layout::of(c::STATE_KEYS);
         let ts = Instant::now();
         // The engine state is a log: a commit appends the changed
         // profiles, and deletes (the whole log) only when it compacts.
@@ -487,32 +482,14 @@ impl Pending {
         }
         write_meta(wh, schema, &self.meta)?;
         let mut t_mat = std::time::Duration::ZERO;
-        if !self.touched.is_empty() {
+        if let Some(seq) = self.first_seq {
             let tm = Instant::now();
-            wh.execute(&clear_keys)?;
-            let keys: Vec<Vec<Value>> = std::mem::take(&mut self.touched)
-                .into_iter()
-                .map(|k| key_row(&keys_layout, k))
-                .collect();
-            wh.append(schema, &tail.keys_table, &keys)?;
-            if let Some(sql) = d.refresh_statistics(schema, c::STATE_KEYS) {
+            let scope = ps_materialize::Scope::Since(seq);
+            for sql in ps_materialize::statements(d, schema, &tail.traits, scope) {
                 wh.execute(&sql)?;
             }
-            for sql in
-                ps_materialize::statements(d, schema, &tail.traits, ps_materialize::Scope::Touched)
-            {
-                wh.execute(&sql)?;
-            }
-            wh.execute(&clear_keys)?;
             t_mat = tm.elapsed();
         }
         Ok(t_mat)
     }
-}
-
-/// A `_ps_keys` row: one key of a scratch list.
-fn key_row(keys: &Layout, k: String) -> Vec<Value> {
-    let mut row = keys.row();
-    row.set(Col::K, Value::Str(k));
-    row.into_cells()
 }

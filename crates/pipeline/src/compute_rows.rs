@@ -142,7 +142,6 @@ impl Space {
         for ev in &e.tracks {
             self.event_rows(batch, ev, Some(&e.seg), &src);
         }
-        batch.touched.push(e.profile);
         batch.stats.computed_changes += 1;
     }
 }

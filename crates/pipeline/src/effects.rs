@@ -55,7 +55,7 @@ impl Space {
                     .set(Col::SegmentId, sid(self, *profile))
                     .set(Col::CanonicalSegmentId, sid(self, canonical));
                 batch.push(c::ID_GRAPH_UPDATES, row.into_cells());
-                batch.touched.push(*profile);
+                batch.materialize_from(seq);
                 *batch
                     .stats
                     .rows
@@ -75,7 +75,7 @@ impl Space {
                     .set(Col::ExternalIdValue, Value::Str(value.to_owned()))
                     .set(Col::ExternalIdHash, Value::Str(hex::encode(h.finalize())));
                 batch.push(c::EXTERNAL_ID_MAPPING_UPDATES, row.into_cells());
-                batch.touched.push(*profile);
+                batch.materialize_from(seq);
                 *batch
                     .stats
                     .rows
@@ -192,7 +192,7 @@ impl Space {
             );
         }
         batch.push(c::PROFILE_TRAITS_UPDATES, row.into_cells());
-        batch.touched.push(profile);
+        batch.materialize_from(seq);
         *batch
             .stats
             .rows

@@ -31,7 +31,7 @@ pub struct Timings {
     pub rows: std::time::Duration,
     /// Landing batches in the warehouse, without the materialization.
     pub load: std::time::Duration,
-    /// Materializing the touched profiles.
+    /// Materializing what the landed rows changed.
     pub materialize: std::time::Duration,
     /// Computed traits and audiences: each event's facts, and at the end
     /// of a transaction the re-evaluation, the change rows and the

@@ -67,13 +67,11 @@ pub const ID_GRAPH: &str = "id_graph";
 pub const EXTERNAL_ID_MAPPING: &str = "external_id_mapping";
 /// Each profile's current traits (materialized).
 pub const PROFILE_TRAITS: &str = "profile_traits";
-/// Internal tables: the identity engine's state, sync metadata, and a scratch
-/// list of keys used inside one load transaction.
+/// Internal tables: the identity engine's state, sync metadata, dedupe keys,
+/// compute state and suppressions.
 pub const STATE_PROFILES: &str = "_ps_profiles";
 /// Sync metadata: sequence, engine counters, checkpoints.
 pub const STATE_META: &str = "_ps_meta";
-/// Scratch list of keys used inside one load transaction.
-pub const STATE_KEYS: &str = "_ps_keys";
 /// The dedupe keys (128-bit hashes of message ids and of refused payloads)
 /// of everything that landed, packed: a restart reads a few megabytes instead
 /// of every event table's ids.
@@ -193,7 +191,6 @@ pub fn fixed_tables() -> Vec<TableSchema> {
         // (base64) of profiles c*64 .. c*64+63 (`ps_pipeline::state`).
         TableSchema::new(STATE_PROFILES, &[("chunk", B), ("state", V)]),
         TableSchema::new(STATE_META, &[("key", V), ("value", V)]),
-        TableSchema::new(STATE_KEYS, &[("k", V)]),
         // One row per commit (compacted at start-up): the 16-byte keys it
         // added, concatenated, base64 (`ps_pipeline::state::seen`).
         TableSchema::new(STATE_SEEN, &[("batch", B), ("keys", V)]),
@@ -380,13 +377,17 @@ impl Row {
     }
 }
 
-/// Columns the incremental materialization looks rows up by (`ps-materialize`
-/// filters each table by the touched profiles): with an index, a sync of a
-/// thousand events reads a thousand profiles' rows, not the whole table.
-/// The Profile API (issue 20) reads a profile's identifiers and segments by
-/// its canonical id: `external_id_mapping` and `id_graph` by
-/// `canonical_segment_id`.
-pub const LOOKUP_INDEXES: [(&str, &str); 8] = [
+/// Columns a row-store warehouse (PostgreSQL) indexes. The incremental
+/// materialization (`ps-materialize`) reads a transaction's landed rows by
+/// `seq` and the current-state rows they change by segment, canonical id
+/// and hash: with the indexes, a sync of a thousand events reads a
+/// thousand profiles' rows, not whole tables. The Profile API (issue 20)
+/// reads a profile's landed rows by `segment_id`, and its identifiers and
+/// segments by its canonical id.
+pub const LOOKUP_INDEXES: [(&str, &str); 11] = [
+    (ID_GRAPH_UPDATES, "seq"),
+    (EXTERNAL_ID_MAPPING_UPDATES, "seq"),
+    (PROFILE_TRAITS_UPDATES, "seq"),
     (ID_GRAPH_UPDATES, "segment_id"),
     (EXTERNAL_ID_MAPPING_UPDATES, "segment_id"),
     (PROFILE_TRAITS_UPDATES, "segment_id"),

@@ -117,27 +117,6 @@ impl Dialect {
         })
     }
 
-    /// Empties a scratch table. PostgreSQL's DELETE leaves a dead tuple per
-    /// row, so a table emptied that way at every commit grows without bound;
-    /// TRUNCATE does not.
-    pub fn empty_table(&self, schema: &str, table: &str) -> String {
-        let verb = if self.row_store {
-            "TRUNCATE"
-        } else {
-            "DELETE FROM"
-        };
-        format!("{verb} {}", self.table(schema, table))
-    }
-
-    /// Refreshes a table's planner statistics where the planner needs them.
-    /// PostgreSQL plans a just-filled scratch table with the statistics it
-    /// had when empty (one row) and picks nested loops that are quadratic in
-    /// its size.
-    pub fn refresh_statistics(&self, schema: &str, table: &str) -> Option<String> {
-        self.row_store
-            .then(|| format!("ANALYZE {}", self.table(schema, table)))
-    }
-
     /// The statement that applies a [`Ddl`] change.
     pub fn ddl(&self, schema: &str, d: &Ddl) -> String {
         match d {

@@ -363,7 +363,6 @@ fn current_state(env: &Env) -> std::collections::BTreeMap<String, Vec<String>> {
         "audience_entered",
         "audience_exited",
         "_ps_compute",
-        "_ps_keys",
         "_ps_meta",
         "_ps_seen",
     ];

@@ -217,13 +217,13 @@ impl Env {
 
 /// [`Env::dump`] of any warehouse URL.
 pub fn dump_url(url: &str, schema: &str) -> BTreeMap<String, Vec<String>> {
-    // Scratch keys and sync metadata (which records the load time) are not
+    // Sync metadata (which records the load time) is not
     // part of what a replay must reproduce.
     // `_ps_seen` is grouped by commit, so only its set of keys must match.
     // `_ps_profiles` is a log whose layers depend on where commits fell,
     // so only the state it resolves to must match.
     let mut out: BTreeMap<String, Vec<String>> = table_rows(url, schema, |t| {
-        t != "_ps_keys" && t != "_ps_meta" && t != "_ps_seen" && t != "_ps_profiles"
+        t != "_ps_meta" && t != "_ps_seen" && t != "_ps_profiles"
     })
     .into_iter()
     .map(|(t, (cols, rows))| {
