@@ -57,6 +57,12 @@ impl Space {
     ) -> Prepared {
         let schema = self.cfg.space.clone();
         let t0 = std::time::Instant::now();
+        // Rows take their `seq` when made, so a batch filled only after the
+        // one before it was prepared holds no `seq` of an earlier batch.
+        debug_assert!(
+            batch.first_seq.is_none_or(|s| s >= self.prepared_seq),
+            "a batch got rows before the batch before it was prepared"
+        );
         if last_of_transaction {
             self.compute_rows(&mut batch);
         }
@@ -188,6 +194,7 @@ impl Space {
         };
         self.meta = meta;
         self.last_load = batch.load_time;
+        self.prepared_seq = self.next_seq;
         prepared
     }
 

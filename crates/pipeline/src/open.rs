@@ -359,6 +359,7 @@ impl Space {
             catalog,
             seen,
             next_seq,
+            prepared_seq: next_seq,
             last_load,
             reserved_event: c::reserved_event_columns().iter().copied().collect(),
             reserved_traits: c::reserved_trait_names().into_iter().collect(),
