@@ -36,6 +36,14 @@ fn split(env: &Env, file: &PathBuf, parts: usize, seed: u64) -> Vec<PathBuf> {
     out
 }
 
+/// The space `gen` is unchanged by `materialize --full`: its incremental
+/// current-state tables are what a rebuild from the landed tables gives.
+fn assert_incremental_equals_full(env: &Env, label: &str) {
+    let incremental = env.dump("gen");
+    env.ok(&["materialize", "--full"]);
+    assert_eq!(env.dump("gen"), incremental, "{label}: incremental != full");
+}
+
 fn differential(backend: Backend) {
     for seed in [7u64, 11] {
         let one = Env::with_backend(&config(), backend);
@@ -63,13 +71,7 @@ fn differential(backend: Backend) {
                 part.to_str().unwrap(),
             ]);
             // After every run the incremental tables equal a full rebuild.
-            let incremental = many.dump("gen");
-            many.ok(&["materialize", "--full"]);
-            assert_eq!(
-                many.dump("gen"),
-                incremental,
-                "{backend:?} seed {seed}: incremental != full after run {i}"
-            );
+            assert_incremental_equals_full(&many, &format!("{backend:?} seed {seed} run {i}"));
         }
         assert_eq!(
             many.dump("gen"),
@@ -298,13 +300,7 @@ fn merge_chains_within_and_across_transactions_equal_a_full_rebuild() {
                 .collect();
             let f = env.write(&format!("run-{r}.jsonl"), &lines.join("\n"));
             env.ok(&["sync", f.to_str().unwrap()]);
-            let incremental = env.dump("gen");
-            env.ok(&["materialize", "--full"]);
-            assert_eq!(
-                env.dump("gen"),
-                incremental,
-                "{backend:?}: incremental != full after run {r}"
-            );
+            assert_incremental_equals_full(&env, &format!("{backend:?} run {r}"));
         }
         let merged = env.dump("gen");
         let graph = merged
