@@ -43,8 +43,23 @@ fn nats_server() -> &'static str {
 
 impl NatsCluster {
     /// Starts `n` nodes clustered with each other and waits until every
-    /// one answers `/healthz`.
+    /// one answers `/healthz`. A free port can be taken by another test
+    /// between `free_port` and nats-server's bind: a node that failed so is
+    /// retried with a new cluster on new ports (any other failure panics).
     pub(crate) fn start(n: usize) -> NatsCluster {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match NatsCluster::try_start(n) {
+                Ok(c) => return c,
+                Err(log) if attempt < 3 && log.contains("address already in use") => {}
+                Err(log) => panic!("nats cluster did not start (attempt {attempt}):\n{log}"),
+            }
+        }
+    }
+
+    /// [`NatsCluster::start`], once: the failing node's log on failure.
+    fn try_start(n: usize) -> Result<NatsCluster, String> {
         let bin = nats_server();
         let dir = tempfile::tempdir().unwrap();
         let nodes: Vec<Node> = (0..n)
@@ -82,9 +97,9 @@ impl NatsCluster {
             cluster.spawn(i, bin);
         }
         for i in 0..n {
-            cluster.wait_healthy(i, Duration::from_secs(30));
+            cluster.healthy(i, Duration::from_secs(30))?;
         }
-        cluster
+        Ok(cluster)
     }
 
     fn spawn(&mut self, i: usize, bin: &str) {
@@ -108,6 +123,14 @@ impl NatsCluster {
 
     /// Waits until node `i` answers `/healthz` with 200.
     fn wait_healthy(&self, i: usize, limit: Duration) {
+        if let Err(log) = self.healthy(i, limit) {
+            panic!("{log}");
+        }
+    }
+
+    /// Whether node `i` answers `/healthz` with 200 within `limit`; if
+    /// not, its log.
+    fn healthy(&self, i: usize, limit: Duration) -> Result<(), String> {
         let addr: SocketAddr = format!("127.0.0.1:{}", self.nodes[i].http).parse().unwrap();
         let deadline = Instant::now() + limit;
         loop {
@@ -116,13 +139,15 @@ impl NatsCluster {
                 .request("GET", "/healthz", &[], b"")
                 .is_ok_and(|r| r.status == 200);
             if ok {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "nats node {i} not healthy within {limit:?}:\n{}",
-                std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
-            );
+            let log = std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default();
+            // A node that could not bind has exited: no need to wait on.
+            if Instant::now() >= deadline || log.contains("address already in use") {
+                return Err(format!(
+                    "nats node {i} not healthy within {limit:?}:\n{log}"
+                ));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
