@@ -69,8 +69,8 @@ impl Batch {
         self.fence = Some(token);
     }
 
-    /// A row of `seq` landed in a table the materialized tables are built
-    /// from.
+    /// A row of `seq` lands in a table the materialized tables are built
+    /// from (`Space::common`).
     pub(crate) fn materialize_from(&mut self, seq: i64) {
         self.first_seq.get_or_insert(seq);
     }

@@ -58,9 +58,10 @@ impl Space {
         let schema = self.cfg.space.clone();
         let t0 = std::time::Instant::now();
         // Rows take their `seq` when made, so a batch filled only after the
-        // one before it was prepared holds no `seq` of an earlier batch.
+        // one before it was prepared (whose meta holds the `seq` it left
+        // off at) holds no `seq` of an earlier batch.
         debug_assert!(
-            batch.first_seq.is_none_or(|s| s >= self.prepared_seq),
+            batch.first_seq.is_none_or(|s| s >= meta_seq(&self.meta)),
             "a batch got rows before the batch before it was prepared"
         );
         if last_of_transaction {
@@ -194,7 +195,6 @@ impl Space {
         };
         self.meta = meta;
         self.last_load = batch.load_time;
-        self.prepared_seq = self.next_seq;
         prepared
     }
 
@@ -269,6 +269,11 @@ pub struct Prepared {
     stats: SyncStats,
 }
 
+/// The next `seq` recorded in `_ps_meta` (1 for a new space).
+pub(crate) fn meta_seq(meta: &BTreeMap<String, String>) -> i64 {
+    meta.get("seq").and_then(|s| s.parse().ok()).unwrap_or(1)
+}
+
 /// What landing a batch did.
 #[derive(Debug, Clone, Default)]
 pub struct Landed {
@@ -330,8 +335,9 @@ pub struct Pending {
     compute: Vec<Vec<Value>>,
     clear_compute: bool,
     meta: BTreeMap<String, String>,
-    /// The first batch's [`Prepared::first_seq`]: the materialization
-    /// reads the transaction's rows from there on.
+    /// The first [`Prepared::first_seq`] of the transaction's batches
+    /// (they are prepared in order): the materialization reads the
+    /// transaction's rows from there on.
     first_seq: Option<i64>,
     /// From the newest batch.
     last: Option<Tail>,
@@ -406,10 +412,7 @@ impl Pending {
         }
         self.compute.extend(p.compute_state);
         self.meta = p.meta;
-        self.first_seq = match (self.first_seq, p.first_seq) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.first_seq = self.first_seq.or(p.first_seq);
         self.last = Some(Tail {
             schema: p.schema,
             d: p.d,

@@ -13,10 +13,12 @@ use sha1::{Digest, Sha1};
 
 impl Space {
     /// Takes the next `seq` and fills the provenance columns every landed
-    /// profile table carries ([`c::COMMON`]).
-    fn common(&mut self, row: &mut Row, batch: &Batch, ev: &Event, src: &Source) -> i64 {
+    /// profile table carries ([`c::COMMON`]); the materialized tables are
+    /// built from these tables, so the batch notes the `seq` for them.
+    fn common(&mut self, row: &mut Row, batch: &mut Batch, ev: &Event, src: &Source) -> i64 {
         let seq = self.next_seq;
         self.next_seq += 1;
+        batch.materialize_from(seq);
         let opt = |s: Option<&str>| s.map_or(Value::Null, |s| Value::Str(s.to_owned()));
         row.set(Col::Seq, Value::Int(seq))
             .set(Col::UuidTs, Value::Ts(batch.load_time))
@@ -55,7 +57,6 @@ impl Space {
                     .set(Col::SegmentId, sid(self, *profile))
                     .set(Col::CanonicalSegmentId, sid(self, canonical));
                 batch.push(c::ID_GRAPH_UPDATES, row.into_cells());
-                batch.materialize_from(seq);
                 *batch
                     .stats
                     .rows
@@ -75,7 +76,6 @@ impl Space {
                     .set(Col::ExternalIdValue, Value::Str(value.to_owned()))
                     .set(Col::ExternalIdHash, Value::Str(hex::encode(h.finalize())));
                 batch.push(c::EXTERNAL_ID_MAPPING_UPDATES, row.into_cells());
-                batch.materialize_from(seq);
                 *batch
                     .stats
                     .rows
@@ -192,7 +192,6 @@ impl Space {
             );
         }
         batch.push(c::PROFILE_TRAITS_UPDATES, row.into_cells());
-        batch.materialize_from(seq);
         *batch
             .stats
             .rows

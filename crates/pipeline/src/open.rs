@@ -315,7 +315,7 @@ impl Space {
         recovery.dedupe = t.elapsed();
         let mut engine = engine;
         load_suppressions(wh, &schema, &mut engine)?;
-        let next_seq = meta.get("seq").and_then(|s| s.parse().ok()).unwrap_or(1);
+        let next_seq = crate::commit::meta_seq(&meta);
         let last_load = meta
             .get("last_load")
             .and_then(|s| s.parse().ok())
@@ -359,7 +359,6 @@ impl Space {
             catalog,
             seen,
             next_seq,
-            prepared_seq: next_seq,
             last_load,
             reserved_event: c::reserved_event_columns().iter().copied().collect(),
             reserved_traits: c::reserved_trait_names().into_iter().collect(),

@@ -93,10 +93,6 @@ pub struct Space {
     pub(crate) catalog: Catalog,
     pub(crate) seen: hashbrown::HashSet<u128>,
     pub(crate) next_seq: i64,
-    /// `next_seq` when the last batch was prepared: every row of an
-    /// earlier batch is below it, so a batch's rows from its first `seq`
-    /// on are its own (`ps_materialize::Scope::Since`).
-    pub(crate) prepared_seq: i64,
     pub(crate) last_load: i64,
     pub(crate) reserved_event: HashSet<&'static str>,
     pub(crate) reserved_traits: HashSet<&'static str>,

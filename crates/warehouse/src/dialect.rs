@@ -29,8 +29,7 @@ pub struct Dialect {
     /// The name of [`ColumnType::Varchar`].
     pub varchar_type: &'static str,
     /// A server database with row storage and MVCC (PostgreSQL), as opposed
-    /// to an embedded columnar one (DuckDB): decides indexes, how scratch
-    /// tables are emptied, whether statistics need refreshing and which
+    /// to an embedded columnar one (DuckDB): decides indexes and which
     /// columns name a compression.
     pub row_store: bool,
 }
