@@ -306,6 +306,12 @@ pub(crate) enum Command {
         /// `examples/computed-traits.toml`) during the sync.
         #[arg(long)]
         definitions: Option<PathBuf>,
+        /// With `--definitions`: run the sync N times without and N times
+        /// with the definitions, alternated, each into a fresh DuckDB file,
+        /// and print each pair's end-to-end seconds, their ratio of
+        /// events/s and the median (issue 19's bar), instead of the stages.
+        #[arg(long, default_value_t = 0)]
+        pairs: usize,
     },
 }
 
@@ -405,6 +411,7 @@ pub(crate) fn run() -> ExitCode {
             batch_events,
             commit_events,
             definitions,
+            pairs,
             ..
         } => cmd::bench::run(cmd::bench::Args {
             events,
@@ -416,6 +423,7 @@ pub(crate) fn run() -> ExitCode {
             batch_events,
             commit_events,
             definitions,
+            pairs,
         }),
     };
     match result {

@@ -22,6 +22,7 @@ use ps_pipeline::{input, sync_files, Space, SyncOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Serialize)]
@@ -110,6 +111,7 @@ pub(crate) struct Args {
     pub(crate) batch_events: usize,
     pub(crate) commit_events: usize,
     pub(crate) definitions: Option<PathBuf>,
+    pub(crate) pairs: usize,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -131,6 +133,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     };
     let input_s = input.to_str().context("utf-8 path")?.to_owned();
     let input_bytes = std::fs::metadata(&input)?.len();
+    if args.pairs > 0 {
+        let result = pairs(&dir, &input_s, &args);
+        if !args.keep && args.input.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return result;
+    }
 
     // Pass 1: read only.
     reset_peak();
@@ -168,49 +177,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .warehouse
         .clone()
         .unwrap_or_else(|| format!("duckdb://{}", dir.join("bench.duckdb").display()));
-    let space_cfg = ps_pipeline::SpaceConfig {
-        space: "bench".into(),
-        sources: ps_gen::sources(3)
-            .into_iter()
-            .map(ps_pipeline::Source::from)
-            .collect(),
-        identity: ps_identity::IdentityConfig::default(),
-        compute: match &args.definitions {
-            None => None,
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .with_context(|| format!("reading {}", p.display()))?;
-                let raw: ps_compute::RawDefinitions =
-                    toml::from_str(&text).with_context(|| format!("{}", p.display()))?;
-                let reserved = ps_warehouse::contract::reserved_trait_names();
-                Some(std::sync::Arc::new(ps_compute::Definitions::check(
-                    &raw, &reserved,
-                )?))
-            }
-        },
-    };
+    let definitions = definitions(&args)?;
     reset_peak();
-    let t = Instant::now();
-    let mut wh = ps_warehouse::open(&url)?;
-    let mut space = Space::open(wh.as_mut(), space_cfg)?;
-    let stats = sync_files(
-        wh.as_mut(),
-        &mut space,
-        std::slice::from_ref(&input_s),
-        &SyncOptions {
-            batch_events: args.batch_events,
-            commit_events: args.commit_events,
-            ..SyncOptions::default()
-        },
-        &mut |_| {},
-    )?;
-    // Closing is part of the run: DuckDB checkpoints what its WAL still
-    // holds when the database closes, as at the end of every `sync`.
-    let warehouse_kind = wh.kind().to_owned();
-    let tc = Instant::now();
-    drop(wh);
-    let close = tc.elapsed();
-    let total = t.elapsed();
+    let Run {
+        total,
+        close,
+        stats,
+        space,
+        warehouse_kind,
+    } = pipeline(&url, &input_s, &args, definitions)?;
     let peak = peak_rss_mb();
     let duck = match (&args.warehouse, warehouse_kind.as_str()) {
         (None, "duckdb") => Some(duckdb_floors(
@@ -325,6 +300,151 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         eprintln!("kept {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The definitions of `--definitions`, checked as a space's would be.
+fn definitions(args: &Args) -> Result<Option<Arc<ps_compute::Definitions>>> {
+    let Some(p) = &args.definitions else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    let raw: ps_compute::RawDefinitions =
+        toml::from_str(&text).with_context(|| format!("{}", p.display()))?;
+    let reserved = ps_warehouse::contract::reserved_trait_names();
+    Ok(Some(Arc::new(ps_compute::Definitions::check(
+        &raw, &reserved,
+    )?)))
+}
+
+/// One pipeline pass: what it took and left.
+struct Run {
+    /// Open, sync and close together.
+    total: Duration,
+    close: Duration,
+    stats: ps_pipeline::stats::SyncStats,
+    space: Space,
+    warehouse_kind: String,
+}
+
+/// The real `sync` of `input` into the warehouse at `url`, closed at the
+/// end: DuckDB checkpoints what its WAL still holds when the database
+/// closes, as at the end of every `sync`, so closing is part of the run.
+fn pipeline(
+    url: &str,
+    input: &str,
+    args: &Args,
+    compute: Option<Arc<ps_compute::Definitions>>,
+) -> Result<Run> {
+    let space_cfg = ps_pipeline::SpaceConfig {
+        space: "bench".into(),
+        sources: ps_gen::sources(3)
+            .into_iter()
+            .map(ps_pipeline::Source::from)
+            .collect(),
+        identity: ps_identity::IdentityConfig::default(),
+        compute,
+    };
+    let t = Instant::now();
+    let mut wh = ps_warehouse::open(url)?;
+    let mut space = Space::open(wh.as_mut(), space_cfg)?;
+    let stats = sync_files(
+        wh.as_mut(),
+        &mut space,
+        &[input.to_owned()],
+        &SyncOptions {
+            batch_events: args.batch_events,
+            commit_events: args.commit_events,
+            ..SyncOptions::default()
+        },
+        &mut |_| {},
+    )?;
+    let warehouse_kind = wh.kind().to_owned();
+    let tc = Instant::now();
+    drop(wh);
+    let close = tc.elapsed();
+    Ok(Run {
+        total: t.elapsed(),
+        close,
+        stats,
+        space,
+        warehouse_kind,
+    })
+}
+
+/// `--pairs N`: what `--definitions` costs, as issue 19 states its bar
+/// (end-to-end events/s with the definitions over the same run without).
+/// Runs on this machine vary by more than that cost, so each pair runs
+/// one without and one with, back to back into fresh DuckDB files, and
+/// the median of the pairs' ratios is the figure.
+fn pairs(dir: &Path, input: &str, args: &Args) -> Result<ExitCode> {
+    anyhow::ensure!(
+        args.definitions.is_some(),
+        "--pairs compares runs with and without --definitions: give --definitions"
+    );
+    anyhow::ensure!(
+        args.warehouse.is_none(),
+        "--pairs runs into fresh DuckDB files of its own: leave out --warehouse"
+    );
+    let with = definitions(args)?;
+    let run = |i: usize, defs: Option<Arc<ps_compute::Definitions>>, name: &str| {
+        let path = dir.join(format!("pair-{i}-{name}.duckdb"));
+        reset_peak();
+        let run = pipeline(&format!("duckdb://{}", path.display()), input, args, defs)?;
+        let peak = peak_rss_mb();
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(dir.join(format!("pair-{i}-{name}.duckdb.wal")));
+        anyhow::Ok((run.total.as_secs_f64(), peak))
+    };
+    let mut ratios = Vec::new();
+    let mut rows = Vec::new();
+    if !args.json {
+        println!(
+            "{:<5} {:>12} {:>9} {:>12} {:>9} {:>7}",
+            "pair", "without (s)", "peak MB", "with (s)", "peak MB", "ratio"
+        );
+    }
+    for i in 1..=args.pairs {
+        let (without, peak_without) = run(i, None, "without")?;
+        let (with_s, peak_with) = run(i, with.clone(), "with")?;
+        // Events/s with over events/s without, for the same events.
+        let ratio = without / with_s;
+        ratios.push(ratio);
+        if !args.json {
+            println!(
+                "{i:<5} {without:>12.3} {peak_without:>9.0} {with_s:>12.3} {peak_with:>9.0} {:>6.1}%",
+                ratio * 100.0
+            );
+        }
+        rows.push(serde_json::json!({
+            "without_seconds": without,
+            "with_seconds": with_s,
+            "without_peak_rss_mb": peak_without,
+            "with_peak_rss_mb": peak_with,
+            "ratio": ratio,
+        }));
+    }
+    let median = median(&mut ratios);
+    if args.json {
+        let report = serde_json::json!({"pairs": rows, "median_ratio": median});
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "median ratio of end-to-end events/s, with definitions over without: {:.1}%",
+            median * 100.0
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The median of `xs` (the mean of the middle two for an even count).
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => xs[n / 2],
+        _ => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
 }
 
 /// DuckDB's floors beside a pipeline run that took `total` and left its

@@ -1,6 +1,6 @@
 //! `profiles-sync bench --incremental` (issue 8): builds a space of N
 //! profiles, reports recovery, a 1k-event sync and a full rebuild, and reuses
-//! the space on a second run.
+//! the space on a second run. Also `bench --pairs` (issue 19's bar).
 
 use crate::util::{pg_fresh_database, Backend, BACKENDS};
 use serde_json::Value;
@@ -117,5 +117,62 @@ fn bench_incremental_builds_measures_and_reuses() {
         assert_eq!(r2["profiles_before_sync"], after);
         assert_eq!(r2["sync"]["profiles_created"], 400, "{r2:#}");
         assert_eq!(r2["profiles_after_sync"], after + 400);
+    }
+}
+
+/// `bench --pairs N --definitions FILE` (issue 19's bar): N pairs of runs
+/// without and with the definitions, each pair's ratio of events/s and
+/// their median; refused without `--definitions` or with `--warehouse`.
+#[test]
+fn bench_pairs_compare_runs_with_and_without_definitions() {
+    let defs = crate::util::repo_root().join("examples/computed-traits.toml");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
+            .args(["bench", "--events", "1000", "--pairs", "3", "--json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--definitions", defs.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "bench --pairs failed\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let pairs = v["pairs"].as_array().expect("pairs");
+    assert_eq!(pairs.len(), 3, "{v:#}");
+    let mut ratios: Vec<f64> = pairs
+        .iter()
+        .map(|p| {
+            let (without, with) = (secs(p, "/without_seconds"), secs(p, "/with_seconds"));
+            assert!(without > 0.0 && with > 0.0, "{p}");
+            assert!((secs(p, "/ratio") - without / with).abs() < 1e-9, "{p}");
+            without / with
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    // serde_json parses floats to within an ulp, not exactly.
+    assert!(
+        (secs(&v, "/median_ratio") - ratios[1]).abs() < 1e-9,
+        "{v:#}"
+    );
+
+    for (extra, says) in [
+        (vec![], "--definitions"),
+        (
+            vec![
+                "--definitions",
+                defs.to_str().unwrap(),
+                "--warehouse",
+                "duckdb:///nonexistent/x.duckdb",
+            ],
+            "--warehouse",
+        ),
+    ] {
+        let out = run(&extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
     }
 }
