@@ -115,6 +115,18 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    // Flags and definitions are checked before a long generation.
+    let definitions = definitions(&args)?;
+    if args.pairs > 0 {
+        anyhow::ensure!(
+            definitions.is_some(),
+            "--pairs compares runs with and without --definitions: give --definitions"
+        );
+        anyhow::ensure!(
+            args.warehouse.is_none(),
+            "--pairs runs into fresh DuckDB files of its own: leave out --warehouse"
+        );
+    }
     let dir = tempfile_dir()?;
     let input = match &args.input {
         Some(p) => p.clone(),
@@ -134,10 +146,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let input_s = input.to_str().context("utf-8 path")?.to_owned();
     let input_bytes = std::fs::metadata(&input)?.len();
     if args.pairs > 0 {
-        let result = pairs(&dir, &input_s, &args);
-        if !args.keep && args.input.is_none() {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
+        let result = pairs(&dir, &input_s, &args, definitions);
+        clean_up(&dir, &args);
         return result;
     }
 
@@ -177,7 +187,6 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .warehouse
         .clone()
         .unwrap_or_else(|| format!("duckdb://{}", dir.join("bench.duckdb").display()));
-    let definitions = definitions(&args)?;
     reset_peak();
     let Run {
         total,
@@ -294,12 +303,18 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             println!("  {t}: {r}");
         }
     }
+    clean_up(&dir, &args);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the scratch directory unless asked to keep it or it is the
+/// home of the user's own `--input`.
+fn clean_up(dir: &Path, args: &Args) {
     if !args.keep && args.input.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(dir);
     } else {
         eprintln!("kept {}", dir.display());
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The definitions of `--definitions`, checked as a space's would be.
@@ -376,23 +391,19 @@ fn pipeline(
 /// Runs on this machine vary by more than that cost, so each pair runs
 /// one without and one with, back to back into fresh DuckDB files, and
 /// the median of the pairs' ratios is the figure.
-fn pairs(dir: &Path, input: &str, args: &Args) -> Result<ExitCode> {
-    anyhow::ensure!(
-        args.definitions.is_some(),
-        "--pairs compares runs with and without --definitions: give --definitions"
-    );
-    anyhow::ensure!(
-        args.warehouse.is_none(),
-        "--pairs runs into fresh DuckDB files of its own: leave out --warehouse"
-    );
-    let with = definitions(args)?;
+fn pairs(
+    dir: &Path,
+    input: &str,
+    args: &Args,
+    with: Option<Arc<ps_compute::Definitions>>,
+) -> Result<ExitCode> {
     let run = |i: usize, defs: Option<Arc<ps_compute::Definitions>>, name: &str| {
         let path = dir.join(format!("pair-{i}-{name}.duckdb"));
         reset_peak();
         let run = pipeline(&format!("duckdb://{}", path.display()), input, args, defs)?;
         let peak = peak_rss_mb();
         let _ = std::fs::remove_file(&path);
-        let _ = std::fs::remove_file(dir.join(format!("pair-{i}-{name}.duckdb.wal")));
+        let _ = std::fs::remove_file(path.with_extension("duckdb.wal"));
         anyhow::Ok((run.total.as_secs_f64(), peak))
     };
     let mut ratios = Vec::new();
