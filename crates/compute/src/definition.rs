@@ -112,7 +112,7 @@ impl Kind {
 }
 
 /// Which events a definition looks at.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EventMatch {
     /// Every event (`"*"`).
     All,

@@ -141,6 +141,8 @@ pub(crate) struct Compute {
     pub(crate) names: EventMatch,
     /// Paths (from the event's root) any definition reads.
     pub(crate) paths: Vec<Vec<String>>,
+    /// Each path with the events it is read on (sorted by path).
+    pub(crate) reads: Vec<(EventMatch, Vec<String>)>,
     /// What facts share (names, paths).
     pub(crate) shared: Interner,
     /// A fingerprint of each definition by key (stored in `_ps_meta`, so a
@@ -226,16 +228,20 @@ impl Clock {
     }
 }
 
-fn collect_condition(c: &Condition, names: &mut Vec<EventMatch>, paths: &mut Vec<Path>) {
+fn collect_condition(
+    c: &Condition,
+    names: &mut Vec<EventMatch>,
+    reads: &mut Vec<(EventMatch, Path)>,
+) {
     match c {
         Condition::Event {
             events, filters, ..
         } => {
             names.push(events.clone());
-            paths.extend(filters.iter().map(|f| f.path.clone()));
+            reads.extend(filters.iter().map(|f| (events.clone(), f.path.clone())));
         }
         Condition::All(v) | Condition::Any(v) | Condition::None(v) => {
-            v.iter().for_each(|c| collect_condition(c, names, paths))
+            v.iter().for_each(|c| collect_condition(c, names, reads))
         }
         Condition::Trait { .. } | Condition::Audience(_) => {}
     }
@@ -244,16 +250,16 @@ fn collect_condition(c: &Condition, names: &mut Vec<EventMatch>, paths: &mut Vec
 impl Compute {
     pub(crate) fn new(defs: Arc<Definitions>) -> Compute {
         let mut names = Vec::new();
-        let mut paths = Vec::new();
+        let mut reads = Vec::new();
         let mut kinds = BTreeMap::new();
         for t in &defs.traits {
             names.push(t.events.clone());
-            paths.extend(t.filters.iter().map(|f| f.path.clone()));
-            paths.extend(t.property.clone());
+            let read = t.filters.iter().map(|f| &f.path).chain(&t.property);
+            reads.extend(read.map(|p| (t.events.clone(), p.clone())));
             kinds.insert(t.key.clone(), Some(t.kind));
         }
         for a in &defs.audiences {
-            collect_condition(&a.condition, &mut names, &mut paths);
+            collect_condition(&a.condition, &mut names, &mut reads);
             kinds.insert(a.key.clone(), None);
         }
         let names = if names.contains(&EventMatch::All) {
@@ -269,14 +275,16 @@ impl Compute {
                     .collect(),
             )
         };
-        let mut paths: Vec<Vec<String>> = paths
+        let mut reads: Vec<(EventMatch, Vec<String>)> = reads
             .into_iter()
-            .filter_map(|p| match p {
-                Path::Keys(k) => Some(k),
+            .filter_map(|(m, p)| match p {
+                Path::Keys(k) => Some((m, k)),
                 Path::Timestamp => None,
             })
             .collect();
-        paths.sort();
+        reads.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+        reads.dedup();
+        let mut paths: Vec<Vec<String>> = reads.iter().map(|(_, p)| p.clone()).collect();
         paths.dedup();
         let fingerprints = fingerprints(&defs);
         let defs_expiry = defs.clone();
@@ -290,8 +298,9 @@ impl Compute {
         Compute {
             defs,
             names,
-            shared: Interner::new(&paths),
+            shared: Interner::new(&reads),
             paths,
+            reads,
             fingerprints,
             last_as_of: None,
             kinds,
@@ -327,8 +336,8 @@ impl Compute {
         self.touch(p, Cause::Event);
         let name = fact_name(ev.kind.as_str(), ev.event.as_deref());
         if self.names.matches(name) {
-            let values = self.shared.values_on_tape(ev.root_ref());
-            let fact = self.shared.fact(name, ev.timestamp, &ev.message_id, values);
+            let fact =
+                (self.shared).fact_on_tape(name, ev.timestamp, &ev.message_id, ev.root_ref());
             let st = self.profiles.entry(p).or_default();
             if st.logged {
                 st.fresh.push(fact.clone());

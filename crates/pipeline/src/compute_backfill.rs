@@ -51,6 +51,11 @@ pub(crate) struct Record {
     pub(crate) events: Option<BTreeSet<String>>,
     /// Paths the facts were reduced to.
     pub(crate) paths: Vec<Vec<String>>,
+    /// Each path with the events it was read on; absent in records written
+    /// before facts were narrowed per event name (every path was read on
+    /// every event then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reads: Option<Vec<ReadOn>>,
     /// When values were last evaluated, microseconds.
     pub(crate) as_of: Option<i64>,
     /// The earliest and latest times the values held were evaluated at
@@ -59,13 +64,59 @@ pub(crate) struct Record {
     pub(crate) span: Option<(i64, i64)>,
 }
 
+/// A path and the events it is read on, as a [`Record`] stores them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ReadOn {
+    /// Event names; `None` is every event.
+    events: Option<BTreeSet<String>>,
+    path: Vec<String>,
+}
+
+fn stored_match(events: &Option<BTreeSet<String>>) -> EventMatch {
+    match events {
+        None => EventMatch::All,
+        Some(n) => EventMatch::Names(n.clone()),
+    }
+}
+
+fn stored_events(m: &EventMatch) -> Option<BTreeSet<String>> {
+    match m {
+        EventMatch::All => None,
+        EventMatch::Names(n) => Some(n.clone()),
+    }
+}
+
 impl Record {
     fn names(&self) -> EventMatch {
-        match &self.events {
-            None => EventMatch::All,
-            Some(n) => EventMatch::Names(n.clone()),
+        stored_match(&self.events)
+    }
+
+    /// Each path the stored facts hold, with the events it was read on.
+    fn reads(&self) -> Vec<(EventMatch, Vec<String>)> {
+        match &self.reads {
+            Some(r) => r
+                .iter()
+                .map(|r| (stored_match(&r.events), r.path.clone()))
+                .collect(),
+            None => self
+                .paths
+                .iter()
+                .map(|p| (self.names(), p.clone()))
+                .collect(),
         }
     }
+}
+
+/// Whether the events `reads` read `path` on cover `events`.
+fn read_on(reads: &[(EventMatch, Vec<String>)], path: &[String], events: &EventMatch) -> bool {
+    let mut on = BTreeSet::new();
+    for (m, _) in reads.iter().filter(|(_, p)| p[..] == *path) {
+        match m {
+            EventMatch::All => return true,
+            EventMatch::Names(n) => on.extend(n.iter().cloned()),
+        }
+    }
+    covers(&EventMatch::Names(on), events)
 }
 
 /// Whether every event `new` matches, `old` matches too.
@@ -82,11 +133,17 @@ impl Compute {
     pub(crate) fn record(&self) -> String {
         let r = Record {
             definitions: self.fingerprints.clone(),
-            events: match &self.names {
-                EventMatch::All => None,
-                EventMatch::Names(n) => Some(n.clone()),
-            },
+            events: stored_events(&self.names),
             paths: self.paths.clone(),
+            reads: Some(
+                self.reads
+                    .iter()
+                    .map(|(m, p)| ReadOn {
+                        events: stored_events(m),
+                        path: p.clone(),
+                    })
+                    .collect(),
+            ),
             as_of: self.last_as_of,
             span: self.clock.span,
         };
@@ -130,16 +187,13 @@ impl Compute {
             .filter(|k| !self.fingerprints.contains_key(*k))
             .count();
         let old_names = old.names();
-        let from_tables =
-            !covers(&old_names, &self.names) || self.paths.iter().any(|p| !old.paths.contains(p));
+        let old_reads = old.reads();
+        let from_tables = !covers(&old_names, &self.names)
+            || (self.reads.iter()).any(|(m, p)| !read_on(&old_reads, p, m));
         if from_tables {
             let mut landed =
                 landed_facts(wh, schema, catalog, engine, &self.names, &mut self.shared)?;
-            let kept: Vec<&Vec<String>> = self
-                .paths
-                .iter()
-                .filter(|p| old.paths.contains(p))
-                .collect();
+            let mut old_shared = Interner::new(&old_reads);
             for (p, st) in self.profiles.iter_mut() {
                 let facts = landed.remove(p).unwrap_or_default();
                 st.facts = overlay(
@@ -147,7 +201,7 @@ impl Compute {
                     std::mem::take(&mut st.facts),
                     &old_names,
                     &self.names,
-                    &kept,
+                    &mut old_shared,
                     &mut self.shared,
                 );
             }
@@ -213,14 +267,15 @@ impl Record {
 
 /// The landed facts of one profile with the stored ones laid over them: a
 /// landed fact takes the stored fact's values (present or absent) at the
-/// `kept` paths, which the stored facts were reduced to; a stored fact the
-/// tables did not give back stays if it is still read.
+/// paths read on its name both now (`shared`) and when the stored facts
+/// were reduced (`old`); a stored fact the tables did not give back stays
+/// if it is still read.
 fn overlay(
     landed: Vec<Fact>,
     stored: Vec<Fact>,
     old_names: &EventMatch,
     names: &EventMatch,
-    kept: &[&Vec<String>],
+    old: &mut Interner,
     shared: &mut Interner,
 ) -> Vec<Fact> {
     let mut stored: HashMap<Box<str>, Fact> = stored
@@ -233,6 +288,10 @@ fn overlay(
         .map(|f| match stored.remove(&f.message_id) {
             None => f,
             Some(s) => {
+                let was = old.paths_of(&s.name);
+                let now = shared.paths_of(&s.name);
+                let kept: Vec<&Arc<[String]>> =
+                    now.iter().filter(|p| was.iter().any(|w| w == *p)).collect();
                 let mut values: Vec<(Arc<[String]>, Json)> = f
                     .values()
                     .iter()
@@ -417,7 +476,7 @@ pub(crate) fn landed_facts(
         if let Some(p) = by_segment.get(seg.as_str()) {
             out.entry(engine.canonical(*p))
                 .or_default()
-                .push(shared.fact(name, ts, &id, shared.values_of(&event)));
+                .push(shared.fact_of(name, ts, &id, &event));
         }
     };
     for (table, name) in [
@@ -545,7 +604,7 @@ impl crate::space::Space {
             &self.catalog,
             &self.engine,
             &c.names,
-            &mut Interner::new(&c.paths),
+            &mut Interner::new(&c.reads),
         )?;
         let mut out = ComputeCheck {
             as_of,
@@ -643,10 +702,11 @@ mod tests {
     fn stored_values_win_at_the_paths_they_hold() {
         let p_rev = path(&["properties", "revenue"]);
         let p_cur = path(&["properties", "currency"]);
-        let mut shared = Interner::new(&[p_cur.clone(), p_rev.clone()]);
+        let mut shared = Interner::reading_all(&[p_cur.clone(), p_rev.clone()]);
+        // The stored facts were reduced to `revenue` alone.
+        let mut old = Interner::reading_all(std::slice::from_ref(&p_rev));
         let event = serde_json::json!({"properties": {"revenue": 10.0, "currency": "USD"}});
-        let values = shared.values_of(&event);
-        let landed = vec![shared.fact("Order Completed", 5, "m1", values)];
+        let landed = vec![shared.fact_of("Order Completed", 5, "m1", &event)];
         let stored = vec![
             Fact::new(
                 "Order Completed",
@@ -657,13 +717,13 @@ mod tests {
             Fact::new("Order Completed", 3, "m0", serde_json::json!({})),
         ];
         let names = EventMatch::Names(["Order Completed".to_owned()].into());
-        let out = overlay(landed, stored, &names, &names, &[&p_rev], &mut shared);
+        let out = overlay(landed, stored, &names, &names, &mut old, &mut shared);
         assert_eq!(out.len(), 2);
         assert_eq!(&*out[0].message_id, "m0");
         let expected = serde_json::json!({"properties": {"revenue": 10, "currency": "USD"}});
         assert_eq!(
             out[1],
-            shared.fact("Order Completed", 5, "m1", shared.values_of(&expected))
+            shared.fact_of("Order Completed", 5, "m1", &expected)
         );
     }
 }

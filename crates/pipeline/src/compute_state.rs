@@ -275,23 +275,26 @@ pub(crate) fn decode(text: &str, shared: &mut Interner) -> Option<(u64, ProfileS
             NameIn::Number(n) => names.get(n)?.clone(),
             NameIn::Text(t) => shared.name(&t),
         };
-        let values = match values {
-            Json::Array(pairs) => pairs
-                .into_iter()
-                .map(|pair| match pair {
-                    Json::Array(mut kv) if kv.len() == 2 => {
-                        let v = kv.pop()?;
-                        let k = keys.get(usize::try_from(kv[0].as_u64()?).ok()?)?;
-                        Some((k.clone(), v))
-                    }
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
+        let fact = match values {
+            Json::Array(pairs) => {
+                let values = pairs
+                    .into_iter()
+                    .map(|pair| match pair {
+                        Json::Array(mut kv) if kv.len() == 2 => {
+                            let v = kv.pop()?;
+                            let k = keys.get(usize::try_from(kv[0].as_u64()?).ok()?)?;
+                            Some((k.clone(), v))
+                        }
+                        _ => None,
+                    })
+                    .collect::<Option<_>>()?;
+                Fact::reduced(name, ts, &id, values)
+            }
             // Written before facts were flat: the reduced event object.
-            event @ Json::Object(_) => shared.values_of(&event),
+            event @ Json::Object(_) => shared.fact_of(&name, ts, &id, &event),
             _ => return None,
         };
-        facts.push(Fact::reduced(name, ts, &id, values));
+        facts.push(fact);
     }
     let state = ProfileState {
         facts,
@@ -370,11 +373,10 @@ mod tests {
     fn round_trip() {
         let mut s = ProfileState::default();
         let path = |s: &str| s.split('.').map(str::to_owned).collect::<Vec<_>>();
-        let mut shared = Interner::new(&[path("properties.c"), path("properties.revenue")]);
+        let mut shared = Interner::reading_all(&[path("properties.c"), path("properties.revenue")]);
         let event = json!({"properties": {"revenue": 10.5, "c": ["a"], "other": 1}});
-        let values = shared.values_of(&event);
         s.facts
-            .push(shared.fact("Order Completed", 1_650_000_000_000_000, "m1", values));
+            .push(shared.fact_of("Order Completed", 1_650_000_000_000_000, "m1", &event));
         s.values.insert("orders".into(), json!(1));
         s.values.insert("vip".into(), json!(false));
         s.transitions.insert("vip".into(), 2);

@@ -91,9 +91,11 @@ all = [ { audience = "big" }, { audience = "quiet" } ]
 "#;
 
 /// Another config, swapped in at some restarts: a changed window, a
-/// definition without its filter, fewer events and paths (Page Viewed and
-/// `currency` are not read), so switching to [`DEFS`] needs the landed
-/// tables and switching back only narrows the stored facts.
+/// definition without its filter, fewer paths per event (`currency` is read
+/// on pages only, where [`DEFS`] reads it on orders too), so switching to
+/// [`DEFS`] needs the landed tables (the stored orders hold no currency
+/// though some page's do) and switching back only narrows the stored
+/// facts.
 const DEFS_OTHER: &str = r#"
 [[computed_traits]]
 key = "orders_10d"
@@ -114,6 +116,11 @@ property = "revenue"
 key = "orders_ever"
 kind = "count"
 event = "Order Completed"
+[[computed_traits]]
+key = "page_currencies"
+kind = "unique_count"
+event = "Page Viewed"
+property = "currency"
 [[audiences]]
 key = "big"
 all = [
@@ -346,8 +353,8 @@ proptest! {
 
 /// Definitions swapped at restarts after events of every kind landed:
 /// orders and pages before the first switch (to the other definitions,
-/// which read fewer events and paths), more events, then back (pages and
-/// `currency` are read again and come from the landed tables).
+/// which read fewer paths per event), more events, then back (`currency`
+/// on orders is read again and comes from the landed tables).
 #[test]
 fn definitions_swapped_after_events_landed_equal_a_full_recompute() {
     let mut events: Vec<Ev> = Vec::new();
