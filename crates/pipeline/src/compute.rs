@@ -89,16 +89,14 @@ pub(crate) struct ProfileState {
 }
 
 impl ProfileState {
-    fn insert(&mut self, f: Fact) {
+    /// Adds `new`, sorted, to the facts.
+    fn add_sorted(&mut self, new: Vec<Fact>) {
         // Most events arrive after the profile's latest: appending then
-        // reads one fact, where the search would read one per halving of
-        // a vector that can hold a profile's whole history.
-        if self.facts.last().is_none_or(|x| x.order() <= f.order()) {
-            self.facts.push(f);
-            return;
+        // reads one fact, where a merge would move the whole history.
+        match (self.facts.last(), new.first()) {
+            (Some(x), Some(f)) if x.order() > f.order() => self.absorb(new),
+            _ => self.facts.extend(new),
         }
-        let at = self.facts.partition_point(|x| x.order() <= f.order());
-        self.facts.insert(at, f);
     }
 
     fn absorb(&mut self, other: Vec<Fact>) {
@@ -153,6 +151,12 @@ pub(crate) struct Compute {
     /// Column value of each key: its kind (`None` for audiences).
     kinds: BTreeMap<String, Option<Kind>>,
     pub(crate) profiles: hashbrown::HashMap<ProfileIdx, ProfileState>,
+    /// Facts observed since the last evaluation, each with the profile
+    /// that was canonical when it arrived. They join their profiles' state
+    /// together when the transaction's values are evaluated
+    /// ([`Compute::settle`]): a profile's state is then found once per
+    /// transaction, not once per event, and its facts come sorted.
+    pending: Vec<(ProfileIdx, Fact)>,
     /// Profiles to re-evaluate at the transaction's end, with why. This
     /// and `dirty` change at every event: hashed (foldhash), and sorted
     /// where they are read, so output order stays deterministic.
@@ -305,6 +309,7 @@ impl Compute {
             last_as_of: None,
             kinds,
             profiles: hashbrown::HashMap::new(),
+            pending: Vec::new(),
             touched: hashbrown::HashMap::new(),
             dirty: hashbrown::HashSet::new(),
             as_of: None,
@@ -338,11 +343,36 @@ impl Compute {
         if self.names.matches(name) {
             let fact =
                 (self.shared).fact_on_tape(name, ev.timestamp, &ev.message_id, ev.root_ref());
+            self.pending.push((p, fact));
+        }
+    }
+
+    /// Moves the pending facts into their profiles' state, each to the
+    /// profile canonical now (a merge since it arrived moved it to the
+    /// survivor, as the merge moved the profile's other facts). Everything
+    /// that reads facts settles first.
+    pub(crate) fn settle(&mut self, engine: &Engine) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        for (p, _) in pending.iter_mut() {
+            *p = engine.canonical(*p);
+        }
+        // Message ids are unique (duplicates never reach compute), so the
+        // order is total and an unstable sort gives one result.
+        pending.sort_unstable_by(|a, b| (a.0, a.1.order()).cmp(&(b.0, b.1.order())));
+        let mut rest = pending.into_iter().peekable();
+        while let Some((p, first)) = rest.next() {
+            let mut facts = vec![first];
+            while let Some((_, f)) = rest.next_if(|(q, _)| *q == p) {
+                facts.push(f);
+            }
             let st = self.profiles.entry(p).or_default();
             if st.logged {
-                st.fresh.push(fact.clone());
+                st.fresh.extend(facts.iter().cloned());
             }
-            st.insert(fact);
+            st.add_sorted(facts);
             self.dirty.insert(p);
         }
     }
@@ -413,6 +443,7 @@ impl Compute {
     /// Whether one is due by `now` (or the fixed `as_of`), so a batch with
     /// no events must still commit.
     pub(crate) fn request_tick(&mut self, engine: &Engine, now: i64) -> bool {
+        self.settle(engine);
         self.clock.ticking = true;
         self.reindex(engine);
         let at = self.as_of.unwrap_or(now);
@@ -555,6 +586,7 @@ impl Compute {
     /// Re-evaluates the touched profiles at `as_of`; the changes, by
     /// profile number.
     pub(crate) fn evaluate(&mut self, engine: &Engine, as_of: i64) -> Vec<Change> {
+        self.settle(engine);
         let ticking = std::mem::take(&mut self.clock.ticking);
         self.clock.due = false;
         if ticking {

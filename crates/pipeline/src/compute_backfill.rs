@@ -646,6 +646,7 @@ impl crate::space::Space {
         let Some(c) = &mut self.compute else {
             return Ok(None);
         };
+        c.settle(&self.engine);
         let mut landed = landed_facts(
             wh,
             &self.cfg.space,
