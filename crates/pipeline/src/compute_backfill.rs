@@ -4,12 +4,14 @@
 //!
 //! `_ps_meta` keeps a record of what the stored compute state was built
 //! for ([`Record`]): a fingerprint of each definition, the events the facts
-//! hold and the paths they were reduced to. At open:
+//! hold and the paths they were reduced to, each with the events it was
+//! read on (`compute_fact`). At open:
 //!
 //! - the same fingerprints: nothing to do;
-//! - otherwise, if the stored facts already hold every event and path the
-//!   definitions now read (a window or a threshold changed, a definition was
-//!   removed), they are narrowed to what is read now;
+//! - otherwise, if the stored facts already hold every event the
+//!   definitions now read, and every path on every event it is now read on
+//!   (a window or a threshold changed, a definition was removed), they are
+//!   narrowed to what is read now;
 //! - else the facts are read back from the landed event tables
 //!   ([`landed_facts`]), and the stored facts' values win for the paths they
 //!   hold (they are the event's own JSON, where a table holds a flattened,
