@@ -137,9 +137,8 @@ pub(crate) struct Compute {
     pub(crate) defs: Arc<Definitions>,
     /// Events any definition looks at.
     pub(crate) names: EventMatch,
-    /// Paths (from the event's root) any definition reads.
-    pub(crate) paths: Vec<Vec<String>>,
-    /// Each path with the events it is read on (sorted by path).
+    /// Each path (from the event's root) a definition reads, with the
+    /// events it is read on (sorted by path).
     pub(crate) reads: Vec<(EventMatch, Vec<String>)>,
     /// What facts share (names, paths).
     pub(crate) shared: Interner,
@@ -288,8 +287,6 @@ impl Compute {
             .collect();
         reads.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
         reads.dedup();
-        let mut paths: Vec<Vec<String>> = reads.iter().map(|(_, p)| p.clone()).collect();
-        paths.dedup();
         let fingerprints = fingerprints(&defs);
         let defs_expiry = defs.clone();
         let s = &defs.settings.source_id;
@@ -303,7 +300,6 @@ impl Compute {
             defs,
             names,
             shared: Interner::new(&reads),
-            paths,
             reads,
             fingerprints,
             last_as_of: None,
@@ -419,6 +415,10 @@ impl Compute {
     /// commit rewrites `_ps_compute` without them.
     pub(crate) fn forget(&mut self, segments: &[ProfileIdx]) {
         self.compact = true;
+        // A pending fact's profile was canonical when it arrived, so it is
+        // one of the deleted profile's segments even if merged since.
+        let gone: hashbrown::HashSet<ProfileIdx> = segments.iter().copied().collect();
+        self.pending.retain(|(p, _)| !gone.contains(p));
         for s in segments {
             if self.profiles.remove(s).is_some() {
                 self.dirty.insert(*s);

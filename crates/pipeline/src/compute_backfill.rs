@@ -136,7 +136,7 @@ impl Compute {
         let r = Record {
             definitions: self.fingerprints.clone(),
             events: stored_events(&self.names),
-            paths: self.paths.clone(),
+            paths: self.shared.paths(),
             reads: Some(
                 self.reads
                     .iter()
@@ -302,7 +302,7 @@ fn overlay(
                     .collect();
                 for p in kept {
                     if let Some(v) = s.get(p).filter(|v| !v.is_null()) {
-                        values.push((shared.key(p), v.clone()));
+                        values.push((p.clone(), v.clone()));
                     }
                 }
                 values.sort_by(|a, b| a.0.cmp(&b.0));
@@ -648,7 +648,6 @@ impl crate::space::Space {
         let Some(c) = &mut self.compute else {
             return Ok(None);
         };
-        c.settle(&self.engine);
         let mut landed = landed_facts(
             wh,
             &self.cfg.space,
@@ -669,6 +668,8 @@ impl crate::space::Space {
                 },
             );
         }
+        // Facts of events not landed yet (this transaction's) go on top.
+        c.settle(&self.engine);
         c.dirty.extend(c.profiles.keys().copied());
         c.compact = true;
         Ok(Some(c.touch_live(&self.engine, Cause::Recompute)))

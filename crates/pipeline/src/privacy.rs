@@ -396,9 +396,6 @@ impl Space {
                 rows.insert(table.clone(), n);
             }
         }
-        if let Some(c) = &mut self.compute {
-            c.settle(&self.engine);
-        }
         let forgotten = self.engine.forget(p);
         if let Some(c) = &mut self.compute {
             c.forget(&forgotten.segments);
