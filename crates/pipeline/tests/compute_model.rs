@@ -3,13 +3,15 @@
 //! splits; after each commit every computed value of every profile equals
 //! `ps_compute`'s evaluator over all of the profile's landed events at the
 //! same `as_of`, with restarts (state read back from `_ps_compute`) between
-//! some batches. (Definitions here match tracks and pages, which carry one
+//! some batches, and privacy deletes (the deleted profile's events leave the
+//! model, its computed state and the rows compute emitted for it leave the
+//! warehouse). (Definitions here match tracks and pages, which carry one
 //! identifier each, so the test knows their profile without a model of
 //! identity.)
 
 use proptest::prelude::*;
 use ps_compute::{audience_members, computed_value, fact_name, Definitions, Fact, Profile};
-use ps_pipeline::{Origin, Pending, Source, Space, SpaceConfig};
+use ps_pipeline::{Origin, Pending, RegulationKind, Source, Space, SpaceConfig, Subject};
 use ps_spec::Arrival;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -173,20 +175,24 @@ fn check(space: &Space, defs: &Definitions, landed: &[Json]) {
     check_at(space, defs, landed, BASE + AS_OF_DAY * DAY);
 }
 
+/// The profile a landed payload's identifier resolves to now (each landed
+/// track or page has one identifier; an identify's user id has merged its
+/// anonymous id into the same profile).
+fn profile_of(engine: &ps_identity::Engine, p: &Json) -> Option<u32> {
+    let (ty, v) = match (p.get("userId"), p.get("anonymousId")) {
+        (Some(u), _) => ("user_id", u),
+        (None, Some(a)) => ("anonymous_id", a),
+        (None, None) => unreachable!(),
+    };
+    engine.lookup(ty, v.as_str().unwrap())
+}
+
 fn check_at(space: &Space, defs: &Definitions, landed: &[Json], as_of: i64) {
     let engine = space.engine();
-    // Each landed track or page has one identifier: its profile is where
-    // that identifier resolves now.
     let mut facts: BTreeMap<u32, Vec<Fact>> = BTreeMap::new();
     let mut profiles = BTreeSet::new();
     for p in landed {
-        let (ty, v) = match (p.get("userId"), p.get("anonymousId")) {
-            (Some(u), None) => ("user_id", u),
-            (None, Some(a)) => ("anonymous_id", a),
-            (Some(u), Some(_)) => ("user_id", u),
-            (None, None) => unreachable!(),
-        };
-        let prof = engine.lookup(ty, v.as_str().unwrap()).expect("landed");
+        let prof = profile_of(engine, p).expect("landed");
         profiles.insert(prof);
         if p["type"] == "identify" {
             continue;
@@ -237,6 +243,82 @@ fn check_at(space: &Space, defs: &Definitions, landed: &[Json], as_of: i64) {
     }
 }
 
+/// Rows of the space's tables whose `segment_id` is one of `segs`; with
+/// `compute_only`, only the rows compute emitted (`event_source_id`).
+fn rows_of(
+    space: &Space,
+    wh: &mut dyn ps_warehouse::Warehouse,
+    segs: &[String],
+    compute_only: bool,
+) -> i64 {
+    let d = wh.dialect().clone();
+    let segs_in: Vec<String> = segs.iter().map(|s| ps_warehouse::literal(s)).collect();
+    let tables: Vec<(String, bool)> = space
+        .catalog()
+        .tables()
+        .filter(|t| t.position("segment_id").is_some())
+        .map(|t| (t.name.clone(), t.position("event_source_id").is_some()))
+        .collect();
+    let mut n = 0;
+    for (t, sourced) in tables {
+        if compute_only && !sourced {
+            continue;
+        }
+        let mut sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE segment_id IN ({})",
+            d.table("model", &t),
+            segs_in.join(", ")
+        );
+        if compute_only {
+            sql.push_str(" AND event_source_id = 'ps-compute'");
+        }
+        match wh.query(&sql).unwrap()[0][0] {
+            ps_spec::Value::Int(c) => n += c,
+            ref v => panic!("count of {t}: {v:?}"),
+        }
+    }
+    n
+}
+
+/// A privacy `delete` of user `u{user}` (after a commit): the profile's
+/// events leave `landed` (the model), and every row of its segments leaves
+/// the warehouse, compute's rows among them. Returns the compute rows the
+/// profile had before (0 when the user is not known).
+fn delete_user(
+    space: &mut Space,
+    wh: &mut dyn ps_warehouse::Warehouse,
+    landed: &mut Vec<Json>,
+    user: u8,
+) -> i64 {
+    let engine = space.engine();
+    let Some(p) = engine.lookup("user_id", &format!("u{user}")) else {
+        return 0;
+    };
+    let segs: Vec<String> = engine
+        .segments_of(p)
+        .iter()
+        .map(|&s| engine.segment_id(s).to_owned())
+        .collect();
+    landed.retain(|ev| profile_of(engine, ev) != Some(p));
+    let before = rows_of(space, wh, &segs, true);
+    let subject: Subject = format!("user_id:u{user}").parse().unwrap();
+    let reg = space
+        .regulate(wh, RegulationKind::Delete, &subject, BASE)
+        .unwrap();
+    assert_eq!(reg.status, "finished", "{reg:?}");
+    assert_eq!(
+        space.computed_values(p),
+        None,
+        "values of deleted profile {p}"
+    );
+    assert_eq!(
+        rows_of(space, wh, &segs, false),
+        0,
+        "rows of deleted profile {p}"
+    );
+    before
+}
+
 fn config(text: &str) -> (Definitions, SpaceConfig) {
     let raw: ps_compute::RawDefinitions = toml::from_str(text).unwrap();
     let defs = Definitions::check(&raw, &[]).unwrap();
@@ -260,7 +342,10 @@ fn config(text: &str) -> (Definitions, SpaceConfig) {
 /// definitions of the moment. A cut in `parts` ends a batch but not its
 /// transaction (`Space::prepare_part`, as a file replay lands many batches
 /// in one transaction): values are evaluated at the transaction's end.
-fn run(events: &[Ev], cuts: &[usize], parts: &[usize], switch: bool) {
+/// After the commit at cut `i`, each `(i, k)` in `deletes` deletes user
+/// `u{k}` (a privacy request); later events of its identifiers make a new
+/// profile, whose values count only them.
+fn run(events: &[Ev], cuts: &[usize], parts: &[usize], switch: bool, deletes: &[(usize, u8)]) {
     let configs = [config(DEFS), config(DEFS_OTHER)];
     let mut current = 0;
     let (mut defs, mut cfg) = configs[current].clone();
@@ -296,6 +381,10 @@ fn run(events: &[Ev], cuts: &[usize], parts: &[usize], switch: bool) {
             pending.add(wh.as_mut(), last).unwrap();
             pending.commit(wh.as_mut()).unwrap();
             check(&space, &defs, &landed);
+            for &(_, k) in deletes.iter().filter(|(at, _)| *at == i) {
+                delete_user(&mut space, wh.as_mut(), &mut landed, k);
+                check(&space, &defs, &landed);
+            }
             if i % 2 == 0 {
                 // A restart: the state comes back from the warehouse.
                 let switched = switch && i % 4 == 0;
@@ -346,8 +435,9 @@ proptest! {
         cuts in prop::collection::vec(0usize..40, 0..8),
         parts in prop::collection::vec(0usize..40, 0..4),
         switch in any::<bool>(),
+        deletes in prop::collection::vec((0usize..40, 0u8..3), 0..3),
     ) {
-        run(&events, &cuts, &parts, switch);
+        run(&events, &cuts, &parts, switch, &deletes);
     }
 }
 
@@ -370,7 +460,7 @@ fn definitions_swapped_after_events_landed_equal_a_full_recompute() {
             i,
         ));
     }
-    run(&events, &[3, 4, 8, 12, 16, 23], &[], true);
+    run(&events, &[3, 4, 8, 12, 16, 23], &[], true, &[]);
 }
 
 /// A tick re-evaluates only the profiles with something that ages out by
@@ -437,4 +527,79 @@ fn ticks_re_evaluate_only_the_profiles_due() {
     let (due, evaluated, _) = tick(&mut space, wh.as_mut(), 31);
     assert!(due && evaluated >= 3, "{evaluated}");
     check_at(&space, &defs, &landed, at(31));
+}
+
+/// A privacy delete on a space with definitions: the deleted profile's
+/// computed state and the rows compute emitted for it (audience entered,
+/// identifies, snapshots) are gone, the other profiles keep theirs, a replay
+/// of its old events stays deduplicated, and its identifiers' new events
+/// start a profile whose values count only them, across a restart.
+#[test]
+fn a_deleted_profile_loses_its_computed_state_and_emitted_rows() {
+    let (defs, cfg) = config(DEFS);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("duckdb://{}", dir.path().join("wh.duckdb").display());
+    let mut wh = ps_warehouse::open(&url).unwrap();
+    let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
+    space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
+    let origin = Origin {
+        place: "test",
+        default_source: Some(0),
+        batch_write_key: None,
+    };
+    let mut landed = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut land = |space: &mut Space,
+                    wh: &mut dyn ps_warehouse::Warehouse,
+                    evs: &[Ev],
+                    landed: &mut Vec<Json>| {
+        let mut batch = space.begin_batch(BASE);
+        for (i, e) in evs.iter().enumerate() {
+            let p = payload(i, e);
+            space
+                .add_json(&mut batch, Ok(p.clone()), None, origin, Arrival::default())
+                .unwrap();
+            if seen.insert(p["messageId"].as_str().unwrap().to_owned()) {
+                landed.push(p);
+            }
+        }
+        space.commit(wh, batch).unwrap();
+    };
+    // u0 orders twice (revenue 8: "big"), then its anonymous a0 is merged
+    // in and views a page; u1 orders once (revenue 7: "big" too).
+    let first: Vec<Ev> = vec![
+        (0, 1, 0, 25, Some(4), Some(0), 1),
+        (0, 1, 0, 26, Some(4), Some(1), 2),
+        (2, 0, 0, 27, None, None, 3),
+        (1, 0, 0, 28, None, Some(2), 4),
+        (0, 1, 1, 27, Some(7), Some(0), 5),
+    ];
+    land(&mut space, wh.as_mut(), &first, &mut landed);
+    check(&space, &defs, &landed);
+    let u1 = space.engine().lookup("user_id", "u1").unwrap();
+    assert_eq!(space.computed_values(u1).unwrap()["big"], json!(true));
+    let deleted = delete_user(&mut space, wh.as_mut(), &mut landed, 0);
+    // Entered "big", an identifies row and a snapshot per change at least.
+    assert!(
+        deleted >= 2,
+        "compute rows of u0 before the delete: {deleted}"
+    );
+    assert_eq!(landed.len(), 1, "only u1's order is left");
+    check(&space, &defs, &landed);
+    assert_eq!(space.computed_values(u1).unwrap()["big"], json!(true));
+    // Across a restart the state comes back without the deleted profile.
+    space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
+    space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
+    check(&space, &defs, &landed);
+    // The old order replayed is still deduplicated; a new one counts alone.
+    let again: Vec<Ev> = vec![
+        (0, 1, 0, 25, Some(4), Some(0), 1),
+        (0, 1, 0, 29, Some(1), Some(1), 6),
+    ];
+    land(&mut space, wh.as_mut(), &again, &mut landed);
+    check(&space, &defs, &landed);
+    let u0 = space.engine().lookup("user_id", "u0").unwrap();
+    let values = space.computed_values(u0).unwrap();
+    assert_eq!(values["revenue"], json!(1.0));
+    assert_eq!(values.get("big"), None, "never a member: {values:?}");
 }
