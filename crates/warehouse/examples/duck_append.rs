@@ -1,6 +1,10 @@
 //! How fast DuckDB takes event-table rows through `append_buffer`:
 //! `cargo run --release -p ps-warehouse --example duck_append -- ROWS COLUMNS [SETTING…]`
 //! (settings are SQL run first, e.g. "SET threads=1").
+//!
+//! With `REPEAT=N` in the environment it lands the same rows in N
+//! transactions of their own and prints the mean append and commit time:
+//! what each table of a small commit costs (`REPEAT=20 … -- 1 58`).
 use ps_spec::{Cell, ColumnType};
 use ps_warehouse::{duckdb::DuckDb, RowBuffer, TableSchema, Warehouse};
 use std::time::Instant;
@@ -56,9 +60,37 @@ fn main() {
         }
         buf.end_row();
     }
+    if let Some(n) = std::env::var("REPEAT")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+    {
+        let (mut append, mut commit) = (0.0, 0.0);
+        for _ in 0..n {
+            wh.begin().unwrap();
+            let t0 = Instant::now();
+            wh.append_buffer("s", &table, &buf).unwrap();
+            let t1 = Instant::now();
+            wh.commit().unwrap();
+            append += (t1 - t0).as_secs_f64();
+            commit += t1.elapsed().as_secs_f64();
+        }
+        println!(
+            "{n} transactions of {rows} rows x {cols} columns: append {:.2} ms, commit {:.2} ms each",
+            append * 1e3 / n as f64,
+            commit * 1e3 / n as f64
+        );
+    } else {
+        land_once(&mut wh, &table, &buf, rows, cols);
+    }
+    drop(wh);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("duckdb.wal"));
+}
+
+fn land_once(wh: &mut DuckDb, table: &TableSchema, buf: &RowBuffer, rows: usize, cols: usize) {
     let t0 = Instant::now();
     wh.begin().unwrap();
-    wh.append_buffer("s", &table, &buf).unwrap();
+    wh.append_buffer("s", table, buf).unwrap();
     let t1 = Instant::now();
     wh.commit().unwrap();
     let t2 = Instant::now();
@@ -70,7 +102,4 @@ fn main() {
         rows as f64 / (t2 - t0).as_secs_f64(),
         (rows * cols) as f64 / (t2 - t0).as_secs_f64() / 1e6
     );
-    drop(wh);
-    let _ = std::fs::remove_file(&path);
-    let _ = std::fs::remove_file(path.with_extension("duckdb.wal"));
 }
