@@ -11,7 +11,7 @@
 
 use proptest::prelude::*;
 use ps_compute::{audience_members, computed_value, fact_name, Definitions, Fact, Profile};
-use ps_pipeline::{Origin, Pending, RegulationKind, Source, Space, SpaceConfig, Subject};
+use ps_pipeline::{Batch, Origin, Pending, RegulationKind, Source, Space, SpaceConfig, Subject};
 use ps_spec::Arrival;
 use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -168,6 +168,30 @@ fn payload(i: usize, e: &Ev) -> Json {
             "properties": props}),
         _ => json!({"type": "identify", "messageId": mid, "anonymousId": a, "userId": u,
             "timestamp": ts}),
+    }
+}
+
+const ORIGIN: Origin = Origin {
+    place: "test",
+    default_source: Some(0),
+    batch_write_key: None,
+};
+
+/// Adds event `i` to `batch`; its payload joins `landed` (the model) unless
+/// its message id was seen before.
+fn add(
+    space: &mut Space,
+    batch: &mut Batch,
+    (i, e): (usize, &Ev),
+    seen: &mut BTreeSet<String>,
+    landed: &mut Vec<Json>,
+) {
+    let p = payload(i, e);
+    space
+        .add_json(batch, Ok(p.clone()), None, ORIGIN, Arrival::default())
+        .unwrap();
+    if seen.insert(p["messageId"].as_str().unwrap().to_owned()) {
+        landed.push(p);
     }
 }
 
@@ -356,22 +380,11 @@ fn run(events: &[Ev], cuts: &[usize], parts: &[usize], switch: bool, deletes: &[
     let mut pending = Pending::default();
     let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
     space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
-    let origin = Origin {
-        place: "test",
-        default_source: Some(0),
-        batch_write_key: None,
-    };
     let mut landed: Vec<Json> = Vec::new();
     let mut seen = BTreeSet::new();
     let mut batch = space.begin_batch(BASE);
     for (i, e) in events.iter().enumerate() {
-        let p = payload(i, e);
-        space
-            .add_json(&mut batch, Ok(p.clone()), None, origin, Arrival::default())
-            .unwrap();
-        if seen.insert(p["messageId"].as_str().unwrap().to_owned()) {
-            landed.push(p);
-        }
+        add(&mut space, &mut batch, (i, e), &mut seen, &mut landed);
         if cuts.contains(&i) && parts.contains(&i) {
             let part = space.prepare_part(&d, batch);
             pending.add(wh.as_mut(), part).unwrap();
@@ -472,11 +485,6 @@ fn ticks_re_evaluate_only_the_profiles_due() {
     let url = format!("duckdb://{}", dir.path().join("wh.duckdb").display());
     let mut wh = ps_warehouse::open(&url).unwrap();
     let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
-    let origin = Origin {
-        place: "test",
-        default_source: Some(0),
-        batch_write_key: None,
-    };
     // Orders (users u0, u1, u2; odd anon = by user id) at days 1, 25, 28;
     // identifies alone for anonymous a0 / user u0. As of day 30 the windows
     // (10, 15, 20 days for orders) of u0's order have all passed; u1's
@@ -494,7 +502,7 @@ fn ticks_re_evaluate_only_the_profiles_due() {
     for (i, e) in events.iter().enumerate() {
         let p = payload(i, e);
         space
-            .add_json(&mut batch, Ok(p.clone()), None, origin, Arrival::default())
+            .add_json(&mut batch, Ok(p.clone()), None, ORIGIN, Arrival::default())
             .unwrap();
         landed.push(p);
     }
@@ -542,11 +550,6 @@ fn a_deleted_profile_loses_its_computed_state_and_emitted_rows() {
     let mut wh = ps_warehouse::open(&url).unwrap();
     let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
     space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
-    let origin = Origin {
-        place: "test",
-        default_source: Some(0),
-        batch_write_key: None,
-    };
     let mut landed = Vec::new();
     let mut seen = BTreeSet::new();
     let mut land = |space: &mut Space,
@@ -555,13 +558,7 @@ fn a_deleted_profile_loses_its_computed_state_and_emitted_rows() {
                     landed: &mut Vec<Json>| {
         let mut batch = space.begin_batch(BASE);
         for (i, e) in evs.iter().enumerate() {
-            let p = payload(i, e);
-            space
-                .add_json(&mut batch, Ok(p.clone()), None, origin, Arrival::default())
-                .unwrap();
-            if seen.insert(p["messageId"].as_str().unwrap().to_owned()) {
-                landed.push(p);
-            }
+            add(space, &mut batch, (i, e), &mut seen, landed);
         }
         space.commit(wh, batch).unwrap();
     };
