@@ -360,6 +360,23 @@ fn config(text: &str) -> (Definitions, SpaceConfig) {
     (defs, cfg)
 }
 
+/// The space opened (again) on `wh`, as of day [`AS_OF_DAY`].
+fn open(wh: &mut dyn ps_warehouse::Warehouse, cfg: &SpaceConfig) -> Space {
+    let mut space = Space::open(wh, cfg.clone()).unwrap();
+    space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
+    space
+}
+
+/// A DuckDB warehouse in a temp dir (removed when the guard drops) and the
+/// space opened on it, as of day [`AS_OF_DAY`].
+fn fresh(cfg: &SpaceConfig) -> (tempfile::TempDir, Box<dyn ps_warehouse::Warehouse>, Space) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("duckdb://{}", dir.path().join("wh.duckdb").display());
+    let mut wh = ps_warehouse::open(&url).unwrap();
+    let space = open(wh.as_mut(), cfg);
+    (dir, wh, space)
+}
+
 /// `switch`: some restarts come back with the other definitions (added,
 /// changed and removed ones), which are backfilled from the landed events;
 /// after the next commit every value equals a full recompute with the
@@ -373,13 +390,9 @@ fn run(events: &[Ev], cuts: &[usize], parts: &[usize], switch: bool, deletes: &[
     let configs = [config(DEFS), config(DEFS_OTHER)];
     let mut current = 0;
     let (mut defs, mut cfg) = configs[current].clone();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("duckdb://{}", dir.path().join("wh.duckdb").display());
-    let mut wh = ps_warehouse::open(&url).unwrap();
+    let (_dir, mut wh, mut space) = fresh(&cfg);
     let d = wh.dialect().clone();
     let mut pending = Pending::default();
-    let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
-    space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
     let mut landed: Vec<Json> = Vec::new();
     let mut seen = BTreeSet::new();
     let mut batch = space.begin_batch(BASE);
@@ -405,8 +418,7 @@ fn run(events: &[Ev], cuts: &[usize], parts: &[usize], switch: bool, deletes: &[
                     current = 1 - current;
                     (defs, cfg) = configs[current].clone();
                 }
-                space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
-                space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
+                space = open(wh.as_mut(), &cfg);
                 if switched {
                     // Re-evaluated at the next commit, with no event.
                     let empty = space.begin_batch(BASE);
@@ -481,10 +493,7 @@ fn definitions_swapped_after_events_landed_equal_a_full_recompute() {
 #[test]
 fn ticks_re_evaluate_only_the_profiles_due() {
     let (defs, cfg) = config(DEFS);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("duckdb://{}", dir.path().join("wh.duckdb").display());
-    let mut wh = ps_warehouse::open(&url).unwrap();
-    let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
+    let (_dir, mut wh, mut space) = fresh(&cfg);
     // Orders (users u0, u1, u2; odd anon = by user id) at days 1, 25, 28;
     // identifies alone for anonymous a0 / user u0. As of day 30 the windows
     // (10, 15, 20 days for orders) of u0's order have all passed; u1's
@@ -496,15 +505,10 @@ fn ticks_re_evaluate_only_the_profiles_due() {
         (2, 0, 0, 2, None, None, 4),
     ];
     let at = |day: i64| BASE + day * DAY;
-    space.set_as_of(Some(at(30)));
     let mut batch = space.begin_batch(BASE);
-    let mut landed = Vec::new();
+    let (mut seen, mut landed) = (BTreeSet::new(), Vec::new());
     for (i, e) in events.iter().enumerate() {
-        let p = payload(i, e);
-        space
-            .add_json(&mut batch, Ok(p.clone()), None, ORIGIN, Arrival::default())
-            .unwrap();
-        landed.push(p);
+        add(&mut space, &mut batch, (i, e), &mut seen, &mut landed);
     }
     let stats = space.commit(wh.as_mut(), batch).unwrap();
     check_at(&space, &defs, &landed, at(30));
@@ -545,11 +549,7 @@ fn ticks_re_evaluate_only_the_profiles_due() {
 #[test]
 fn a_deleted_profile_loses_its_computed_state_and_emitted_rows() {
     let (defs, cfg) = config(DEFS);
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("duckdb://{}", dir.path().join("wh.duckdb").display());
-    let mut wh = ps_warehouse::open(&url).unwrap();
-    let mut space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
-    space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
+    let (_dir, mut wh, mut space) = fresh(&cfg);
     let mut landed = Vec::new();
     let mut seen = BTreeSet::new();
     let mut land = |space: &mut Space,
@@ -585,8 +585,7 @@ fn a_deleted_profile_loses_its_computed_state_and_emitted_rows() {
     check(&space, &defs, &landed);
     assert_eq!(space.computed_values(u1).unwrap()["big"], json!(true));
     // Across a restart the state comes back without the deleted profile.
-    space = Space::open(wh.as_mut(), cfg.clone()).unwrap();
-    space.set_as_of(Some(BASE + AS_OF_DAY * DAY));
+    space = open(wh.as_mut(), &cfg);
     check(&space, &defs, &landed);
     // The old order replayed is still deduplicated; a new one counts alone.
     let again: Vec<Ev> = vec![
