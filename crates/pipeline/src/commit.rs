@@ -49,6 +49,20 @@ impl Space {
         self.prepare_batch(d, batch, false)
     }
 
+    /// The end of a transaction on its own, after its last events were
+    /// prepared with [`Space::prepare_part`]: the computed values evaluated
+    /// and the rows of their changes, and the engine and compute state of
+    /// every profile the transaction changed, in a batch with no events at
+    /// the load time of the batch before it. It lands the same rows as
+    /// preparing that batch with [`Space::prepare`] would, and the last
+    /// events can land while it is built ([`crate::driver::Driver::run`]).
+    pub fn prepare_end(&mut self, d: &ps_warehouse::Dialect) -> Prepared {
+        let batch = self.begin_batch(self.last_load);
+        let mut p = self.prepare_batch(d, batch, true);
+        p.stats.batches = 0;
+        p
+    }
+
     fn prepare_batch(
         &mut self,
         d: &ps_warehouse::Dialect,

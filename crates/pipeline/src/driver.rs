@@ -111,13 +111,22 @@ impl Driver {
                 if !empty || first || (!more && open.is_some()) {
                     let events = open.unwrap_or(0) + batch.len();
                     let commit = !more || events >= self.commit_events;
-                    let prepared = if commit {
-                        space.prepare(&dialect, batch)
-                    } else {
-                        space.prepare_part(&dialect, batch)
-                    };
                     open = (!commit).then_some(events);
-                    lander.land(space, source, Some((prepared, commit)))?;
+                    if commit && space.computes() && !empty {
+                        // The end of a transaction evaluates every profile
+                        // it touched; the last events land meanwhile.
+                        let prepared = space.prepare_part(&dialect, batch);
+                        lander.land(space, source, Some((prepared, false)))?;
+                        let end = space.prepare_end(&dialect);
+                        lander.land(space, source, Some((end, true)))?;
+                    } else {
+                        let prepared = if commit {
+                            space.prepare(&dialect, batch)
+                        } else {
+                            space.prepare_part(&dialect, batch)
+                        };
+                        lander.land(space, source, Some((prepared, commit)))?;
+                    }
                 }
                 first = false;
                 if !more {
