@@ -382,7 +382,8 @@ fn fresh(cfg: &SpaceConfig) -> (tempfile::TempDir, Box<dyn ps_warehouse::Warehou
 /// after the next commit every value equals a full recompute with the
 /// definitions of the moment. A cut in `parts` ends a batch but not its
 /// transaction (`Space::prepare_part`, as a file replay lands many batches
-/// in one transaction): values are evaluated at the transaction's end.
+/// in one transaction): values are evaluated at the transaction's end,
+/// which a third of the commits prepare apart (`Space::prepare_end`).
 /// After the commit at cut `i`, each `(i, k)` in `deletes` deletes user
 /// `u{k}` (a privacy request); later events of its identifiers make a new
 /// profile, whose values count only them.
@@ -403,8 +404,16 @@ fn run(events: &[Ev], cuts: &[usize], parts: &[usize], switch: bool, deletes: &[
             pending.add(wh.as_mut(), part).unwrap();
             batch = space.begin_batch(BASE);
         } else if cuts.contains(&i) {
-            let last = space.prepare(&d, batch);
-            pending.add(wh.as_mut(), last).unwrap();
+            if i % 3 == 0 {
+                // As a file replay with definitions ends a transaction:
+                // its end prepared apart, after its last events.
+                let part = space.prepare_part(&d, batch);
+                pending.add(wh.as_mut(), part).unwrap();
+                pending.add(wh.as_mut(), space.prepare_end(&d)).unwrap();
+            } else {
+                let last = space.prepare(&d, batch);
+                pending.add(wh.as_mut(), last).unwrap();
+            }
             pending.commit(wh.as_mut()).unwrap();
             check(&space, &defs, &landed);
             for &(_, k) in deletes.iter().filter(|(at, _)| *at == i) {
