@@ -112,20 +112,19 @@ impl Driver {
                     let events = open.unwrap_or(0) + batch.len();
                     let commit = !more || events >= self.commit_events;
                     open = (!commit).then_some(events);
-                    if commit && space.computes() && !empty {
-                        // The end of a transaction evaluates every profile
-                        // it touched; the last events land meanwhile.
-                        let prepared = space.prepare_part(&dialect, batch);
-                        lander.land(space, source, Some((prepared, false)))?;
+                    // With definitions the end of a transaction evaluates
+                    // every profile it touched: it is prepared apart, while
+                    // the last events land.
+                    let apart = commit && space.computes() && !empty;
+                    let prepared = if commit && !apart {
+                        space.prepare(&dialect, batch)
+                    } else {
+                        space.prepare_part(&dialect, batch)
+                    };
+                    lander.land(space, source, Some((prepared, commit && !apart)))?;
+                    if apart {
                         let end = space.prepare_end(&dialect);
                         lander.land(space, source, Some((end, true)))?;
-                    } else {
-                        let prepared = if commit {
-                            space.prepare(&dialect, batch)
-                        } else {
-                            space.prepare_part(&dialect, batch)
-                        };
-                        lander.land(space, source, Some((prepared, commit)))?;
                     }
                 }
                 first = false;
