@@ -12,7 +12,10 @@
 //!    a user compares against), and re-writing exactly the pipeline's
 //!    output (`CREATE TABLE … AS SELECT` of every public table: the least
 //!    any tool landing these rows must write). The pipeline's time and file
-//!    size are printed as ratios to both.
+//!    size are printed as ratios to both. A third re-writes the same output
+//!    in as many transactions as the run committed (`--commit-events`),
+//!    with the pipeline's DuckDB settings: what DuckDB itself pays for
+//!    commits of that size.
 //!
 //! Peak RSS is read from `/proc/self/status` (VmHWM), reset between passes
 //! through `/proc/self/clear_refs`, so each pass reports its own peak.
@@ -71,6 +74,13 @@ struct DuckFloors {
     /// The pipeline's end-to-end time over each.
     ratio_to_raw_load: f64,
     ratio_to_rewrite: f64,
+    /// The transactions the run committed in (`--commit-events`).
+    transactions: u64,
+    /// The same public tables re-written into a fresh file in that many
+    /// transactions, each an equal share of every table, with the
+    /// pipeline's own DuckDB settings; closed.
+    rewrite_in_transactions_seconds: f64,
+    ratio_to_rewrite_in_transactions: f64,
     /// The pipeline's file, and DuckDB's copy of its public tables.
     file_bytes: u64,
     rewrite_file_bytes: u64,
@@ -202,6 +212,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             &input_s,
             &dir.join("bench.duckdb"),
             total,
+            n.div_ceil(args.commit_events.max(1) as u64).max(1),
         )?),
         _ => None,
     };
@@ -287,6 +298,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
                 "DuckDB floors: raw load (read_json_auto) {:.3} s, re-writing this output {:.3} s \
                  -> end to end = {:.2}x the raw load, {:.2}x the re-write",
                 f.raw_load_seconds, f.rewrite_seconds, f.ratio_to_raw_load, f.ratio_to_rewrite
+            );
+            println!(
+                "DuckDB re-writing this output in the run's {} transaction(s), with the pipeline's \
+                 DuckDB settings: {:.3} s -> end to end = {:.2}x",
+                f.transactions,
+                f.rewrite_in_transactions_seconds,
+                f.ratio_to_rewrite_in_transactions
             );
             println!(
                 "file: {:.1} MB, DuckDB's copy of its public tables {:.1} MB ({:.2}x)",
@@ -458,10 +476,18 @@ fn median(xs: &mut [f64]) -> f64 {
     }
 }
 
-/// DuckDB's floors beside a pipeline run that took `total` and left its
-/// file at `ours` (closed). Both run with DuckDB's own defaults — a thread
-/// per core and its own row-group size — as a user loading by hand would.
-fn duckdb_floors(dir: &Path, input: &str, ours: &Path, total: Duration) -> Result<DuckFloors> {
+/// DuckDB's floors beside a pipeline run that took `total` in
+/// `transactions` commits and left its file at `ours` (closed). The raw
+/// load and the re-write run with DuckDB's own defaults — a thread per
+/// core and its own row-group size — as a user loading by hand would; the
+/// re-write in the run's transactions with the pipeline's settings.
+fn duckdb_floors(
+    dir: &Path,
+    input: &str,
+    ours: &Path,
+    total: Duration,
+    transactions: u64,
+) -> Result<DuckFloors> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let fresh = |name: &str| -> Result<(PathBuf, Box<dyn ps_warehouse::Warehouse>)> {
         let path = dir.join(name);
@@ -514,14 +540,99 @@ fn duckdb_floors(dir: &Path, input: &str, ours: &Path, total: Duration) -> Resul
     let file_bytes = std::fs::metadata(ours)?.len();
     let rewrite_file_bytes = std::fs::metadata(&copy_path)?.len();
     let _ = std::fs::remove_file(&copy_path);
+    let in_transactions = rewrite_in_transactions(dir, ours, &tables, transactions)?;
     Ok(DuckFloors {
         raw_load_seconds: raw_load.as_secs_f64(),
         rewrite_seconds: rewrite.as_secs_f64(),
         ratio_to_raw_load: total.as_secs_f64() / raw_load.as_secs_f64(),
         ratio_to_rewrite: total.as_secs_f64() / rewrite.as_secs_f64(),
+        transactions,
+        rewrite_in_transactions_seconds: in_transactions.as_secs_f64(),
+        ratio_to_rewrite_in_transactions: total.as_secs_f64() / in_transactions.as_secs_f64(),
         file_bytes,
         rewrite_file_bytes,
     })
+}
+
+/// DuckDB re-writing the public `tables` of the file at `ours` into a
+/// fresh file in `transactions` commits, each taking an equal share of
+/// every table's rows in `rowid` order, as the run's commits took the
+/// events in order; with the settings the pipeline opens a DuckDB file
+/// with. Small commits cost DuckDB itself far more per row than large
+/// ones (each goes through its write-ahead log, then a checkpoint), so the
+/// pipeline's time at a given `--commit-events` is compared with DuckDB's
+/// at the same commit size. Returns the time, the file closed.
+fn rewrite_in_transactions(
+    dir: &Path,
+    ours: &Path,
+    tables: &[Vec<ps_spec::Value>],
+    transactions: u64,
+) -> Result<Duration> {
+    let path = dir.join("copy-in-transactions.duckdb");
+    let _ = std::fs::remove_file(&path);
+    let mut copy = ps_warehouse::open(&format!("duckdb://{}", path.display()))?;
+    copy.execute(&format!(
+        "ATTACH {} AS src (READ_ONLY)",
+        ps_warehouse::literal(&ours.display().to_string())
+    ))?;
+    // Each table's rowid range: materialized tables may have gaps where
+    // rows were deleted.
+    let mut shares = Vec::new();
+    for r in tables {
+        if let [ps_spec::Value::Str(schema), ps_spec::Value::Str(table)] = r.as_slice() {
+            let (s, t) = (ps_warehouse::quote(schema), ps_warehouse::quote(table));
+            let end = copy.query(&format!(
+                "SELECT coalesce(max(rowid) + 1, 0) FROM src.{s}.{t}"
+            ))?;
+            let end = match end.first().and_then(|r| r.first()) {
+                Some(ps_spec::Value::Int(n)) => *n as u64,
+                _ => 0,
+            };
+            shares.push((s, t, end));
+        }
+    }
+    let count = |wh: &mut dyn ps_warehouse::Warehouse, sql: String| -> Result<i64> {
+        match wh.query(&sql)?.first().and_then(|r| r.first()) {
+            Some(ps_spec::Value::Int(n)) => Ok(*n),
+            other => anyhow::bail!("{sql}: {other:?}"),
+        }
+    };
+    let t = Instant::now();
+    for (s, t, _) in &shares {
+        copy.execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {s}; CREATE TABLE {s}.{t} AS SELECT * FROM src.{s}.{t} LIMIT 0"
+        ))?;
+    }
+    for i in 0..transactions {
+        copy.begin()?;
+        for (s, t, end) in &shares {
+            let (lo, hi) = (end * i / transactions, end * (i + 1) / transactions);
+            if hi > lo {
+                copy.execute(&format!(
+                    "INSERT INTO {s}.{t} SELECT * FROM src.{s}.{t} WHERE rowid >= {lo} AND rowid < {hi}"
+                ))?;
+            }
+        }
+        copy.commit()?;
+    }
+    let elapsed = t.elapsed();
+    // Every row copied once: the shares cover each table's rowids.
+    for (s, t, _) in &shares {
+        let (theirs, ours) = (
+            count(&mut *copy, format!("SELECT count(*) FROM {s}.{t}"))?,
+            count(&mut *copy, format!("SELECT count(*) FROM src.{s}.{t}"))?,
+        );
+        anyhow::ensure!(
+            theirs == ours,
+            "re-writing {s}.{t} in transactions copied {theirs} of {ours} rows"
+        );
+    }
+    copy.execute("DETACH src")?;
+    let t = Instant::now();
+    drop(copy);
+    let elapsed = elapsed + t.elapsed();
+    let _ = std::fs::remove_file(&path);
+    Ok(elapsed)
 }
 
 fn tempfile_dir() -> Result<PathBuf> {

@@ -176,3 +176,36 @@ fn bench_pairs_compare_runs_with_and_without_definitions() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+/// `bench` on DuckDB prints DuckDB's own floors beside the run, one of
+/// them re-writing the run's output in as many transactions as the run
+/// committed (`--commit-events`).
+#[test]
+fn bench_floors_rewrite_in_the_runs_transactions() {
+    let out = Command::new(env!("CARGO_BIN_EXE_profiles-sync"))
+        .args(["bench", "--events", "3000", "--json"])
+        .args(["--batch-events", "500", "--commit-events", "1000"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bench failed\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(v["events"], 3000, "{v:#}");
+    assert_eq!(v["duckdb"]["transactions"], 3, "{v:#}");
+    let e2e = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "end to end")
+        .expect("end to end stage");
+    let total = secs(e2e, "/seconds");
+    for floor in ["rewrite", "rewrite_in_transactions"] {
+        let f = secs(&v, &format!("/duckdb/{floor}_seconds"));
+        assert!(f > 0.0, "{v:#}");
+        let ratio = secs(&v, &format!("/duckdb/ratio_to_{floor}"));
+        assert!((ratio - total / f).abs() < 1e-6 * ratio, "{floor}: {v:#}");
+    }
+}
