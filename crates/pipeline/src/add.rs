@@ -137,7 +137,7 @@ impl Space {
             // would keep the very data suppression is about). Forgetting its
             // message id lets a replay after `unsuppress` land it.
             let key = message_key(&ev.message_id);
-            self.seen.remove(&key);
+            self.seen.remove(key);
             if batch.new_keys.last() == Some(&key) {
                 batch.new_keys.pop();
             }

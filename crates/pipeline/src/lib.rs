@@ -40,6 +40,7 @@ mod compute_fact;
 mod compute_rows;
 mod compute_state;
 pub mod config;
+mod dedupe;
 pub mod driver;
 mod effects;
 pub mod error;

@@ -4,6 +4,7 @@
 //! the identity engine's snapshot, the dedupe keys and the suppressions.
 
 use crate::config::SpaceConfig;
+use crate::dedupe::Seen;
 use crate::error::{Error, Result};
 use crate::space::{Layouts, Space, Timings};
 use crate::state::seen::{message_key, rejected_key};
@@ -17,14 +18,10 @@ use std::time::Instant;
 
 /// The dedupe keys stored in `_ps_seen`, compacting its rows when commits
 /// have left many.
-fn load_seen(
-    wh: &mut dyn Warehouse,
-    schema: &str,
-    catalog: &Catalog,
-) -> Result<hashbrown::HashSet<u128>> {
+fn load_seen(wh: &mut dyn Warehouse, schema: &str, catalog: &Catalog) -> Result<Seen> {
     use crate::state::seen;
     let d = wh.dialect().clone();
-    let mut set = hashbrown::HashSet::new();
+    let mut set = Seen::default();
     let (mut rows, mut bad, mut buf) = (0usize, false, Vec::new());
     wh.for_each_row(
         &sql::select(&d, schema, c::STATE_SEEN, &[Col::Keys]),
@@ -45,7 +42,7 @@ fn load_seen(
         ));
     }
     if rows > seen::COMPACT_ABOVE {
-        let keys: Vec<u128> = set.iter().copied().collect();
+        let keys: Vec<u128> = set.keys().collect();
         write_seen(wh, schema, catalog, &keys, false)?;
     }
     Ok(set)
@@ -55,11 +52,7 @@ fn load_seen(
 /// id and refused payload, hashed, and the keys of events deleted by privacy
 /// requests (`_ps_forgotten`, where those spaces kept them); written to
 /// `_ps_seen` once so later starts read them from there.
-fn seen_from_tables(
-    wh: &mut dyn Warehouse,
-    schema: &str,
-    catalog: &Catalog,
-) -> Result<hashbrown::HashSet<u128>> {
+fn seen_from_tables(wh: &mut dyn Warehouse, schema: &str, catalog: &Catalog) -> Result<Seen> {
     let d = wh.dialect().clone();
     let mut keys = Vec::new();
     for t in c::CALL_TABLES {
@@ -110,7 +103,7 @@ fn seen_from_tables(
     if !keys.is_empty() {
         write_seen(wh, schema, catalog, &keys, true)?;
     }
-    let mut set = hashbrown::HashSet::with_capacity(keys.len());
+    let mut set = Seen::default();
     set.extend(keys);
     Ok(set)
 }

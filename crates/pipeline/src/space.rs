@@ -91,7 +91,7 @@ pub struct Space {
     pub(crate) cfg: SpaceConfig,
     pub(crate) engine: Engine,
     pub(crate) catalog: Catalog,
-    pub(crate) seen: hashbrown::HashSet<u128>,
+    pub(crate) seen: crate::dedupe::Seen,
     pub(crate) next_seq: i64,
     pub(crate) last_load: i64,
     pub(crate) reserved_event: HashSet<&'static str>,
