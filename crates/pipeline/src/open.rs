@@ -17,22 +17,34 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// The dedupe keys stored in `_ps_seen`, compacting its rows when commits
-/// have left many.
+/// have left many. The compacted rows hold the keys as stored, all 16
+/// bytes of each, not as the set tells them apart (`dedupe`).
 fn load_seen(wh: &mut dyn Warehouse, schema: &str, catalog: &Catalog) -> Result<Seen> {
     use crate::state::seen;
     let d = wh.dialect().clone();
+    let stored = match wh
+        .query(&sql::count(&d, schema, c::STATE_SEEN, None))?
+        .first()
+        .and_then(|r| r.first())
+    {
+        Some(Value::Int(n)) => *n as usize,
+        _ => 0,
+    };
+    let compact = stored > seen::COMPACT_ABOVE;
     let mut set = Seen::default();
-    let (mut rows, mut bad, mut buf) = (0usize, false, Vec::new());
+    let (mut all, mut bad, mut buf, mut keys) = (Vec::new(), false, Vec::new(), Vec::new());
     wh.for_each_row(
         &sql::select(&d, schema, c::STATE_SEEN, &[Col::Keys]),
-        &mut |r| {
-            rows += 1;
-            match r.first() {
-                Some(Value::Str(cell)) => {
-                    bad |= seen::decode(cell, &mut buf, &mut set).is_none();
+        &mut |r| match r.first() {
+            Some(Value::Str(cell)) => {
+                keys.clear();
+                bad |= seen::decode(cell, &mut buf, &mut keys).is_none();
+                set.extend(keys.iter().copied());
+                if compact {
+                    all.extend_from_slice(&keys);
                 }
-                _ => bad = true,
             }
+            _ => bad = true,
         },
     )?;
     if bad {
@@ -41,9 +53,10 @@ fn load_seen(wh: &mut dyn Warehouse, schema: &str, catalog: &Catalog) -> Result<
             format!("{} holds a row that is not packed keys", c::STATE_SEEN),
         ));
     }
-    if rows > seen::COMPACT_ABOVE {
-        let keys: Vec<u128> = set.keys().collect();
-        write_seen(wh, schema, catalog, &keys, false)?;
+    if compact {
+        all.sort_unstable();
+        all.dedup();
+        write_seen(wh, schema, catalog, &all, false)?;
     }
     Ok(set)
 }
