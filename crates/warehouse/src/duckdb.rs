@@ -266,14 +266,14 @@ impl Warehouse for DuckDb {
 
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()> {
         let cells = value_cells(rows);
-        self.append_batches(schema, table, rows.len(), |range| {
+        self.append_batches(schema, table, &text_bounded(rows), |range| {
             record_batch(table, range, &cells)
         })
     }
 
     fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()> {
         let cells = rows.cells(table);
-        self.append_batches(schema, table, rows.len(), |range| {
+        self.append_batches(schema, table, &row_bounded(rows.len()), |range| {
             columns_batch(table, rows, range.clone())
                 .unwrap_or_else(|| record_batch(table, range, &cells))
         })
@@ -389,14 +389,16 @@ fn run_read(conn: &Connection, sql: &str) -> std::result::Result<QueryAnswer, du
 impl DuckDb {
     /// Appends `n` rows that `batch` gives as Arrow batches, a range of rows
     /// at a time.
+    /// Appends rows `0..ends.last()` as one Arrow record batch per range
+    /// between consecutive `ends`, then flushes.
     fn append_batches(
         &mut self,
         schema: &str,
         table: &TableSchema,
-        n: usize,
+        ends: &[usize],
         batch: impl Fn(std::ops::Range<usize>) -> std::result::Result<RecordBatch, ArrowError>,
     ) -> Result<()> {
-        if n == 0 {
+        if ends.is_empty() {
             return Ok(());
         }
         let what = format!("appending to {schema}.{}", table.name);
@@ -407,10 +409,8 @@ impl DuckDb {
             .map_err(|e| q(e, &what))?;
         // Rows are handed over column by column as Arrow arrays: DuckDB then
         // copies whole vectors instead of converting one cell at a time.
-        const CHUNK: usize = 64 * 1024;
         let mut start = 0;
-        while start < n {
-            let end = n.min(start + CHUNK);
+        for &end in ends {
             let batch = batch(start..end)
                 .map_err(|e| Error::new(ErrorKind::Query, e).with_statement(&what))?;
             app.append_record_batch(batch).map_err(|e| q(e, &what))?;
@@ -515,6 +515,47 @@ fn arrow_type(ty: ColumnType) -> DataType {
 }
 
 /// The rows `rows` as an Arrow batch in the table's column order and types.
+/// Rows per Arrow record batch handed to DuckDB's appender at most.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// Text per record batch at most, for rows of [`Value`]s: the batch is a
+/// copy of its rows' text, and the engine-state rows of a large
+/// transaction (`_ps_profiles`, tens of MB of base64 each commit on a
+/// large space) were copied whole at the moment memory peaks.
+const BATCH_TEXT_BYTES: usize = 8 << 20;
+
+/// The ends of the record batches for `n` rows: [`BATCH_ROWS`] each.
+fn row_bounded(n: usize) -> Vec<usize> {
+    (1..=n.div_ceil(BATCH_ROWS))
+        .map(|i| (i * BATCH_ROWS).min(n))
+        .collect()
+}
+
+/// The ends of the record batches for `rows`: at most [`BATCH_ROWS`] rows
+/// and, unless one row alone is larger, [`BATCH_TEXT_BYTES`] of text each.
+fn text_bounded(rows: &[Vec<Value>]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in rows.iter().enumerate() {
+        let text: usize = r
+            .iter()
+            .map(|v| match v {
+                Value::Str(s) => s.len(),
+                _ => 0,
+            })
+            .sum();
+        if i > start && (i - start == BATCH_ROWS || bytes + text > BATCH_TEXT_BYTES) {
+            ends.push(i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += text;
+    }
+    if start < rows.len() {
+        ends.push(rows.len());
+    }
+    ends
+}
+
 fn record_batch<'a>(
     table: &TableSchema,
     rows: std::ops::Range<usize>,
@@ -585,6 +626,40 @@ mod tests {
     use super::*;
     use crate::contract as c;
     use ColumnType as T;
+
+    /// Rows of more text than one record batch takes are split by text
+    /// and by row count, and land whole and in order.
+    #[test]
+    fn appends_split_by_text_and_rows_land_every_row() {
+        let big = "x".repeat(BATCH_TEXT_BYTES / 3 + 1);
+        let rows: Vec<Vec<Value>> = (0..7)
+            .map(|i| vec![Value::Int(i), Value::Str(big.clone())])
+            .collect();
+        // Two rows a batch: a third would pass the bound.
+        assert_eq!(text_bounded(&rows), vec![2, 4, 6, 7]);
+        let huge = vec![vec![Value::Str("y".repeat(BATCH_TEXT_BYTES + 1))]];
+        assert_eq!(text_bounded(&huge), vec![1], "one row alone may be larger");
+        let many: Vec<Vec<Value>> = (0..BATCH_ROWS + 5).map(|_| vec![Value::Int(1)]).collect();
+        assert_eq!(text_bounded(&many), vec![BATCH_ROWS, BATCH_ROWS + 5]);
+        assert_eq!(
+            row_bounded(BATCH_ROWS * 2),
+            vec![BATCH_ROWS, BATCH_ROWS * 2]
+        );
+        assert!(text_bounded(&[]).is_empty() && row_bounded(0).is_empty());
+
+        let mut db = DuckDb::open(":memory:").unwrap();
+        db.execute("CREATE SCHEMA s").unwrap();
+        let t = TableSchema::new("t", &[("i", T::Bigint), ("s", T::Varchar)]);
+        db.execute(&db.dialect().create_table("s", &t)).unwrap();
+        db.append("s", &t, &rows).unwrap();
+        let got = db
+            .query("SELECT i, length(s) FROM s.t ORDER BY rowid")
+            .unwrap();
+        let want: Vec<Vec<Value>> = (0..7)
+            .map(|i| vec![Value::Int(i), Value::Int(big.len() as i64)])
+            .collect();
+        assert_eq!(got, want);
+    }
 
     /// The state logs' text columns are stored with zstd in a database
     /// file, and the other columns keep DuckDB's own choice.
