@@ -17,34 +17,43 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// The dedupe keys stored in `_ps_seen`, compacting its rows when commits
-/// have left many. The compacted rows hold the keys as stored, all 16
-/// bytes of each, not as the set tells them apart (`dedupe`).
+/// have left many.
 fn load_seen(wh: &mut dyn Warehouse, schema: &str, catalog: &Catalog) -> Result<Seen> {
+    let mut set = Seen::default();
+    let rows = for_each_seen_row(wh, schema, &mut |keys| set.extend(keys.iter().copied()))?;
+    if rows > crate::state::seen::COMPACT_ABOVE {
+        // Rewritten as stored, all 16 bytes of each key, which the set
+        // does not keep (`dedupe`): read again, as compactions are rare.
+        let mut all = Vec::new();
+        for_each_seen_row(wh, schema, &mut |keys| all.extend_from_slice(keys))?;
+        all.sort_unstable();
+        all.dedup();
+        write_seen(wh, schema, catalog, &all, false)?;
+    }
+    Ok(set)
+}
+
+/// Hands `f` the keys of each `_ps_seen` row; returns the rows read.
+fn for_each_seen_row(
+    wh: &mut dyn Warehouse,
+    schema: &str,
+    f: &mut dyn FnMut(&[u128]),
+) -> Result<usize> {
     use crate::state::seen;
     let d = wh.dialect().clone();
-    let stored = match wh
-        .query(&sql::count(&d, schema, c::STATE_SEEN, None))?
-        .first()
-        .and_then(|r| r.first())
-    {
-        Some(Value::Int(n)) => *n as usize,
-        _ => 0,
-    };
-    let compact = stored > seen::COMPACT_ABOVE;
-    let mut set = Seen::default();
-    let (mut all, mut bad, mut buf, mut keys) = (Vec::new(), false, Vec::new(), Vec::new());
+    let (mut rows, mut bad, mut buf, mut keys) = (0usize, false, Vec::new(), Vec::new());
     wh.for_each_row(
         &sql::select(&d, schema, c::STATE_SEEN, &[Col::Keys]),
-        &mut |r| match r.first() {
-            Some(Value::Str(cell)) => {
-                keys.clear();
-                bad |= seen::decode(cell, &mut buf, &mut keys).is_none();
-                set.extend(keys.iter().copied());
-                if compact {
-                    all.extend_from_slice(&keys);
+        &mut |r| {
+            rows += 1;
+            match r.first() {
+                Some(Value::Str(cell)) => {
+                    keys.clear();
+                    bad |= seen::decode(cell, &mut buf, &mut keys).is_none();
+                    f(&keys);
                 }
+                _ => bad = true,
             }
-            _ => bad = true,
         },
     )?;
     if bad {
@@ -53,12 +62,7 @@ fn load_seen(wh: &mut dyn Warehouse, schema: &str, catalog: &Catalog) -> Result<
             format!("{} holds a row that is not packed keys", c::STATE_SEEN),
         ));
     }
-    if compact {
-        all.sort_unstable();
-        all.dedup();
-        write_seen(wh, schema, catalog, &all, false)?;
-    }
-    Ok(set)
+    Ok(rows)
 }
 
 /// The dedupe keys of a space from before `_ps_seen`: every landed message

@@ -266,14 +266,23 @@ impl Warehouse for DuckDb {
 
     fn append(&mut self, schema: &str, table: &TableSchema, rows: &[Vec<Value>]) -> Result<()> {
         let cells = value_cells(rows);
-        self.append_batches(schema, table, &text_bounded(rows), |range| {
+        let text = |r: usize| {
+            rows[r]
+                .iter()
+                .map(|v| match v {
+                    Value::Str(s) => s.len(),
+                    _ => 0,
+                })
+                .sum()
+        };
+        self.append_batches(schema, table, &batch_ends(rows.len(), text), |range| {
             record_batch(table, range, &cells)
         })
     }
 
     fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()> {
         let cells = rows.cells(table);
-        self.append_batches(schema, table, &row_bounded(rows.len()), |range| {
+        self.append_batches(schema, table, &batch_ends(rows.len(), |_| 0), |range| {
             columns_batch(table, rows, range.clone())
                 .unwrap_or_else(|| record_batch(table, range, &cells))
         })
@@ -387,10 +396,9 @@ fn run_read(conn: &Connection, sql: &str) -> std::result::Result<QueryAnswer, du
 }
 
 impl DuckDb {
-    /// Appends `n` rows that `batch` gives as Arrow batches, a range of rows
-    /// at a time.
-    /// Appends rows `0..ends.last()` as one Arrow record batch per range
-    /// between consecutive `ends`, then flushes.
+    /// Appends rows `0..ends.last()` that `batch` gives as Arrow batches,
+    /// one per range between consecutive `ends` ([`batch_ends`]), then
+    /// flushes.
     fn append_batches(
         &mut self,
         schema: &str,
@@ -514,48 +522,36 @@ fn arrow_type(ty: ColumnType) -> DataType {
     }
 }
 
-/// The rows `rows` as an Arrow batch in the table's column order and types.
 /// Rows per Arrow record batch handed to DuckDB's appender at most.
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// Text per record batch at most, for rows of [`Value`]s: the batch is a
-/// copy of its rows' text, and the engine-state rows of a large
-/// transaction (`_ps_profiles`, tens of MB of base64 each commit on a
-/// large space) were copied whole at the moment memory peaks.
+/// Text per record batch at most: the batch is a copy of its rows' text,
+/// and the engine-state rows of a large transaction (`_ps_profiles`, tens
+/// of MB of base64 each commit on a large space) were copied whole at the
+/// moment memory peaks.
 const BATCH_TEXT_BYTES: usize = 8 << 20;
 
-/// The ends of the record batches for `n` rows: [`BATCH_ROWS`] each.
-fn row_bounded(n: usize) -> Vec<usize> {
-    (1..=n.div_ceil(BATCH_ROWS))
-        .map(|i| (i * BATCH_ROWS).min(n))
-        .collect()
-}
-
-/// The ends of the record batches for `rows`: at most [`BATCH_ROWS`] rows
-/// and, unless one row alone is larger, [`BATCH_TEXT_BYTES`] of text each.
-fn text_bounded(rows: &[Vec<Value>]) -> Vec<usize> {
+/// The ends of the record batches for `n` rows, row `r` holding `text(r)`
+/// bytes of text: at most [`BATCH_ROWS`] rows and, unless one row alone is
+/// larger, [`BATCH_TEXT_BYTES`] of text each.
+fn batch_ends(n: usize, text: impl Fn(usize) -> usize) -> Vec<usize> {
     let mut ends = Vec::new();
     let (mut start, mut bytes) = (0, 0);
-    for (i, r) in rows.iter().enumerate() {
-        let text: usize = r
-            .iter()
-            .map(|v| match v {
-                Value::Str(s) => s.len(),
-                _ => 0,
-            })
-            .sum();
-        if i > start && (i - start == BATCH_ROWS || bytes + text > BATCH_TEXT_BYTES) {
-            ends.push(i);
-            (start, bytes) = (i, 0);
+    for r in 0..n {
+        let t = text(r);
+        if r > start && (r - start == BATCH_ROWS || bytes + t > BATCH_TEXT_BYTES) {
+            ends.push(r);
+            (start, bytes) = (r, 0);
         }
-        bytes += text;
+        bytes += t;
     }
-    if start < rows.len() {
-        ends.push(rows.len());
+    if start < n {
+        ends.push(n);
     }
     ends
 }
 
+/// The rows `rows` as an Arrow batch in the table's column order and types.
 fn record_batch<'a>(
     table: &TableSchema,
     rows: std::ops::Range<usize>,
@@ -636,16 +632,18 @@ mod tests {
             .map(|i| vec![Value::Int(i), Value::Str(big.clone())])
             .collect();
         // Two rows a batch: a third would pass the bound.
-        assert_eq!(text_bounded(&rows), vec![2, 4, 6, 7]);
-        let huge = vec![vec![Value::Str("y".repeat(BATCH_TEXT_BYTES + 1))]];
-        assert_eq!(text_bounded(&huge), vec![1], "one row alone may be larger");
-        let many: Vec<Vec<Value>> = (0..BATCH_ROWS + 5).map(|_| vec![Value::Int(1)]).collect();
-        assert_eq!(text_bounded(&many), vec![BATCH_ROWS, BATCH_ROWS + 5]);
+        let third = BATCH_TEXT_BYTES / 3 + 1;
+        assert_eq!(batch_ends(7, |_| third), vec![2, 4, 6, 7]);
         assert_eq!(
-            row_bounded(BATCH_ROWS * 2),
-            vec![BATCH_ROWS, BATCH_ROWS * 2]
+            batch_ends(1, |_| BATCH_TEXT_BYTES + 1),
+            vec![1],
+            "one row alone may be larger"
         );
-        assert!(text_bounded(&[]).is_empty() && row_bounded(0).is_empty());
+        assert_eq!(
+            batch_ends(BATCH_ROWS + 5, |_| 0),
+            vec![BATCH_ROWS, BATCH_ROWS + 5]
+        );
+        assert!(batch_ends(0, |_| 1).is_empty());
 
         let mut db = DuckDb::open(":memory:").unwrap();
         db.execute("CREATE SCHEMA s").unwrap();

@@ -511,10 +511,7 @@ fn duckdb_floors(
     let _ = std::fs::remove_file(&raw_path);
 
     let (copy_path, mut copy) = fresh("copy.duckdb")?;
-    copy.execute(&format!(
-        "ATTACH {} AS src (READ_ONLY)",
-        ps_warehouse::literal(&ours.display().to_string())
-    ))?;
+    attach_source(copy.as_mut(), ours)?;
     let tables = copy.query(
         "SELECT table_schema, table_name FROM information_schema.tables \
          WHERE table_catalog = 'src' AND table_name NOT LIKE '\\_ps\\_%' ESCAPE '\\' \
@@ -571,32 +568,26 @@ fn rewrite_in_transactions(
     let path = dir.join("copy-in-transactions.duckdb");
     let _ = std::fs::remove_file(&path);
     let mut copy = ps_warehouse::open(&format!("duckdb://{}", path.display()))?;
-    copy.execute(&format!(
-        "ATTACH {} AS src (READ_ONLY)",
-        ps_warehouse::literal(&ours.display().to_string())
-    ))?;
+    attach_source(copy.as_mut(), ours)?;
+    let int = |wh: &mut dyn ps_warehouse::Warehouse, sql: String| -> Result<u64> {
+        match wh.query(&sql)?.first().and_then(|r| r.first()) {
+            Some(ps_spec::Value::Int(n)) => Ok(*n as u64),
+            other => anyhow::bail!("{sql}: {other:?}"),
+        }
+    };
     // Each table's rowid range: materialized tables may have gaps where
     // rows were deleted.
     let mut shares = Vec::new();
     for r in tables {
         if let [ps_spec::Value::Str(schema), ps_spec::Value::Str(table)] = r.as_slice() {
             let (s, t) = (ps_warehouse::quote(schema), ps_warehouse::quote(table));
-            let end = copy.query(&format!(
-                "SELECT coalesce(max(rowid) + 1, 0) FROM src.{s}.{t}"
-            ))?;
-            let end = match end.first().and_then(|r| r.first()) {
-                Some(ps_spec::Value::Int(n)) => *n as u64,
-                _ => 0,
-            };
+            let end = int(
+                &mut *copy,
+                format!("SELECT coalesce(max(rowid) + 1, 0) FROM src.{s}.{t}"),
+            )?;
             shares.push((s, t, end));
         }
     }
-    let count = |wh: &mut dyn ps_warehouse::Warehouse, sql: String| -> Result<i64> {
-        match wh.query(&sql)?.first().and_then(|r| r.first()) {
-            Some(ps_spec::Value::Int(n)) => Ok(*n),
-            other => anyhow::bail!("{sql}: {other:?}"),
-        }
-    };
     let t = Instant::now();
     for (s, t, _) in &shares {
         copy.execute(&format!(
@@ -619,8 +610,8 @@ fn rewrite_in_transactions(
     // Every row copied once: the shares cover each table's rowids.
     for (s, t, _) in &shares {
         let (theirs, ours) = (
-            count(&mut *copy, format!("SELECT count(*) FROM {s}.{t}"))?,
-            count(&mut *copy, format!("SELECT count(*) FROM src.{s}.{t}"))?,
+            int(&mut *copy, format!("SELECT count(*) FROM {s}.{t}"))?,
+            int(&mut *copy, format!("SELECT count(*) FROM src.{s}.{t}"))?,
         );
         anyhow::ensure!(
             theirs == ours,
@@ -633,6 +624,15 @@ fn rewrite_in_transactions(
     let elapsed = elapsed + t.elapsed();
     let _ = std::fs::remove_file(&path);
     Ok(elapsed)
+}
+
+/// Attaches the pipeline's file `ours`, read-only, as `src`.
+fn attach_source(copy: &mut dyn ps_warehouse::Warehouse, ours: &Path) -> Result<()> {
+    copy.execute(&format!(
+        "ATTACH {} AS src (READ_ONLY)",
+        ps_warehouse::literal(&ours.display().to_string())
+    ))?;
+    Ok(())
 }
 
 fn tempfile_dir() -> Result<PathBuf> {
