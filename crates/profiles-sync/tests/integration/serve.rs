@@ -188,6 +188,21 @@ fn error_code(r: &Response) -> String {
     r.json()["code"].as_str().unwrap_or_default().to_owned()
 }
 
+/// The process runs with transparent huge pages off (`main.rs`: the
+/// pipeline's batches made the kernel zero whole 2 MB pages), read from the
+/// kernel's own account of the running server.
+#[test]
+fn serve_runs_with_transparent_huge_pages_off() {
+    let env = golden_env("sync_interval = \"100ms\"");
+    let srv = Serve::start(&env);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", srv.pid())).unwrap();
+    let thp = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(thp, Some("0"), "{status}");
+}
+
 #[test]
 fn endpoints_auth_limits_and_errors() {
     let env = golden_env("sync_interval = \"100ms\"");
