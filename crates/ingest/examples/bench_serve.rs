@@ -107,7 +107,15 @@ fn pct(sorted: &[Duration], q: f64) -> Duration {
     sorted[(((sorted.len() as f64) * q).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
+// The server runs with the allocator and the page settings of the
+// `profiles-sync` binary (`crates/profiles-sync/src/main.rs`), so that its
+// figures are the shipped server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let a = <Args as clap::Parser>::parse();
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = a
