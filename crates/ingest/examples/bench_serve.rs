@@ -114,8 +114,7 @@ fn pct(sorted: &[Duration], q: f64) -> Duration {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    #[cfg(target_os = "linux")]
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
+    ps_pipeline::process::without_huge_pages();
     let a = <Args as clap::Parser>::parse();
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = a

@@ -27,7 +27,8 @@
 //! `driver` (one driver for every source),
 //! `open` (restore), `add` (admit), `effects` and `events` (rows), `commit`,
 //! `privacy`; below them `space` (the state), `batch`, `state` (the engine's
-//! stored form and the dedupe keys), `stats`, `config`, `error`.
+//! stored form and the dedupe keys), `stats`, `config`, `error`, and
+//! `process` (what it asks of the process).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -48,6 +49,7 @@ mod events;
 pub mod input;
 mod open;
 pub mod privacy;
+pub mod process;
 pub mod space;
 mod sql_traits;
 pub mod state;

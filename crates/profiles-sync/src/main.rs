@@ -27,16 +27,7 @@ mod cmd;
 mod config;
 
 fn main() -> std::process::ExitCode {
-    // Transparent huge pages off for this process. mimalloc asks for huge
-    // pages on its large regions; the pipeline fills and frees a batch's
-    // worth of memory every batch, and with huge pages each first touch of
-    // a 2 MB region made the kernel zero all of it, often for memory used
-    // briefly (perf: page clearing was a large share of the rows stage;
-    // `bench` with and without in BENCHMARKS.md). The flag is the process's
-    // (DuckDB's allocations too) and only stops huge pages: where the call
-    // is refused (an old kernel, a sandbox) the run is the same, slower.
-    #[cfg(target_os = "linux")]
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
+    ps_pipeline::process::without_huge_pages();
     // `delta://` warehouses live in their own crate; every command that
     // opens a warehouse by URL reaches them through this registration.
     ps_delta::register();

@@ -188,7 +188,7 @@ fn error_code(r: &Response) -> String {
     r.json()["code"].as_str().unwrap_or_default().to_owned()
 }
 
-/// The process runs with transparent huge pages off (`main.rs`: the
+/// The process runs with transparent huge pages off (`ps_pipeline::process`: the
 /// pipeline's batches made the kernel zero whole 2 MB pages), read from the
 /// kernel's own account of the running server.
 #[test]
