@@ -1,6 +1,7 @@
 //! The embedded default warehouse: one DuckDB file.
 //!
-//! Rows go in through DuckDB's Appender (its fastest path; figures in
+//! A batch's rows go in through a table function that reads their column
+//! buffers (`row_scan`), other rows through DuckDB's Appender (figures in
 //! BENCHMARKS.md), inside the same explicit transaction as the DDL,
 //! the engine state and the materialization, so a load either lands whole or
 //! not at all.
@@ -12,10 +13,8 @@ use crate::read_only::{QueryAnswer, QueryLimits, ReadOnly};
 use crate::rows::{value_cells, Cell, RowBuffer};
 use crate::Warehouse;
 use duckdb::arrow::array::{
-    new_null_array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, StringBuilder,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Float64Array, Int64Array, StringBuilder, TimestampMicrosecondArray,
 };
-use duckdb::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use duckdb::arrow::error::ArrowError;
 use duckdb::arrow::record_batch::RecordBatch;
@@ -24,6 +23,8 @@ use duckdb::Connection;
 use ps_spec::{ColumnType, Value};
 use std::path::Path;
 use std::sync::Arc;
+
+mod row_scan;
 
 /// DuckDB's own worker threads, unless the URL says `?threads=N`. A sync
 /// already keeps two threads of ours busy (reading, building rows) beside
@@ -167,6 +168,7 @@ impl DuckDb {
         let catalog: String = conn
             .query_row("SELECT current_database()", [], |r| r.get(0))
             .map_err(|e| q(e, "SELECT current_database()"))?;
+        row_scan::register(&conn).map_err(|e| q(e, row_scan::NAME))?;
         Ok(DuckDb {
             conn,
             dialect: Dialect::duckdb(&catalog),
@@ -281,11 +283,19 @@ impl Warehouse for DuckDb {
     }
 
     fn append_buffer(&mut self, schema: &str, table: &TableSchema, rows: &RowBuffer) -> Result<()> {
-        let cells = rows.cells(table);
-        self.append_batches(schema, table, &batch_ends(rows.len(), |_| 0), |range| {
-            columns_batch(table, rows, range.clone())
-                .unwrap_or_else(|| record_batch(table, range, &cells))
-        })
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let loan = row_scan::Loan::new(table, rows);
+        let sql = format!(
+            "INSERT INTO {} SELECT * FROM {}({})",
+            self.dialect.table(schema, &table.name),
+            row_scan::NAME,
+            loan.token()
+        );
+        self.conn.execute(&sql, []).map_err(|e| q(e, &sql))?;
+        drop(loan);
+        Ok(())
     }
 
     fn read_only(&mut self) -> Result<ReadOnly> {
@@ -426,76 +436,6 @@ impl DuckDb {
         }
         app.flush().map_err(|e| q(e, &what))
     }
-}
-
-/// Rows `rows` of a [`RowBuffer`] as an Arrow batch, each column copied
-/// as a whole (a string column's bytes in one copy, its offsets from the
-/// buffer's ends) instead of cell by cell as [`record_batch`] does. `None`
-/// when a column is not stored as its type says or a string column's bytes
-/// do not fit Arrow's 32-bit offsets: the caller then goes cell by cell.
-fn columns_batch(
-    table: &TableSchema,
-    buf: &RowBuffer,
-    rows: std::ops::Range<usize>,
-) -> Option<std::result::Result<RecordBatch, ArrowError>> {
-    let n = rows.len();
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(table.columns.len());
-    for (i, col) in table.columns.iter().enumerate() {
-        let array: ArrayRef = match buf.column(i) {
-            None => new_null_array(&arrow_type(col.ty), n),
-            Some(c) => {
-                let valid = c.validity();
-                // Rows past the column's end were never written: NULL.
-                let (lo, hi) = (rows.start.min(c.len()), rows.end.min(c.len()));
-                let nulls = NullBuffer::new(BooleanBuffer::collect_bool(n, |k| {
-                    valid.get(rows.start + k).copied().unwrap_or(false)
-                }));
-                let nulls = (nulls.null_count() > 0).then_some(nulls);
-                match col.ty {
-                    ColumnType::Varchar => {
-                        let bytes = c.str_bytes()?;
-                        let (base, top) = (c.str_start(lo), c.str_start(hi));
-                        i32::try_from(top - base).ok()?;
-                        let mut offsets = Vec::with_capacity(n + 1);
-                        offsets.push(0i32);
-                        offsets.extend((lo..hi).map(|r| (c.str_end(r) - base) as i32));
-                        offsets.resize(n + 1, (top - base) as i32);
-                        match StringArray::try_new(
-                            OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                            Buffer::from(&bytes.as_bytes()[base..top]),
-                            nulls,
-                        ) {
-                            Ok(a) => Arc::new(a),
-                            Err(e) => return Some(Err(e)),
-                        }
-                    }
-                    ColumnType::Bigint | ColumnType::Timestamp => {
-                        let mut v = c.i64s()?[lo..hi].to_vec();
-                        v.resize(n, 0);
-                        if col.ty == ColumnType::Bigint {
-                            Arc::new(Int64Array::new(ScalarBuffer::from(v), nulls))
-                        } else {
-                            Arc::new(TimestampMicrosecondArray::new(ScalarBuffer::from(v), nulls))
-                        }
-                    }
-                    ColumnType::Double => {
-                        let mut v = c.f64s()?[lo..hi].to_vec();
-                        v.resize(n, 0.0);
-                        Arc::new(Float64Array::new(ScalarBuffer::from(v), nulls))
-                    }
-                    ColumnType::Boolean => {
-                        let b = c.bools()?;
-                        let values = BooleanBuffer::collect_bool(n, |k| {
-                            b.get(rows.start + k).copied().unwrap_or(false)
-                        });
-                        Arc::new(BooleanArray::new(values, nulls))
-                    }
-                }
-            }
-        };
-        arrays.push(array);
-    }
-    Some(batch_of(table, arrays))
 }
 
 /// `arrays` (one per column of `table`, in order) as an Arrow batch.
@@ -699,12 +639,13 @@ mod tests {
         assert!(!ps.contains("COMPRESSION"), "{ps}");
     }
 
-    /// Whole-column copies give the same Arrow batches as the cell-by-cell
-    /// path, for every type, NULLs in the middle and at the end, a cell
-    /// written twice, a column first written late, a column never written,
-    /// and ranges that start and end inside the rows.
+    /// A buffer lands through the scan exactly as its cells read, for
+    /// every type, NULLs in the middle and at the end, a cell written
+    /// twice, a column first written late, a column that stops early, a
+    /// column never written, and more rows than one of DuckDB's vectors
+    /// (2,048), ending inside one.
     #[test]
-    fn columns_batch_equals_the_cell_by_cell_batch() {
+    fn a_buffer_lands_through_the_scan_as_its_cells_read() {
         let table = TableSchema::new(
             "t",
             &[
@@ -717,16 +658,18 @@ mod tests {
                 ("never", T::Varchar),
             ],
         );
+        let n = 5000usize;
         let mut buf = RowBuffer::new();
         let texts = ["", "a", "héllo", "a longer string than twelve bytes"];
-        for r in 0..50usize {
+        for r in 0..n {
             if r % 3 != 0 {
                 buf.set(0, T::Varchar, Cell::Str(texts[r % texts.len()]));
             }
             if r % 5 == 1 {
                 buf.set(0, T::Varchar, Cell::Str("replaced"));
             }
-            if r < 40 && r % 4 != 2 {
+            // Stops inside the second vector: later rows are NULL.
+            if r < 2100 && r % 4 != 2 {
                 buf.set(1, T::Bigint, Cell::Int(r as i64 - 20));
                 buf.set(4, T::Timestamp, Cell::Ts(r as i64 * 1_000_000));
             }
@@ -734,18 +677,57 @@ mod tests {
                 buf.set(2, T::Double, Cell::Float(r as f64 / 3.0));
                 buf.set(3, T::Boolean, Cell::Bool(r % 4 == 0));
             }
-            if (30..45).contains(&r) {
-                buf.set(5, T::Varchar, Cell::Str(&"x".repeat(r)));
+            if (3000..4500).contains(&r) {
+                buf.set(5, T::Varchar, Cell::Str(&"x".repeat(r % 40)));
             }
             buf.end_row();
         }
+        let mut db = DuckDb::open(":memory:").unwrap();
+        db.execute("CREATE SCHEMA s").unwrap();
+        db.execute(&db.dialect().create_table("s", &table)).unwrap();
+        db.append_buffer("s", &table, &buf).unwrap();
+        db.append_buffer("s", &table, &RowBuffer::new()).unwrap();
+        let got = db.query("SELECT * FROM s.t ORDER BY rowid").unwrap();
         let cells = buf.cells(&table);
-        for range in [0..50, 0..1, 7..33, 29..31, 44..50, 46..50, 10..10] {
-            let want = record_batch(&table, range.clone(), &cells).unwrap();
-            let got = columns_batch(&table, &buf, range.clone())
-                .expect("stored as typed")
-                .unwrap();
-            assert_eq!(got, want, "rows {range:?}");
+        let want: Vec<Vec<Value>> = (0..n)
+            .map(|r| {
+                (0..table.columns.len())
+                    .map(|i| cells(r, i).to_value())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(got.len(), n);
+        for (r, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "row {r}");
         }
+    }
+
+    /// Another connection (a read-only query's) cannot bind the scan to a
+    /// buffer lent by the landing thread, even while the loan lasts.
+    #[test]
+    fn only_the_lending_thread_binds_the_scan() {
+        let table = TableSchema::new("t", &[("s", T::Varchar)]);
+        let mut buf = RowBuffer::new();
+        buf.set(0, T::Varchar, Cell::Str("secret"));
+        buf.end_row();
+        let db = DuckDb::open(":memory:").unwrap();
+        let other = db.conn.try_clone().unwrap();
+        let loan = row_scan::Loan::new(&table, &buf);
+        let sql = format!("SELECT * FROM {}({})", row_scan::NAME, loan.token());
+        let sql2 = sql.clone();
+        let err = std::thread::scope(|s| {
+            s.spawn(move || other.query_row(&sql2, [], |r| r.get::<_, String>(0)))
+                .join()
+                .unwrap()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("no rows lent"), "{err}");
+        let mine: String = db.conn.query_row(&sql, [], |r| r.get(0)).unwrap();
+        assert_eq!(mine, "secret");
+        drop(loan);
+        assert!(db
+            .conn
+            .query_row(&sql, [], |r| r.get::<_, String>(0))
+            .is_err());
     }
 }
