@@ -212,30 +212,36 @@ fn fill(
     let have = col.len().saturating_sub(start).min(n);
     match ty {
         ColumnType::Varchar => {
-            // SAFETY: as above, for the NULL rows.
-            let slots = unsafe { flat.as_mut_slice::<[u64; 2]>() };
-            // A column stored as another type reads as NULL (as `cell` does).
+            // A column stored as another type reads as empty strings (as
+            // `ColumnBuf::cell` does).
             let (bytes, have) = match col.str_bytes() {
                 Some(b) => (b, have),
                 None => ("", 0),
             };
-            for k in 0..n {
-                if k < have && col.is_valid(start + k) {
-                    let s = &bytes[col.str_start(start + k)..col.str_end(start + k)];
-                    // SAFETY: `vector` is this chunk's VARCHAR vector, `k` is
-                    // below its capacity, and `s` is valid UTF-8 (a `&str`),
-                    // which is all DuckDB's unchecked assignment skips.
-                    unsafe {
-                        ffi::duckdb_unsafe_vector_assign_string_element_len(
-                            vector,
-                            k as u64,
-                            s.as_ptr().cast(),
-                            s.len() as u64,
-                        )
-                    };
-                } else {
-                    slots[k] = [0, 0];
+            let lands = |k: usize| k < have && col.is_valid(start + k);
+            {
+                // SAFETY: as above. The slice ends before DuckDB writes
+                // the other rows through `vector` below.
+                let slots = unsafe { flat.as_mut_slice::<[u64; 2]>() };
+                for (k, slot) in slots[..n].iter_mut().enumerate() {
+                    if !lands(k) {
+                        *slot = [0, 0];
+                    }
                 }
+            }
+            for k in (0..n).filter(|&k| lands(k)) {
+                let s = &bytes[col.str_start(start + k)..col.str_end(start + k)];
+                // SAFETY: `vector` is this chunk's VARCHAR vector, `k` is
+                // below its capacity, and `s` is valid UTF-8 (a `&str`),
+                // which is all DuckDB's unchecked assignment skips.
+                unsafe {
+                    ffi::duckdb_unsafe_vector_assign_string_element_len(
+                        vector,
+                        k as u64,
+                        s.as_ptr().cast(),
+                        s.len() as u64,
+                    )
+                };
             }
         }
         ColumnType::Bigint | ColumnType::Timestamp => {
