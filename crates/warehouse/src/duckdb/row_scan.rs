@@ -10,7 +10,7 @@
 //! collection before its insert plan reads it (BENCHMARKS.md, "Rows read
 //! from their buffers").
 //!
-//! This is the crate's one module with `unsafe` code, for three things the
+//! This is the project's one module with `unsafe` code, for three things the
 //! `duckdb` crate has no safe call for: writing a vector's fixed-width
 //! values as a slice, writing its validity mask as words, and assigning a
 //! string without DuckDB validating it again. Each block says why it holds.
