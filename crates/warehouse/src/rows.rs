@@ -196,12 +196,6 @@ impl ColumnBuf {
         }
     }
 
-    /// Whether each row written so far holds a value (rows past the end
-    /// are NULL).
-    pub fn validity(&self) -> &[bool] {
-        &self.valid
-    }
-
     /// A string column's bytes, every row's back to back (`None` for
     /// another type); row `r`'s string ends at [`ColumnBuf::str_end`].
     pub fn str_bytes(&self) -> Option<&str> {

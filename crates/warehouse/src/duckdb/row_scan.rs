@@ -28,7 +28,6 @@ use duckdb::ffi;
 use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo, VTab};
 use duckdb::Connection;
 use ps_spec::ColumnType;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -56,7 +55,9 @@ unsafe impl Send for Lent {}
 // SAFETY: as above.
 unsafe impl Sync for Lent {}
 
-static LENT: Mutex<Option<HashMap<u64, Lent>>> = Mutex::new(None);
+/// The loans alive now, by token: one per statement landing rows, so a
+/// handful at most.
+static LENT: Mutex<Vec<(u64, Lent)>> = Mutex::new(Vec::new());
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
 /// `rows` of `table` readable by `ps_row_scan(token)` until dropped. The
@@ -75,7 +76,7 @@ impl<'a> Loan<'a> {
             rows,
             thread: std::thread::current().id(),
         };
-        lock().get_or_insert_with(HashMap::new).insert(token, lent);
+        lock().push((token, lent));
         Loan {
             token,
             _borrow: std::marker::PhantomData,
@@ -89,9 +90,7 @@ impl<'a> Loan<'a> {
 
 impl Drop for Loan<'_> {
     fn drop(&mut self) {
-        if let Some(m) = lock().as_mut() {
-            m.remove(&self.token);
-        }
+        lock().retain(|(t, _)| *t != self.token);
     }
 }
 
@@ -101,7 +100,7 @@ impl std::fmt::Debug for Loan<'_> {
     }
 }
 
-fn lock() -> std::sync::MutexGuard<'static, Option<HashMap<u64, Lent>>> {
+fn lock() -> std::sync::MutexGuard<'static, Vec<(u64, Lent)>> {
     LENT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -109,7 +108,6 @@ struct RowScan;
 
 struct Bind {
     lent: Lent,
-    len: usize,
 }
 
 struct Init {
@@ -133,23 +131,20 @@ impl VTab for RowScan {
     fn bind(bind: &BindInfo) -> Result<Bind, Box<dyn std::error::Error>> {
         let token = bind.get_parameter(0).to_int64() as u64;
         let lent = lock()
-            .as_ref()
-            .and_then(|m| m.get(&token).copied())
-            .filter(|l| l.thread == std::thread::current().id())
+            .iter()
+            .find(|(t, l)| *t == token && l.thread == std::thread::current().id())
+            .map(|(_, l)| *l)
             .ok_or("ps_row_scan: no rows lent to this statement")?;
-        // SAFETY: the loan is alive (it is in the map, and is removed only
-        // when dropped), so both pointers are valid shared references. It
+        // SAFETY: the loan is alive (it is listed, and is removed only when
+        // dropped), so the table is a valid shared reference. It
         // was made on this thread, which is now binding a statement: the
         // `execute` in `DuckDb::append_buffer`, inside the loan, so every
         // read of this binding happens before the loan ends.
-        let (table, rows) = unsafe { (&*lent.table, &*lent.rows) };
+        let table = unsafe { &*lent.table };
         for c in &table.columns {
             bind.add_result_column(&c.name, logical_type(c.ty));
         }
-        Ok(Bind {
-            lent,
-            len: rows.len(),
-        })
+        Ok(Bind { lent })
     }
 
     fn init(_: &InitInfo) -> Result<Init, Box<dyn std::error::Error>> {
@@ -168,7 +163,7 @@ impl VTab for RowScan {
         // (`DuckDb::append_buffer` drops it after `execute` returns).
         let (table, rows) = unsafe { (&*bind.lent.table, &*bind.lent.rows) };
         let cap = output.flat_vector(0).capacity();
-        let n = cap.min(bind.len - start);
+        let n = cap.min(rows.len() - start);
         for (i, col) in table.columns.iter().enumerate() {
             fill(output, i, col.ty, rows.column(i), start, n);
         }
@@ -200,28 +195,19 @@ fn fill(
     let valid = |k: usize| col.is_some_and(|c| c.is_valid(start + k));
     set_validity(vector, n, valid);
     let mut flat = out.flat_vector(i);
-    let Some(col) = col else {
-        if ty == ColumnType::Varchar {
-            // SAFETY: a VARCHAR vector stores 16-byte `string_t`s; all
-            // zeroes is the empty inlined string, for the NULL rows.
-            let slots = unsafe { flat.as_mut_slice::<[u64; 2]>() };
-            slots[..n].fill([0, 0]);
-        }
-        return;
-    };
-    let have = col.len().saturating_sub(start).min(n);
+    // Rows of this range the column holds (a column never written holds none).
+    let have = col.map_or(0, |c| c.len().saturating_sub(start).min(n));
     match ty {
         ColumnType::Varchar => {
             // A column stored as another type reads as empty strings (as
             // `ColumnBuf::cell` does).
-            let (bytes, have) = match col.str_bytes() {
-                Some(b) => (b, have),
-                None => ("", 0),
-            };
-            let lands = |k: usize| k < have && col.is_valid(start + k);
+            let text = col.and_then(|c| Some((c, c.str_bytes()?)));
+            let lands = |k: usize| text.is_some_and(|(c, _)| c.is_valid(start + k));
             {
-                // SAFETY: as above. The slice ends before DuckDB writes
-                // the other rows through `vector` below.
+                // SAFETY: a VARCHAR vector stores 16-byte `string_t`s, all
+                // zeroes being the empty inlined string (written for the
+                // rows that get no string). The slice ends before DuckDB
+                // writes the other rows through `vector` below.
                 let slots = unsafe { flat.as_mut_slice::<[u64; 2]>() };
                 for (k, slot) in slots[..n].iter_mut().enumerate() {
                     if !lands(k) {
@@ -229,6 +215,7 @@ fn fill(
                     }
                 }
             }
+            let Some((col, bytes)) = text else { return };
             for k in (0..n).filter(|&k| lands(k)) {
                 let s = &bytes[col.str_start(start + k)..col.str_end(start + k)];
                 // SAFETY: `vector` is this chunk's VARCHAR vector, `k` is
@@ -247,23 +234,24 @@ fn fill(
         ColumnType::Bigint | ColumnType::Timestamp => {
             // SAFETY: BIGINT and TIMESTAMP (microseconds) vectors store i64.
             let dst = unsafe { flat.as_mut_slice::<i64>() };
-            copy_values(dst, col.i64s(), start, have, n);
+            copy_values(dst, col.and_then(ColumnBuf::i64s), start, have, n);
         }
         ColumnType::Double => {
             // SAFETY: DOUBLE vectors store f64.
             let dst = unsafe { flat.as_mut_slice::<f64>() };
-            copy_values(dst, col.f64s(), start, have, n);
+            copy_values(dst, col.and_then(ColumnBuf::f64s), start, have, n);
         }
         ColumnType::Boolean => {
             // SAFETY: BOOLEAN vectors store one byte a row, 0 or 1: a bool.
             let dst = unsafe { flat.as_mut_slice::<bool>() };
-            copy_values(dst, col.bools(), start, have, n);
+            copy_values(dst, col.and_then(ColumnBuf::bools), start, have, n);
         }
     }
 }
 
 /// `dst[..n]` from `src[start..start + have]`, default values after (NULL
-/// rows, or a column of another type, which reads as NULL-like zeroes).
+/// rows, a column never written, or one of another type, which reads as
+/// zeroes).
 fn copy_values<T: Copy + Default>(
     dst: &mut [T],
     src: Option<&[T]>,
@@ -285,7 +273,7 @@ fn set_validity(vector: ffi::duckdb_vector, n: usize, valid: impl Fn(usize) -> b
     let words = n.div_ceil(64);
     let mut mask = vec![0u64; words];
     let mut nulls = false;
-    for (w, word) in mask.iter_mut().enumerate().take(words) {
+    for (w, word) in mask.iter_mut().enumerate() {
         for b in 0..64.min(n - w * 64) {
             if valid(w * 64 + b) {
                 *word |= 1 << b;
